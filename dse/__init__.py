@@ -1,0 +1,3 @@
+"""dse: design-space exploration for AI computing systems."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""The ``dse`` command. Thin: parse options, call the library, print. Heavy imports (numba,
+optuna, pandas, pyarrow) happen inside the commands so that ``dse --help`` stays instant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dse.errors import DseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Design-space exploration for AI computing systems (chiplets, GPUs, PIM).")
+
+DEFAULT_OBJECTIVES = "throughput_per_s:max,energy_j:min"
+
+
+def _fail(err: DseError) -> None:
+    typer.echo(f"dse: error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def search(
+    workload: str = typer.Argument(..., help="workload spec (YAML)"),
+    hardware: str = typer.Argument(..., help="hardware spec (YAML)"),
+    study: Optional[str] = typer.Option(None, help="study name (default: <workload>__<hardware>)"),
+    out: Path = typer.Option(Path("results"), help="results folder; the study goes in OUT/STUDY/"),
+    trials: int = typer.Option(300, min=1, help="outer (Optuna) trials"),
+    seed: int = typer.Option(0, help="sampler seed (give each independent worker its own)"),
+    batch: int = typer.Option(50, min=2, help="trials asked per batch (NSGA-II population)"),
+    storage: Optional[str] = typer.Option(None, help="shared Optuna storage: postgresql://..., sqlite:///..., or FILE.log"),
+    worker: Optional[str] = typer.Option(None, help="worker id in part-file names (default host-pid)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar; one summary line"),
+) -> None:
+    """Multi-objective search over the specs' knobs and the layer-to-chiplet mapping."""
+    from dse.search.study import SearchConfig, run_search
+
+    cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
+                       worker=worker)
+    try:
+        if quiet:
+            summary = run_search(workload, hardware, cfg)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            columns = (TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[best]}"), TimeElapsedColumn())
+            with Progress(*columns, transient=False) as progress:
+                task = progress.add_task("search", total=trials, best="")
+
+                def update(s) -> None:
+                    progress.update(task, completed=s.trials, best=(
+                        f"best {s.best_throughput:.4g} frames/s, {s.best_energy:.4g} J/frame, "
+                        f"{s.mappings_evaluated:,} mappings"))
+
+                summary = run_search(workload, hardware, cfg, on_trial=update)
+    except DseError as err:
+        _fail(err)
+    typer.echo(f"study {summary.study}: {summary.trials} trials, {summary.points} distinct design points, "
+               f"{summary.mappings_evaluated:,} mappings evaluated, {summary.rows} rows in "
+               f"{len(summary.parts)} part file(s) under {summary.folder}/ ({summary.seconds:.1f} s)")
+
+
+@app.command()
+def evaluate(
+    workload: str = typer.Argument(..., help="workload spec (YAML)"),
+    hardware: str = typer.Argument(..., help="hardware spec (YAML)"),
+    mapping: Optional[Path] = typer.Option(None, help="mapping file (YAML); default: the inner optimiser's best-throughput mapping"),
+    set_: list[str] = typer.Option([], "--set", help="assign a knob: NAME=VALUE (names as in `dse search` params)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """One design point with its full per-op cost breakdown."""
+    from dse.evaluate import evaluate_point, render
+
+    try:
+        result = evaluate_point(workload, hardware, mapping, set_)
+    except DseError as err:
+        _fail(err)
+    render(result, as_json)
+
+
+@app.command()
+def pareto(
+    results: Path = typer.Argument(..., help="results folder (any number of part files) or one .parquet"),
+    objectives: str = typer.Option(DEFAULT_OBJECTIVES, help="comma list of COLUMN:max|min"),
+    plot: bool = typer.Option(False, "--plot", help="terminal scatter of the first two objectives"),
+    csv: Optional[Path] = typer.Option(None, help="also write the front as CSV"),
+    limit: int = typer.Option(30, help="rows shown in the table (the CSV has all)"),
+) -> None:
+    """The non-dominated designs of a study."""
+    from dse.report import pareto_report
+
+    try:
+        pareto_report(results, objectives, plot, csv, limit)
+    except DseError as err:
+        _fail(err)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("dse: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

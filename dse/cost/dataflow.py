@@ -1,0 +1,207 @@
+"""MAESTRO-like dataflow cost model for one op on one chiplet, and the op x chiplet cost table.
+
+The kernels take numpy arrays and scalars only (see dse.ir for the tables' layout).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Columns of the cost table (last axis of the array returned by cost_table).
+COLUMNS = ("compute_cycles", "utilization", "l2_accesses", "onchip_bytes", "dram_bytes", "latency_s",
+           "energy_j", "bound", "l2_overflow_bytes", "macs", "mac_j", "l1_j", "l2_j", "dram_j",
+           "compute_s", "onchip_s", "dram_s")
+COL = {name: i for i, name in enumerate(COLUMNS)}
+N_COLS = len(COLUMNS)
+BOUNDS = ("compute", "onchip", "dram")
+
+# Loop dims: 0 N, 1 K, 2 C, 3 Y, 4 X, 5 R, 6 S. Which dims index each operand:
+#   I[n, c, y*stride + r, x*stride + s]   W[k, c, r, s]   O[n, k, y, x]
+REL_I = np.array([1, 0, 1, 1, 1, 1, 1], dtype=np.int64)
+REL_W = np.array([0, 1, 1, 0, 0, 1, 1], dtype=np.int64)
+REL_O = np.array([1, 1, 0, 1, 1, 0, 0], dtype=np.int64)
+# Order in which L1 capacity enlarges the stationary tile along temporal dims: R S C K X Y N.
+L1_ORDER = np.array([5, 6, 2, 1, 4, 3, 0], dtype=np.int64)
+
+
+@njit(cache=True)
+def op_cost(dims, stride, elem_bytes, w_static, first, last,
+            rows, cols, axis_dims, stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc,
+            mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, out):
+    """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
+
+    Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets
+    ``lanes_d = min(D_d, A_left)`` lanes and ``A_left //= lanes_d``. Folds ``f_d = ceil(D_d / lanes_d)``
+    model edge effects (a partly filled last fold). Dims on no axis are temporal.
+        compute_cycles = prod_spatial f_d * prod_temporal D_d
+        utilization    = MACs / (compute_cycles * rows * cols)
+
+    Reuse (one stationary operand S, held in the PEs while the others stream from L2). The
+    stationary tile spans ``lanes_d`` along spatial dims of S, and along S's temporal dims as many
+    elements as half of L1 holds (``floor(l1_bytes / 2 / elem_bytes)``, given to dims in the order
+    R S C K X Y N). ``f_d = ceil(D_d / t_d)`` tiles along each dim of S; ``T_S = prod f_d``. Per tile
+    the other loops run in full, so each dim has extent ``e_d = D_d / f_d`` if d indexes S, else D_d,
+    and the L2 traffic (elements) of operand X is ``T_S * touched_X``:
+        touched_W = e_K e_C e_R e_S;   touched_O = e_N e_K e_Y e_X
+        touched_I = e_N e_C ((e_Y - 1) stride + e_R) ((e_X - 1) stride + e_S)   (sliding window)
+    Output traffic counts writes ``T_S * touched_O`` and partial-sum reads ``writes - |O|``. This is
+    SCALE-Sim's reuse algebra generalised to any unrolling: e.g. weight-stationary K x C gives
+    I reads = |I| * f_K and psum writes = |O| * f_C; output-stationary Y x X gives
+    W reads = |W| * N * f_Y * f_X and I reads ~ |I| * ceil(K / t_K).
+
+    L2 capacity. Operands are kept whole in L2 in order of their reuse (traffic / size), while they
+    fit. A kept operand costs its compulsory DRAM traffic: W once if it is a stored parameter, I only
+    for a model's first op, O only for its last op (otherwise activations stay on chip or cross the
+    package network, which the system evaluator charges). An operand that does not fit is fetched
+    from DRAM on every L2 access (its full L2 traffic). ``l2_overflow = max(0, |I|+|W|+|O| - L2)``.
+
+    Time (roofline over the three resources, plus fixed costs):
+        compute_s = compute_cycles / clock;  onchip_s = onchip_bytes / (onchip_bpc * clock)
+        dram_s    = dram_bytes / dram_bytes_per_s
+        latency_s = max(compute_s, onchip_s, dram_s) + (rows + cols) / clock + dram_latency_s
+    (array fill/drain once per op; tiles double-buffered.) ``bound`` is the argmax term.
+
+    Energy (MAESTRO's per-access model plus DRAM):
+        L1 accesses = 3 * MACs (two operand reads, one partial-sum update) + L2 accesses (fills)
+        energy = MACs*mac_pj + L1*l1_pj + L2_accesses*l2_pj + dram_bytes*8*dram_pj_per_bit  [pJ]
+    """
+    lanes = np.ones(7, dtype=np.int64)
+    spatial = np.zeros(7, dtype=np.int64)
+    for a in range(2):
+        left = rows if a == 0 else cols
+        for k in range(3):
+            d = axis_dims[a, k]
+            if d < 0:
+                continue
+            lanes[d] = min(dims[d], left)
+            spatial[d] = 1
+            left = left // lanes[d]
+    cycles = 1.0
+    macs = 1.0
+    for d in range(7):
+        macs *= dims[d]
+        if spatial[d] == 1:
+            cycles *= (dims[d] + lanes[d] - 1) // lanes[d]
+        else:
+            cycles *= dims[d]
+    util = macs / (cycles * rows * cols)
+
+    # Stationary tile and the number of tiles.
+    if stationary == 0:
+        rel_s = REL_W
+    elif stationary == 1:
+        rel_s = REL_O
+    else:
+        rel_s = REL_I
+    tile = np.ones(7, dtype=np.int64)
+    for d in range(7):
+        if rel_s[d] == 1 and spatial[d] == 1:
+            tile[d] = lanes[d]
+    cap = max(1, int(l1_bytes / 2.0 / elem_bytes))
+    for j in range(7):
+        d = L1_ORDER[j]
+        if rel_s[d] == 1 and spatial[d] == 0:
+            tile[d] = min(dims[d], cap)
+            cap = max(1, cap // tile[d])
+    n_tiles = 1.0
+    ext = np.empty(7)
+    for d in range(7):
+        if rel_s[d] == 1:
+            f = (dims[d] + tile[d] - 1) // tile[d]
+            n_tiles *= f
+            ext[d] = dims[d] / f
+        else:
+            ext[d] = dims[d]
+
+    size_i = dims[0] * dims[2] * ((dims[3] - 1) * stride + dims[5]) * ((dims[4] - 1) * stride + dims[6]) * 1.0
+    size_w = dims[1] * dims[2] * dims[5] * dims[6] * 1.0
+    size_o = dims[0] * dims[1] * dims[3] * dims[4] * 1.0
+    t_w = n_tiles * ext[1] * ext[2] * ext[5] * ext[6]
+    t_i = n_tiles * ext[0] * ext[2] * ((ext[3] - 1.0) * stride + ext[5]) * ((ext[4] - 1.0) * stride + ext[6])
+    o_writes = n_tiles * ext[0] * ext[1] * ext[3] * ext[4]
+    t_o = 2.0 * o_writes - size_o
+    l2_acc = t_i + t_w + t_o
+    onchip_bytes = l2_acc * elem_bytes
+
+    # L2 residency in order of reuse; DRAM traffic (elements).
+    sizes = np.array([size_i, size_w, size_o])
+    traffic = np.array([t_i, t_w, t_o])
+    compulsory = np.array([size_i * first, size_w * w_static, size_o * last])
+    order = np.argsort(-(traffic / sizes))
+    room = l2_bytes
+    dram_elems = 0.0
+    for j in range(3):
+        x = order[j]
+        b = sizes[x] * elem_bytes
+        if b <= room:
+            room -= b
+            dram_elems += compulsory[x]
+        else:
+            dram_elems += traffic[x]
+    dram_bytes = dram_elems * elem_bytes
+    overflow = max(0.0, (size_i + size_w + size_o) * elem_bytes - l2_bytes)
+
+    compute_s = cycles / clock_hz
+    onchip_s = onchip_bytes / (onchip_bpc * clock_hz)
+    dram_s = dram_bytes / dram_bytes_per_s
+    bound = 0
+    worst = compute_s
+    if onchip_s > worst:
+        bound = 1
+        worst = onchip_s
+    if dram_s > worst:
+        bound = 2
+        worst = dram_s
+    latency = worst + (rows + cols) / clock_hz + dram_latency_s
+
+    l1_acc = 3.0 * macs + l2_acc
+    mac_j = macs * mac_pj * 1e-12
+    l1_j = l1_acc * l1_pj * 1e-12
+    l2_j = l2_acc * l2_pj * 1e-12
+    dram_j = dram_bytes * 8.0 * dram_pj_per_bit * 1e-12
+
+    out[0] = cycles
+    out[1] = util
+    out[2] = l2_acc
+    out[3] = onchip_bytes
+    out[4] = dram_bytes
+    out[5] = latency
+    out[6] = mac_j + l1_j + l2_j + dram_j
+    out[7] = bound
+    out[8] = overflow
+    out[9] = macs
+    out[10] = mac_j
+    out[11] = l1_j
+    out[12] = l2_j
+    out[13] = dram_j
+    out[14] = compute_s
+    out[15] = onchip_s
+    out[16] = dram_s
+
+
+@njit(cache=True)
+def cost_table_kernel(dims, stride, elem_bytes, w_static, first, last,
+                      rows, cols, axis_dims, stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc,
+                      mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s):
+    """op x chiplet cost table: ``table[i, c, :] = op_cost(op i, chiplet c)`` (columns COLUMNS)."""
+    n_ops = dims.shape[0]
+    n_dev = rows.shape[0]
+    table = np.empty((n_ops, n_dev, 17))
+    for i in range(n_ops):
+        for c in range(n_dev):
+            op_cost(dims[i], stride[i], elem_bytes[i], w_static[i], first[i], last[i],
+                    rows[c], cols[c], axis_dims[c], stationary[c], l1_bytes[c], l2_bytes[c],
+                    clock_hz[c], onchip_bpc[c], mac_pj[c], l1_pj[c], l2_pj[c],
+                    dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, table[i, c])
+    return table
+
+
+def cost_table(ops, devices, network) -> np.ndarray:
+    """Cost table for compiled IR tables (dse.ir): shape [n_ops, n_chiplets, len(COLUMNS)]."""
+    return cost_table_kernel(
+        ops.dims, ops.stride, ops.elem_bytes, ops.w_static, ops.first, ops.last,
+        devices.rows, devices.cols, devices.axis_dims, devices.stationary, devices.l1_bytes,
+        devices.l2_bytes, devices.clock_hz, devices.onchip_bytes_per_cycle, devices.mac_pj,
+        devices.l1_pj, devices.l2_pj, network.dram_bytes_per_s, network.dram_pj_per_bit,
+        network.dram_latency_s)

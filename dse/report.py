@@ -1,0 +1,99 @@
+"""``dse pareto``: the front of a results dataset as a table, a terminal scatter and CSV."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dse.errors import DseError
+from dse.pareto import non_dominated, parse_objectives
+
+
+def front_of(frame, objectives: list[tuple[str, bool]], source: str):
+    """Rows of ``frame`` on the Pareto front of ``objectives`` (infeasible rows excluded)."""
+    for name, _ in objectives:
+        if name not in frame.columns:
+            numeric = [c for c in frame.columns if frame[c].dtype.kind in "fi"]
+            raise DseError(source, f"--objectives {name}", f"a metric column, one of {numeric}", name)
+    if "feasible" in frame.columns:
+        frame = frame[frame["feasible"].astype(bool)]
+    values = frame[[n for n, _ in objectives]].to_numpy(dtype=np.float64)
+    mask = non_dominated(values, np.array([m for _, m in objectives]))
+    return frame.assign(on_front=mask), frame[mask].sort_values(objectives[0][0], ascending=not objectives[0][1])
+
+
+def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | None, limit: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dse.store import read_dataset
+
+    try:
+        objectives = parse_objectives(objectives_text)
+    except ValueError as exc:
+        raise DseError("--objectives", str(exc), "COLUMN:max or COLUMN:min, comma separated") from None
+    frame = read_dataset(results)
+    everything, front = front_of(frame, objectives, str(results))
+    console = Console()
+    names = [n for n, _ in objectives]
+    params = [c for c in front.columns if c.startswith("param.")]
+    arrows = ", ".join(f"{n} {'↑' if m else '↓'}" for n, m in objectives)
+    table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
+    shown = list(dict.fromkeys(c for c in names + ["latency_s", "trial"] + params + ["mapping"]
+                               if c in front.columns))
+    for col in shown:
+        table.add_column(col.removeprefix("param."), overflow="fold")
+    for _, row in front.head(limit).iterrows():
+        table.add_row(*[_fmt(row[c]) for c in shown])
+    console.print(table)
+    if len(front) > limit:
+        console.print(f"({len(front) - limit} more front rows; --limit or --csv to see them)")
+    if plot:
+        console.print(scatter(everything[names[0]].to_numpy(float), everything[names[1]].to_numpy(float)
+                              if len(names) > 1 else np.zeros(len(everything)),
+                              everything["on_front"].to_numpy(bool), names[0], names[1] if len(names) > 1 else ""),
+                      highlight=False)
+    if csv is not None:
+        tmp = csv.with_name(f".{csv.name}.tmp")
+        front.to_csv(tmp, index=False)
+        os.replace(tmp, csv)
+        console.print(f"front written to {csv}")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}" if math.isfinite(value) else str(value)
+    text = str(value)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def scatter(x: np.ndarray, y: np.ndarray, front: np.ndarray, xname: str, yname: str,
+            width: int = 64, height: int = 18) -> str:
+    """A character scatter plot: '·' for designs, '●' for the front (drawn on top)."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, front = x[ok], y[ok], front[ok]
+    if len(x) == 0:
+        return "(nothing to plot)"
+    x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
+    sx = (width - 1) / (x1 - x0) if x1 > x0 else 0.0
+    sy = (height - 1) / (y1 - y0) if y1 > y0 else 0.0
+    grid = [[" "] * width for _ in range(height)]
+    for layer in (False, True):
+        for xi, yi in zip(x[front == layer], y[front == layer]):
+            col = int(round((xi - x0) * sx))
+            row = height - 1 - int(round((yi - y0) * sy))
+            grid[row][col] = "●" if layer else "·"
+    ylab = [f"{y1:.4g}", f"{(y0 + y1) / 2:.4g}", f"{y0:.4g}"]
+    pad = max(len(s) for s in ylab)
+    lines = [f"{yname}  (● front, · other designs)"]
+    for r, cells in enumerate(grid):
+        label = ylab[0] if r == 0 else ylab[1] if r == height // 2 else ylab[2] if r == height - 1 else ""
+        lines.append(f"{label:>{pad}} │" + "".join(cells))
+    lines.append(" " * pad + " └" + "─" * width)
+    lo, hi = f"{x0:.4g}", f"{x1:.4g}"
+    lines.append(" " * (pad + 2) + lo + " " * max(1, width - len(lo) - len(hi)) + hi)
+    lines.append(" " * (pad + 2) + xname.center(width))
+    return "\n".join(lines)

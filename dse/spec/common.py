@@ -1,0 +1,262 @@
+"""Shared spec machinery: a path-tracking YAML reader, units, and search knobs.
+
+Every value a spec reads goes through :class:`Node`, which knows the file and the field path, so
+every error is one line naming both and saying what was expected (:class:`dse.errors.DseError`).
+
+Numeric fields carry their unit in their name (``clock_hz``, ``l2_bytes``, ``hop_latency_s``).
+A value may be a plain number in that unit or a string with an explicit unit of the same kind
+(``"10 MiB"``, ``"500 MHz"``, ``"35 ns"``, ``"64 GB/s"``, ``"2.04 pJ/bit"``); a unit of another kind
+is an error.
+
+Any numeric or named field may instead be a search range, which makes it a design knob::
+
+    pe_array: {choices: [[64, 64], [32, 128]]}
+    l2_bytes: {min: 1 MiB, max: 16 MiB, log: true}
+    dataflow: {choices: [weight_stationary, output_stationary]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from dse.errors import DseError
+
+# Unit tables: dimension -> {suffix: factor to the field's base unit}.
+_UNITS: dict[str, dict[str, float]] = {
+    "bytes": {"b": 1.0, "byte": 1.0, "bytes": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+              "kib": 1024.0, "mib": 1024.0**2, "gib": 1024.0**3, "tib": 1024.0**4},
+    "hz": {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9},
+    "s": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12},
+    "bytes_per_s": {"b/s": 1.0, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12,
+                    "kib/s": 1024.0, "mib/s": 1024.0**2, "gib/s": 1024.0**3},
+    "pj": {"pj": 1.0, "fj": 1e-3, "nj": 1e3},
+    "pj_per_bit": {"pj/bit": 1.0, "pj/b": 1.0, "fj/bit": 1e-3},
+    "bytes_per_cycle": {"b/cycle": 1.0, "bytes/cycle": 1.0},
+}
+_UNIT_NAMES = {"bytes": "bytes", "hz": "Hz", "s": "seconds", "bytes_per_s": "bytes/s",
+               "pj": "pJ", "pj_per_bit": "pJ/bit", "bytes_per_cycle": "bytes/cycle"}
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A field left open for search. ``choices`` xor (``low``, ``high``)."""
+
+    path: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+
+    @property
+    def default(self) -> Any:
+        """The value used when no search assigns one: the first choice, else the minimum."""
+        if self.choices is not None:
+            return self.choices[0]
+        return int(self.low) if self.integer else self.low
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value with its provenance (file, dotted path) for error messages."""
+
+    value: Any
+    source: str
+    path: str
+
+    def fail(self, expected: str, got: object = None) -> DseError:
+        return DseError(self.source, self.path, expected, self.value if got is None else got)
+
+    def child(self, key: str | int, value: Any) -> Node:
+        if isinstance(key, int):
+            return Node(value, self.source, f"{self.path}[{key}]")
+        return Node(value, self.source, f"{self.path}.{key}" if self.path else key)
+
+    # --- containers -------------------------------------------------------------------------
+    def mapping(self, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Node]:
+        """Children of a mapping, rejecting unknown keys and requiring ``required``."""
+        if not isinstance(self.value, dict):
+            raise self.fail("a mapping")
+        allowed = set(required) | set(optional)
+        for key in self.value:
+            if key not in allowed:
+                where = self.child(str(key), None)
+                raise DseError(self.source, where.path,
+                               f"one of the known fields {sorted(allowed)} (unknown field)", key)
+        for key in required:
+            if key not in self.value:
+                raise DseError(self.source, self.child(key, None).path, "a value (missing field)")
+        return {k: self.child(k, v) for k, v in self.value.items()}
+
+    def sequence(self, min_len: int = 0) -> list[Node]:
+        if not isinstance(self.value, list) or len(self.value) < min_len:
+            raise self.fail(f"a list of at least {min_len} item(s)")
+        return [self.child(i, v) for i, v in enumerate(self.value)]
+
+    # --- scalars ----------------------------------------------------------------------------
+    def number(self, unit: str | None = None, *, integer: bool = False, positive: bool = True,
+               allow_zero: bool = False, knob: bool = True) -> float | int | Knob:
+        """A number in the field's unit, or a search range when ``knob``."""
+        if knob and isinstance(self.value, dict):
+            return self._knob(lambda n: n.number(unit, integer=integer, positive=positive,
+                                                 allow_zero=allow_zero, knob=False), integer)
+        what = _describe(unit, integer, positive, allow_zero)
+        raw = self.value
+        if isinstance(raw, bool):
+            raise self.fail(what)
+        if isinstance(raw, str):
+            raw = self._parse_quantity(raw, unit, what)
+        if not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise self.fail(what)
+        if integer:
+            if float(raw) != int(raw):
+                raise self.fail(what)
+            raw = int(raw)
+        if raw < 0 and positive or raw == 0 and positive and not allow_zero:
+            raise self.fail(what)
+        return raw
+
+    def name(self, allowed: tuple[str, ...] | None = None, *, knob: bool = True) -> str | Knob:
+        if knob and isinstance(self.value, dict) and "choices" in self.value:
+            return self._knob(lambda n: n.name(allowed, knob=False), False)
+        if not isinstance(self.value, str) or not self.value.strip():
+            raise self.fail("a name" if allowed is None else f"one of {list(allowed)}")
+        if allowed is not None and self.value not in allowed:
+            raise self.fail(f"one of {list(allowed)}")
+        return self.value
+
+    def boolean(self, *, knob: bool = True) -> bool | Knob:
+        if knob and isinstance(self.value, dict) and "choices" in self.value:
+            return self._knob(lambda n: n.boolean(knob=False), False)
+        if not isinstance(self.value, bool):
+            raise self.fail("true or false")
+        return self.value
+
+    def _parse_quantity(self, text: str, unit: str | None, what: str) -> float:
+        match = _QUANTITY.match(text)
+        if not match:
+            raise self.fail(what)
+        number, suffix = float(match.group(1)), (match.group(2) or "").strip().lower()
+        if not suffix:
+            return number
+        table = _UNITS.get(unit or "", {})
+        if suffix not in table:
+            raise self.fail(f"{what} (unit '{match.group(2)}' is not a unit of {_UNIT_NAMES.get(unit, 'this field')})")
+        return number * table[suffix]
+
+    def _knob(self, parse_one: Callable[[Node], Any], integer: bool) -> Knob:
+        """``{choices: [...]}`` or ``{min, max[, log]}``: each value parsed like the plain field."""
+        fields_ = self.mapping((), ("choices", "min", "max", "log"))
+        if "choices" in fields_:
+            if set(fields_) != {"choices"}:
+                raise self.fail("either {choices: [...]} or {min: ..., max: ...[, log: true]}")
+            items = fields_["choices"].sequence(min_len=1)
+            values = tuple(parse_one(item) for item in items)
+            if len(set(map(_freeze, values))) != len(values):
+                raise fields_["choices"].fail("distinct choices")
+            return Knob(self.path, choices=values)
+        if "min" not in fields_ or "max" not in fields_:
+            raise self.fail("a range {min: ..., max: ...} or {choices: [...]}")
+        low, high = parse_one(fields_["min"]), parse_one(fields_["max"])
+        if not isinstance(low, (int, float)) or isinstance(low, bool):
+            raise self.fail("a numeric field for a {min, max} range (use {choices: [...]})")
+        if low > high:
+            raise fields_["max"].fail(f"max >= min ({low})")
+        log = fields_["log"].boolean(knob=False) if "log" in fields_ else False
+        if log and low <= 0:
+            raise fields_["min"].fail("min > 0 for a log range")
+        return Knob(self.path, low=low, high=high, log=log, integer=integer)
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _describe(unit: str | None, integer: bool, positive: bool, allow_zero: bool) -> str:
+    kind = "an integer" if integer else "a number"
+    sign = " >= 0" if positive and allow_zero else " > 0" if positive else ""
+    unit_text = f" in {_UNIT_NAMES[unit]}" if unit else ""
+    return f"{kind}{sign}{unit_text}"
+
+
+# --- knob utilities over frozen dataclass trees ---------------------------------------------
+
+def collect_knobs(spec: Any) -> list[Knob]:
+    """All knobs in a spec tree, in declaration order."""
+    found: list[Knob] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, Knob):
+            found.append(obj)
+        elif is_dataclass(obj):
+            for f in fields(obj):
+                walk(getattr(obj, f.name))
+        elif isinstance(obj, tuple):
+            for item in obj:
+                walk(item)
+
+    walk(spec)
+    return found
+
+
+def resolve(spec: Any, values: dict[str, Any]) -> Any:
+    """A copy of ``spec`` with every knob replaced by ``values[path]`` or its default."""
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, Knob):
+            return values.get(obj.path, obj.default)
+        if is_dataclass(obj):
+            changes = {f.name: walk(getattr(obj, f.name)) for f in fields(obj)}
+            return replace(obj, **changes)
+        if isinstance(obj, tuple):
+            return tuple(walk(item) for item in obj)
+        return obj
+
+    return walk(spec)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Spec tree as plain JSON data (knobs as their ranges), for metadata and hashing."""
+    if isinstance(obj, Knob):
+        out: dict[str, Any] = {"knob": obj.path}
+        if obj.choices is not None:
+            out["choices"] = [to_jsonable(c) for c in obj.choices]
+        else:
+            out.update(min=obj.low, max=obj.high, log=obj.log)
+        return out
+    if is_dataclass(obj):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [to_jsonable(item) for item in obj]
+    return obj
+
+
+def spec_hash(obj: Any) -> str:
+    text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_yaml(path: str | Path) -> Node:
+    """Read a YAML file into a root :class:`Node`; unreadable or malformed files are DseErrors."""
+    import yaml
+
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise DseError(source, "", "a readable YAML file", exc.strerror) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise DseError(source, where, "well-formed YAML", problem) from None
+    return Node(data, source, "")

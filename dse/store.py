@@ -1,0 +1,78 @@
+"""Results dataset: ``<out>/<study>/part-<worker>-<uuid>.parquet``, one immutable file per flush.
+
+Each part is written to a hidden temp name in the same folder, fsynced, then renamed, so a reader
+never sees half a file and a killed worker loses at most its unflushed rows. The specs' JSON lives
+in each file's key-value metadata (``dse.workload``, ``dse.hardware``) next to the tool version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from dse.errors import DseError
+
+META_WORKLOAD = b"dse.workload"
+META_HARDWARE = b"dse.hardware"
+META_VERSION = b"dse.version"
+
+
+def write_part(folder: Path, worker: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
+    """Write ``rows`` as a new part file atomically; returns its final path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    final = folder / f"part-{worker}-{uuid.uuid4().hex[:12]}.parquet"
+    temp = folder / f".{final.name}.tmp"
+    with open(temp, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, final)
+    return final
+
+
+def part_files(path: str | Path) -> list[Path]:
+    """The part files of a dataset folder (or a single Parquet file)."""
+    p = Path(path)
+    if p.is_file() and p.suffix == ".parquet":
+        return [p]
+    if not p.is_dir():
+        raise DseError(str(path), "", "a results folder or .parquet file that exists")
+    files = sorted(f for f in p.rglob("*.parquet") if not f.name.startswith("."))
+    if not files:
+        raise DseError(str(path), "", "a results folder holding part-*.parquet files (none found)")
+    return files
+
+
+def read_dataset(path: str | Path):
+    """All rows of a dataset as a pandas DataFrame (parts concatenated; columns unioned)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frames = []
+    for f in part_files(path):
+        try:
+            frames.append(pq.read_table(f).to_pandas())
+        except Exception as exc:  # a corrupt or foreign file: name it, do not trace back
+            raise DseError(str(f), "", "a readable Parquet part file", type(exc).__name__) from None
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def read_metadata(path: str | Path) -> dict[str, object]:
+    """Spec JSON and version from the first part's metadata."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(part_files(path)[0]).metadata or {}
+    out: dict[str, object] = {}
+    for key in (META_WORKLOAD, META_HARDWARE):
+        if key in meta:
+            out[key.decode()] = json.loads(meta[key])
+    if META_VERSION in meta:
+        out[META_VERSION.decode()] = meta[META_VERSION].decode()
+    return out

@@ -1,0 +1,164 @@
+"""A design point: resolved specs -> IR -> cost table -> mapping metrics, with named fields.
+
+This is the Python face of the chiplet-pipeline evaluator; the work happens in dse.cost.dataflow
+and dse.system.pipeline kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.cost.dataflow import BOUNDS, COL, cost_table
+from dse.errors import DseError
+from dse.ir import DevicesTable, NetworkTable, OpsTable, compile_devices, compile_network, compile_ops, output_bytes
+from dse.spec.hardware import HardwareSpec
+from dse.spec.workload import WorkloadSpec
+from dse.system import pipeline
+
+# Objective weights of the inner optimiser: 0 = fastest frame, 1 = least energy per frame.
+DEFAULT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    ops: OpsTable
+    devices: DevicesTable
+    network: NetworkTable
+    table: np.ndarray
+    ctx: pipeline.Context
+
+
+def build(workload: WorkloadSpec, hardware: HardwareSpec) -> DesignPoint:
+    """Compile resolved specs (no knobs left) and compute the op x chiplet cost table."""
+    ops = compile_ops(workload)
+    devices = compile_devices(hardware)
+    network = compile_network(hardware)
+    table = cost_table(ops, devices, network)
+    ctx = pipeline.Context(
+        time=np.ascontiguousarray(table[:, :, COL["latency_s"]]),
+        energy=np.ascontiguousarray(table[:, :, COL["energy_j"]]),
+        dram=np.ascontiguousarray(table[:, :, COL["dram_bytes"]]),
+        macs=np.ascontiguousarray(table[:, 0, COL["macs"]]),
+        out_bytes=output_bytes(ops), mult=ops.mult, model=ops.model, first=ops.first,
+        n_models=len(ops.model_names), hops=network.hops, route=network.route,
+        link_bytes_per_s=network.link_bytes_per_s, link_pj_per_bit=network.link_pj_per_bit,
+        hop_latency_s=network.hop_latency_s, dram_bytes_per_s=network.dram_bytes_per_s,
+        pipelining=network.pipelining,
+        peak_macs_per_s=(devices.rows * devices.cols).astype(np.float64) * devices.clock_hz,
+    )
+    return DesignPoint(ops, devices, network, table, ctx)
+
+
+def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = None) -> dict:
+    """Named frame metrics of a mapping (the JSON / Parquet contract; see README)."""
+    busy = np.zeros(point.devices.n)
+    if raw is None:
+        raw = np.zeros(pipeline.N_METRICS)
+        pipeline.evaluate(assign, *point.ctx.args(), busy, raw)
+    period, latency, energy = raw[pipeline.M_PERIOD], raw[pipeline.M_LATENCY], raw[pipeline.M_ENERGY]
+    macs_on = np.zeros(point.devices.n)
+    np.add.at(macs_on, assign, point.ctx.macs * point.ctx.mult)
+    overflow = point.table[np.arange(point.ops.n), assign, COL["l2_overflow_bytes"]]
+    out = {
+        "throughput_per_s": 1.0 / period,
+        "latency_s": latency,
+        "energy_j": energy,
+        "edp_js": energy * latency,
+        "period_s": period,
+        "dram_bytes": raw[pipeline.M_DRAM],
+        "nop_bytes": raw[pipeline.M_NOP_BYTES],
+        "nop_energy_j": raw[pipeline.M_NOP_J],
+        "macs": float((point.ctx.macs * point.ctx.mult).sum()),
+        "l2_overflow_bytes": float(overflow.max()),
+        "pipelining": bool(point.network.pipelining),
+    }
+    for c, name in enumerate(point.devices.names):
+        out[f"utilization_{name}"] = macs_on[c] / (period * point.ctx.peak_macs_per_s[c])
+    return out
+
+
+def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
+    rows = []
+    for i, name in enumerate(point.ops.names):
+        c = int(assign[i])
+        t = point.table[i, c]
+        rows.append({
+            "name": name,
+            "model": point.ops.model_names[point.ops.model[i]],
+            "chiplet": point.devices.names[c],
+            "count": int(point.ops.mult[i]),
+            "macs": int(t[COL["macs"]]),
+            "cycles": int(t[COL["compute_cycles"]]),
+            "latency_s": float(t[COL["latency_s"]]),
+            "energy_j": float(t[COL["energy_j"]]),
+            "utilization": float(t[COL["utilization"]]),
+            "onchip_bytes": float(t[COL["onchip_bytes"]]),
+            "dram_bytes": float(t[COL["dram_bytes"]]),
+            "bound": BOUNDS[int(t[COL["bound"]])],
+        })
+    return rows
+
+
+def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, iterations: int = 40, sweeps: int = 200):
+    """Best mappings per objective weight: (assignments [w, n], raw metrics [w, 6], evaluated)."""
+    return pipeline.optimise(*point.ctx.args(), np.asarray(weights, dtype=np.float64), iterations, sweeps)
+
+
+# --- mapping text: "model=chiplet*count,chiplet*count;model=..." --------------------------------
+
+def encode_mapping(point: DesignPoint, assign: np.ndarray) -> str:
+    """Run-length text of a mapping, e.g. ``gpt2=ws0*40,ws1*33;resnet50=os0*54``."""
+    parts = []
+    for m, model in enumerate(point.ops.model_names):
+        idx = np.flatnonzero(point.ops.model == m)
+        runs: list[list] = []
+        for i in idx:
+            name = point.devices.names[assign[i]]
+            if runs and runs[-1][0] == name:
+                runs[-1][1] += 1
+            else:
+                runs.append([name, 1])
+        parts.append(model + "=" + ",".join(f"{n}*{k}" for n, k in runs))
+    return ";".join(parts)
+
+
+def decode_mapping(point: DesignPoint, spec: dict, source: str) -> np.ndarray:
+    """A mapping from a YAML mapping file: ``{mapping: {model: VALUE}}`` where VALUE is a chiplet
+    name (the whole model), a list of chiplet names (one per op) or run-length text
+    ``ws0*12,os1*61``. Every model must be mapped, with exactly one chiplet per op."""
+    if not isinstance(spec, dict) or set(spec) != {"mapping"} or not isinstance(spec["mapping"], dict):
+        raise DseError(source, "", "a mapping file {mapping: {model: chiplets}}", spec)
+    given = spec["mapping"]
+    names = point.devices.names
+    assign = np.zeros(point.ops.n, dtype=np.int64)
+    for key in given:
+        if key not in point.ops.model_names:
+            raise DseError(source, f"mapping.{key}", f"a model of the workload {list(point.ops.model_names)}", key)
+    for m, model in enumerate(point.ops.model_names):
+        path = f"mapping.{model}"
+        if model not in given:
+            raise DseError(source, path, "a chiplet assignment for every model (missing)")
+        idx = np.flatnonzero(point.ops.model == m)
+        value = given[model]
+        if isinstance(value, str) and value in names:
+            chips = [value] * len(idx)
+        elif isinstance(value, str):
+            chips = []
+            for run in value.split(","):
+                name, _, count = run.strip().partition("*")
+                if name not in names or not count.isdigit() or int(count) < 1:
+                    raise DseError(source, path, f"runs 'chiplet*count' with chiplets from {list(names)}", run)
+                chips += [name] * int(count)
+        elif isinstance(value, list):
+            chips = value
+        else:
+            raise DseError(source, path, "a chiplet name, a list of names or 'chiplet*count,...' text", value)
+        if len(chips) != len(idx):
+            raise DseError(source, path, f"{len(idx)} op assignments (the model has {len(idx)} ops)", len(chips))
+        for k, (i, chip) in enumerate(zip(idx, chips)):
+            if chip not in names:
+                raise DseError(source, f"{path}[{k}]", f"a chiplet of the hardware {list(names)}", chip)
+            assign[i] = names.index(chip)
+    return assign
