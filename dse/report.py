@@ -40,17 +40,23 @@ def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | N
     console = Console()
     names = [n for n, _ in objectives]
     params = [c for c in front.columns if c.startswith("param.")]
+    # Designs with identical objective values (e.g. knobs of an idle chiplet) fold into one row.
+    groups = front.groupby(names, sort=False, dropna=False)
+    shown = front.drop_duplicates(subset=names).assign(alike=groups[names[0]].transform("size").loc[
+        front.drop_duplicates(subset=names).index].to_numpy())
     arrows = ", ".join(f"{n} {'↑' if m else '↓'}" for n, m in objectives)
     table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
-    shown = list(dict.fromkeys(c for c in names + ["latency_s", "trial"] + params + ["mapping"]
-                               if c in front.columns))
-    for col in shown:
-        table.add_column(col.removeprefix("param."), overflow="fold")
-    for _, row in front.head(limit).iterrows():
-        table.add_row(*[_fmt(row[c]) for c in shown])
+    columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
+                                 if c in shown.columns))
+    for col in columns:
+        table.add_column(col.removeprefix("param.").removeprefix("hw.").removeprefix("wl."), overflow="fold")
+    table.add_column("ops per chiplet", overflow="fold")
+    for _, row in shown.head(limit).iterrows():
+        table.add_row(*[_fmt(row[c]) for c in columns], mapping_summary(str(row.get("mapping", ""))))
     console.print(table)
-    if len(front) > limit:
-        console.print(f"({len(front) - limit} more front rows; --limit or --csv to see them)")
+    console.print("alike: front designs with these same objective values; full mappings: --csv")
+    if len(shown) > limit:
+        console.print(f"({len(shown) - limit} more front rows; --limit or --csv to see them)")
     if plot:
         console.print(scatter(everything[names[0]].to_numpy(float), everything[names[1]].to_numpy(float)
                               if len(names) > 1 else np.zeros(len(everything)),
@@ -61,6 +67,19 @@ def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | N
         front.to_csv(tmp, index=False)
         os.replace(tmp, csv)
         console.print(f"front written to {csv}")
+
+
+def mapping_summary(mapping: str) -> str:
+    """'gpt2=ws0*3,ws1*5,ws0*2;resnet50=os0*54' -> 'gpt2: ws0 5, ws1 5 | resnet50: os0 54'."""
+    parts = []
+    for model_part in filter(None, mapping.split(";")):
+        model, _, runs = model_part.partition("=")
+        counts: dict[str, int] = {}
+        for run in runs.split(","):
+            chip, _, k = run.partition("*")
+            counts[chip] = counts.get(chip, 0) + int(k or 0)
+        parts.append(f"{model}: " + ", ".join(f"{c} {k}" for c, k in sorted(counts.items())))
+    return " | ".join(parts)
 
 
 def _fmt(value) -> str:

@@ -101,9 +101,28 @@ def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
     return rows
 
 
-def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, iterations: int = 40, sweeps: int = 200):
-    """Best mappings per objective weight: (assignments [w, n], raw metrics [w, 6], evaluated)."""
-    return pipeline.optimise(*point.ctx.args(), np.asarray(weights, dtype=np.float64), iterations, sweeps)
+EXHAUSTIVE_LIMIT = 4096
+
+
+def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, iterations: int = 40, sweeps: int = 200,
+             kicks: int = 20, seed: int = 0):
+    """Best mappings per objective weight: (assignments [w, n], raw metrics [w, 6], evaluated).
+
+    Exhaustive (pipeline.brute_force) when there are at most EXHAUSTIVE_LIMIT mappings, else the
+    heuristic pipeline.optimise (Lagrangian chain DP + local search + iterated kicks)."""
+    w = np.asarray(weights, dtype=np.float64)
+    args = point.ctx.args()
+    n, c = point.ctx.time.shape
+    if c ** n > EXHAUSTIVE_LIMIT:
+        return pipeline.optimise(*args, w, iterations, sweeps, kicks, seed)
+    busy = np.zeros(c)
+    raw = np.zeros(pipeline.N_METRICS)
+    pipeline.evaluate(np.argmin(point.ctx.time, axis=1), *args, busy, raw)
+    assigns, _ = pipeline.brute_force(*args, w, raw[pipeline.M_PERIOD], raw[pipeline.M_ENERGY])
+    metrics = np.zeros((len(w), pipeline.N_METRICS))
+    for k, assign in enumerate(assigns):
+        pipeline.evaluate(assign, *args, busy, metrics[k])
+    return assigns, metrics, c ** n
 
 
 # --- mapping text: "model=chiplet*count,chiplet*count;model=..." --------------------------------

@@ -218,9 +218,48 @@ def _best_move(cand, lo, hi, w, p_ref, e_ref, current, time, energy, dram, out_b
 
 
 @njit(cache=True)
+def _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes, mult, model, first,
+                  n_models, hops, route, link_bytes_per_s, link_pj_per_bit, hop_latency_s,
+                  dram_bytes_per_s, pipelining, busy, met):
+    """Descend from ``cand`` (modified in place): for each run of consecutive ops of a model on one
+    chiplet, try moving its first op, its last op, or the whole run to the best other chiplet;
+    repeat until a sweep improves nothing (or ``sweeps`` passes). Returns (objective, evaluated)."""
+    n = cand.shape[0]
+    evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
+             link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining, busy, met)
+    best_obj = _objective(met, w, p_ref, e_ref)
+    evaluated = 1
+    for sweep in range(sweeps):
+        improved = False
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and first[j + 1] == 0 and cand[j + 1] == cand[i]:
+                j += 1
+            for move in range(3):
+                if move > 0 and i == j:
+                    break
+                lo = i if move < 2 else j
+                hi = j if move == 1 else lo
+                obj, tried = _best_move(cand, lo, hi, w, p_ref, e_ref, best_obj, time, energy, dram,
+                                        out_bytes, mult, model, first, n_models, hops, route,
+                                        link_bytes_per_s, link_pj_per_bit, hop_latency_s,
+                                        dram_bytes_per_s, pipelining, busy, met)
+                evaluated += tried
+                if obj < best_obj:
+                    best_obj = obj
+                    improved = True
+                    break
+            i = j + 1
+        if not improved:
+            break
+    return best_obj, evaluated
+
+
+@njit(cache=True)
 def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
              link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-             weights, iterations, sweeps):
+             weights, iterations, sweeps, kicks, seed):
     """Inner optimiser: for each objective weight w in ``weights`` (0 = fastest frame period,
     1 = least energy per frame), the mapping minimising (1 - w) period/P_ref + w energy/E_ref.
 
@@ -228,25 +267,28 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
        times, sum_c lambda_c busy_c, which the exact chain DP (_viterbi) minimises together with
        the energy and transfer terms; lambda_c shrinks on chiplets below the period,
        lambda_c <- lambda_c * exp(eta_t (busy_c / period - 1)), eta_t = 1 / (1 + t/10), for
-       ``iterations`` rounds (without
-       pipelining the objective is already a sum, and one round is exact).
-    2. Local search from the best mapping found: move one op, or a whole run of consecutive ops
-       on one chiplet, to another chiplet while the true objective improves (``sweeps`` passes).
+       ``iterations`` rounds (without pipelining the objective is already a sum, and one round
+       is exact).
+    2. Local search (_local_search) from the Lagrangian best, from "each op on its fastest
+       chiplet" and from "everything on chiplet c" for every c; keep the best.
+    3. Iterated local search: ``kicks`` times, move a random run or op of the best mapping to a
+       random chiplet, descend again, keep the result if it is better (seeded: deterministic).
     P_ref and E_ref are the period and energy of the mapping that puts each op on its fastest
     chiplet. Returns (assignments [w, n], metrics [w, N_METRICS], mappings evaluated).
     """
+    np.random.seed(seed)
     n, n_dev = time.shape
     n_w = weights.shape[0]
     busy = np.zeros(n_dev)
     met = np.zeros(6)
-    cand = np.zeros(n, dtype=np.int64)
+    fastest = np.zeros(n, dtype=np.int64)
     for i in range(n):
         a = 0
         for c in range(1, n_dev):
             if time[i, c] < time[i, a]:
                 a = c
-        cand[i] = a
-    evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
+        fastest[i] = a
+    evaluate(fastest, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
              link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining, busy, met)
     p_ref = met[0]
     e_ref = met[2]
@@ -255,7 +297,9 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
     evaluated = 1
     node = np.empty((n, n_dev))
     lam = np.empty(n_dev)
+    cand = np.zeros(n, dtype=np.int64)
     best_assign = np.zeros(n, dtype=np.int64)
+    lagr = np.zeros(n, dtype=np.int64)
     for wi in range(n_w):
         w = weights[wi]
         for c in range(n_dev):
@@ -276,43 +320,54 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
             obj = _objective(met, w, p_ref, e_ref)
             if obj < best_obj:
                 best_obj = obj
-                best_assign[:] = cand
+                lagr[:] = cand
             eta = 1.0 / (1.0 + 0.1 * it)
             for c in range(n_dev):
                 lam[c] *= np.exp(eta * (busy[c] / met[0] - 1.0))
             top = lam.max()
             for c in range(n_dev):
                 lam[c] /= top
-        # Local search on the true objective.
-        cand[:] = best_assign
-        for sweep in range(sweeps):
-            improved = False
-            i = 0
-            while i < n:
-                j = i
-                while j + 1 < n and first[j + 1] == 0 and cand[j + 1] == cand[i]:
-                    j += 1
-                for move in range(3):
-                    lo = i if move < 2 else j
-                    hi = j if move == 1 else lo
-                    if move > 0 and i == j:
-                        break
-                    obj, tried = _best_move(cand, lo, hi, w, p_ref, e_ref, best_obj, time, energy,
-                                            dram, out_bytes, mult, model, first, n_models, hops,
-                                            route, link_bytes_per_s, link_pj_per_bit,
-                                            hop_latency_s, dram_bytes_per_s, pipelining, busy, met)
-                    evaluated += tried
-                    if obj < best_obj:
-                        best_obj = obj
-                        improved = True
-                        break
-                i = j + 1
-            if not improved:
-                break
-        out_assign[wi] = cand
-        evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-                 link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-                 busy, out_metrics[wi])
+        best_obj = np.inf
+        for start in range(2 + n_dev):
+            if start == 0:
+                cand[:] = lagr
+            elif start == 1:
+                cand[:] = fastest
+            else:
+                cand[:] = start - 2
+            obj, tried = _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes,
+                                       mult, model, first, n_models, hops, route, link_bytes_per_s,
+                                       link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
+                                       pipelining, busy, met)
+            evaluated += tried
+            if obj < best_obj:
+                best_obj = obj
+                best_assign[:] = cand
+        for kick in range(kicks):
+            cand[:] = best_assign
+            i = np.random.randint(0, n)
+            lo = i
+            hi = i
+            if np.random.randint(0, 2) == 1:
+                while lo > 0 and first[lo] == 0 and cand[lo - 1] == cand[i]:
+                    lo -= 1
+                while hi + 1 < n and first[hi + 1] == 0 and cand[hi + 1] == cand[i]:
+                    hi += 1
+            target = np.random.randint(0, n_dev)
+            for k in range(lo, hi + 1):
+                cand[k] = target
+            obj, tried = _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes,
+                                       mult, model, first, n_models, hops, route, link_bytes_per_s,
+                                       link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
+                                       pipelining, busy, met)
+            evaluated += tried
+            if obj < best_obj:
+                best_obj = obj
+                best_assign[:] = cand
+        out_assign[wi] = best_assign
+        evaluate(best_assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops,
+                 route, link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
+                 pipelining, busy, out_metrics[wi])
     return out_assign, out_metrics, evaluated
 
 
