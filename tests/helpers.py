@@ -24,5 +24,5 @@ def run_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1, rows=
     out = np.zeros(len(COL))
     op_cost(np.array(dims, dtype=np.int64), stride, elem_bytes, w_static, first, last, rows, cols,
             axes(*unroll), stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc, mac_pj, l1_pj, l2_pj,
-            dram_bw, dram_pj, dram_lat, out)
+            dram_bw, dram_pj, dram_lat, out, np.empty((3, 7), dtype=np.int64), np.empty(16))
     return {name: out[i] for name, i in COL.items()}

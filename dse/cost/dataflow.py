@@ -28,7 +28,7 @@ L1_ORDER = np.array([5, 6, 2, 1, 4, 3, 0], dtype=np.int64)
 @njit(cache=True)
 def op_cost(dims, stride, elem_bytes, w_static, first, last,
             rows, cols, axis_dims, stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc,
-            mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, out):
+            mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, out, iscr, fscr):
     """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
 
     Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets
@@ -65,9 +65,17 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     Energy (MAESTRO's per-access model plus DRAM):
         L1 accesses = 3 * MACs (two operand reads, one partial-sum update) + L2 accesses (fills)
         energy = MACs*mac_pj + L1*l1_pj + L2_accesses*l2_pj + dram_bytes*8*dram_pj_per_bit  [pJ]
+
+    ``iscr`` (int64 [3, 7]) and ``fscr`` (float64 [16]) are scratch space owned by the caller, so
+    the kernel allocates nothing.
     """
-    lanes = np.ones(7, dtype=np.int64)
-    spatial = np.zeros(7, dtype=np.int64)
+    lanes = iscr[0]
+    spatial = iscr[1]
+    tile = iscr[2]
+    for d in range(7):
+        lanes[d] = 1
+        spatial[d] = 0
+        tile[d] = 1
     for a in range(2):
         left = rows if a == 0 else cols
         for k in range(3):
@@ -94,7 +102,6 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
         rel_s = REL_O
     else:
         rel_s = REL_I
-    tile = np.ones(7, dtype=np.int64)
     for d in range(7):
         if rel_s[d] == 1 and spatial[d] == 1:
             tile[d] = lanes[d]
@@ -105,7 +112,7 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
             tile[d] = min(dims[d], cap)
             cap = max(1, cap // tile[d])
     n_tiles = 1.0
-    ext = np.empty(7)
+    ext = fscr[0:7]
     for d in range(7):
         if rel_s[d] == 1:
             f = (dims[d] + tile[d] - 1) // tile[d]
@@ -125,17 +132,26 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     onchip_bytes = l2_acc * elem_bytes
 
     # L2 residency in order of reuse; DRAM traffic (elements).
-    sizes = np.array([size_i, size_w, size_o])
-    traffic = np.array([t_i, t_w, t_o])
-    compulsory = np.array([size_i * first, size_w * w_static, size_o * last])
-    order = np.argsort(-(traffic / sizes))
+    sizes = fscr[7:10]
+    traffic = fscr[10:13]
+    compulsory = fscr[13:16]
+    sizes[0], sizes[1], sizes[2] = size_i, size_w, size_o
+    traffic[0], traffic[1], traffic[2] = t_i, t_w, t_o
+    compulsory[0], compulsory[1], compulsory[2] = size_i * first, size_w * w_static, size_o * last
+    # Operands by decreasing reuse (traffic / size); ties keep the order I, W, O.
+    a, b, c = 0, 1, 2
+    if traffic[b] / sizes[b] > traffic[a] / sizes[a]:
+        a, b = b, a
+    if traffic[c] / sizes[c] > traffic[b] / sizes[b]:
+        b, c = c, b
+        if traffic[b] / sizes[b] > traffic[a] / sizes[a]:
+            a, b = b, a
     room = l2_bytes
     dram_elems = 0.0
-    for j in range(3):
-        x = order[j]
-        b = sizes[x] * elem_bytes
-        if b <= room:
-            room -= b
+    for x in (a, b, c):
+        nbytes = sizes[x] * elem_bytes
+        if nbytes <= room:
+            room -= nbytes
             dram_elems += compulsory[x]
         else:
             dram_elems += traffic[x]
@@ -188,12 +204,14 @@ def cost_table_kernel(dims, stride, elem_bytes, w_static, first, last,
     n_ops = dims.shape[0]
     n_dev = rows.shape[0]
     table = np.empty((n_ops, n_dev, 17))
+    iscr = np.empty((3, 7), dtype=np.int64)
+    fscr = np.empty(16)
     for i in range(n_ops):
         for c in range(n_dev):
             op_cost(dims[i], stride[i], elem_bytes[i], w_static[i], first[i], last[i],
                     rows[c], cols[c], axis_dims[c], stationary[c], l1_bytes[c], l2_bytes[c],
                     clock_hz[c], onchip_bpc[c], mac_pj[c], l1_pj[c], l2_pj[c],
-                    dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, table[i, c])
+                    dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, table[i, c], iscr, fscr)
     return table
 
 

@@ -154,11 +154,12 @@ _CHIPLET_FIELDS = ("name", "pe_array", "dataflow", "l1_bytes", "l2_bytes", "cloc
 
 
 def _chiplet(node: Node, index: int, mesh: tuple[int, int]) -> Chiplet:
+    given = node.value.get("name") if isinstance(node.value, dict) else None
+    if isinstance(given, str) and given.strip():
+        # Paths (errors and knob names) use the chiplet's name: chiplets.ws0.l2_bytes.
+        node = Node(node.value, node.source, f"chiplets.{given}")
     f = node.mapping(_CHIPLET_FIELDS, ("position",))
     name = f["name"].name(knob=False)
-    # From here on, paths (errors and knob names) use the chiplet's name: chiplets.ws0.l2_bytes.
-    node = Node(node.value, node.source, f"chiplets.{name}")
-    f = node.mapping(_CHIPLET_FIELDS, ("position",))
     if "position" in f:
         position = _int_pair(f["position"], "position [x, y] of integers >= 0", allow_zero=True)
     else:

@@ -1,0 +1,105 @@
+"""Core benchmarks (run on demand: ``python tests/bench/bench_core.py``); prints figures, asserts nothing.
+
+1. op-cost evaluations per second on one core (target >= 1e7)
+2. one whole-system mapping evaluation, GPT-2 + ResNet-50 on 4 chiplets (target <= 5 us)
+3. wall time of the default search with a warm numba cache (target < 60 s)
+4. wall time of ``dse --help`` (target < 0.3 s)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from dse.cost.dataflow import cost_table_kernel
+from dse.spec.common import resolve
+from dse.spec.hardware import load_hardware
+from dse.spec.workload import load_workload
+from dse.system import design, pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+WL = str(ROOT / "workloads/gpt2_resnet50.yaml")
+HW = str(ROOT / "hardware/mcm4_hetero.yaml")
+
+
+@njit(cache=True)
+def _evaluate_many(reps, assigns, time, energy, dram, out_bytes, mult, model, first, n_models, hops,
+                   route, link_bw, link_pj, hop_lat, dram_bw, pipelining):
+    busy = np.zeros(time.shape[1])
+    met = np.zeros(6)
+    acc = 0.0
+    for r in range(reps):
+        pipeline.evaluate(assigns[r % assigns.shape[0]], time, energy, dram, out_bytes, mult, model,
+                          first, n_models, hops, route, link_bw, link_pj, hop_lat, dram_bw,
+                          pipelining, busy, met)
+        acc += met[0]
+    return acc
+
+
+def best_of(fn, repeats=5):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    point = design.build(resolve(load_workload(WL), {}), resolve(load_hardware(HW), {}))
+    ops, dev, net = point.ops, point.devices, point.network
+    print(f"workload: {ops.n} ops (GPT-2 1024 tokens + 8 x ResNet-50), hardware: {dev.n} chiplets")
+
+    # 1. op-cost evaluations: the same 4 chiplets tiled 64x -> 256 devices x 127 ops per call.
+    tile = lambda a: np.ascontiguousarray(np.concatenate([a] * 64))  # noqa: E731
+    args = (ops.dims, ops.stride, ops.elem_bytes, ops.w_static, ops.first, ops.last,
+            tile(dev.rows), tile(dev.cols), tile(dev.axis_dims), tile(dev.stationary), tile(dev.l1_bytes),
+            tile(dev.l2_bytes), tile(dev.clock_hz), tile(dev.onchip_bytes_per_cycle), tile(dev.mac_pj),
+            tile(dev.l1_pj), tile(dev.l2_pj), net.dram_bytes_per_s, net.dram_pj_per_bit, net.dram_latency_s)
+    cost_table_kernel(*args)
+    t = best_of(lambda: cost_table_kernel(*args))
+    evals = ops.n * 4 * 64
+    print(f"op-cost evaluations: {evals / t:,.0f} per second on one core "
+          f"({evals} (op, chiplet) pairs in {t * 1e3:.2f} ms)")
+
+    # 2. mapping evaluation: 1e6 evaluations of 64 random mappings inside one jitted loop, and one
+    #    call from Python (includes the dispatcher's argument unboxing).
+    rng = np.random.default_rng(0)
+    assigns = rng.integers(0, dev.n, size=(64, ops.n)).astype(np.int64)
+    c = point.ctx.args()
+    _evaluate_many(10, assigns, *c)
+    reps = 1_000_000
+    t = best_of(lambda: _evaluate_many(reps, assigns, *c), 3)
+    busy, met = np.zeros(dev.n), np.zeros(6)
+    t_py = best_of(lambda: [pipeline.evaluate(assigns[0], *c, busy, met) for _ in range(10_000)], 3) / 10_000
+    print(f"mapping evaluation (GPT-2 + ResNet-50, 4 chiplets): {t / reps * 1e6:.2f} us in a jitted loop, "
+          f"{t_py * 1e6:.2f} us per call from Python")
+
+    # 3. inner optimiser per design point and the default search, warm cache.
+    t = best_of(lambda: design.optimise(point), 3)
+    _, _, evaluated = design.optimise(point)
+    print(f"inner optimiser: {t * 1e3:.1f} ms per design point, {evaluated:,} mappings evaluated")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "dse.cli", "search", WL, HW, "--out", out, "--quiet"]
+        subprocess.run(cmd + ["--trials", "2", "--batch", "2", "--study", "warm"], check=True, capture_output=True)
+        t = time.perf_counter()
+        r = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    print(f"default search (dse search {Path(WL).name} {Path(HW).name}): {wall:.1f} s wall\n  {r.stdout.strip()}")
+
+    # 4. dse --help
+    exe = [str(Path(sys.executable).with_name("dse"))] if Path(sys.executable).with_name("dse").exists() else [sys.executable, "-m", "dse.cli"]
+    env = {**os.environ, "COLUMNS": "80"}
+    t = best_of(lambda: subprocess.run(exe + ["--help"], check=True, capture_output=True, env=env), 5)
+    print(f"dse --help: {t:.3f} s wall (best of 5, {' '.join(Path(e).name for e in exe)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The real CLI end to end (subprocess), and every class of bad input: one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WL = str(ROOT / "workloads/gpt2_resnet50.yaml")
+HW = str(ROOT / "hardware/mcm4_hetero.yaml")
+
+
+def dse(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def test_search_then_pareto_then_csv(tmp_path):
+    r = dse("search", WL, HW, "--trials", "20", "--batch", "10", "--seed", "3", "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "gpt2_resnet50__mcm4_hetero"
+    parts = list(folder.glob("part-*.parquet"))
+    assert parts and not list(folder.glob(".*tmp"))
+    table = pq.read_table(parts[0])
+    meta = table.schema.metadata
+    assert json.loads(meta[b"dse.hardware"])["name"] == "mcm4_hetero"
+    cols = set(table.column_names)
+    assert {"throughput_per_s", "latency_s", "energy_j", "edp_js", "mapping", "trial", "seed",
+            "dse_version", "workload_sha", "hardware_sha", "param.hw.chiplets.ws0.pe_array",
+            "param.hw.system.pipelining", "utilization_ws0", "feasible"} <= cols
+    r = dse("pareto", str(folder), "--plot", "--csv", str(tmp_path / "front.csv"))
+    assert r.returncode == 0, r.stderr
+    assert "Pareto front" in r.stdout and "●" in r.stdout
+    assert (tmp_path / "front.csv").read_text().startswith("study,")
+
+
+def test_two_seeded_workers_merge(tmp_path):
+    for seed in ("1", "2"):
+        r = dse("search", WL, HW, "--trials", "6", "--batch", "3", "--seed", seed, "--worker", f"w{seed}",
+                "--study", "merged", "--out", str(tmp_path), "-q")
+        assert r.returncode == 0, r.stderr
+    parts = sorted(p.name for p in (tmp_path / "merged").glob("part-*.parquet"))
+    assert len(parts) == 2 and parts[0].startswith("part-w1-") and parts[1].startswith("part-w2-")
+    r = dse("pareto", str(tmp_path / "merged"), "--objectives", "throughput_per_s:max,latency_s:min")
+    assert r.returncode == 0, r.stderr
+
+
+def test_evaluate_json_contract():
+    r = dse("evaluate", WL, HW, "--json", "--set", "hw.system.pipelining=false")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("throughput_per_s", "latency_s", "energy_j", "edp_js", "mapping", "per_op"):
+        assert key in out
+    assert out["pipelining"] is False
+    # Without pipelining a frame is the serial sum: latency = 1 / throughput.
+    assert out["latency_s"] == pytest.approx(1 / out["throughput_per_s"])
+    assert out["mapping_source"].startswith("inner optimiser")
+    op = out["per_op"][0]
+    assert set(op) >= {"name", "model", "chiplet", "cycles", "latency_s", "energy_j", "utilization", "bound"}
+    assert len(out["per_op"]) == 73 + 54
+
+
+def test_evaluate_with_mapping_file(tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("mapping:\n  gpt2: ws0*40,ws1*33\n  resnet50: os0\n")
+    r = dse("evaluate", WL, HW, "--mapping", str(mapping), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["mapping"] == "gpt2=ws0*40,ws1*33;resnet50=os0*54"
+    assert out["mapping_source"] == str(mapping)
+
+
+def bad(tmp_path, text: str, name: str = "bad.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+HW_OK = (ROOT / "hardware/mono_os.yaml").read_text()
+
+
+@pytest.mark.parametrize("case,text,expect", [
+    ("malformed", "name: x\nchiplets: [\n", "well-formed YAML"),
+    ("unknown field", HW_OK.replace("l1_bytes: 256", "l1_bytes: 256\n    l3_bytes: 5"), "chiplets.os.l3_bytes"),
+    ("missing field", HW_OK.replace("    clock_hz: 500 MHz\n", ""), "chiplets.os.clock_hz: expected a value (missing field)"),
+    ("wrong unit", HW_OK.replace("clock_hz: 500 MHz", "clock_hz: 500 GB"), "chiplets.os.clock_hz: expected a number > 0 in Hz"),
+    ("wrong sign", HW_OK.replace("l2_bytes: 40 MB", "l2_bytes: -4"), "chiplets.os.l2_bytes: expected a number > 0 in bytes"),
+    ("bad choice", HW_OK.replace("dataflow: output_stationary", "dataflow: diagonal"), "chiplets.os.dataflow: expected one of"),
+])
+def test_bad_hardware(tmp_path, case, text, expect):
+    path = bad(tmp_path, text)
+    r = dse("evaluate", WL, path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert lines[0].startswith(f"dse: error: {path}") and expect in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("name: w\nmodels:\n  - name: m\n    transformer: {preset: gpt2}\n", "models[0].transformer.seq_len: expected a value"),
+    ("name: w\nmodels:\n  - name: m\n    ops: [{name: a, K: 0}]\n", "models[0].ops[0].K: expected an integer > 0"),
+    ("name: w\nmodels:\n  - name: m\n    count: 2.5\n    resnet50: {}\n", "models[0].count: expected an integer > 0"),
+    ("name: w\nmodels:\n  - name: m\n    resnet50: {}\n    ops: []\n", "models[0]: expected exactly one of"),
+])
+def test_bad_workload(tmp_path, text, expect):
+    r = dse("evaluate", bad(tmp_path, text), HW)
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_missing_file():
+    r = dse("evaluate", "no/such.yaml", HW)
+    assert r.returncode == 2 and "no/such.yaml: expected a readable YAML file" in r.stderr
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("mapping:\n  gpt2: ws0\n", "mapping.resnet50: expected a chiplet assignment for every model"),
+    ("mapping:\n  gpt2: ws0*5\n  resnet50: os0\n", "mapping.gpt2: expected 73 op assignments"),
+    ("mapping:\n  gpt2: gpu0\n  resnet50: os0\n", "mapping.gpt2: expected runs 'chiplet*count'"),
+    ("mapping:\n  gpt2: ws0\n  resnet50: os0\n  bert: ws1\n", "mapping.bert: expected a model of the workload"),
+])
+def test_infeasible_mapping(tmp_path, text, expect):
+    r = dse("evaluate", WL, HW, "--mapping", bad(tmp_path, text, "m.yaml"))
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bad_set_and_objective(tmp_path):
+    r = dse("evaluate", WL, HW, "--set", "hw.chiplets.ws0.pe_array=7x7")
+    assert r.returncode == 2 and "expected one of ['64x64', '32x128', '128x32']" in r.stderr
+    r = dse("search", WL, HW, "--trials", "2", "--batch", "2", "--out", str(tmp_path), "-q")
+    r = dse("pareto", str(tmp_path / "gpt2_resnet50__mcm4_hetero"), "--objectives", "speed:max")
+    assert r.returncode == 2 and "--objectives speed: expected a metric column" in r.stderr
+
+
+def test_unreachable_storage_writes_nothing(tmp_path):
+    # Port 9 on loopback refuses connections; nothing may be written for the study.
+    r = dse("search", WL, HW, "--trials", "2", "--out", str(tmp_path), "-q",
+            "--storage", "postgresql://dse@127.0.0.1:9/dse")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("dse: error: --storage: postgresql://dse@127.0.0.1:9/dse: expected a reachable")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_results_folder_missing():
+    r = dse("pareto", "results/does-not-exist")
+    assert r.returncode == 2 and "expected a results folder" in r.stderr

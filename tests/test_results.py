@@ -1,0 +1,41 @@
+"""Pareto correctness on a known point set; Parquet parts round trip with metadata."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dse.pareto import non_dominated
+from dse.store import META_HARDWARE, read_dataset, read_metadata, write_part
+
+
+def test_known_front_max_min():
+    # (throughput ↑, energy ↓). By hand: A(10, 5) and B(8, 3) and E(12, 9) are not dominated;
+    # C(9, 6) is dominated by A; D(8, 4) by B; F(10, 5) ties A exactly and is kept with it;
+    # G has a NaN and is never on the front.
+    pts = np.array([[10, 5], [8, 3], [9, 6], [8, 4], [12, 9], [10, 5], [np.nan, 1]])
+    mask = non_dominated(pts, np.array([True, False]))
+    assert mask.tolist() == [True, True, False, False, True, True, False]
+
+
+def test_front_three_objectives_random_against_definition():
+    rng = np.random.default_rng(7)
+    pts = rng.integers(0, 6, size=(300, 3)).astype(float)   # many ties on purpose
+    mask = non_dominated(pts, np.array([False, False, False]))
+    for i in range(len(pts)):
+        dominated = np.any(np.all(pts <= pts[i], axis=1) & np.any(pts < pts[i], axis=1))
+        assert mask[i] == (not dominated)
+
+
+def test_parquet_parts_round_trip(tmp_path):
+    meta = {META_HARDWARE: json.dumps({"name": "h"}).encode()}
+    write_part(tmp_path / "s", "w1", [{"trial": 0, "energy_j": 1.5, "mapping": "m=a*2"}], meta)
+    write_part(tmp_path / "s", "w2", [{"trial": 1, "energy_j": 0.5, "mapping": "m=b*2", "extra": 3.0}], meta)
+    files = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert len(files) == 2 and all(f.startswith("part-w") and f.endswith(".parquet") for f in files)
+    frame = read_dataset(tmp_path / "s").sort_values("trial")
+    assert frame["energy_j"].tolist() == [1.5, 0.5]
+    assert frame["mapping"].tolist() == ["m=a*2", "m=b*2"]
+    assert np.isnan(frame["extra"].iloc[0]) and frame["extra"].iloc[1] == 3.0
+    assert read_metadata(tmp_path / "s")["dse.hardware"] == {"name": "h"}
