@@ -328,34 +328,26 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
             for c in range(n_dev):
                 lam[c] /= top
         best_obj = np.inf
-        for start in range(2 + n_dev):
-            if start == 0:
+        for attempt in range(2 + n_dev + kicks):
+            if attempt == 0:
                 cand[:] = lagr
-            elif start == 1:
+            elif attempt == 1:
                 cand[:] = fastest
-            else:
-                cand[:] = start - 2
-            obj, tried = _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes,
-                                       mult, model, first, n_models, hops, route, link_bytes_per_s,
-                                       link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
-                                       pipelining, busy, met)
-            evaluated += tried
-            if obj < best_obj:
-                best_obj = obj
-                best_assign[:] = cand
-        for kick in range(kicks):
-            cand[:] = best_assign
-            i = np.random.randint(0, n)
-            lo = i
-            hi = i
-            if np.random.randint(0, 2) == 1:
-                while lo > 0 and first[lo] == 0 and cand[lo - 1] == cand[i]:
-                    lo -= 1
-                while hi + 1 < n and first[hi + 1] == 0 and cand[hi + 1] == cand[i]:
-                    hi += 1
-            target = np.random.randint(0, n_dev)
-            for k in range(lo, hi + 1):
-                cand[k] = target
+            elif attempt < 2 + n_dev:
+                cand[:] = attempt - 2
+            else:  # a kick: move a random op, or its whole run, of the best mapping
+                cand[:] = best_assign
+                i = np.random.randint(0, n)
+                lo = i
+                hi = i
+                if np.random.randint(0, 2) == 1:
+                    while lo > 0 and first[lo] == 0 and cand[lo - 1] == cand[i]:
+                        lo -= 1
+                    while hi + 1 < n and first[hi + 1] == 0 and cand[hi + 1] == cand[i]:
+                        hi += 1
+                target = np.random.randint(0, n_dev)
+                for k in range(lo, hi + 1):
+                    cand[k] = target
             obj, tried = _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes,
                                        mult, model, first, n_models, hops, route, link_bytes_per_s,
                                        link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
