@@ -78,9 +78,12 @@ class Space:
         return values
 
     def split(self, values: dict[str, Any]) -> tuple[dict, dict]:
-        wl = {k.path: values[k.path] for n, k in zip(self.names, self.knobs) if n.startswith("wl.") and k.path in values}
-        hw = {k.path: values[k.path] for n, k in zip(self.names, self.knobs) if n.startswith("hw.") and k.path in values}
-        return wl, hw
+        """Values by knob path -> (workload values, hardware values)."""
+        parts: dict[str, dict] = {"wl": {}, "hw": {}}
+        for name, knob in zip(self.names, self.knobs):
+            if knob.path in values:
+                parts[name[:2]][knob.path] = values[knob.path]
+        return parts["wl"], parts["hw"]
 
 
 def label_of(value: Any) -> Any:
