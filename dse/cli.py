@@ -14,8 +14,6 @@ from dse.errors import DseError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Design-space exploration for AI computing systems (chiplets, GPUs, PIM).")
 
-DEFAULT_OBJECTIVES = "throughput_per_s:max,energy_j:min"
-
 
 def _fail(err: DseError) -> None:
     typer.echo(f"dse: error: {err}", err=True)
@@ -52,9 +50,8 @@ def search(
                 task = progress.add_task("search", total=trials, best="")
 
                 def update(s) -> None:
-                    progress.update(task, completed=s.trials, best=(
-                        f"best {s.best_throughput:.4g} frames/s, {s.best_energy:.4g} J/frame, "
-                        f"{s.mappings_evaluated:,} mappings"))
+                    progress.update(task, completed=s.trials,
+                                    best=f"{s.best_text()}, {s.mappings_evaluated:,} mappings")
 
                 summary = run_search(workload, hardware, cfg, on_trial=update)
     except DseError as err:
@@ -85,7 +82,9 @@ def evaluate(
 @app.command()
 def pareto(
     results: Path = typer.Argument(..., help="results folder (any number of part files) or one .parquet"),
-    objectives: str = typer.Option(DEFAULT_OBJECTIVES, help="comma list of COLUMN:max|min"),
+    objectives: Optional[str] = typer.Option(None, help="comma list of COLUMN:max|min (default: the study's "
+                                             "objectives, e.g. throughput_per_s:max,energy_j:min or "
+                                             "tokens_per_s:max,energy_per_token_j:min)"),
     plot: bool = typer.Option(False, "--plot", help="terminal scatter of the first two objectives"),
     csv: Optional[Path] = typer.Option(None, help="also write the front as CSV"),
     limit: int = typer.Option(30, help="rows shown in the table (the CSV has all)"),

@@ -49,11 +49,21 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     from dse.spec.common import load_yaml
     from dse.system import design
 
+    from dse.system import evaluators
+
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
+    evaluators.check_pair(workload, hardware)
     space = Space.of(workload, hardware)
     values = parse_sets(space, sets)
     wl_vals, hw_vals = space.split(values)
+    params = {name: label_of(values.get(k.path, k.default)) for name, k in zip(space.names, space.knobs)}
+    if evaluators.is_llm(hardware):
+        if mapping_path is not None:
+            raise DseError("--mapping", str(mapping_path), "no mapping file for GPU/PIM hardware "
+                           "(set parallel degrees with --set or in the spec)")
+        return _evaluate_llm(resolve(workload, wl_vals), resolve(hardware, hw_vals), workload.name,
+                             hardware.name, params)
     point = design.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
     if mapping_path is not None:
         assign = design.decode_mapping(point, load_yaml(mapping_path).value, str(mapping_path))
@@ -63,7 +73,6 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
         assign = np.asarray(assigns[0])
         source = MAPPING_FROM_OPTIMISER
     metrics = design.metrics_of(point, assign)
-    params = {name: label_of(values.get(k.path, k.default)) for name, k in zip(space.names, space.knobs)}
     return {
         "workload": workload.name,
         "hardware": hardware.name,
@@ -75,6 +84,37 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     }
 
 
+PARALLEL_FROM_SEARCH = "best feasible tokens_per_s over every tp x pp x dp (parallel: auto)"
+
+
+def _evaluate_llm(workload, hardware, wl_name: str, hw_name: str, params: dict) -> dict:
+    """One LLM design point: the spec's parallel config, or with ``parallel: auto`` the feasible
+    config with the most tokens/s (ttft for prefill-only workloads) among all factorisations."""
+    from dse.system import evaluators, llm
+
+    point = llm.build(workload, hardware)
+    objs = evaluators.objectives(workload, hardware)
+    configs = llm.parallel_configs(point)
+    if not configs:
+        raise DseError(hardware.source, "system.parallel", "at least one tp x pp x dp that fits the model")
+    scored = [(llm.evaluate(point, *c), c) for c in configs]
+    name, maximise = objs[0]
+
+    def key(item):
+        m = item[0]
+        v = float(m[name])
+        return (m["feasible"], v if maximise else -v)
+
+    metrics, best = max(scored, key=key)
+    rows: list = []
+    llm.evaluate(point, *best, op_rows=rows)
+    return {"workload": wl_name, "hardware": hw_name, "params": params,
+            "mapping": llm.mapping_text(*best),
+            "mapping_source": "the spec's parallel degrees" if len(configs) == 1 else PARALLEL_FROM_SEARCH,
+            **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
+            "per_op": rows}
+
+
 def render(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
@@ -83,6 +123,9 @@ def render(result: dict, as_json: bool) -> None:
     from rich.table import Table
 
     console = Console()
+    if "tokens_per_s" in result:
+        _render_llm(console, result)
+        return
     table = Table(title=f"{result['workload']} on {result['hardware']}", show_lines=False)
     for col, justify in (("op", "left"), ("model", "left"), ("chiplet", "left"), ("x", "right"),
                          ("cycles", "right"), ("latency µs", "right"), ("energy µJ", "right"),
@@ -103,3 +146,36 @@ def render(result: dict, as_json: bool) -> None:
         f"energy {result['energy_j'] * 1e3:.4g} mJ/frame   EDP {result['edp_js']:.4g} J·s\n"
         f"DRAM {result['dram_bytes'] / 1e6:.4g} MB/frame   NoP {result['nop_bytes'] / 1e6:.4g} MB/frame   "
         f"pipelining {result['pipelining']}   utilisation: {utils}")
+
+
+def _render_llm(console, result: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result['workload']} on {result['hardware']} ({result['mapping']}, per device)")
+    for col, justify in (("phase", "left"), ("op", "left"), ("device", "left"), ("x", "right"),
+                         ("GFLOP", "right"), ("MB", "right"), ("latency µs", "right"),
+                         ("energy mJ", "right"), ("bound", "left")):
+        table.add_column(col, justify=justify)
+    for row in result["per_op"]:
+        table.add_row(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:,.3f}",
+                      f"{row['bytes'] / 1e6:,.2f}", f"{row['latency_s'] * 1e6:,.1f}",
+                      f"{row['energy_j'] * 1e3:,.3f}", row["bound"])
+    console.print(table)
+    params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
+    console.print(f"knobs: {params}")
+    console.print(f"parallel ({result['mapping_source']}): {result['mapping']}   dispatch {result['policy']}"
+                  + (f" alpha {result['alpha']:g}" if result["policy"] == "papi" else ""))
+
+    def ms(v):
+        return "n/a" if v != v else f"{v * 1e3:.4g} ms"
+
+    gb = lambda v: "n/a" if v != v else f"{v / 1e9:.4g} GB"   # noqa: E731
+    console.print(
+        f"TTFT {ms(result['ttft_s'])}   decode step 1 {ms(result['decode_first_step_s'])}   "
+        f"TPOT {ms(result['tpot_s'])}   {result['tokens_per_s']:.4g} tokens/s   "
+        f"{result['energy_per_token_j']:.4g} J/token\n"
+        f"{result['output_tokens']:.0f} output tokens in {result['decode_steps']:.0f} steps, "
+        f"{result['latency_s']:.4g} s; communication {ms(result['comm_s'])}; FC on GPU in "
+        f"{result['fc_on_gpu_fraction']:.0%} of steps\n"
+        f"peak memory per device: GPU {gb(result['peak_gpu_memory_bytes'])}, PIM {gb(result['peak_pim_memory_bytes'])}   "
+        f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))

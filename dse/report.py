@@ -25,11 +25,19 @@ def front_of(frame, objectives: list[tuple[str, bool]], source: str):
     return frame.assign(on_front=mask), frame[mask].sort_values(objectives[0][0], ascending=not objectives[0][1])
 
 
-def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | None, limit: int) -> None:
+DEFAULT_OBJECTIVES = "throughput_per_s:max,energy_j:min"
+
+
+def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int) -> None:
+    """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``),
+    else throughput_per_s:max,energy_j:min."""
     from rich.console import Console
     from rich.table import Table
 
-    from dse.store import read_dataset
+    from dse.store import META_OBJECTIVES, read_dataset, read_metadata
+
+    if objectives_text is None:
+        objectives_text = str(read_metadata(results).get(META_OBJECTIVES.decode(), DEFAULT_OBJECTIVES))
 
     try:
         objectives = parse_objectives(objectives_text)
@@ -48,9 +56,10 @@ def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | N
     table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
     columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
                                  if c in shown.columns))
+    llm = "tokens_per_s" in shown.columns
     for col in columns:
         table.add_column(col.removeprefix("param.").removeprefix("hw.").removeprefix("wl."), overflow="fold")
-    table.add_column("ops per chiplet", overflow="fold")
+    table.add_column("parallel" if llm else "ops per chiplet", overflow="fold")
     for _, row in shown.head(limit).iterrows():
         table.add_row(*[_fmt(row[c]) for c in columns], mapping_summary(str(row.get("mapping", ""))))
     console.print(table)
@@ -71,6 +80,8 @@ def pareto_report(results: Path, objectives_text: str, plot: bool, csv: Path | N
 
 def mapping_summary(mapping: str) -> str:
     """'gpt2=ws0*3,ws1*5,ws0*2;resnet50=os0*54' -> 'gpt2: ws0 5, ws1 5 | resnet50: os0 54'."""
+    if "*" not in mapping:          # not a chiplet mapping (e.g. LLM parallel config "tp=8,pp=1,dp=1")
+        return mapping
     parts = []
     for model_part in filter(None, mapping.split(";")):
         model, _, runs = model_part.partition("=")

@@ -17,6 +17,7 @@ from dse.errors import DseError
 META_WORKLOAD = b"dse.workload"
 META_HARDWARE = b"dse.hardware"
 META_VERSION = b"dse.version"
+META_OBJECTIVES = b"dse.objectives"     # the study's objectives, COL:max,COL:min (pareto's default)
 
 
 def write_part(folder: Path, worker: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
@@ -73,6 +74,7 @@ def read_metadata(path: str | Path) -> dict[str, object]:
     for key in (META_WORKLOAD, META_HARDWARE):
         if key in meta:
             out[key.decode()] = json.loads(meta[key])
-    if META_VERSION in meta:
-        out[META_VERSION.decode()] = meta[META_VERSION].decode()
+    for key in (META_VERSION, META_OBJECTIVES):
+        if key in meta:
+            out[key.decode()] = meta[key].decode()
     return out

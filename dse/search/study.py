@@ -45,9 +45,12 @@ class SearchSummary:
     rows: int = 0
     mappings_evaluated: int = 0
     parts: list[Path] = field(default_factory=list)
-    best_throughput: float = 0.0
-    best_energy: float = float("inf")
+    objectives: tuple = ()
+    best: list = field(default_factory=list)     # best feasible value per objective
     seconds: float = 0.0
+
+    def best_text(self) -> str:
+        return ", ".join(f"best {name} {value:.4g}" for (name, _), value in zip(self.objectives, self.best))
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,22 @@ def _worker_id(given: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", raw)
 
 
-def open_study(name: str, storage: str | None, seed: int, population: int):
-    """An Optuna study (NSGA-II, seeded; maximise throughput, minimise energy). ``storage`` None
-    keeps it in memory; an RDB URL (sqlite:///, postgresql://) or a ``.log`` journal path shares it
-    between workers. An unreachable or unusable storage is a DseError."""
+def open_study(name: str, storage: str | None, seed: int, population: int,
+               directions: tuple[str, ...] = ("maximize", "minimize")):
+    """An Optuna study (NSGA-II, seeded, constraint-aware: a point with no feasible design is
+    dominated by every feasible one). ``storage`` None keeps it in memory; an RDB URL (sqlite:///,
+    postgresql://) or a ``.log`` journal path shares it between workers. An unreachable or unusable
+    storage is a DseError."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    import warnings
+
+    with warnings.catch_warnings():      # constraints_func is flagged experimental in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed,
+                                                constraints_func=_constraints)
     store: Any = None
     if storage:
         try:
@@ -127,33 +138,43 @@ def open_study(name: str, storage: str | None, seed: int, population: int):
             raise DseError("--storage", storage, "a reachable Optuna storage (sqlite:///FILE, "
                            "postgresql://USER@HOST/DB with psycopg2 installed, or FILE.log)", reason) from None
     return optuna.create_study(study_name=name, storage=store, sampler=sampler,
-                               directions=["maximize", "minimize"], load_if_exists=True)
+                               directions=list(directions), load_if_exists=True)
+
+
+def _constraints(trial) -> list[float]:
+    """NSGA-II constraint: <= 0 when the point has a feasible design."""
+    return [float(trial.user_attrs.get("violation", 0.0))]
 
 
 def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                on_trial: Callable[[SearchSummary], None] | None = None) -> SearchSummary:
-    from dse.store import META_HARDWARE, META_VERSION, META_WORKLOAD, write_part
-    from dse.system import design
+    from dse.store import META_HARDWARE, META_OBJECTIVES, META_VERSION, META_WORKLOAD, write_part
+    from dse.system import evaluators
 
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
+    evaluators.check_pair(workload, hardware)
     space = Space.of(workload, hardware)
+    objs = evaluators.objectives(workload, hardware)
     name = cfg.study or default_study_name(workload, hardware)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise DseError("--study", "", "a study name of letters, digits, '_', '.', '-'", name)
-    summary = SearchSummary(study=name, folder=Path(cfg.out) / name)
+    summary = SearchSummary(study=name, folder=Path(cfg.out) / name, objectives=objs,
+                            best=[0.0 if m else float("inf") for _, m in objs])
     worker = _worker_id(cfg.worker)
     metadata = {
         META_WORKLOAD: _json(to_jsonable(workload)),
         META_HARDWARE: _json(to_jsonable(hardware)),
         META_VERSION: __version__.encode(),
+        META_OBJECTIVES: ",".join(f"{n}:{'max' if m else 'min'}" for n, m in objs).encode(),
     }
     provenance = {"study": name, "worker": worker, "seed": cfg.seed, "dse_version": __version__,
                   "workload_file": str(workload_path), "hardware_file": str(hardware_path),
                   "workload_sha": spec_hash(workload), "hardware_sha": spec_hash(hardware)}
-    study = open_study(name, cfg.storage, cfg.seed, max(2, min(cfg.batch, cfg.trials)))
+    study = open_study(name, cfg.storage, cfg.seed, max(2, min(cfg.batch, cfg.trials)),
+                       tuple("maximize" if m else "minimize" for _, m in objs))
     weights = tuple(cfg.weights)
-    cache: dict[tuple, tuple[float, float]] = {}
+    cache: dict[tuple, tuple[list[float], bool]] = {}
     pending: list[dict] = []
     start = time.perf_counter()
     flushed_at = 0
@@ -173,31 +194,23 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                 key = tuple(label_of(values[k.path]) for k in space.knobs)
                 if key not in cache:
                     wl_vals, hw_vals = space.split(values)
-                    point = design.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
-                    assigns, raw, evaluated = design.optimise(point, weights)
-                    summary.mappings_evaluated += int(evaluated)
+                    rows, evaluated = evaluators.design_rows(resolve(workload, wl_vals),
+                                                             resolve(hardware, hw_vals), weights)
+                    summary.mappings_evaluated += evaluated
                     summary.points += 1
                     params = {f"param.{n}": label_of(values[k.path]) for n, k in zip(space.names, space.knobs)}
-                    seen: set[bytes] = set()
-                    best_tp, best_e = 0.0, float("inf")
-                    for w, assign, r in zip(weights, assigns, raw):
-                        metrics = design.metrics_of(point, assign, r)
-                        best_tp = max(best_tp, metrics["throughput_per_s"])
-                        best_e = min(best_e, metrics["energy_j"])
-                        if assign.tobytes() in seen:
-                            continue
-                        seen.add(assign.tobytes())
-                        pending.append({**provenance, "trial": trial.number, "objective_weight": w,
-                                        **params, "mapping": design.encode_mapping(point, assign),
-                                        "feasible": True, **_plain(metrics),
-                                        "mappings_evaluated": int(evaluated)})
-                    cache[key] = (best_tp, best_e)
+                    for row in rows:
+                        pending.append({**provenance, "trial": trial.number, **params, **_plain(row),
+                                        "mappings_evaluated": evaluated})
+                    cache[key] = evaluators.best_values(rows, objs)
                 told.append((trial, cache[key]))
-            for trial, (tp, energy) in told:
-                study.tell(trial, [tp, energy])
+            for trial, (best, feasible) in told:
+                trial.set_user_attr("violation", 0.0 if feasible else 1.0)
+                study.tell(trial, best)
                 summary.trials += 1
-                summary.best_throughput = max(summary.best_throughput, tp)
-                summary.best_energy = min(summary.best_energy, energy)
+                if feasible:
+                    summary.best = [max(a, b) if m else min(a, b)
+                                    for a, b, (_, m) in zip(summary.best, best, objs)]
             if summary.trials - flushed_at >= cfg.flush_every:
                 flush()
                 flushed_at = summary.trials
@@ -210,8 +223,21 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     return summary
 
 
-def _plain(metrics: dict) -> dict:
-    return {k: (bool(v) if isinstance(v, (bool,)) else float(v)) for k, v in metrics.items()}
+def _plain(row: dict) -> dict:
+    """Row values as plain Python scalars (numpy scalars would not round-trip through Arrow)."""
+    import numpy as np
+
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, str):
+            out[k] = v
+        elif isinstance(v, (int, np.integer)):
+            out[k] = int(v)
+        else:
+            out[k] = float(v)
+    return out
 
 
 def _json(data: Any) -> bytes:

@@ -38,9 +38,14 @@ _UNITS: dict[str, dict[str, float]] = {
     "pj": {"pj": 1.0, "fj": 1e-3, "nj": 1e3},
     "pj_per_bit": {"pj/bit": 1.0, "pj/b": 1.0, "fj/bit": 1e-3},
     "bytes_per_cycle": {"b/cycle": 1.0, "bytes/cycle": 1.0},
+    "flop_per_s": {"flop/s": 1.0, "gflop/s": 1e9, "tflop/s": 1e12, "pflop/s": 1e15},
+    "w": {"w": 1.0, "mw": 1e-3, "kw": 1e3},
+    "pj_per_flop": {"pj/flop": 1.0, "fj/flop": 1e-3},
+    "mm2": {"mm2": 1.0, "mm^2": 1.0},
 }
 _UNIT_NAMES = {"bytes": "bytes", "hz": "Hz", "s": "seconds", "bytes_per_s": "bytes/s",
-               "pj": "pJ", "pj_per_bit": "pJ/bit", "bytes_per_cycle": "bytes/cycle"}
+               "pj": "pJ", "pj_per_bit": "pJ/bit", "bytes_per_cycle": "bytes/cycle",
+               "flop_per_s": "FLOP/s", "w": "W", "pj_per_flop": "pJ/FLOP", "mm2": "mm^2"}
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
 
@@ -122,6 +127,15 @@ class Node:
         if raw < 0 and positive or raw == 0 and positive and not allow_zero:
             raise self.fail(what)
         return raw
+
+    def fraction(self, *, knob: bool = True) -> float | Knob:
+        """A number in (0, 1] (efficiency caps, shares), or a search range."""
+        if knob and isinstance(self.value, dict):
+            return self._knob(lambda n: n.fraction(knob=False), False)
+        value = self.number(knob=False)
+        if value > 1:
+            raise self.fail("a fraction in (0, 1]")
+        return value
 
     def name(self, allowed: tuple[str, ...] | None = None, *, knob: bool = True) -> str | Knob:
         if knob and isinstance(self.value, dict) and "choices" in self.value:

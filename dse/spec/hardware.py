@@ -100,11 +100,19 @@ class HardwareSpec:
     system: System
 
 
-def load_hardware(path: str) -> HardwareSpec:
+def load_hardware(path: str):
+    """A chiplet module (:class:`HardwareSpec`) or, for files with ``gpu``/``pim`` sections, an LLM
+    serving system (:class:`dse.spec.system.LlmHardwareSpec`)."""
     return parse_hardware(load_yaml(path))
 
 
-def parse_hardware(root: Node) -> HardwareSpec:
+def parse_hardware(root: Node):
+    if isinstance(root.value, dict) and "chiplets" not in root.value and (
+            "gpu" in root.value or "pim" in root.value):
+        from dse.spec.system import parse_llm_hardware
+
+        top = root.mapping(("name",), ("gpu", "pim", "interconnect", "system", "description"))
+        return parse_llm_hardware(root, top)
     top = root.mapping(("name", "chiplets", "dram"), ("network", "system", "description"))
     name = top["name"].name(knob=False)
     chiplet_nodes = top["chiplets"].sequence(min_len=1)

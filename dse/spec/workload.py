@@ -40,9 +40,31 @@ class Op:
         return self.N * self.K * self.C * self.Y * self.X * self.R * self.S
 
 
+# Output-length distributions of the decode trace (see dse.system.llm.output_lengths).
+LENGTH_DISTRIBUTIONS = ("dolly_creative", "dolly_general_qa")
+ARCHITECTURES = ("gpt", "llama")
+LAYER_VARIANTS = ("standard", "kraken")
+
+
+@dataclass(frozen=True)
+class Decode:
+    """Auto-regressive decoding after the prompt. Each step verifies ``tlp`` tokens per active request
+    (speculative decoding; every drafted token is accepted); a request stops after its output length,
+    drawn per request from ``output_tokens`` (a fixed count or a named distribution, seeded)."""
+
+    output_tokens: int | str | Knob = 128
+    tlp: int | Knob = 1
+    include_prefill: bool | Knob = True
+    seed: int = 0
+
+
 @dataclass(frozen=True)
 class Transformer:
-    """GPT-2-style decoder block stack over a prompt of ``seq_len`` tokens (prefill)."""
+    """Decoder stack. ``gpt``: multi-head attention, LayerNorm, GELU FFN (up, down). ``llama``:
+    RMSNorm, SwiGLU FFN (gate, up, down), grouped-query attention with ``num_key_value_heads``.
+    ``seq_len`` is the prompt (prefill) length per request, ``batch`` the number of requests.
+    ``layer_variant: kraken`` restructures each layer so tensor parallelism needs one all-reduce
+    (overlapped with the next layer's attention) instead of two."""
 
     num_hidden_layers: int | Knob
     hidden_size: int | Knob
@@ -52,6 +74,14 @@ class Transformer:
     seq_len: int | Knob
     batch: int | Knob = 1
     precision_bits: int | Knob = 8
+    architecture: str | Knob = "gpt"
+    num_key_value_heads: int | Knob | None = None
+    layer_variant: str | Knob = "standard"
+    decode: Decode | None = None
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
 
 
 @dataclass(frozen=True)
@@ -97,10 +127,31 @@ def parse_workload(root: Node) -> WorkloadSpec:
     return spec
 
 
+def _gpt(layers: int, hidden: int, heads: int, vocab: int = 50257) -> dict:
+    return dict(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+                intermediate_size=4 * hidden, vocab_size=vocab, architecture="gpt")
+
+
 _TRANSFORMER_PRESETS = {
     # HF config.json of openai-community/gpt2 (n_layer 12, n_embd 768, n_head 12, n_inner 4*768).
-    "gpt2": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
-                 intermediate_size=3072, vocab_size=50257),
+    "gpt2": _gpt(12, 768, 12),
+    # openai-community/gpt2-xl (1.5B): n_layer 48, n_embd 1600, n_head 25.
+    "gpt2-xl": _gpt(48, 1600, 25),
+    # GPT-3 family (Brown et al. 2020, Table 2.1: n_layers, d_model, n_heads; d_ff = 4 d_model).
+    "gpt3-1.3b": _gpt(24, 2048, 16),
+    "gpt3-6.7b": _gpt(32, 4096, 32),
+    # GPT-3 13B lists d_model 5140 with 40 heads (not divisible); OPT-13B's 5120 is used instead.
+    "gpt3-13b": _gpt(40, 5120, 40),
+    # "GPT-3 66B" as PAPI uses it: OPT-66B's shape (64 layers, 9216, 72 heads).
+    "gpt3-66b": _gpt(64, 9216, 72),
+    "gpt3-175b": _gpt(96, 12288, 96),
+    # HF config.json of huggyllama/llama-65b and meta-llama/Llama-2-70b-hf.
+    "llama-65b": dict(num_hidden_layers=80, hidden_size=8192, num_attention_heads=64,
+                      num_key_value_heads=64, intermediate_size=22016, vocab_size=32000,
+                      architecture="llama"),
+    "llama2-70b": dict(num_hidden_layers=80, hidden_size=8192, num_attention_heads=64,
+                       num_key_value_heads=8, intermediate_size=28672, vocab_size=32000,
+                       architecture="llama"),
 }
 
 
@@ -129,25 +180,57 @@ _TRANSFORMER_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", 
 
 
 def _transformer(node: Node) -> Transformer:
-    f = node.mapping(("seq_len",), _TRANSFORMER_KEYS + ("preset", "batch", "precision_bits"))
+    f = node.mapping(("seq_len",), _TRANSFORMER_KEYS + (
+        "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant",
+        "decode"))
     values: dict = {}
     if "preset" in f:
         values.update(_TRANSFORMER_PRESETS[f["preset"].name(tuple(_TRANSFORMER_PRESETS), knob=False)])
-    for key in _TRANSFORMER_KEYS + ("seq_len", "batch"):
+    for key in _TRANSFORMER_KEYS + ("seq_len", "batch", "num_key_value_heads"):
         if key in f:
             values[key] = f[key].number(integer=True)
     if "precision_bits" in f:
         values["precision_bits"] = _precision(f["precision_bits"])
+    if "architecture" in f:
+        values["architecture"] = f["architecture"].name(ARCHITECTURES)
+    if "layer_variant" in f:
+        values["layer_variant"] = f["layer_variant"].name(LAYER_VARIANTS)
+    if "decode" in f:
+        values["decode"] = _decode(f["decode"])
     missing = [k for k in _TRANSFORMER_KEYS if k not in values]
     if missing:
-        raise node.child(missing[0], None).fail("a value (missing field; or give preset: gpt2)")
+        raise node.child(missing[0], None).fail(
+            f"a value (missing field; or give a preset, one of {list(_TRANSFORMER_PRESETS)})")
     return Transformer(**values)
+
+
+def _decode(node: Node) -> Decode:
+    f = node.mapping((), ("output_tokens", "tlp", "include_prefill", "seed"))
+    values: dict = {}
+    if "output_tokens" in f:
+        out = f["output_tokens"]
+        is_name = isinstance(out.value, str) or (isinstance(out.value, dict) and "choices" in out.value
+                                                  and any(isinstance(c, str) for c in out.value["choices"] or []))
+        if is_name:
+            values["output_tokens"] = out.name(LENGTH_DISTRIBUTIONS)
+        else:
+            values["output_tokens"] = out.number(integer=True)
+    if "tlp" in f:
+        values["tlp"] = f["tlp"].number(integer=True)
+    if "include_prefill" in f:
+        values["include_prefill"] = f["include_prefill"].boolean()
+    if "seed" in f:
+        values["seed"] = f["seed"].number(integer=True, allow_zero=True, knob=False)
+    return Decode(**values)
 
 
 def _check_transformer(node: Node, t: Transformer) -> None:
     if t.hidden_size % t.num_attention_heads:
         raise node.child("num_attention_heads", t.num_attention_heads).fail(
             f"a divisor of hidden_size ({t.hidden_size})")
+    if t.num_attention_heads % t.kv_heads:
+        raise node.child("num_key_value_heads", t.kv_heads).fail(
+            f"a divisor of num_attention_heads ({t.num_attention_heads})")
 
 
 def _precision(node: Node) -> int | Knob:
@@ -199,25 +282,29 @@ def model_ops(model: Model) -> tuple[Op, ...]:
 
 
 def transformer_ops(t: Transformer) -> tuple[Op, ...]:
-    """Prefill of a GPT-2-style stack. Per layer: QKV projection, Q.K^T and P.V per head (weights
-    are activations), output projection, FFN up and down; then the LM head for the last token.
-    Element-wise ops (layer norm, softmax, GELU, residual adds) are fused into their producers
-    and not costed; causal masking is not exploited (full Q.K^T, as HF computes it)."""
+    """Prefill of a decoder stack as einsum ops (chiplet evaluator). Per layer: QKV projection
+    (K = h + 2 * kv_heads * d_head, so grouped-query attention shrinks it), Q.K^T and P.V per head
+    (weights are activations), output projection, FFN up (gate and up together for SwiGLU: K = 2 *
+    intermediate) and down; then the LM head for the last token. Element-wise ops (norms, softmax,
+    GELU/SiLU, residual adds) are fused into their producers and not costed; causal masking is
+    not exploited (full Q.K^T, as HF computes it)."""
     h, heads, ffn = t.hidden_size, t.num_attention_heads, t.intermediate_size
     d_head = h // heads
+    qkv_k = h + 2 * t.kv_heads * d_head
+    up_k = 2 * ffn if t.architecture == "llama" else ffn
     y, x = token_grid(t.seq_len)
     p, b = t.precision_bits, t.batch
     ops: list[Op] = []
     for layer in range(t.num_hidden_layers):
         pre = f"l{layer}."
         ops += [
-            Op(pre + "qkv", N=b, K=3 * h, C=h, Y=y, X=x, precision_bits=p),
+            Op(pre + "qkv", N=b, K=qkv_k, C=h, Y=y, X=x, precision_bits=p),
             Op(pre + "attn_qk", N=b * heads, K=t.seq_len, C=d_head, Y=y, X=x, precision_bits=p,
                weights_static=False),
             Op(pre + "attn_av", N=b * heads, K=d_head, C=t.seq_len, Y=y, X=x, precision_bits=p,
                weights_static=False),
             Op(pre + "proj", N=b, K=h, C=h, Y=y, X=x, precision_bits=p),
-            Op(pre + "ffn_up", N=b, K=ffn, C=h, Y=y, X=x, precision_bits=p),
+            Op(pre + "ffn_up", N=b, K=up_k, C=h, Y=y, X=x, precision_bits=p),
             Op(pre + "ffn_down", N=b, K=h, C=ffn, Y=y, X=x, precision_bits=p),
         ]
     ops.append(Op("lm_head", N=b, K=t.vocab_size, C=h, precision_bits=p))

@@ -1,0 +1,271 @@
+"""Hardware spec for LLM serving systems: GPUs, PIM pools and the links between them.
+
+A hardware file with a ``gpu`` or ``pim`` section (and no ``chiplets``) is one of these; it is
+evaluated by the LLM evaluator (dse.system.llm). YAML layout (units in field names)::
+
+    name: papi
+    gpu:                                   # optional (PIM-only systems have none)
+      name: A100a
+      count: 6
+      peak_flop_per_s: 312 TFLOP/s         # dense, at the workload's precision
+      memory_bytes: 60 GB
+      memory_bytes_per_s: 3352 GB/s
+      compute_efficiency: 0.8              # cap on achieved / peak FLOP/s
+      memory_efficiency: 0.85              # cap on achieved / peak memory bandwidth
+      kernel_launch_s: 1 us                # per kernel
+      pj_per_flop: 0.8
+      memory_pj_per_bit: 3.59
+      idle_w: 90 W
+      link: nvlink                         # the interconnect entry GPUs talk over (collectives)
+    interconnect:                          # named links
+      nvlink: {bytes_per_s: 300 GB/s, latency_s: 3.03 us, pj_per_bit: 1.3}
+    pim:                                   # zero or more pools of identical PIM devices
+      - name: fc_pim
+        role: fc                           # fc (FC layers), attn (attention), all (everything)
+        count: 30
+        dies: 8
+        banks_per_die: 96                  # or area_limited: floor(die_max_mm2 / (n*fpu_mm2 + bank_mm2))
+        bank_bytes: 16 MiB
+        fpus_per_bank: 4                   # 0.5 = 1P2B, 1 = 1P1B, 4 = 4P1B
+        fpu_flop_per_s: 10.475 GFLOP/s
+        bank_bytes_per_s: 10.475 GB/s
+        external_bytes_per_s: 670.4 GB/s
+        power_multiple: 9                  # internal bandwidth cap, as a multiple of external
+        max_query_tokens: 16               # GEMV-like only: query tokens per request per op
+        bank_mm2: 0.83
+        fpu_mm2: 0.1025
+        die_max_mm2: 121
+        access_pj_per_bit: 0.55            # ACT/PRE + cell read, per bit streamed inside the bank
+        alu_pj_per_flop: 0.16
+        link: nvlink
+    system:
+      parallel: {tp: 8, pp: 1, dp: 1}      # or `auto`: every tp x pp x dp = GPU count is tried
+      dispatch: {policy: papi, alpha: 32}  # gpu | gpu_attn_pim | papi | pim
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dse.errors import DseError
+from dse.spec.common import Knob, Node
+
+POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim")
+ROLES = ("fc", "attn", "all")
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    bytes_per_s: float | Knob
+    latency_s: float | Knob
+    pj_per_bit: float | Knob
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    count: int | Knob
+    peak_flop_per_s: float | Knob
+    memory_bytes: float | Knob
+    memory_bytes_per_s: float | Knob
+    compute_efficiency: float | Knob
+    memory_efficiency: float | Knob
+    kernel_launch_s: float | Knob
+    pj_per_flop: float | Knob
+    memory_pj_per_bit: float | Knob
+    idle_w: float | Knob
+    link: str
+
+
+@dataclass(frozen=True)
+class PimPool:
+    name: str
+    role: str
+    count: int | Knob
+    dies: int | Knob
+    banks_per_die: int | str | Knob          # an integer or "area_limited"
+    bank_bytes: float | Knob
+    fpus_per_bank: float | Knob
+    fpu_flop_per_s: float | Knob
+    bank_bytes_per_s: float | Knob
+    external_bytes_per_s: float | Knob
+    power_multiple: float | Knob
+    max_query_tokens: int | Knob
+    bank_mm2: float | Knob
+    fpu_mm2: float | Knob
+    die_max_mm2: float | Knob
+    access_pj_per_bit: float | Knob
+    alu_pj_per_flop: float | Knob
+    link: str
+
+    def banks_per_die_value(self) -> int:
+        """Banks per die; ``area_limited`` fits as many as PAPI's area budget allows:
+        m * (n * A_fpu + A_bank) <= A_max  ->  m = floor(A_max / (n * A_fpu + A_bank))."""
+        if self.banks_per_die == "area_limited":
+            return int(math.floor(self.die_max_mm2 / (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2) + 1e-9))
+        return int(self.banks_per_die)
+
+    def die_area_mm2(self) -> float:
+        return self.banks_per_die_value() * (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2)
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Tensor x pipeline x data parallel degrees; ``auto`` (all None) lets the evaluator try every
+    factorisation of the GPU count."""
+
+    tp: int | Knob | None = None
+    pp: int | Knob | None = None
+    dp: int | Knob | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.tp is None
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    policy: str | Knob = "gpu"
+    alpha: float | Knob = 32.0
+
+
+@dataclass(frozen=True)
+class LlmHardwareSpec:
+    name: str
+    source: str
+    gpu: Gpu | None
+    pims: tuple[PimPool, ...]
+    links: tuple[Link, ...]
+    parallel: Parallel
+    dispatch: Dispatch
+
+    def link(self, name: str) -> Link:
+        return next(link for link in self.links if link.name == name)
+
+    def pool(self, role: str) -> PimPool | None:
+        return next((p for p in self.pims if p.role == role), None)
+
+
+_GPU_FIELDS = ("count", "peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency",
+               "memory_efficiency", "kernel_launch_s", "pj_per_flop", "memory_pj_per_bit", "idle_w",
+               "link")
+_PIM_FIELDS = ("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank",
+               "fpu_flop_per_s", "bank_bytes_per_s", "external_bytes_per_s", "power_multiple",
+               "max_query_tokens", "bank_mm2", "fpu_mm2", "die_max_mm2", "access_pj_per_bit",
+               "alu_pj_per_flop", "link")
+
+
+def parse_llm_hardware(root: Node, top: dict[str, Node]) -> LlmHardwareSpec:
+    name = top["name"].name(knob=False)
+    if "interconnect" not in top:
+        raise DseError(root.source, "interconnect", "an interconnect section naming the links (e.g. nvlink)")
+    ic = top["interconnect"]
+    if not isinstance(ic.value, dict) or not ic.value:
+        raise ic.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
+    links = tuple(_link(str(k), ic.child(str(k), v)) for k, v in ic.value.items())
+    link_names = tuple(link.name for link in links)
+    gpu = _gpu(top["gpu"], link_names) if "gpu" in top else None
+    pims: list[PimPool] = []
+    if "pim" in top:
+        for i, node in enumerate(top["pim"].sequence(min_len=1)):
+            given = node.value.get("name") if isinstance(node.value, dict) else None
+            if isinstance(given, str) and given.strip():
+                node = Node(node.value, node.source, f"pim.{given}")
+            pool = _pim(node, link_names)
+            if pool.name in [p.name for p in pims]:
+                raise node.child("name", pool.name).fail("a PIM pool name used only once")
+            if pool.role in [p.role for p in pims]:
+                raise node.child("role", pool.role).fail("one PIM pool per role")
+            pims.append(pool)
+    if gpu is None and not pims:
+        raise DseError(root.source, "gpu", "a gpu section or a pim section (or chiplets)")
+    parallel, dispatch = Parallel(), Dispatch(policy="gpu" if pims == [] else "papi")
+    if "system" in top:
+        f = top["system"].mapping((), ("parallel", "dispatch"))
+        if "parallel" in f:
+            parallel = _parallel(f["parallel"])
+        if "dispatch" in f:
+            d = f["dispatch"].mapping(("policy",), ("alpha",))
+            dispatch = Dispatch(policy=d["policy"].name(POLICIES),
+                                alpha=d["alpha"].number() if "alpha" in d else 32.0)
+            _check_policy(d["policy"], dispatch.policy, gpu, tuple(pims))
+    return LlmHardwareSpec(name=name, source=root.source, gpu=gpu, pims=tuple(pims), links=links,
+                           parallel=parallel, dispatch=dispatch)
+
+
+def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[PimPool, ...]) -> None:
+    """Every policy the spec allows must have the devices it dispatches to."""
+    roles = {p.role for p in pims}
+    needs = {"gpu": ("a gpu section", gpu is not None),
+             "gpu_attn_pim": ("a gpu and a PIM pool with role attn", gpu is not None and "attn" in roles),
+             "papi": ("a gpu and PIM pools with roles fc and attn", gpu is not None and {"fc", "attn"} <= roles),
+             "pim": ("a PIM pool with role all", "all" in roles)}
+    for choice in (policy.choices if isinstance(policy, Knob) else (policy,)):
+        what, ok = needs[choice]
+        if not ok:
+            raise node.fail(f"a policy this hardware can run (policy {choice} needs {what})", choice)
+
+
+def _link(key: str, node: Node) -> Link:
+    f = node.mapping(("bytes_per_s", "latency_s", "pj_per_bit"))
+    return Link(name=key, bytes_per_s=f["bytes_per_s"].number("bytes_per_s"),
+                latency_s=f["latency_s"].number("s", allow_zero=True),
+                pj_per_bit=f["pj_per_bit"].number("pj_per_bit", allow_zero=True))
+
+
+def _link_ref(node: Node, names: tuple[str, ...]) -> str:
+    return node.name(names, knob=False)
+
+
+def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
+    f = node.mapping(_GPU_FIELDS, ("name",))
+    return Gpu(
+        name=f["name"].name(knob=False) if "name" in f else "gpu",
+        count=f["count"].number(integer=True),
+        peak_flop_per_s=f["peak_flop_per_s"].number("flop_per_s"),
+        memory_bytes=f["memory_bytes"].number("bytes"),
+        memory_bytes_per_s=f["memory_bytes_per_s"].number("bytes_per_s"),
+        compute_efficiency=f["compute_efficiency"].fraction(),
+        memory_efficiency=f["memory_efficiency"].fraction(),
+        kernel_launch_s=f["kernel_launch_s"].number("s", allow_zero=True),
+        pj_per_flop=f["pj_per_flop"].number("pj_per_flop", allow_zero=True),
+        memory_pj_per_bit=f["memory_pj_per_bit"].number("pj_per_bit", allow_zero=True),
+        idle_w=f["idle_w"].number("w", allow_zero=True),
+        link=_link_ref(f["link"], links),
+    )
+
+
+def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
+    f = node.mapping(_PIM_FIELDS)
+    banks = f["banks_per_die"]
+    pool = PimPool(
+        name=f["name"].name(knob=False),
+        role=f["role"].name(ROLES, knob=False),
+        count=f["count"].number(integer=True),
+        dies=f["dies"].number(integer=True),
+        banks_per_die=banks.name(("area_limited",)) if isinstance(banks.value, str) else banks.number(integer=True),
+        bank_bytes=f["bank_bytes"].number("bytes"),
+        fpus_per_bank=f["fpus_per_bank"].number(),
+        fpu_flop_per_s=f["fpu_flop_per_s"].number("flop_per_s"),
+        bank_bytes_per_s=f["bank_bytes_per_s"].number("bytes_per_s"),
+        external_bytes_per_s=f["external_bytes_per_s"].number("bytes_per_s"),
+        power_multiple=f["power_multiple"].number(),
+        max_query_tokens=f["max_query_tokens"].number(integer=True),
+        bank_mm2=f["bank_mm2"].number("mm2"),
+        fpu_mm2=f["fpu_mm2"].number("mm2", allow_zero=True),
+        die_max_mm2=f["die_max_mm2"].number("mm2"),
+        access_pj_per_bit=f["access_pj_per_bit"].number("pj_per_bit", allow_zero=True),
+        alu_pj_per_flop=f["alu_pj_per_flop"].number("pj_per_flop", allow_zero=True),
+        link=_link_ref(f["link"], links),
+    )
+    return pool
+
+
+def _parallel(node: Node) -> Parallel:
+    if node.value == "auto":
+        return Parallel()
+    f = node.mapping(("tp", "pp", "dp"))
+    return Parallel(tp=f["tp"].number(integer=True), pp=f["pp"].number(integer=True),
+                    dp=f["dp"].number(integer=True))
