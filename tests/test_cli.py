@@ -151,3 +151,48 @@ def test_unreachable_storage_writes_nothing(tmp_path):
 def test_results_folder_missing():
     r = dse("pareto", "results/does-not-exist")
     assert r.returncode == 2 and "expected a results folder" in r.stderr
+
+
+# --- LLM specs through the same commands -------------------------------------------------------
+
+LLM_WL = str(ROOT / "workloads/llama65b_serving.yaml")
+
+
+def test_llm_evaluate_json_contract():
+    r = dse("evaluate", LLM_WL, str(ROOT / "hardware/a100x8.yaml"), "--json",
+            "--set", "wl.models[0].transformer.batch=8")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("ttft_s", "tpot_s", "decode_first_step_s", "tokens_per_s", "energy_per_token_j",
+                "peak_gpu_memory_bytes", "feasible", "violations", "mapping", "per_op"):
+        assert key in out, key
+    assert out["mapping"] == "tp=8,pp=1,dp=1" and out["feasible"]
+    # 8 requests x 128 output tokens, one token per step.
+    assert out["output_tokens"] == 1024 and out["decode_steps"] == 128
+    phases = {row["phase"] for row in out["per_op"]}
+    assert phases == {"prefill", "decode step 1"}
+
+
+def test_llm_search_then_pareto_uses_study_objectives(tmp_path):
+    r = dse("search", str(ROOT / "workloads/gpt3_66b_decode.yaml"), str(ROOT / "hardware/papi.yaml"),
+            "--trials", "12", "--batch", "6", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "gpt3_66b_decode__papi"
+    table = pq.read_table(next(folder.glob("part-*.parquet")))
+    assert table.schema.metadata[b"dse.objectives"] == b"tokens_per_s:max,energy_per_token_j:min"
+    cols = set(table.column_names)
+    assert {"tokens_per_s", "energy_per_token_j", "ttft_s", "tpot_s", "feasible", "violations",
+            "param.hw.system.dispatch.alpha", "param.wl.models[0].transformer.decode.tlp", "tp", "pp", "dp"} <= cols
+    r = dse("pareto", str(folder))
+    assert r.returncode == 0, r.stderr
+    assert "tokens_per_s" in r.stdout and "tp=" in r.stdout
+
+
+def test_llm_bad_input_one_line_exit_2():
+    # AttAcc-only (PIM) cannot run the prompt's GEMMs: the error names the op and the field.
+    r = dse("evaluate", LLM_WL, str(ROOT / "hardware/attacc_only.yaml"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "seq_len" in r.stderr and "'qkv'" in r.stderr and "Traceback" not in r.stderr
+    # A decode workload on chiplet hardware.
+    r = dse("evaluate", str(ROOT / "workloads/llama65b_decode.yaml"), HW)
+    assert r.returncode == 2 and "decode" in r.stderr and len(r.stderr.strip().splitlines()) == 1

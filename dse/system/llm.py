@@ -383,7 +383,7 @@ def check_gemv(point: LlmPoint, ops: LlmOps) -> None:
             if not used or q <= pool.max_query_tokens:
                 continue
             op = "attn" if pool.role == "attn" else "qkv"
-            raise DseError(point.source, f"models.{point.model_name}.transformer" + (
+            raise DseError(point.source, "models[0].transformer" + (
                 ".decode.tlp" if phase == "decode" else ".seq_len"),
                 f"GEMV-like ops on PIM pool '{pool.name}' (at most {pool.max_query_tokens} query tokens "
                 f"per request; {phase} op '{op}' has {q})", q)

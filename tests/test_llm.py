@@ -1,0 +1,387 @@
+"""LLM evaluator: device kernels, the step and trace kernels, dispatch, capacity, presets, bad input.
+
+Hand-derived numbers carry their arithmetic in comments; the step kernel is also checked against an
+independently written plain-Python twin on random cases.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dse.cost.roofline import all_gather, gpu_rates, op_energy, pim_rates, ring_allreduce, roofline, send_recv
+from dse.errors import DseError
+from dse.spec.common import Node, resolve
+from dse.spec.hardware import load_hardware, parse_hardware
+from dse.spec.workload import Decode, Transformer, load_workload, parse_workload
+from dse.system import llm
+
+HW = "hardware/{}.yaml"
+
+
+# --- device kernels ----------------------------------------------------------------------------
+
+def test_roofline_compute_and_memory_bound():
+    # 1e12 FLOP at 1e14 FLOP/s = 10 ms; 1e9 B at 1e12 B/s = 1 ms -> compute, + 1 µs launch.
+    t, bound = roofline(1e12, 1e9, 1e14, 1e12, 1e-6)
+    assert t == pytest.approx(0.010001) and bound == 0
+    # 1e9 FLOP = 10 µs; 1e10 B = 10 ms -> memory.
+    t, bound = roofline(1e9, 1e10, 1e14, 1e12, 0.0)
+    assert t == pytest.approx(0.01) and bound == 1
+
+
+def test_gpu_rates_are_peak_times_caps():
+    # A100: 312 TFLOP/s x 0.8 = 249.6 TFLOP/s; 2039 GB/s x 0.85 = 1733.15 GB/s (AttAcc caps).
+    flops, bw = gpu_rates(312e12, 2039e9, 0.8, 0.85)
+    assert flops == pytest.approx(249.6e12) and bw == pytest.approx(1733.15e9)
+
+
+def test_pim_rates_attacc_and_papi_devices():
+    # AttAcc 1P1B stack: 1024 banks x 10.475 GB/s = 10,726.4 GB/s = 16 x 670.4 (bank-level x16);
+    # the power cap allows 9 x 670.4 = 6,033.6 GB/s, so 9/16 of the banks run:
+    # FLOP/s = 1024 x 1 x 10.475e9 x 0.5625 = 6,033.6 GFLOP/s.
+    flops, bw = pim_rates(1024.0, 1.0, 10.475e9, 10.475e9, 670.4e9, 9.0)
+    assert bw == pytest.approx(6033.6e9) and flops == pytest.approx(6033.6e9)
+    # PAPI FC-PIM 4P1B, 97 banks/die x 8 dies = 776 banks: all-bank 8,128.6 GB/s, capped at
+    # 6,033.6; FLOP/s = 776 x 4 x 10.475e9 x (6033.6 / 8128.6) = 4 x 6,033.6 = 24,134.4 GFLOP/s.
+    flops, bw = pim_rates(776.0, 4.0, 10.475e9, 10.475e9, 670.4e9, 9.0)
+    assert bw == pytest.approx(6033.6e9) and flops == pytest.approx(24134.4e9)
+    # Below the power cap every bank runs: 100 banks x 1e9 = 1e11 < 9 x 1e11.
+    flops, bw = pim_rates(100.0, 0.5, 2e9, 1e9, 1e11, 9.0)
+    assert bw == pytest.approx(1e11) and flops == pytest.approx(100 * 0.5 * 2e9)
+
+
+def test_op_energy():
+    # 1e9 FLOP x 0.5 pJ + 1e6 B x 8 x 2 pJ/bit = 0.5 mJ + 16 µJ.
+    assert op_energy(1e9, 1e6, 0.5, 2.0) == pytest.approx(0.5e-3 + 16e-6)
+
+
+def test_collectives():
+    # Ring all-reduce, 8 MB on 8 devices, 100 GB/s, 1 µs: 2 x 7 x (1 µs + 8e6 / 8e11) = 154 µs;
+    # 2 x 7 x 8 MB on the wire.
+    t, wire = ring_allreduce(8e6, 8, 1e11, 1e-6)
+    assert t == pytest.approx(154e-6) and wire == pytest.approx(1.12e8)
+    assert ring_allreduce(8e6, 1, 1e11, 1e-6) == (0.0, 0.0)
+    # All-gather: 7 x (1 µs + 10 µs) = 77 µs.
+    t, wire = all_gather(8e6, 8, 1e11, 1e-6)
+    assert t == pytest.approx(77e-6) and wire == pytest.approx(5.6e7)
+    # Send/recv: 1 µs + 80 µs.
+    assert send_recv(8e6, 1e11, 1e-6)[0] == pytest.approx(81e-6)
+    assert send_recv(0.0, 1e11, 1e-6) == (0.0, 0.0)
+
+
+def test_area_limited_banks():
+    # PAPI's budget m (n A_fpu + A_bank) <= 121 mm2: n = 4 -> floor(121 / 1.24) = 97;
+    # n = 1 -> floor(121 / 0.9325) = 129; n = 0.5 -> floor(121 / 0.88125) = 137.
+    pool = load_hardware(HW.format("papi")).pims[0]
+    for n, banks in ((4, 97), (1, 129), (0.5, 137)):
+        assert replace(pool, fpus_per_bank=n).banks_per_die_value() == banks
+
+
+# --- the step kernel: a hand-derived step and a Python twin -------------------------------------
+
+TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=256,
+                   vocab_size=100, seq_len=10, batch=1, precision_bits=16, architecture="gpt")
+
+
+def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
+    dev = np.zeros((4, llm.N_DCOLS))
+    dev[:, llm.D_FLOPS] = flops
+    dev[:, llm.D_BW] = bw
+    dev[:, llm.D_LAUNCH] = launch
+    dev[:, llm.D_NDEV] = 1.0
+    dev[:, llm.D_LINK_BW] = 1.0
+    return dev
+
+
+def _step(ops, dev, T, T_head, q, C, fc, attn, elem, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
+    out = np.zeros((ops.n, 6))
+    t, e, comm = llm.step_cost(float(T), float(T_head), float(q), float(C), fc, attn, elem, ops.cls, ops.flop_t,
+                               ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div, ops.reps,
+                               dev, tp, pp, link[0], link[1], link[2], ops.hidden * ops.elem_bytes,
+                               ops.vocab * ops.elem_bytes, kraken, out)
+    return t, e, comm, out
+
+
+def test_step_hand_derived_tiny_decoder():
+    # h 64, 4 heads, f 256, 2 layers, vocab 100, FP16 (2 B); one token (T = q = 1) reading a
+    # context of C = 10; GPU at 1 TFLOP/s and 1 GB/s, so every op is memory-bound (bytes / 1e9):
+    #   norm1    2 x 64 x 2                           =    256 B ->  0.256 µs
+    #   qkv      64 x 192 x 2 + (128 + 128) x 2       = 25,088 B -> 25.088
+    #   attn     2 x 64 x 2 + 2 x 64 x 2 x 10         =  2,816 B ->  2.816
+    #   proj     64 x 64 x 2 + 2 x 64 x 2             =  8,448 B ->  8.448
+    #   norm2                                          =    256 B ->  0.256
+    #   ffn_up   64 x 256 x 2 + (64 + 256) x 2        = 33,408 B -> 33.408
+    #   act      2 x 256 x 2                           =  1,024 B ->  1.024
+    #   ffn_down                                       = 33,408 B -> 33.408
+    #   layer = 104.704 µs, x 2 layers = 209.408; lm_head 100 x 64 x 2 + (64 + 100) x 2 = 13,128 B
+    #   -> 13.128 µs; total 222.536 µs.
+    ops = llm.compile_llm_ops(TINY, 1)
+    t, e, comm, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0)
+    assert t == pytest.approx(222.536e-6) and comm == 0.0
+    assert out[ops.names.index("attn"), llm.O_BYTES] == pytest.approx(2816)
+    assert out[ops.names.index("attn"), llm.O_FLOPS] == pytest.approx(4 * 64 * 10)
+    assert (out[:, llm.O_BOUND] == 1).all()
+
+
+def test_tp_all_reduces_standard_and_kraken():
+    # tp 2 on the same tiny decoder: all-reduce of T h b = 128 B per device:
+    # 2 x 1 x (1 µs + 128 / (2 x 1e11)) = 2.00128 µs. Standard: 2 per layer x 2 layers = 8.00512 µs;
+    # plus the vocab-parallel LM head's all-gather of 200 B: 1 x (1 µs + 200 / 2e11) = 1.001 µs.
+    ops = llm.compile_llm_ops(TINY, 2)
+    _, _, comm, _ = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0, tp=2)
+    ar = 2 * (1e-6 + 128 / 2e11)
+    ag = 1e-6 + 200 / 2e11
+    assert comm == pytest.approx(4 * ar + ag)
+    # Kraken: one all-reduce per layer overlapped with the next layer's attention:
+    # (L - pp) max(0, AR - t_attn) + pp AR. Attention per GPU: 2816 B / 2 heads' share = 1.408 µs.
+    _, _, comm_k, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0, tp=2, kraken=True)
+    t_attn = out[ops.names.index("attn"), llm.O_TIME]
+    assert t_attn == pytest.approx(1.408e-6)
+    assert comm_k == pytest.approx(1 * max(0.0, ar - t_attn) + 1 * ar + ag)
+    # A slow attention hides the all-reduce completely: only the last layer's is exposed.
+    _, _, comm_h, _ = _step(ops, _gpu_only_dev(bw=1e6), 1, 1, 1, 10, 0, 0, 0, tp=2, kraken=True)
+    assert comm_h == pytest.approx(ar + ag)
+
+
+def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
+    """Plain-Python twin of llm.step_cost, written from its docstring."""
+    total = energy = attn_t = 0.0
+    for i in range(ops.n):
+        d = devs[int(ops.cls[i])]
+        share = ops.gpu_div[i] if d == 0 else dev[d][5]
+        runners = tp if d == 0 else dev[d][5]
+        Ti = T if ops.reps[i] > 1 else T_head
+        fl = (ops.flop_t[i] * Ti + ops.flop_qc[i] * q * C) / share
+        by = (ops.byte_w[i] + ops.byte_t[i] * Ti + ops.byte_c[i] * C) / share
+        t = dev[d][2] + max(fl / dev[d][0], by / dev[d][1])
+        e = (fl * dev[d][3] + by * 8 * dev[d][4]) * 1e-12 * runners
+        if d != 0:
+            moved = (ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti
+            if moved > 0:
+                t += dev[d][7] + moved / dev[d][6]
+                e += moved * share * 8 * dev[d][8] * 1e-12
+        total += ops.reps[i] * t
+        energy += ops.reps[i] * e
+        if ops.cls[i] == llm.ATTN:
+            attn_t = t
+    L = ops.layers
+    comm = 0.0
+    if tp > 1:
+        ar = 2 * (tp - 1) * (link[1] + ops.hidden * ops.elem_bytes * T / (tp * link[0]))
+        comm += (L - pp) * max(0.0, ar - attn_t) + pp * ar if kraken else 2 * L * ar
+        if devs[0] == 0:
+            comm += (tp - 1) * (link[1] + ops.vocab * ops.elem_bytes * T_head / (tp * link[0]))
+    if pp > 1:
+        comm += (pp - 1) * (link[1] + ops.hidden * ops.elem_bytes * T / link[0])
+    return total + comm, energy
+
+
+def test_step_matches_python_twin_on_random_cases():
+    rng = np.random.default_rng(7)
+    for case in range(40):
+        t = Transformer(num_hidden_layers=int(rng.integers(1, 6)), hidden_size=64 * int(rng.integers(1, 5)),
+                        num_attention_heads=4, num_key_value_heads=int(rng.choice([1, 2, 4])),
+                        intermediate_size=int(rng.integers(64, 512)), vocab_size=int(rng.integers(50, 500)),
+                        seq_len=16, architecture=str(rng.choice(["gpt", "llama"])), precision_bits=16)
+        tp = int(rng.choice([1, 2, 3, 4]))
+        pp = int(rng.choice([1, 2]))
+        ops = llm.compile_llm_ops(t, tp)
+        dev = np.zeros((4, llm.N_DCOLS))
+        for d in range(4):
+            dev[d] = [rng.uniform(1e11, 1e13), rng.uniform(1e9, 1e12), rng.uniform(0, 2e-6), rng.uniform(0, 1),
+                      rng.uniform(0, 4), float(rng.integers(1, 8)), rng.uniform(1e9, 1e11), rng.uniform(0, 1e-6),
+                      rng.uniform(0, 2), 1.0]
+        devs = [int(x) for x in rng.integers(0, 4, size=3)]
+        T = float(rng.integers(1, 300))
+        q = float(rng.integers(1, 5))
+        C = float(rng.integers(1, 5000))
+        link = (rng.uniform(1e10, 1e12), rng.uniform(0, 5e-6), 1.3)
+        kraken = bool(rng.integers(0, 2))
+        got_t, got_e, _, _ = _step(ops, dev, T, max(1.0, T // 2), q, C, devs[0], devs[1], devs[2], tp, pp, link, kraken)
+        want_t, want_e = _twin_step(ops, dev, T, max(1.0, T // 2), q, C, devs, tp, pp, link, kraken)
+        assert got_t == pytest.approx(want_t, rel=1e-9), case
+        # The twin leaves out collective energy; compare the op energy part when tp = pp = 1.
+        if tp == 1 and pp == 1:
+            assert got_e == pytest.approx(want_e, rel=1e-9), case
+
+
+# --- the decode trace --------------------------------------------------------------------------
+
+def _trace(ops, dev, lengths, prompt, tlp, policy=0, alpha=0.0):
+    res = np.zeros(llm.N_RES)
+    out = np.zeros((ops.n, 6))
+    llm.decode_trace(np.sort(np.asarray(lengths, dtype=np.int64)), prompt, tlp, policy, alpha, ops.cls,
+                     ops.flop_t, ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div,
+                     ops.reps, dev, 1, 1, 1e11, 0.0, 0.0, ops.hidden * ops.elem_bytes,
+                     ops.vocab * ops.elem_bytes, False, out, res)
+    return res
+
+
+def test_decode_trace_requests_finish_and_rlp_shrinks():
+    # Two requests of 1 and 3 tokens, TLP 1, prompt 10: step 1 has 2 active (T 2, C = 2 x 11),
+    # steps 2 and 3 one (C = 12, 13). Request 1 finishes after step 1, request 2 after step 3.
+    ops = llm.compile_llm_ops(TINY, 1)
+    dev = _gpu_only_dev()
+    s1 = _step(ops, dev, 2, 2, 1, 22, 0, 0, 0)[0]
+    s2 = _step(ops, dev, 1, 1, 1, 12, 0, 0, 0)[0]
+    s3 = _step(ops, dev, 1, 1, 1, 13, 0, 0, 0)[0]
+    res = _trace(ops, dev, [3, 1], 10, 1)
+    assert res[llm.R_STEPS] == 3 and res[llm.R_TOKENS] == 4
+    assert res[llm.R_TIME] == pytest.approx(s1 + s2 + s3)
+    assert res[llm.R_FIRST] == pytest.approx(s1)
+    # TPOT sum: request 1 finished at s1 after 1 token, request 2 at s1+s2+s3 after 3.
+    assert res[llm.R_TPOT_SUM] == pytest.approx(s1 / 1 + (s1 + s2 + s3) / 3)
+    assert res[llm.R_KV_PEAK] == 22
+    # TLP 2: step 1 (T 4, C = 2 x 12) finishes request 1 (1 <= 2), step 2 (C 14) request 2 (3 <= 4).
+    res = _trace(ops, dev, [3, 1], 10, 2)
+    assert res[llm.R_STEPS] == 2
+    assert res[llm.R_TIME] == pytest.approx(_step(ops, dev, 4, 4, 2, 24, 0, 0, 0)[0] + _step(ops, dev, 2, 2, 2, 14, 0, 0, 0)[0])
+
+
+def test_papi_threshold_switches_fc_device():
+    # PAPI: FC on the GPU when RLP x TLP > alpha. 8 requests of 5 tokens, TLP 1: T = 8 every step.
+    wl = _decode_workload("llama-65b", batch=8, tlp=1, out=5)
+    for alpha, on_gpu in ((4, 1.0), (8, 0.0), (7, 1.0)):
+        hw = resolve(load_hardware(HW.format("papi")), {"system.dispatch.alpha": alpha})
+        m = llm.evaluate(llm.build(wl, hw), 6, 1, 1)
+        assert m["fc_on_gpu_fraction"] == on_gpu, alpha
+    # A shrinking batch crosses the threshold: lengths 1..8 -> T = 8, 7, ..., 1; alpha 4 puts
+    # steps with T > 4 (4 of 8) on the GPU.
+    t = replace(wl.models[0].generator, decode=Decode(output_tokens=1, tlp=1, include_prefill=False))
+    point = llm.build(replace(wl, models=(replace(wl.models[0], generator=t),)),
+                      resolve(load_hardware(HW.format("papi")), {"system.dispatch.alpha": 4}))
+    point = replace(point, lengths=np.arange(1, 9, dtype=np.int64))
+    m = llm.evaluate(point, 6, 1, 1)
+    assert m["decode_steps"] == 8 and m["fc_on_gpu_fraction"] == pytest.approx(4 / 8)
+
+
+def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):
+    text = {"name": "w", "models": [{"name": "m", "transformer": {
+        "preset": preset, "precision_bits": 16, "seq_len": seq, "batch": batch,
+        "decode": {"tlp": tlp, "output_tokens": out, "include_prefill": prefill}}}]}
+    return resolve(parse_workload(Node(text, "w.yaml", "")), {})
+
+
+# --- capacity, GEMV-only PIM, presets, lengths ---------------------------------------------------
+
+def test_capacity_violation_is_flagged_not_hidden():
+    # LLaMA-65B on one A100 per replica (dp 8): 130.6 GB of weights > 80 GB.
+    wl = _decode_workload("llama-65b", batch=8, tlp=1, out=4, prefill=True, seq=128)
+    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    m = llm.evaluate(llm.build(wl, hw), 1, 1, 8)
+    assert not m["feasible"] and "GPU memory" in m["violations"]
+    assert m["peak_gpu_memory_bytes"] > 80e9
+    ok = llm.evaluate(llm.build(wl, hw), 8, 1, 1)
+    assert ok["feasible"] and ok["violations"] == ""
+
+
+def test_pim_runs_gemv_like_ops_only():
+    # AttAcc-only cannot prefill: the prompt's 512 query tokens per request are a GEMM.
+    hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    with pytest.raises(DseError, match="qkv"):
+        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 1, 8, prefill=True), hw), 1, 1, 1)
+    # TLP above the pools' max_query_tokens (8) names the pool and the op.
+    papi = resolve(load_hardware(HW.format("papi")), {})
+    with pytest.raises(DseError, match="'fc_pim'.*'qkv' has 16") as err:
+        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), papi), 6, 1, 1)
+    assert err.value.path == "models[0].transformer.decode.tlp"
+    attacc = resolve(load_hardware(HW.format("a100_attacc")), {})
+    with pytest.raises(DseError, match="'attn_pim'.*'attn' has 16"):
+        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), attacc), 6, 1, 1)
+
+
+def test_preset_parameter_counts():
+    # Weights from the architecture (per layer qkv + proj + FFN, plus embeddings):
+    # LLaMA-65B: 80 x (8192 x 24576 + 8192^2 + 3 x 8192 x 22016) + 2 x 32000 x 8192 = 65,284,341,760
+    # (HF reports 65.3B including 1.3M norm weights, not held here).
+    for preset, params in (("llama-65b", 65_284_341_760),
+                           # Llama-2-70B, GQA 8 KV heads: 80 x (8192 x 10240 + 8192^2 + 3 x 8192 x 28672)
+                           # + 2 x 32000 x 8192 = 68,975,329,280 (HF: 68.98B)
+                           ("llama2-70b", 68_975_329_280),
+                           # GPT-3 175B: 96 x 12 x 12288^2 + 50257 x 12288 (tied) = 174,563,733,504
+                           ("gpt3-175b", 174_563_733_504)):
+        t = _decode_workload(preset, 1, 1, 1).models[0].generator
+        assert llm.compile_llm_ops(t, 1).weight_bytes == pytest.approx(2 * params), preset
+
+
+def test_output_lengths_seeded_and_bounded():
+    wl = _decode_workload("gpt3-66b", 64, 1, "dolly_creative")
+    t = wl.models[0].generator
+    a, b = llm.output_lengths(t), llm.output_lengths(t)
+    assert (a == b).all() and a.min() >= 16 and a.max() <= 1024 and len(set(a.tolist())) > 10
+    other = llm.output_lengths(replace(t, decode=replace(t.decode, seed=1)))
+    assert not (other == a).all()
+
+
+def test_uneven_tp_costs_the_largest_shard():
+    # 64 heads on 6 GPUs: 11 heads on the busiest GPU -> share 64 / 11, not 6.
+    t = _decode_workload("llama-65b", 1, 1, 1).models[0].generator
+    ops = llm.compile_llm_ops(t, 6)
+    assert ops.gpu_div[ops.names.index("qkv")] == pytest.approx(64 / 11)
+    assert ops.gpu_div[ops.names.index("ffn_up")] == pytest.approx(22016 / 3670)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+def _hw(text: dict):
+    return parse_hardware(Node(text, "hw.yaml", ""))
+
+
+GPU = {"count": 2, "peak_flop_per_s": "312 TFLOP/s", "memory_bytes": "80 GB", "memory_bytes_per_s": "2 TB/s",
+       "compute_efficiency": 0.8, "memory_efficiency": 0.85, "kernel_launch_s": "1 us", "pj_per_flop": 0.5,
+       "memory_pj_per_bit": 3.6, "idle_w": "50 W", "link": "nvlink"}
+LINKS = {"nvlink": {"bytes_per_s": "300 GB/s", "latency_s": "3 us", "pj_per_bit": 1.3}}
+
+
+@pytest.mark.parametrize("text, path, expected", [
+    ({"name": "x", "gpu": GPU}, "interconnect", "interconnect section"),
+    ({"name": "x", "gpu": {**GPU, "peak_flop_per_s": "312 GB/s"}, "interconnect": LINKS},
+     "gpu.peak_flop_per_s", "not a unit of FLOP/s"),
+    ({"name": "x", "gpu": {**GPU, "compute_efficiency": 1.5}, "interconnect": LINKS},
+     "gpu.compute_efficiency", "fraction"),
+    ({"name": "x", "gpu": {**GPU, "link": "pcie"}, "interconnect": LINKS}, "gpu.link", "one of ['nvlink']"),
+    ({"name": "x", "gpu": {**GPU, "cores": 3}, "interconnect": LINKS}, "gpu.cores", "unknown field"),
+    ({"name": "x", "gpu": GPU, "interconnect": LINKS, "system": {"dispatch": {"policy": "papi"}}},
+     "system.dispatch.policy", "needs a gpu and PIM pools"),
+    ({"name": "x", "gpu": GPU, "interconnect": LINKS, "system": {"dispatch": {"policy": "magic"}}},
+     "system.dispatch.policy", "one of"),
+    ({"name": "x", "gpu": {k: v for k, v in GPU.items() if k != "idle_w"}, "interconnect": LINKS},
+     "gpu.idle_w", "missing field"),
+])
+def test_bad_llm_hardware(text, path, expected):
+    with pytest.raises(DseError) as err:
+        _hw(text)
+    assert err.value.path == path and expected in str(err.value)
+
+
+def test_bad_llm_workload_fields():
+    base = {"preset": "llama2-70b", "seq_len": 16}
+    for extra, path in (({"num_key_value_heads": 3}, "num_key_value_heads"),
+                        ({"architecture": "mamba"}, "architecture"),
+                        ({"decode": {"output_tokens": "sharegpt"}}, "decode.output_tokens"),
+                        ({"decode": {"tlp": 0}}, "decode.tlp")):
+        text = {"name": "w", "models": [{"name": "m", "transformer": {**base, **extra}}]}
+        with pytest.raises(DseError) as err:
+            parse_workload(Node(text, "w.yaml", ""))
+        assert err.value.path == f"models[0].transformer.{path}", extra
+
+
+def test_decode_workload_on_chiplets_is_an_error():
+    from dse.system import evaluators
+
+    wl = load_workload("workloads/llama65b_decode.yaml")
+    with pytest.raises(DseError, match="decode"):
+        evaluators.check_pair(wl, load_hardware(HW.format("mcm4_hetero")))
+
+
+def test_bundled_llm_specs_load():
+    for name in ("a100x8", "h100x8", "papi", "a100_attacc", "attacc_only"):
+        assert load_hardware(HW.format(name)).name == name
+    for name in ("llama65b_decode", "gpt3_66b_decode", "gpt3_175b_decode", "llama65b_serving",
+                 "kraken_gpt3_6.7b_prefill", "kraken_gpt3_175b_prefill"):
+        load_workload(f"workloads/{name}.yaml")
+    assert math.isclose(resolve(load_hardware(HW.format("papi")), {}).pims[0].die_area_mm2(), 97 * 1.24)
