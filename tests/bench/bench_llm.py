@@ -1,0 +1,66 @@
+"""LLM evaluator benchmarks (on demand): decode-trace simulation speed and the wall time of a PAPI
+search. Prints figures; asserts nothing about speed.
+
+    python tests/bench/bench_llm.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from dse.search.study import SearchConfig, run_search  # noqa: E402
+from dse.spec.common import resolve  # noqa: E402
+from dse.spec.hardware import load_hardware  # noqa: E402
+from dse.spec.workload import load_workload  # noqa: E402
+from dse.system import llm  # noqa: E402
+
+
+def bench_trace() -> None:
+    wl = resolve(load_workload(str(ROOT / "workloads/llama65b_decode.yaml")),
+                 {"models[0].transformer.batch": 64, "models[0].transformer.decode.tlp": 1})
+    hw = resolve(load_hardware(str(ROOT / "hardware/papi.yaml")), {})
+    point = llm.build(wl, hw)
+    llm.evaluate(point, 6, 1, 1)          # compile / load the numba cache
+    ops = llm.compile_llm_ops(point.t, 6)
+    dev = llm._device_table(hw, 1, 1)
+    lengths = np.sort(point.lengths)
+    out = np.zeros((ops.n, 6))
+    res = np.zeros(llm.N_RES)
+    args = (ops.cls, ops.flop_t, ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div,
+            ops.reps, dev, 6, 1, 300e9, 3.03e-6, 1.3, ops.hidden * 2.0, ops.vocab * 2.0, False, out, res)
+    reps = 2000
+    start = time.perf_counter()
+    for _ in range(reps):
+        llm.decode_trace(lengths, 512, 1, 2, 32.0, *args)
+    dt = time.perf_counter() - start
+    steps = res[llm.R_STEPS] * reps
+    print(f"decode trace (LLaMA-65B, PAPI, batch 64, {int(res[llm.R_STEPS])} steps/trace, 9 ops/step): "
+          f"{steps / dt / 1e6:.2f} M steps/s, {dt / reps * 1e6:.1f} µs per trace (from Python)")
+    start = time.perf_counter()
+    n = 200
+    for _ in range(n):
+        llm.evaluate(point, 6, 1, 1)
+    print(f"llm.evaluate (whole design point incl. Python glue): {(time.perf_counter() - start) / n * 1e3:.3f} ms")
+
+
+def bench_search(trials: int = 300) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = SearchConfig(out=Path(tmp), trials=trials)
+        start = time.perf_counter()
+        s = run_search(str(ROOT / "workloads/gpt3_175b_decode.yaml"), str(ROOT / "hardware/papi.yaml"), cfg)
+        wall = time.perf_counter() - start
+    print(f"PAPI search (gpt3_175b_decode x papi, {trials} trials): {wall:.2f} s wall, {s.points} distinct "
+          f"points, {s.mappings_evaluated} parallel configs evaluated, {s.rows} rows; {s.best_text()}")
+
+
+if __name__ == "__main__":
+    bench_trace()
+    bench_search()
