@@ -115,27 +115,34 @@ def _evaluate_llm(workload, hardware, wl_name: str, hw_name: str, params: dict) 
             "per_op": rows}
 
 
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]):
+    """A rich table: the first three columns (names) left-aligned, numbers right, the last (bound) left."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < 3 or i == len(columns) - 1 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def render(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if "tokens_per_s" in result:
         _render_llm(console, result)
         return
-    table = Table(title=f"{result['workload']} on {result['hardware']}", show_lines=False)
-    for col, justify in (("op", "left"), ("model", "left"), ("chiplet", "left"), ("x", "right"),
-                         ("cycles", "right"), ("latency µs", "right"), ("energy µJ", "right"),
-                         ("util", "right"), ("bound", "left")):
-        table.add_column(col, justify=justify)
-    for row in result["per_op"]:
-        table.add_row(row["name"], row["model"], row["chiplet"], str(row["count"]), f"{row['cycles']:,}",
-                      f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}",
-                      f"{row['utilization']:.3f}", row["bound"])
-    console.print(table)
+    console.print(_table(
+        f"{result['workload']} on {result['hardware']}",
+        ("op", "model", "chiplet", "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
+        [(row["name"], row["model"], row["chiplet"], str(row["count"]), f"{row['cycles']:,}",
+          f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}", f"{row['utilization']:.3f}",
+          row["bound"]) for row in result["per_op"]]))
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
     console.print(f"knobs: {params}")
     console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
@@ -149,18 +156,12 @@ def render(result: dict, as_json: bool) -> None:
 
 
 def _render_llm(console, result: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{result['workload']} on {result['hardware']} ({result['mapping']}, per device)")
-    for col, justify in (("phase", "left"), ("op", "left"), ("device", "left"), ("x", "right"),
-                         ("GFLOP", "right"), ("MB", "right"), ("latency µs", "right"),
-                         ("energy mJ", "right"), ("bound", "left")):
-        table.add_column(col, justify=justify)
-    for row in result["per_op"]:
-        table.add_row(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:,.3f}",
-                      f"{row['bytes'] / 1e6:,.2f}", f"{row['latency_s'] * 1e6:,.1f}",
-                      f"{row['energy_j'] * 1e3:,.3f}", row["bound"])
-    console.print(table)
+    console.print(_table(
+        f"{result['workload']} on {result['hardware']} ({result['mapping']}, per device)",
+        ("phase", "op", "device", "x", "GFLOP", "MB", "latency µs", "energy mJ", "bound"),
+        [(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:,.3f}",
+          f"{row['bytes'] / 1e6:,.2f}", f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e3:,.3f}",
+          row["bound"]) for row in result["per_op"]]))
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
     console.print(f"knobs: {params}")
     console.print(f"parallel ({result['mapping_source']}): {result['mapping']}   dispatch {result['policy']}"

@@ -216,6 +216,17 @@ def step_cost(T, T_head, q, ctx_sum, fc_dev, attn_dev, elem_dev, cls, flop_t, fl
 
 
 @nb.njit(cache=True)
+def dispatch(policy, alpha, T):
+    """Devices (fc, attn, elem) of a decode step with T = RLP x TLP tokens. Policies: 0 gpu (all on
+    the GPU), 1 gpu_attn_pim (attention on the attention pool), 2 papi (FC on the GPU if T > alpha,
+    else on the FC pool; attention on the attention pool), 3 pim (all on the all-role pool)."""
+    if policy == 3:
+        return 3, 3, 3
+    fc = 1 if policy == 2 and T <= alpha else 0
+    return fc, (0 if policy == 0 else 2), 0
+
+
+@nb.njit(cache=True)
 def decode_trace(lengths, prompt, tlp, policy, alpha, cls, flop_t, flop_qc, byte_w, byte_t, byte_c,
                  bcast_t, gpu_div, reps, dev, tp, pp, gpu_link_bw, gpu_link_lat, gpu_link_pj,
                  act_bytes_per_token, logit_bytes_per_token, kraken, op_out, res):
@@ -224,8 +235,7 @@ def decode_trace(lengths, prompt, tlp, policy, alpha, cls, flop_t, flop_qc, byte
     generated so far, n active requests):
 
         T = n * tlp  (RLP x TLP);   C = n * (prompt + g + tlp)  (each reads its whole context)
-        FC device: policy gpu / gpu_attn_pim -> GPU; pim -> the PIM pool; papi -> GPU if T > alpha
-        else FC-PIM.  Attention: GPU (gpu) or the attention/all PIM pool.
+        devices from :func:`dispatch` (PAPI: FC on the GPU if T > alpha, else FC-PIM)
         then g += tlp; requests with length <= g finish at the step's end.
 
     Results in ``res``: decode time, energy, steps, output tokens, sum over requests of
@@ -239,18 +249,11 @@ def decode_trace(lengths, prompt, tlp, policy, alpha, cls, flop_t, flop_qc, byte
         idx += 1
     g = 0
     now = 0.0
-    attn_dev = 0 if policy == 0 else (3 if policy == 3 else 2)
-    elem_dev = 3 if policy == 3 else 0
     while idx < R:
         n = R - idx
         T = n * tlp
         ctx = n * (prompt + g + tlp)
-        if policy == 3:
-            fc_dev = 3
-        elif policy == 2 and T <= alpha:
-            fc_dev = 1
-        else:
-            fc_dev = 0
+        fc_dev, attn_dev, elem_dev = dispatch(policy, alpha, T)
         t, e, comm = step_cost(T, T, tlp, ctx, fc_dev, attn_dev, elem_dev, cls, flop_t, flop_qc, byte_w,
                                byte_t, byte_c, bcast_t, gpu_div, reps, dev, tp, pp, gpu_link_bw, gpu_link_lat,
                                gpu_link_pj, act_bytes_per_token, logit_bytes_per_token, kraken, op_out)
@@ -307,10 +310,12 @@ def build(workload: WorkloadSpec, hardware: LlmHardwareSpec) -> LlmPoint:
                        [m.name for m in workload.models])
     model = workload.models[0]
     t = model.generator
-    if t.decode is None:
+    if t.decode is None:        # prefill only
+        from dataclasses import replace
+
         from dse.spec.workload import Decode
 
-        t = Transformer(**{**t.__dict__, "decode": Decode(output_tokens=0, include_prefill=True)})
+        t = replace(t, decode=Decode(output_tokens=0, include_prefill=True))
     return LlmPoint(model.name, t, hardware, output_lengths(t), workload.source)
 
 
@@ -457,10 +462,9 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
             if op_rows is not None and res[R_STEPS]:
                 # per-op rows of the first decode step at the full batch (re-run for its op_out)
                 n0 = len(lengths)
-                T0 = n0 * dec.tlp
-                fc0 = 3 if policy == 3 else (1 if policy == 2 and T0 <= hw.dispatch.alpha else 0)
-                step_cost(float(T0), float(T0), float(dec.tlp), float(n0 * (t.seq_len + dec.tlp)), fc0,
-                          0 if policy == 0 else (3 if policy == 3 else 2), 3 if policy == 3 else 0, *args, op_out)
+                T0 = float(n0 * dec.tlp)
+                step_cost(T0, T0, float(dec.tlp), float(n0 * (t.seq_len + dec.tlp)),
+                          *dispatch(policy, float(hw.dispatch.alpha), T0), *args, op_out)
                 op_rows += _op_rows("decode step 1", ops, op_out)
         decode_s = max(decode_s, res[R_TIME])
         energy += res[R_ENERGY]
@@ -494,23 +498,21 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
                 "all": weights + kv_bytes if policy == 3 else 0.0}[role]
         if held == 0.0:
             continue
-        per_dev = held / max(1.0, float(pool.count // (pp * dp)))
+        per_dev = held / dev[DEVICE_ROLES[role], D_NDEV]
         pim_mem = per_dev if math.isnan(pim_mem) else max(pim_mem, per_dev)
         cap = pim_capacity_bytes(pool)
         if per_dev > cap:
             violations.append(f"{pool.name} memory {per_dev / 1e9:.1f} GB > {cap / 1e9:.1f} GB per device")
-    decode_tokens = tokens
-    total_time = latency
     return {
-        "tokens_per_s": decode_tokens / total_time if total_time > 0 else 0.0,
+        "tokens_per_s": tokens / latency if latency > 0 else 0.0,
         "ttft_s": ttft,
         "tpot_s": tpot_sum / len(point.lengths) if len(point.lengths) else float("nan"),
         "decode_first_step_s": first,
         "decode_s": decode_s,
         "latency_s": latency,
-        "output_tokens": decode_tokens,
+        "output_tokens": tokens,
         "energy_j": energy,
-        "energy_per_token_j": energy / decode_tokens if decode_tokens else float("nan"),
+        "energy_per_token_j": energy / tokens if tokens else float("nan"),
         "comm_s": comm,
         "decode_steps": total_steps,
         "fc_on_gpu_fraction": fc_gpu / total_steps if total_steps else float("nan"),
