@@ -53,6 +53,8 @@ from dse.spec.common import Knob, Node
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim")
 ROLES = ("fc", "attn", "all")
+# PIM pool roles each dispatch policy sends work to (and whose pools hold its weights / KV cache).
+POLICY_ROLES = {"gpu": (), "gpu_attn_pim": ("attn",), "papi": ("fc", "attn"), "pim": ("all",)}
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class PimPool:
         if self.banks_per_die == "area_limited":
             return int(math.floor(self.die_max_mm2 / (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2) + 1e-9))
         return int(self.banks_per_die)
+
+    def capacity_bytes(self) -> float:
+        return float(self.dies * self.banks_per_die_value() * self.bank_bytes)
 
     def die_area_mm2(self) -> float:
         return self.banks_per_die_value() * (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2)
@@ -198,13 +203,13 @@ def parse_llm_hardware(root: Node, top: dict[str, Node]) -> LlmHardwareSpec:
 def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[PimPool, ...]) -> None:
     """Every policy the spec allows must have the devices it dispatches to."""
     roles = {p.role for p in pims}
-    needs = {"gpu": ("a gpu section", gpu is not None),
-             "gpu_attn_pim": ("a gpu and a PIM pool with role attn", gpu is not None and "attn" in roles),
-             "papi": ("a gpu and PIM pools with roles fc and attn", gpu is not None and {"fc", "attn"} <= roles),
-             "pim": ("a PIM pool with role all", "all" in roles)}
     for choice in (policy.choices if isinstance(policy, Knob) else (policy,)):
-        what, ok = needs[choice]
-        if not ok:
+        needed = POLICY_ROLES[choice]
+        if (choice != "pim" and gpu is None) or not set(needed) <= roles:
+            pools = (f"a PIM pool with role {needed[0]}" if len(needed) == 1 else
+                     f"PIM pools with roles {' and '.join(needed)}" if needed else "")
+            what = " and ".join(x for x in ("a gpu section" if not needed else "a gpu" if choice != "pim" else "",
+                                            pools) if x)
             raise node.fail(f"a policy this hardware can run (policy {choice} needs {what})", choice)
 
 

@@ -28,12 +28,13 @@ import numpy as np
 from dse.cost.roofline import (all_gather, gpu_rates, op_energy, pim_rates, ring_allreduce, roofline,
                                send_recv)
 from dse.errors import DseError
-from dse.spec.system import POLICIES, LlmHardwareSpec, PimPool
+from dse.spec.system import POLICIES, POLICY_ROLES, LlmHardwareSpec
 from dse.spec.workload import Transformer, WorkloadSpec
 
 FC, ATTN, ELEM = 0, 1, 2
 CLASSES = ("fc", "attn", "elem")
 GPU, FC_POOL, ATTN_POOL, ALL_POOL = 0, 1, 2, 3
+P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM = range(4)          # dispatch policies, in POLICIES order
 DEVICE_ROLES = {"fc": FC_POOL, "attn": ATTN_POOL, "all": ALL_POOL}
 # Device-table columns.
 D_FLOPS, D_BW, D_LAUNCH, D_PJ_FLOP, D_PJ_BIT, D_NDEV, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_PRESENT = range(10)
@@ -126,17 +127,13 @@ def compile_llm_ops(t: Transformer, tp: int) -> LlmOps:
         ("ffn_down", FC, 2.0 * f * h, 0.0, f * h * b, (f + h) * b, 0.0, f * b, share(f), L),
         ("lm_head", FC, 2.0 * v * h, 0.0, v * h * b, (h + v) * b, 0.0, h * b, share(v), 1),
     ]
-    names = tuple(r[0] for r in rows)
-    cols = list(zip(*[r[1:] for r in rows]))
-    ops = LlmOps(
-        names=names, cls=np.array(cols[0], np.int64), flop_t=np.array(cols[1], np.float64),
-        flop_qc=np.array(cols[2], np.float64), byte_w=np.array(cols[3], np.float64),
-        byte_t=np.array(cols[4], np.float64), byte_c=np.array(cols[5], np.float64),
-        bcast_t=np.array(cols[6], np.float64),
-        gpu_div=np.array(cols[7], np.float64), reps=np.array(cols[8], np.int64), layers=L, hidden=h,
-        heads=heads, kv_heads=kvh, ffn=f, vocab=t.vocab_size, elem_bytes=b, weight_bytes=0.0)
-    weights = float((ops.byte_w * ops.reps).sum()) + (t.vocab_size * h * b if llama else 0.0)
-    return LlmOps(**{**ops.__dict__, "weight_bytes": weights})
+    cols = [np.array(c, np.float64) for c in zip(*[r[1:] for r in rows])]
+    weights = float((cols[3] * cols[8]).sum()) + (v * h * b if llama else 0.0)
+    return LlmOps(
+        names=tuple(r[0] for r in rows), cls=cols[0].astype(np.int64), flop_t=cols[1], flop_qc=cols[2],
+        byte_w=cols[3], byte_t=cols[4], byte_c=cols[5], bcast_t=cols[6], gpu_div=cols[7],
+        reps=cols[8].astype(np.int64), layers=L, hidden=h, heads=heads, kv_heads=kvh, ffn=f, vocab=v,
+        elem_bytes=b, weight_bytes=weights)
 
 
 # --- kernels ---------------------------------------------------------------------------------
@@ -167,28 +164,28 @@ def step_cost(T, T_head, q, ctx_sum, fc_dev, attn_dev, elem_dev, cls, flop_t, fl
     layers = 0
     for i in range(n):
         c = cls[i]
-        d = fc_dev if c == 0 else (attn_dev if c == 1 else elem_dev)
-        share = gpu_div[i] if d == 0 else dev[d, 5]
-        runners = tp if d == 0 else dev[d, 5]
+        d = fc_dev if c == FC else (attn_dev if c == ATTN else elem_dev)
+        share = gpu_div[i] if d == GPU else dev[d, D_NDEV]
+        runners = tp if d == GPU else dev[d, D_NDEV]
         Ti = T if reps[i] > 1 else T_head
         fl = (flop_t[i] * Ti + flop_qc[i] * q * ctx_sum) / share
         by = (byte_w[i] + byte_t[i] * Ti + byte_c[i] * ctx_sum) / share
-        t, bound = roofline(fl, by, dev[d, 0], dev[d, 1], dev[d, 2])
-        e = op_energy(fl, by, dev[d, 3], dev[d, 4]) * runners
-        if d != 0:
-            ts, wire = send_recv((bcast_t[i] + (byte_t[i] - bcast_t[i]) / share) * Ti, dev[d, 6], dev[d, 7])
+        t, bound = roofline(fl, by, dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH])
+        e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
+        if d != GPU:
+            ts, wire = send_recv((bcast_t[i] + (byte_t[i] - bcast_t[i]) / share) * Ti, dev[d, D_LINK_BW], dev[d, D_LINK_LAT])
             wire *= share
             t += ts
-            e += wire * 8.0 * dev[d, 8] * 1e-12
-        op_out[i, 0] = t
-        op_out[i, 1] = e
-        op_out[i, 2] = fl
-        op_out[i, 3] = by
-        op_out[i, 4] = bound
-        op_out[i, 5] = d
+            e += wire * 8.0 * dev[d, D_LINK_PJ] * 1e-12
+        op_out[i, O_TIME] = t
+        op_out[i, O_ENERGY] = e
+        op_out[i, O_FLOPS] = fl
+        op_out[i, O_BYTES] = by
+        op_out[i, O_BOUND] = bound
+        op_out[i, O_DEVICE] = d
         total += reps[i] * t
         energy += reps[i] * e
-        if c == 1:
+        if c == ATTN:
             attn_t = t
         if reps[i] > layers:
             layers = reps[i]
@@ -204,7 +201,7 @@ def step_cost(T, T_head, q, ctx_sum, fc_dev, attn_dev, elem_dev, cls, flop_t, fl
         else:
             comm += 2.0 * layers * ar
             energy += 2.0 * layers * wire * 8.0 * gpu_link_pj * 1e-12
-        if fc_dev == 0:
+        if fc_dev == GPU:
             ag, wire = all_gather(logit_bytes_per_token * T_head, tp, gpu_link_bw, gpu_link_lat)
             comm += ag
             energy += wire * 8.0 * gpu_link_pj * 1e-12
@@ -220,10 +217,10 @@ def dispatch(policy, alpha, T):
     """Devices (fc, attn, elem) of a decode step with T = RLP x TLP tokens. Policies: 0 gpu (all on
     the GPU), 1 gpu_attn_pim (attention on the attention pool), 2 papi (FC on the GPU if T > alpha,
     else on the FC pool; attention on the attention pool), 3 pim (all on the all-role pool)."""
-    if policy == 3:
-        return 3, 3, 3
-    fc = 1 if policy == 2 and T <= alpha else 0
-    return fc, (0 if policy == 0 else 2), 0
+    if policy == P_PIM:
+        return ALL_POOL, ALL_POOL, ALL_POOL
+    fc = FC_POOL if policy == P_PAPI and T <= alpha else GPU
+    return fc, (GPU if policy == P_GPU else ATTN_POOL), GPU
 
 
 @nb.njit(cache=True)
@@ -257,22 +254,22 @@ def decode_trace(lengths, prompt, tlp, policy, alpha, cls, flop_t, flop_qc, byte
         t, e, comm = step_cost(T, T, tlp, ctx, fc_dev, attn_dev, elem_dev, cls, flop_t, flop_qc, byte_w,
                                byte_t, byte_c, bcast_t, gpu_div, reps, dev, tp, pp, gpu_link_bw, gpu_link_lat,
                                gpu_link_pj, act_bytes_per_token, logit_bytes_per_token, kraken, op_out)
-        if res[2] == 0.0:
-            res[5] = t
+        if res[R_STEPS] == 0.0:
+            res[R_FIRST] = t
         now += t
-        res[1] += e
-        res[2] += 1.0
-        res[8] += comm
-        if fc_dev == 0:
-            res[6] += 1.0
-        if ctx > res[7]:
-            res[7] = ctx
+        res[R_ENERGY] += e
+        res[R_STEPS] += 1.0
+        res[R_COMM] += comm
+        if fc_dev == GPU:
+            res[R_FC_GPU_STEPS] += 1.0
+        if ctx > res[R_KV_PEAK]:
+            res[R_KV_PEAK] = ctx
         g += tlp
         while idx < R and lengths[idx] <= g:
-            res[3] += lengths[idx]
-            res[4] += now / lengths[idx]
+            res[R_TOKENS] += lengths[idx]
+            res[R_TPOT_SUM] += now / lengths[idx]
             idx += 1
-    res[0] = now
+    res[R_TIME] = now
 
 
 # --- Python face -----------------------------------------------------------------------------
@@ -369,10 +366,6 @@ def _device_table(hw: LlmHardwareSpec, pp: int, dp: int) -> np.ndarray:
     return dev
 
 
-def pim_capacity_bytes(pool: PimPool) -> float:
-    return float(pool.dies * pool.banks_per_die_value() * pool.bank_bytes)
-
-
 def check_gemv(point: LlmPoint, ops: LlmOps) -> None:
     """PIM runs GEMV-like ops only: at most ``max_query_tokens`` query tokens per request per op.
     Any op a policy would send to a pool beyond that is an error naming the op, never a zero."""
@@ -383,9 +376,7 @@ def check_gemv(point: LlmPoint, ops: LlmOps) -> None:
         phases.insert(0, ("prefill", t.seq_len))
     for phase, q in phases:
         for pool in hw.pims:
-            used = {"fc": policy == "papi", "attn": policy in ("papi", "gpu_attn_pim"),
-                    "all": policy == "pim"}[pool.role]
-            if not used or q <= pool.max_query_tokens:
+            if pool.role not in POLICY_ROLES[policy] or q <= pool.max_query_tokens:
                 continue
             op = "attn" if pool.role == "attn" else "qkv"
             raise DseError(point.source, "models[0].transformer" + (
@@ -403,8 +394,9 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
     ops = compile_llm_ops(t, tp)
     check_gemv(point, ops)
     policy = POLICIES.index(hw.dispatch.policy)
+    uses_gpu = hw.gpu is not None and policy != P_PIM
     violations: list[str] = []
-    if hw.gpu is not None and policy != 3:
+    if uses_gpu:
         if tp * pp * dp > hw.gpu.count:      # fewer is allowed: the rest idle (and draw idle power)
             violations.append(f"tp*pp*dp = {tp * pp * dp} > {hw.gpu.count} GPUs")
     elif tp != 1:
@@ -435,11 +427,11 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
     energy = 0.0
     comm = 0.0
     if dec.include_prefill:
-        dev_p = 3 if policy == 3 else 0
+        dev_p = ALL_POOL if policy == P_PIM else GPU     # prefill GEMMs: on the GPU unless PIM-only
         T = n_req * t.seq_len
         ttft, e_one, comm_p = step_cost(float(T), float(n_req), float(t.seq_len), float(T), dev_p, dev_p, dev_p, *args, op_out)
         kv_move = 0.0
-        if policy in (1, 2):     # the prompt's KV goes to the attention PIM pool
+        if "attn" in POLICY_ROLES[hw.dispatch.policy]:     # the prompt's KV goes to the attention pool
             kv_move, _ = send_recv(ops.kv_bytes_per_token * T, dev[ATTN_POOL, D_LINK_BW], dev[ATTN_POOL, D_LINK_LAT])
             e_one += ops.kv_bytes_per_token * T * 8.0 * dev[ATTN_POOL, D_LINK_PJ] * 1e-12
         ttft += kv_move
@@ -450,7 +442,7 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
     decode_s = 0.0
     tokens = 0.0
     tpot_sum = 0.0
-    steps = 0.0
+    total_steps = 0.0
     fc_gpu = 0.0
     first = float("nan")
     kv_peak = 0.0
@@ -470,13 +462,12 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
         energy += res[R_ENERGY]
         tokens += res[R_TOKENS]
         tpot_sum += res[R_TPOT_SUM]
-        steps = max(steps, res[R_STEPS])
+        total_steps += res[R_STEPS]
         fc_gpu += res[R_FC_GPU_STEPS]
         kv_peak = max(kv_peak, res[R_KV_PEAK])
         comm += res[R_COMM]
-    total_steps = sum(float(np.ceil(r.max() / dec.tlp)) if len(r) and r.max() > 0 else 0.0 for r in replicas)
     latency = (0.0 if math.isnan(ttft) else ttft) + decode_s
-    if hw.gpu is not None and policy != 3:
+    if uses_gpu:
         energy += hw.gpu.idle_w * hw.gpu.count * latency
     # Memory per device (bytes).
     n_prefill_tokens = n_req * t.seq_len if dec.include_prefill else n_req * dec.tlp
@@ -488,19 +479,19 @@ def evaluate(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | None = 
     act = 2.0 * n_prefill_tokens * (ops.hidden + ops.ffn * (2 if t.architecture == "llama" else 1) / tp) * b
     gpu_mem = float("nan")
     pim_mem = float("nan")
-    if hw.gpu is not None and policy != 3:
-        gpu_mem = act + (weights / tp if policy in (0, 1) else 0.0) + (kv_bytes / ops.gpu_div[2] if policy == 0 else 0.0)
+    roles = POLICY_ROLES[hw.dispatch.policy]
+    if uses_gpu:       # weights live on the GPU unless an fc pool holds them; KV unless a pool does
+        gpu_mem = (act + (0.0 if "fc" in roles else weights / tp)
+                   + (0.0 if roles else kv_bytes / ops.gpu_div[ops.names.index("attn")]))
         if gpu_mem > hw.gpu.memory_bytes:
             violations.append(f"GPU memory {gpu_mem / 1e9:.1f} GB > {hw.gpu.memory_bytes / 1e9:.1f} GB")
     for pool in hw.pims:
-        role = pool.role
-        held = {"fc": weights if policy == 2 else 0.0, "attn": kv_bytes if policy in (1, 2) else 0.0,
-                "all": weights + kv_bytes if policy == 3 else 0.0}[role]
-        if held == 0.0:
+        if pool.role not in roles:
             continue
-        per_dev = held / dev[DEVICE_ROLES[role], D_NDEV]
+        held = {"fc": weights, "attn": kv_bytes, "all": weights + kv_bytes}[pool.role]
+        per_dev = held / dev[DEVICE_ROLES[pool.role], D_NDEV]
         pim_mem = per_dev if math.isnan(pim_mem) else max(pim_mem, per_dev)
-        cap = pim_capacity_bytes(pool)
+        cap = pool.capacity_bytes()
         if per_dev > cap:
             violations.append(f"{pool.name} memory {per_dev / 1e9:.1f} GB > {cap / 1e9:.1f} GB per device")
     return {
