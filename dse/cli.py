@@ -33,8 +33,8 @@ def search(
     worker: Optional[str] = typer.Option(None, help="worker id in part-file names (default host-pid)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar; one summary line"),
 ) -> None:
-    """Multi-objective search over the specs' knobs and the layer-to-chiplet mapping."""
-    from dse.search.study import SearchConfig, run_search
+    """Multi-objective search over the specs' knobs, each point's mapping solved by its system kind."""
+    from dse.search.runner import SearchConfig, run_search
 
     cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
                        worker=worker)
@@ -70,7 +70,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """One design point with its full per-op cost breakdown."""
-    from dse.evaluate import evaluate_point, render
+    from dse.point import evaluate_point, render
 
     try:
         result = evaluate_point(workload, hardware, mapping, set_)
@@ -90,7 +90,7 @@ def pareto(
     limit: int = typer.Option(30, help="rows shown in the table (the CSV has all)"),
 ) -> None:
     """The non-dominated designs of a study."""
-    from dse.report import pareto_report
+    from dse.output.report import pareto_report
 
     try:
         pareto_report(results, objectives, plot, csv, limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.cost.dataflow import COL, op_cost
+from dse.cost.dataflow import COL, N_COLS, ChipletArrays, Dram, OpArrays, op_cost, scratch
 
 DIMS = "NKCYXRS"
 
@@ -17,12 +17,28 @@ def axes(rows: str, cols: str) -> np.ndarray:
     return out
 
 
+def one_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1) -> OpArrays:
+    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    return OpArrays(np.array([dims], dtype=np.int64), i64(stride), np.array([float(elem_bytes)]), i64(w_static),
+                    i64(first), i64(last))
+
+
+def one_chiplet(*, rows=4, cols=4, unroll=("K", "C"), stationary=0, l1_bytes=256.0, l2_bytes=1e9, clock_hz=1e9,
+                onchip_bpc=64.0, mac_pj=1.0, l1_pj=2.0, l2_pj=10.0) -> ChipletArrays:
+    f = lambda v: np.array([float(v)])  # noqa: E731
+    return ChipletArrays(np.array([rows], dtype=np.int64), np.array([cols], dtype=np.int64), axes(*unroll)[None],
+                         np.array([stationary], dtype=np.int64), f(l1_bytes), f(l2_bytes), f(clock_hz), f(onchip_bpc),
+                         f(mac_pj), f(l1_pj), f(l2_pj))
+
+
 def run_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1, rows=4, cols=4,
            unroll=("K", "C"), stationary=0, l1_bytes=256.0, l2_bytes=1e9, clock_hz=1e9,
            onchip_bpc=64.0, mac_pj=1.0, l1_pj=2.0, l2_pj=10.0, dram_bw=1e9, dram_pj=5.0,
            dram_lat=0.0) -> dict:
-    out = np.zeros(len(COL))
-    op_cost(np.array(dims, dtype=np.int64), stride, elem_bytes, w_static, first, last, rows, cols,
-            axes(*unroll), stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc, mac_pj, l1_pj, l2_pj,
-            dram_bw, dram_pj, dram_lat, out, np.empty((3, 7), dtype=np.int64), np.empty(16))
+    out = np.zeros(N_COLS)
+    ops = one_op(dims, stride=stride, elem_bytes=elem_bytes, w_static=w_static, first=first, last=last)
+    chips = one_chiplet(rows=rows, cols=cols, unroll=unroll, stationary=stationary, l1_bytes=l1_bytes,
+                        l2_bytes=l2_bytes, clock_hz=clock_hz, onchip_bpc=onchip_bpc, mac_pj=mac_pj, l1_pj=l1_pj,
+                        l2_pj=l2_pj)
+    op_cost(ops, 0, chips, 0, Dram(float(dram_bw), float(dram_pj), float(dram_lat)), out, scratch())
     return {name: out[i] for name, i in COL.items()}

@@ -12,12 +12,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dse.cost.roofline import all_gather, gpu_rates, op_energy, pim_rates, ring_allreduce, roofline, send_recv
+from dse.cost.collectives import all_gather, ring_allreduce, send_recv
+from dse.cost.roofline import gpu_rates, op_energy, pim_rates, roofline
 from dse.errors import DseError
+from dse.models.views import ATTN, linear_ops
 from dse.spec.common import Node, resolve
 from dse.spec.hardware import load_hardware, parse_hardware
 from dse.spec.workload import Decode, Transformer, load_workload, parse_workload
-from dse.system import llm
+from dse.system.llm import evaluator as llm
+from dse.system.llm import kernels as K
+from dse.system.llm.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
+                                    D_PJ_FLOP, LlmSystem, Step, Trace)
 
 HW = "hardware/{}.yaml"
 
@@ -88,21 +93,24 @@ TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, i
 
 
 def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
-    dev = np.zeros((4, llm.N_DCOLS))
-    dev[:, llm.D_FLOPS] = flops
-    dev[:, llm.D_BW] = bw
-    dev[:, llm.D_LAUNCH] = launch
-    dev[:, llm.D_NDEV] = 1.0
-    dev[:, llm.D_LINK_BW] = 1.0
+    dev = np.zeros((K.N_DEVICES, K.N_DCOLS))
+    dev[:, D_FLOPS] = flops
+    dev[:, D_BW] = bw
+    dev[:, D_LAUNCH] = launch
+    dev[:, D_NDEV] = 1.0
+    dev[:, D_LINK_BW] = 1.0
     return dev
 
 
+def _system(ops, dev, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
+    return LlmSystem(dev, tp, pp, float(link[0]), float(link[1]), float(link[2]), ops.hidden * ops.elem_bytes,
+                     ops.vocab * ops.elem_bytes, kraken)
+
+
 def _step(ops, dev, T, T_head, q, C, fc, attn, elem, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
-    out = np.zeros((ops.n, 6))
-    t, e, comm = llm.step_cost(float(T), float(T_head), float(q), float(C), fc, attn, elem, ops.cls, ops.flop_t,
-                               ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div, ops.reps,
-                               dev, tp, pp, link[0], link[1], link[2], ops.hidden * ops.elem_bytes,
-                               ops.vocab * ops.elem_bytes, kraken, out)
+    out = np.zeros((ops.n, K.N_OCOLS))
+    step = Step(float(T), float(T_head), float(q), float(C), fc, attn, elem)
+    t, e, comm = K.step_cost(step, ops.arrays, _system(ops, dev, tp, pp, link, kraken), out)
     return t, e, comm, out
 
 
@@ -119,19 +127,19 @@ def test_step_hand_derived_tiny_decoder():
     #   ffn_down                                       = 33,408 B -> 33.408
     #   layer = 104.704 µs, x 2 layers = 209.408; lm_head 100 x 64 x 2 + (64 + 100) x 2 = 13,128 B
     #   -> 13.128 µs; total 222.536 µs.
-    ops = llm.compile_llm_ops(TINY, 1)
+    ops = linear_ops(TINY, 1)
     t, e, comm, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0)
     assert t == pytest.approx(222.536e-6) and comm == 0.0
-    assert out[ops.names.index("attn"), llm.O_BYTES] == pytest.approx(2816)
-    assert out[ops.names.index("attn"), llm.O_FLOPS] == pytest.approx(4 * 64 * 10)
-    assert (out[:, llm.O_BOUND] == 1).all()
+    assert out[ops.index("attn"), K.O_BYTES] == pytest.approx(2816)
+    assert out[ops.index("attn"), K.O_FLOPS] == pytest.approx(4 * 64 * 10)
+    assert (out[:, K.O_BOUND] == 1).all()
 
 
 def test_tp_all_reduces_standard_and_kraken():
     # tp 2 on the same tiny decoder: all-reduce of T h b = 128 B per device:
     # 2 x 1 x (1 µs + 128 / (2 x 1e11)) = 2.00128 µs. Standard: 2 per layer x 2 layers = 8.00512 µs;
     # plus the vocab-parallel LM head's all-gather of 200 B: 1 x (1 µs + 200 / 2e11) = 1.001 µs.
-    ops = llm.compile_llm_ops(TINY, 2)
+    ops = linear_ops(TINY, 2)
     _, _, comm, _ = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0, tp=2)
     ar = 2 * (1e-6 + 128 / 2e11)
     ag = 1e-6 + 200 / 2e11
@@ -139,7 +147,7 @@ def test_tp_all_reduces_standard_and_kraken():
     # Kraken: one all-reduce per layer overlapped with the next layer's attention:
     # (L - pp) max(0, AR - t_attn) + pp AR. Attention per GPU: 2816 B / 2 heads' share = 1.408 µs.
     _, _, comm_k, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0, tp=2, kraken=True)
-    t_attn = out[ops.names.index("attn"), llm.O_TIME]
+    t_attn = out[ops.index("attn"), K.O_TIME]
     assert t_attn == pytest.approx(1.408e-6)
     assert comm_k == pytest.approx(1 * max(0.0, ar - t_attn) + 1 * ar + ag)
     # A slow attention hides the all-reduce completely: only the last layer's is exposed.
@@ -149,24 +157,25 @@ def test_tp_all_reduces_standard_and_kraken():
 
 def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
     """Plain-Python twin of llm.step_cost, written from its docstring."""
+    a = ops.arrays
     total = energy = attn_t = 0.0
     for i in range(ops.n):
-        d = devs[int(ops.cls[i])]
-        share = ops.gpu_div[i] if d == 0 else dev[d][5]
-        runners = tp if d == 0 else dev[d][5]
-        Ti = T if ops.reps[i] > 1 else T_head
-        fl = (ops.flop_t[i] * Ti + ops.flop_qc[i] * q * C) / share
-        by = (ops.byte_w[i] + ops.byte_t[i] * Ti + ops.byte_c[i] * C) / share
-        t = dev[d][2] + max(fl / dev[d][0], by / dev[d][1])
-        e = (fl * dev[d][3] + by * 8 * dev[d][4]) * 1e-12 * runners
-        if d != 0:
-            moved = (ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti
+        d = devs[int(a.cls[i])]
+        share = a.gpu_div[i] if d == K.GPU else dev[d, D_NDEV]
+        runners = tp if d == K.GPU else dev[d, D_NDEV]
+        Ti = T if a.reps[i] > 1 else T_head
+        fl = (a.flop_t[i] * Ti + a.flop_qc[i] * q * C) / share
+        by = (a.byte_w[i] + a.byte_t[i] * Ti + a.byte_c[i] * C) / share
+        t = dev[d, D_LAUNCH] + max(fl / dev[d, D_FLOPS], by / dev[d, D_BW])
+        e = (fl * dev[d, D_PJ_FLOP] + by * 8 * dev[d, D_PJ_BIT]) * 1e-12 * runners
+        if d != K.GPU:
+            moved = (a.bcast_t[i] + (a.byte_t[i] - a.bcast_t[i]) / share) * Ti
             if moved > 0:
-                t += dev[d][7] + moved / dev[d][6]
-                e += moved * share * 8 * dev[d][8] * 1e-12
-        total += ops.reps[i] * t
-        energy += ops.reps[i] * e
-        if ops.cls[i] == llm.ATTN:
+                t += dev[d, D_LINK_LAT] + moved / dev[d, D_LINK_BW]
+                e += moved * share * 8 * dev[d, D_LINK_PJ] * 1e-12
+        total += a.reps[i] * t
+        energy += a.reps[i] * e
+        if a.cls[i] == ATTN:
             attn_t = t
     L = ops.layers
     comm = 0.0
@@ -189,12 +198,12 @@ def test_step_matches_python_twin_on_random_cases():
                         seq_len=16, architecture=str(rng.choice(["gpt", "llama"])), precision_bits=16)
         tp = int(rng.choice([1, 2, 3, 4]))
         pp = int(rng.choice([1, 2]))
-        ops = llm.compile_llm_ops(t, tp)
-        dev = np.zeros((4, llm.N_DCOLS))
-        for d in range(4):
-            dev[d] = [rng.uniform(1e11, 1e13), rng.uniform(1e9, 1e12), rng.uniform(0, 2e-6), rng.uniform(0, 1),
-                      rng.uniform(0, 4), float(rng.integers(1, 8)), rng.uniform(1e9, 1e11), rng.uniform(0, 1e-6),
-                      rng.uniform(0, 2), 1.0]
+        ops = linear_ops(t, tp)
+        dev = np.zeros((K.N_DEVICES, K.N_DCOLS))
+        for d in range(K.N_DEVICES):
+            dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH] = rng.uniform(1e11, 1e13), rng.uniform(1e9, 1e12), rng.uniform(0, 2e-6)
+            dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT], dev[d, D_NDEV] = rng.uniform(0, 1), rng.uniform(0, 4), float(rng.integers(1, 8))
+            dev[d, D_LINK_BW], dev[d, D_LINK_LAT], dev[d, D_LINK_PJ] = rng.uniform(1e9, 1e11), rng.uniform(0, 1e-6), rng.uniform(0, 2)
         devs = [int(x) for x in rng.integers(0, 4, size=3)]
         T = float(rng.integers(1, 300))
         q = float(rng.integers(1, 5))
@@ -212,34 +221,32 @@ def test_step_matches_python_twin_on_random_cases():
 # --- the decode trace --------------------------------------------------------------------------
 
 def _trace(ops, dev, lengths, prompt, tlp, policy=0, alpha=0.0):
-    res = np.zeros(llm.N_RES)
-    out = np.zeros((ops.n, 6))
-    llm.decode_trace(np.sort(np.asarray(lengths, dtype=np.int64)), prompt, tlp, policy, alpha, ops.cls,
-                     ops.flop_t, ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div,
-                     ops.reps, dev, 1, 1, 1e11, 0.0, 0.0, ops.hidden * ops.elem_bytes,
-                     ops.vocab * ops.elem_bytes, False, out, res)
+    res = np.zeros(K.N_RES)
+    out = np.zeros((ops.n, K.N_OCOLS))
+    trace = Trace(np.sort(np.asarray(lengths, dtype=np.int64)), prompt, tlp, policy, float(alpha))
+    K.decode_trace(trace, ops.arrays, _system(ops, dev, link=(1e11, 0.0, 0.0)), out, res)
     return res
 
 
 def test_decode_trace_requests_finish_and_rlp_shrinks():
     # Two requests of 1 and 3 tokens, TLP 1, prompt 10: step 1 has 2 active (T 2, C = 2 x 11),
     # steps 2 and 3 one (C = 12, 13). Request 1 finishes after step 1, request 2 after step 3.
-    ops = llm.compile_llm_ops(TINY, 1)
+    ops = linear_ops(TINY, 1)
     dev = _gpu_only_dev()
     s1 = _step(ops, dev, 2, 2, 1, 22, 0, 0, 0)[0]
     s2 = _step(ops, dev, 1, 1, 1, 12, 0, 0, 0)[0]
     s3 = _step(ops, dev, 1, 1, 1, 13, 0, 0, 0)[0]
     res = _trace(ops, dev, [3, 1], 10, 1)
-    assert res[llm.R_STEPS] == 3 and res[llm.R_TOKENS] == 4
-    assert res[llm.R_TIME] == pytest.approx(s1 + s2 + s3)
-    assert res[llm.R_FIRST] == pytest.approx(s1)
+    assert res[K.R_STEPS] == 3 and res[K.R_TOKENS] == 4
+    assert res[K.R_TIME] == pytest.approx(s1 + s2 + s3)
+    assert res[K.R_FIRST] == pytest.approx(s1)
     # TPOT sum: request 1 finished at s1 after 1 token, request 2 at s1+s2+s3 after 3.
-    assert res[llm.R_TPOT_SUM] == pytest.approx(s1 / 1 + (s1 + s2 + s3) / 3)
-    assert res[llm.R_KV_PEAK] == 22
+    assert res[K.R_TPOT_SUM] == pytest.approx(s1 / 1 + (s1 + s2 + s3) / 3)
+    assert res[K.R_KV_PEAK] == 22
     # TLP 2: step 1 (T 4, C = 2 x 12) finishes request 1 (1 <= 2), step 2 (C 14) request 2 (3 <= 4).
     res = _trace(ops, dev, [3, 1], 10, 2)
-    assert res[llm.R_STEPS] == 2
-    assert res[llm.R_TIME] == pytest.approx(_step(ops, dev, 4, 4, 2, 24, 0, 0, 0)[0] + _step(ops, dev, 2, 2, 2, 14, 0, 0, 0)[0])
+    assert res[K.R_STEPS] == 2
+    assert res[K.R_TIME] == pytest.approx(_step(ops, dev, 4, 4, 2, 24, 0, 0, 0)[0] + _step(ops, dev, 2, 2, 2, 14, 0, 0, 0)[0])
 
 
 def test_papi_threshold_switches_fc_device():
@@ -247,7 +254,7 @@ def test_papi_threshold_switches_fc_device():
     wl = _decode_workload("llama-65b", batch=8, tlp=1, out=5)
     for alpha, on_gpu in ((4, 1.0), (8, 0.0), (7, 1.0)):
         hw = resolve(load_hardware(HW.format("papi")), {"system.dispatch.alpha": alpha})
-        m = llm.evaluate(llm.build(wl, hw), 6, 1, 1)
+        m = llm.evaluate_config(llm.build(wl, hw), 6, 1, 1)
         assert m["fc_on_gpu_fraction"] == on_gpu, alpha
     # A shrinking batch crosses the threshold: lengths 1..8 -> T = 8, 7, ..., 1; alpha 4 puts
     # steps with T > 4 (4 of 8) on the GPU.
@@ -255,7 +262,7 @@ def test_papi_threshold_switches_fc_device():
     point = llm.build(replace(wl, models=(replace(wl.models[0], generator=t),)),
                       resolve(load_hardware(HW.format("papi")), {"system.dispatch.alpha": 4}))
     point = replace(point, lengths=np.arange(1, 9, dtype=np.int64))
-    m = llm.evaluate(point, 6, 1, 1)
+    m = llm.evaluate_config(point, 6, 1, 1)
     assert m["decode_steps"] == 8 and m["fc_on_gpu_fraction"] == pytest.approx(4 / 8)
 
 
@@ -272,10 +279,10 @@ def test_capacity_violation_is_flagged_not_hidden():
     # LLaMA-65B on one A100 per replica (dp 8): 130.6 GB of weights > 80 GB.
     wl = _decode_workload("llama-65b", batch=8, tlp=1, out=4, prefill=True, seq=128)
     hw = resolve(load_hardware(HW.format("a100x8")), {})
-    m = llm.evaluate(llm.build(wl, hw), 1, 1, 8)
+    m = llm.evaluate_config(llm.build(wl, hw), 1, 1, 8)
     assert not m["feasible"] and "GPU memory" in m["violations"]
     assert m["peak_gpu_memory_bytes"] > 80e9
-    ok = llm.evaluate(llm.build(wl, hw), 8, 1, 1)
+    ok = llm.evaluate_config(llm.build(wl, hw), 8, 1, 1)
     assert ok["feasible"] and ok["violations"] == ""
 
 
@@ -283,15 +290,15 @@ def test_pim_runs_gemv_like_ops_only():
     # AttAcc-only cannot prefill: the prompt's 512 query tokens per request are a GEMM.
     hw = resolve(load_hardware(HW.format("attacc_only")), {})
     with pytest.raises(DseError, match="qkv"):
-        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 1, 8, prefill=True), hw), 1, 1, 1)
+        llm.evaluate_config(llm.build(_decode_workload("gpt3-66b", 4, 1, 8, prefill=True), hw), 1, 1, 1)
     # TLP above the pools' max_query_tokens (8) names the pool and the op.
     papi = resolve(load_hardware(HW.format("papi")), {})
     with pytest.raises(DseError, match="'fc_pim'.*'qkv' has 16") as err:
-        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), papi), 6, 1, 1)
+        llm.evaluate_config(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), papi), 6, 1, 1)
     assert err.value.path == "models[0].transformer.decode.tlp"
     attacc = resolve(load_hardware(HW.format("a100_attacc")), {})
     with pytest.raises(DseError, match="'attn_pim'.*'attn' has 16"):
-        llm.evaluate(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), attacc), 6, 1, 1)
+        llm.evaluate_config(llm.build(_decode_workload("gpt3-66b", 4, 16, 8), attacc), 6, 1, 1)
 
 
 def test_preset_parameter_counts():
@@ -305,7 +312,7 @@ def test_preset_parameter_counts():
                            # GPT-3 175B: 96 x 12 x 12288^2 + 50257 x 12288 (tied) = 174,563,733,504
                            ("gpt3-175b", 174_563_733_504)):
         t = _decode_workload(preset, 1, 1, 1).models[0].generator
-        assert llm.compile_llm_ops(t, 1).weight_bytes == pytest.approx(2 * params), preset
+        assert linear_ops(t, 1).weight_bytes == pytest.approx(2 * params), preset
 
 
 def test_output_lengths_seeded_and_bounded():
@@ -320,9 +327,9 @@ def test_output_lengths_seeded_and_bounded():
 def test_uneven_tp_costs_the_largest_shard():
     # 64 heads on 6 GPUs: 11 heads on the busiest GPU -> share 64 / 11, not 6.
     t = _decode_workload("llama-65b", 1, 1, 1).models[0].generator
-    ops = llm.compile_llm_ops(t, 6)
-    assert ops.gpu_div[ops.names.index("qkv")] == pytest.approx(64 / 11)
-    assert ops.gpu_div[ops.names.index("ffn_up")] == pytest.approx(22016 / 3670)
+    ops = linear_ops(t, 6)
+    assert ops.arrays.gpu_div[ops.index("qkv")] == pytest.approx(64 / 11)
+    assert ops.arrays.gpu_div[ops.index("ffn_up")] == pytest.approx(22016 / 3670)
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -371,11 +378,11 @@ def test_bad_llm_workload_fields():
 
 
 def test_decode_workload_on_chiplets_is_an_error():
-    from dse.system import evaluators
+    from dse.system.base import kind_named
 
     wl = load_workload("workloads/llama65b_decode.yaml")
     with pytest.raises(DseError, match="decode"):
-        evaluators.check_pair(wl, load_hardware(HW.format("mcm4_hetero")))
+        kind_named("chiplet").check_workload(wl, load_hardware(HW.format("mcm4_hetero")))
 
 
 def test_bundled_llm_specs_load():

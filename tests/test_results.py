@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from dse.pareto import non_dominated
-from dse.store import META_HARDWARE, read_dataset, read_metadata, write_part
+from dse.output.front import non_dominated
+from dse.output.store import META_HARDWARE, read_dataset, read_metadata, write_part
 
 
 def test_known_front_max_min():

@@ -1,9 +1,12 @@
 """MAESTRO-like dataflow cost model for one op on one chiplet, and the op x chiplet cost table.
 
-The kernels take numpy arrays and scalars only (see dse.ir for the tables' layout).
+The kernels take named bundles of numpy arrays and scalars (:class:`OpArrays`,
+:class:`ChipletArrays`, :class:`Dram`), built by dse.system.chiplet.ir.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -14,6 +17,8 @@ COLUMNS = ("compute_cycles", "utilization", "l2_accesses", "onchip_bytes", "dram
            "compute_s", "onchip_s", "dram_s")
 COL = {name: i for i, name in enumerate(COLUMNS)}
 N_COLS = len(COLUMNS)
+(C_CYCLES, C_UTIL, C_L2_ACCESSES, C_ONCHIP_BYTES, C_DRAM_BYTES, C_LATENCY, C_ENERGY, C_BOUND, C_L2_OVERFLOW,
+ C_MACS, C_MAC_J, C_L1_J, C_L2_J, C_DRAM_J, C_COMPUTE_S, C_ONCHIP_S, C_DRAM_S) = range(N_COLS)
 BOUNDS = ("compute", "onchip", "dram")
 
 # Loop dims: 0 N, 1 K, 2 C, 3 Y, 4 X, 5 R, 6 S. Which dims index each operand:
@@ -25,10 +30,52 @@ REL_O = np.array([1, 1, 0, 1, 1, 0, 0], dtype=np.int64)
 L1_ORDER = np.array([5, 6, 2, 1, 4, 3, 0], dtype=np.int64)
 
 
+class OpArrays(NamedTuple):
+    """The ops table as the kernel reads it (one row per op; see dse.system.chiplet.ir)."""
+
+    dims: np.ndarray         # [n, 7] N K C Y X R S (int64)
+    stride: np.ndarray       # [n] int64
+    elem_bytes: np.ndarray   # [n] bytes per element
+    w_static: np.ndarray     # [n] 1 when W is a stored parameter (int64)
+    first: np.ndarray        # [n] 1 for the first op of its model (input read from DRAM)
+    last: np.ndarray         # [n] 1 for the last op of its model (output written to DRAM)
+
+
+class ChipletArrays(NamedTuple):
+    """The chiplets table as the kernel reads it (one row per chiplet)."""
+
+    rows: np.ndarray                 # [c] PE array rows (int64)
+    cols: np.ndarray                 # [c] PE array columns (int64)
+    axis_dims: np.ndarray            # [c, 2, 3] loop-dim index per array axis, -1 unused
+    stationary: np.ndarray           # [c] 0 weight, 1 output, 2 input
+    l1_bytes: np.ndarray             # [c] per PE
+    l2_bytes: np.ndarray             # [c]
+    clock_hz: np.ndarray             # [c]
+    onchip_bytes_per_cycle: np.ndarray   # [c] L2 <-> array
+    mac_pj: np.ndarray               # [c]
+    l1_pj: np.ndarray                # [c]
+    l2_pj: np.ndarray                # [c]
+
+
+class Dram(NamedTuple):
+    bytes_per_s: float
+    pj_per_bit: float
+    latency_s: float
+
+
+class Scratch(NamedTuple):
+    """Caller-owned work space, so the kernel allocates nothing."""
+
+    ints: np.ndarray         # int64 [3, 7]
+    floats: np.ndarray       # float64 [16]
+
+
+def scratch() -> Scratch:
+    return Scratch(np.empty((3, 7), dtype=np.int64), np.empty(16))
+
+
 @njit(cache=True)
-def op_cost(dims, stride, elem_bytes, w_static, first, last,
-            rows, cols, axis_dims, stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc,
-            mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, out, iscr, fscr):
+def op_cost(ops, i, chips, c, dram, out, work):
     """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
 
     Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets
@@ -66,12 +113,20 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
         L1 accesses = 3 * MACs (two operand reads, one partial-sum update) + L2 accesses (fills)
         energy = MACs*mac_pj + L1*l1_pj + L2_accesses*l2_pj + dram_bytes*8*dram_pj_per_bit  [pJ]
 
-    ``iscr`` (int64 [3, 7]) and ``fscr`` (float64 [16]) are scratch space owned by the caller, so
-    the kernel allocates nothing.
+    Arguments: op ``i`` of ``ops`` (:class:`OpArrays`) on chiplet ``c`` of ``chips``
+    (:class:`ChipletArrays`), shared ``dram`` (:class:`Dram`); ``out`` gets the COLUMNS,
+    ``work`` is a :class:`Scratch`.
     """
-    lanes = iscr[0]
-    spatial = iscr[1]
-    tile = iscr[2]
+    dims = ops.dims[i]
+    stride = ops.stride[i]
+    elem_bytes = ops.elem_bytes[i]
+    rows = chips.rows[c]
+    cols = chips.cols[c]
+    axis_dims = chips.axis_dims[c]
+    lanes = work.ints[0]
+    spatial = work.ints[1]
+    tile = work.ints[2]
+    fscr = work.floats
     for d in range(7):
         lanes[d] = 1
         spatial[d] = 0
@@ -96,6 +151,7 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     util = macs / (cycles * rows * cols)
 
     # Stationary tile and the number of tiles.
+    stationary = chips.stationary[c]
     if stationary == 0:
         rel_s = REL_W
     elif stationary == 1:
@@ -105,7 +161,7 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     for d in range(7):
         if rel_s[d] == 1 and spatial[d] == 1:
             tile[d] = lanes[d]
-    cap = max(1, int(l1_bytes / 2.0 / elem_bytes))
+    cap = max(1, int(chips.l1_bytes[c] / 2.0 / elem_bytes))
     for j in range(7):
         d = L1_ORDER[j]
         if rel_s[d] == 1 and spatial[d] == 0:
@@ -137,18 +193,20 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     compulsory = fscr[13:16]
     sizes[0], sizes[1], sizes[2] = size_i, size_w, size_o
     traffic[0], traffic[1], traffic[2] = t_i, t_w, t_o
-    compulsory[0], compulsory[1], compulsory[2] = size_i * first, size_w * w_static, size_o * last
+    compulsory[0] = size_i * ops.first[i]
+    compulsory[1] = size_w * ops.w_static[i]
+    compulsory[2] = size_o * ops.last[i]
     # Operands by decreasing reuse (traffic / size); ties keep the order I, W, O.
-    a, b, c = 0, 1, 2
-    if traffic[b] / sizes[b] > traffic[a] / sizes[a]:
-        a, b = b, a
-    if traffic[c] / sizes[c] > traffic[b] / sizes[b]:
-        b, c = c, b
-        if traffic[b] / sizes[b] > traffic[a] / sizes[a]:
-            a, b = b, a
-    room = l2_bytes
+    o1, o2, o3 = 0, 1, 2
+    if traffic[o2] / sizes[o2] > traffic[o1] / sizes[o1]:
+        o1, o2 = o2, o1
+    if traffic[o3] / sizes[o3] > traffic[o2] / sizes[o2]:
+        o2, o3 = o3, o2
+        if traffic[o2] / sizes[o2] > traffic[o1] / sizes[o1]:
+            o1, o2 = o2, o1
+    room = chips.l2_bytes[c]
     dram_elems = 0.0
-    for x in (a, b, c):
+    for x in (o1, o2, o3):
         nbytes = sizes[x] * elem_bytes
         if nbytes <= room:
             room -= nbytes
@@ -156,11 +214,12 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
         else:
             dram_elems += traffic[x]
     dram_bytes = dram_elems * elem_bytes
-    overflow = max(0.0, (size_i + size_w + size_o) * elem_bytes - l2_bytes)
+    overflow = max(0.0, (size_i + size_w + size_o) * elem_bytes - chips.l2_bytes[c])
 
+    clock_hz = chips.clock_hz[c]
     compute_s = cycles / clock_hz
-    onchip_s = onchip_bytes / (onchip_bpc * clock_hz)
-    dram_s = dram_bytes / dram_bytes_per_s
+    onchip_s = onchip_bytes / (chips.onchip_bytes_per_cycle[c] * clock_hz)
+    dram_s = dram_bytes / dram.bytes_per_s
     bound = 0
     worst = compute_s
     if onchip_s > worst:
@@ -169,57 +228,42 @@ def op_cost(dims, stride, elem_bytes, w_static, first, last,
     if dram_s > worst:
         bound = 2
         worst = dram_s
-    latency = worst + (rows + cols) / clock_hz + dram_latency_s
+    latency = worst + (rows + cols) / clock_hz + dram.latency_s
 
     l1_acc = 3.0 * macs + l2_acc
-    mac_j = macs * mac_pj * 1e-12
-    l1_j = l1_acc * l1_pj * 1e-12
-    l2_j = l2_acc * l2_pj * 1e-12
-    dram_j = dram_bytes * 8.0 * dram_pj_per_bit * 1e-12
+    mac_j = macs * chips.mac_pj[c] * 1e-12
+    l1_j = l1_acc * chips.l1_pj[c] * 1e-12
+    l2_j = l2_acc * chips.l2_pj[c] * 1e-12
+    dram_j = dram_bytes * 8.0 * dram.pj_per_bit * 1e-12
 
-    out[0] = cycles
-    out[1] = util
-    out[2] = l2_acc
-    out[3] = onchip_bytes
-    out[4] = dram_bytes
-    out[5] = latency
-    out[6] = mac_j + l1_j + l2_j + dram_j
-    out[7] = bound
-    out[8] = overflow
-    out[9] = macs
-    out[10] = mac_j
-    out[11] = l1_j
-    out[12] = l2_j
-    out[13] = dram_j
-    out[14] = compute_s
-    out[15] = onchip_s
-    out[16] = dram_s
+    out[C_CYCLES] = cycles
+    out[C_UTIL] = util
+    out[C_L2_ACCESSES] = l2_acc
+    out[C_ONCHIP_BYTES] = onchip_bytes
+    out[C_DRAM_BYTES] = dram_bytes
+    out[C_LATENCY] = latency
+    out[C_ENERGY] = mac_j + l1_j + l2_j + dram_j
+    out[C_BOUND] = bound
+    out[C_L2_OVERFLOW] = overflow
+    out[C_MACS] = macs
+    out[C_MAC_J] = mac_j
+    out[C_L1_J] = l1_j
+    out[C_L2_J] = l2_j
+    out[C_DRAM_J] = dram_j
+    out[C_COMPUTE_S] = compute_s
+    out[C_ONCHIP_S] = onchip_s
+    out[C_DRAM_S] = dram_s
 
 
 @njit(cache=True)
-def cost_table_kernel(dims, stride, elem_bytes, w_static, first, last,
-                      rows, cols, axis_dims, stationary, l1_bytes, l2_bytes, clock_hz, onchip_bpc,
-                      mac_pj, l1_pj, l2_pj, dram_bytes_per_s, dram_pj_per_bit, dram_latency_s):
-    """op x chiplet cost table: ``table[i, c, :] = op_cost(op i, chiplet c)`` (columns COLUMNS)."""
-    n_ops = dims.shape[0]
-    n_dev = rows.shape[0]
-    table = np.empty((n_ops, n_dev, 17))
-    iscr = np.empty((3, 7), dtype=np.int64)
-    fscr = np.empty(16)
+def cost_table(ops, chips, dram):
+    """op x chiplet cost table: ``table[i, c, :] = op_cost(op i, chiplet c)`` (columns COLUMNS),
+    shape [n_ops, n_chiplets, N_COLS]."""
+    n_ops = ops.dims.shape[0]
+    n_dev = chips.rows.shape[0]
+    table = np.empty((n_ops, n_dev, N_COLS))
+    work = Scratch(np.empty((3, 7), dtype=np.int64), np.empty(16))
     for i in range(n_ops):
         for c in range(n_dev):
-            op_cost(dims[i], stride[i], elem_bytes[i], w_static[i], first[i], last[i],
-                    rows[c], cols[c], axis_dims[c], stationary[c], l1_bytes[c], l2_bytes[c],
-                    clock_hz[c], onchip_bpc[c], mac_pj[c], l1_pj[c], l2_pj[c],
-                    dram_bytes_per_s, dram_pj_per_bit, dram_latency_s, table[i, c], iscr, fscr)
+            op_cost(ops, i, chips, c, dram, table[i, c], work)
     return table
-
-
-def cost_table(ops, devices, network) -> np.ndarray:
-    """Cost table for compiled IR tables (dse.ir): shape [n_ops, n_chiplets, len(COLUMNS)]."""
-    return cost_table_kernel(
-        ops.dims, ops.stride, ops.elem_bytes, ops.w_static, ops.first, ops.last,
-        devices.rows, devices.cols, devices.axis_dims, devices.stationary, devices.l1_bytes,
-        devices.l2_bytes, devices.clock_hz, devices.onchip_bytes_per_cycle, devices.mac_pj,
-        devices.l1_pj, devices.l2_pj, network.dram_bytes_per_s, network.dram_pj_per_bit,
-        network.dram_latency_s)

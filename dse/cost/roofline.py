@@ -1,4 +1,5 @@
-"""Device kernels of the LLM evaluator: GPU roofline, bank-level PIM rates, collectives.
+"""Device kernels of the LLM kind: GPU roofline and bank-level PIM rates (collectives are in
+dse.cost.collectives).
 
 All kernels take numpy scalars/arrays only (numba, cache=True). Energies are in joules, times in
 seconds, sizes in bytes. Each formula is stated next to its kernel; tests/test_llm.py derives cases
@@ -61,34 +62,3 @@ def op_energy(flops, nbytes, pj_per_flop, pj_per_bit):
     """Dynamic energy of an op: (flops * pJ/FLOP + bytes * 8 * pJ/bit) * 1e-12 J. For a GPU the
     bytes are HBM traffic; for PIM they are the bytes streamed inside the banks."""
     return (flops * pj_per_flop + nbytes * 8.0 * pj_per_bit) * 1e-12
-
-
-@nb.njit(cache=True)
-def ring_allreduce(nbytes, n, bytes_per_s, latency_s):
-    """Ring all-reduce of ``nbytes`` per device over ``n`` devices (reduce-scatter + all-gather):
-
-        t = 2 (n - 1) * (latency_s + nbytes / (n * bytes_per_s))
-        bytes on the wire (all devices) = 2 (n - 1) * nbytes
-
-    With latency 3.03 µs per step this is AttAcc's (6.06 µs + ...)(N - 1) latency term."""
-    if n <= 1:
-        return 0.0, 0.0
-    return 2.0 * (n - 1) * (latency_s + nbytes / (n * bytes_per_s)), 2.0 * (n - 1) * nbytes
-
-
-@nb.njit(cache=True)
-def all_gather(nbytes, n, bytes_per_s, latency_s):
-    """Ring all-gather of a tensor of ``nbytes`` in total (nbytes / n per device):
-
-        t = (n - 1) * (latency_s + nbytes / (n * bytes_per_s)),  wire bytes = (n - 1) * nbytes"""
-    if n <= 1:
-        return 0.0, 0.0
-    return (n - 1) * (latency_s + nbytes / (n * bytes_per_s)), (n - 1) * nbytes
-
-
-@nb.njit(cache=True)
-def send_recv(nbytes, bytes_per_s, latency_s):
-    """Point-to-point transfer: t = latency_s + nbytes / bytes_per_s, wire bytes = nbytes."""
-    if nbytes <= 0.0:
-        return 0.0, 0.0
-    return latency_s + nbytes / bytes_per_s, nbytes

@@ -236,6 +236,18 @@ def resolve(spec: Any, values: dict[str, Any]) -> Any:
     return walk(spec)
 
 
+def label_of(value: Any) -> Any:
+    """A knob value as a short label (Optuna choices, Parquet ``param.`` columns, ``--set``):
+    a value's own ``label`` (a chiplet dataflow -> its name), a tuple as 'AxB' (pe_array (64, 64) ->
+    '64x64'), anything else as itself."""
+    label = getattr(value, "label", None)
+    if label is not None:
+        return label
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return value
+
+
 def to_jsonable(obj: Any) -> Any:
     """Spec tree as plain JSON data (knobs as their ranges), for metadata and hashing."""
     if isinstance(obj, Knob):

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from dse.cost.dataflow import cost_table_kernel
+from dse.cost.dataflow import ChipletArrays, cost_table
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
-from dse.system import design, pipeline
+from dse.system.chiplet import design, kernels
 
 ROOT = Path(__file__).resolve().parents[2]
 WL = str(ROOT / "workloads/gpt2_resnet50.yaml")
@@ -30,16 +30,13 @@ HW = str(ROOT / "hardware/mcm4_hetero.yaml")
 
 
 @njit(cache=True)
-def _evaluate_many(reps, assigns, time, energy, dram, out_bytes, mult, model, first, n_models, hops,
-                   route, link_bw, link_pj, hop_lat, dram_bw, pipelining):
-    busy = np.zeros(time.shape[1])
-    met = np.zeros(6)
+def _evaluate_many(reps, assigns, frame):
+    busy = np.zeros(frame.time.shape[1])
+    met = np.zeros(kernels.N_METRICS)
     acc = 0.0
     for r in range(reps):
-        pipeline.evaluate(assigns[r % assigns.shape[0]], time, energy, dram, out_bytes, mult, model,
-                          first, n_models, hops, route, link_bw, link_pj, hop_lat, dram_bw,
-                          pipelining, busy, met)
-        acc += met[0]
+        kernels.frame_cost(assigns[r % assigns.shape[0]], frame, busy, met)
+        acc += met[kernels.M_PERIOD]
     return acc
 
 
@@ -54,17 +51,13 @@ def best_of(fn, repeats=5):
 
 def main() -> None:
     point = design.build(resolve(load_workload(WL), {}), resolve(load_hardware(HW), {}))
-    ops, dev, net = point.ops, point.devices, point.network
+    ops, dev, net = point.ops, point.chiplets, point.network
     print(f"workload: {ops.n} ops (GPT-2 1024 tokens + 8 x ResNet-50), hardware: {dev.n} chiplets")
 
     # 1. op-cost evaluations: the same 4 chiplets tiled 64x -> 256 devices x 127 ops per call.
-    tile = lambda a: np.ascontiguousarray(np.concatenate([a] * 64))  # noqa: E731
-    args = (ops.dims, ops.stride, ops.elem_bytes, ops.w_static, ops.first, ops.last,
-            tile(dev.rows), tile(dev.cols), tile(dev.axis_dims), tile(dev.stationary), tile(dev.l1_bytes),
-            tile(dev.l2_bytes), tile(dev.clock_hz), tile(dev.onchip_bytes_per_cycle), tile(dev.mac_pj),
-            tile(dev.l1_pj), tile(dev.l2_pj), net.dram_bytes_per_s, net.dram_pj_per_bit, net.dram_latency_s)
-    cost_table_kernel(*args)
-    t = best_of(lambda: cost_table_kernel(*args))
+    tiled = ChipletArrays(*[np.ascontiguousarray(np.concatenate([a] * 64)) for a in dev.arrays])
+    cost_table(ops.arrays, tiled, net.dram)
+    t = best_of(lambda: cost_table(ops.arrays, tiled, net.dram))
     evals = ops.n * 4 * 64
     print(f"op-cost evaluations: {evals / t:,.0f} per second on one core "
           f"({evals} (op, chiplet) pairs in {t * 1e3:.2f} ms)")
@@ -73,12 +66,12 @@ def main() -> None:
     #    call from Python (includes the dispatcher's argument unboxing).
     rng = np.random.default_rng(0)
     assigns = rng.integers(0, dev.n, size=(64, ops.n)).astype(np.int64)
-    c = point.ctx.args()
-    _evaluate_many(10, assigns, *c)
+    frame = point.frame
+    _evaluate_many(10, assigns, frame)
     reps = 1_000_000
-    t = best_of(lambda: _evaluate_many(reps, assigns, *c), 3)
-    busy, met = np.zeros(dev.n), np.zeros(6)
-    t_py = best_of(lambda: [pipeline.evaluate(assigns[0], *c, busy, met) for _ in range(10_000)], 3) / 10_000
+    t = best_of(lambda: _evaluate_many(reps, assigns, frame), 3)
+    busy, met = np.zeros(dev.n), np.zeros(kernels.N_METRICS)
+    t_py = best_of(lambda: [kernels.frame_cost(assigns[0], frame, busy, met) for _ in range(10_000)], 3) / 10_000
     print(f"mapping evaluation (GPT-2 + ResNet-50, 4 chiplets): {t / reps * 1e6:.2f} us in a jitted loop, "
           f"{t_py * 1e6:.2f} us per call from Python")
 

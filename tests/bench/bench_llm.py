@@ -16,39 +16,38 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.search.study import SearchConfig, run_search  # noqa: E402
+from dse.models.views import linear_ops  # noqa: E402
+from dse.search.runner import SearchConfig, run_search  # noqa: E402
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.system import llm  # noqa: E402
+from dse.system.llm import evaluator, kernels  # noqa: E402
 
 
 def bench_trace() -> None:
     wl = resolve(load_workload(str(ROOT / "workloads/llama65b_decode.yaml")),
                  {"models[0].transformer.batch": 64, "models[0].transformer.decode.tlp": 1})
     hw = resolve(load_hardware(str(ROOT / "hardware/papi.yaml")), {})
-    point = llm.build(wl, hw)
-    llm.evaluate(point, 6, 1, 1)          # compile / load the numba cache
-    ops = llm.compile_llm_ops(point.t, 6)
-    dev = llm._device_table(hw, 1, 1)
-    lengths = np.sort(point.lengths)
-    out = np.zeros((ops.n, 6))
-    res = np.zeros(llm.N_RES)
-    args = (ops.cls, ops.flop_t, ops.flop_qc, ops.byte_w, ops.byte_t, ops.byte_c, ops.bcast_t, ops.gpu_div,
-            ops.reps, dev, 6, 1, 300e9, 3.03e-6, 1.3, ops.hidden * 2.0, ops.vocab * 2.0, False, out, res)
+    point = evaluator.build(wl, hw)
+    evaluator.evaluate_config(point, 6, 1, 1)          # compile / load the numba cache
+    ops = linear_ops(point.t, 6)
+    system = evaluator.system_bundle(point, ops, 6, 1, 1)
+    trace = kernels.Trace(np.sort(point.lengths), 512, 1, kernels.P_PAPI, 32.0)
+    out = np.zeros((ops.n, kernels.N_OCOLS))
+    res = np.zeros(kernels.N_RES)
     reps = 2000
     start = time.perf_counter()
     for _ in range(reps):
-        llm.decode_trace(lengths, 512, 1, 2, 32.0, *args)
+        kernels.decode_trace(trace, ops.arrays, system, out, res)
     dt = time.perf_counter() - start
-    steps = res[llm.R_STEPS] * reps
-    print(f"decode trace (LLaMA-65B, PAPI, batch 64, {int(res[llm.R_STEPS])} steps/trace, 9 ops/step): "
+    steps = res[kernels.R_STEPS] * reps
+    print(f"decode trace (LLaMA-65B, PAPI, batch 64, {int(res[kernels.R_STEPS])} steps/trace, 9 ops/step): "
           f"{steps / dt / 1e6:.2f} M steps/s, {dt / reps * 1e6:.1f} µs per trace (from Python)")
     start = time.perf_counter()
     n = 200
     for _ in range(n):
-        llm.evaluate(point, 6, 1, 1)
-    print(f"llm.evaluate (whole design point incl. Python glue): {(time.perf_counter() - start) / n * 1e3:.3f} ms")
+        evaluator.evaluate_config(point, 6, 1, 1)
+    print(f"evaluate_config (whole LLM design point incl. Python glue): {(time.perf_counter() - start) / n * 1e3:.3f} ms")
 
 
 def bench_search(trials: int = 300) -> None:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.system import llm  # noqa: E402
+from dse.system.llm import evaluator as llm  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
                 m = {}
                 for variant in ("standard", "kraken"):
                     w = resolve(wl, {"models[0].transformer.seq_len": ctx, "models[0].transformer.layer_variant": variant})
-                    m[variant] = llm.evaluate(llm.build(w, hw), tp, 1, 1)
+                    m[variant] = llm.evaluate_config(llm.build(w, hw), tp, 1, 1)
                 s, k = m["standard"], m["kraken"]
                 r = k["ttft_s"] / s["ttft_s"]
                 if s["feasible"]:

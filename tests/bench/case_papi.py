@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.system import evaluators  # noqa: E402
+from dse.system.base import kind_named  # noqa: E402
 
 
 def best(workload, hardware, alphas) -> tuple[dict, str]:
@@ -30,7 +30,8 @@ def best(workload, hardware, alphas) -> tuple[dict, str]:
     found = []
     for alpha in alphas:
         hw = resolve(hardware, {} if alpha is None else {"system.dispatch.alpha": alpha})
-        rows, _ = evaluators.design_rows(workload, hw, ())
+        kind = kind_named("llm")
+        rows, _ = kind.design_rows(kind.build(workload, hw), ())
         found += [(row, alpha) for row in rows if row["feasible"]]
     top = max(r["tokens_per_s"] for r, _ in found)
     winners = sorted(a for r, a in found if a is not None and r["tokens_per_s"] >= top * (1 - 1e-12))

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.system import llm  # noqa: E402
+from dse.system.llm import evaluator as llm  # noqa: E402
 
 # REFERENCES.md, ms.
 GENZ = {1: 10.81, 8: 13.17, 32: 21.23, "prefill": 174.0}
@@ -25,7 +25,7 @@ LLM_ANALYSIS = {1: 10.10, 8: 14.72, 32: 30.55, "prefill": 143.0}
 
 def run(hw, batch: int) -> dict:
     wl = resolve(load_workload(str(ROOT / "workloads/llama65b_serving.yaml")), {"models[0].transformer.batch": batch})
-    return llm.evaluate(llm.build(wl, hw), 8, 1, 1)
+    return llm.evaluate_config(llm.build(wl, hw), 8, 1, 1)
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
           + f" {LLM_ANALYSIS['prefill']:13.1f}")
     m = run(base, 1)
     rows: list = []
-    llm.evaluate(llm.build(resolve(load_workload(str(ROOT / "workloads/llama65b_serving.yaml")),
+    llm.evaluate_config(llm.build(resolve(load_workload(str(ROOT / "workloads/llama65b_serving.yaml")),
                                    {"models[0].transformer.batch": 1}), base), 8, 1, 1, op_rows=rows)
     step = [r for r in rows if r["phase"] == "decode step 1"]
     ops_ms = sum(r["latency_s"] * r["count"] for r in step) * 1e3

@@ -1,11 +1,13 @@
-"""System evaluator and inner optimiser: hand-derived frames, a plain-Python twin, brute force."""
+"""Chiplet kind: frame cost (hand-derived frames, a plain-Python twin) and the inner optimiser
+(brute force)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dse.system import pipeline
+from dse.system.chiplet import kernels as pipeline
+from dse.system.chiplet.kernels import Effort, Frame
 
 
 def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelining=True, dram=None,
@@ -20,15 +22,15 @@ def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelinin
                 route[s, d, s * c + d] = 1           # one private link per ordered pair
     model = np.zeros(n, dtype=np.int64) if model is None else model
     first = np.r_[1, (model[1:] != model[:-1]).astype(np.int64)] if first is None else first
-    return (time, energy, np.zeros((n, c)) if dram is None else dram, out_bytes,
-            np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, hops, route,
-            link_bw, link_pj, hop_lat, dram_bw, pipelining)
+    return Frame(time, energy, np.zeros((n, c)) if dram is None else dram, out_bytes,
+                 np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, hops, route,
+                 float(link_bw), float(link_pj), float(hop_lat), float(dram_bw), pipelining)
 
 
-def run(assign, args):
-    busy = np.zeros(args[0].shape[1])
+def run(assign, frame):
+    busy = np.zeros(frame.time.shape[1])
     met = np.zeros(pipeline.N_METRICS)
-    pipeline.evaluate(np.asarray(assign, dtype=np.int64), *args, busy, met)
+    pipeline.frame_cost(np.asarray(assign, dtype=np.int64), frame, busy, met)
     return met, busy
 
 
@@ -125,7 +127,7 @@ def test_evaluator_matches_python_twin(seed):
 
 def refs(args):
     """P_ref, E_ref as optimise() defines them: the mapping of each op to its fastest chiplet."""
-    met, _ = run(np.argmin(args[0], axis=1), args)
+    met, _ = run(np.argmin(args.time, axis=1), args)
     return met[pipeline.M_PERIOD], met[pipeline.M_ENERGY]
 
 
@@ -136,9 +138,9 @@ WEIGHTS = np.array([0.0, 0.5, 1.0])
 def test_optimiser_is_exact_without_pipelining(seed):
     # Without pipelining the objective is a sum over ops and transfers: the chain DP is exact.
     args = random_case(seed, pipelining=False)
-    _, metrics, _ = pipeline.optimise(*args, WEIGHTS, 40, 50, 20, 0)
+    _, metrics, _ = pipeline.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
     p_ref, e_ref = refs(args)
-    _, best = pipeline.brute_force(*args, WEIGHTS, p_ref, e_ref)
+    _, best = pipeline.brute_force(args, WEIGHTS, p_ref, e_ref)
     got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
     np.testing.assert_allclose(got, best, rtol=1e-9)
 
@@ -152,9 +154,9 @@ def test_optimiser_near_brute_force_with_pipelining():
     gaps = []
     for seed in range(40):
         args = random_case(seed)
-        _, metrics, _ = pipeline.optimise(*args, WEIGHTS, 40, 50, 20, 0)
+        _, metrics, _ = pipeline.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
         p_ref, e_ref = refs(args)
-        _, best = pipeline.brute_force(*args, WEIGHTS, p_ref, e_ref)
+        _, best = pipeline.brute_force(args, WEIGHTS, p_ref, e_ref)
         got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
         assert np.all(got >= best * (1 - 1e-9))          # never better than the optimum
         gaps.append(got / best - 1)
@@ -165,11 +167,10 @@ def test_optimiser_near_brute_force_with_pipelining():
 
 
 def test_design_optimise_is_exhaustive_when_small():
-    from dse.system import design
-    from dse.spec.common import resolve
+    from dse.spec.common import Node, resolve
     from dse.spec.hardware import parse_hardware
     from dse.spec.workload import parse_workload
-    from dse.spec.common import Node
+    from dse.system.chiplet import design
 
     wl = parse_workload(Node({"name": "w", "models": [{"name": "m", "ops": [
         {"name": f"g{i}", "K": 64 * (i + 1), "C": 64, "Y": 8 + 8 * i, "X": 8} for i in range(5)]}]}, "w", ""))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dse.errors import DseError
-from dse.pareto import non_dominated, parse_objectives
+from dse.output.front import non_dominated, parse_objectives
 
 
 def front_of(frame, objectives: list[tuple[str, bool]], source: str):
@@ -22,7 +22,11 @@ def front_of(frame, objectives: list[tuple[str, bool]], source: str):
         frame = frame[frame["feasible"].astype(bool)]
     values = frame[[n for n, _ in objectives]].to_numpy(dtype=np.float64)
     mask = non_dominated(values, np.array([m for _, m in objectives]))
-    return frame.assign(on_front=mask), frame[mask].sort_values(objectives[0][0], ascending=not objectives[0][1])
+    # A stable order for equal objective values (part files are read in name order, which is random).
+    keys = [name for name, _ in objectives] + [c for c in ("trial", "objective_weight", "mapping") if c in frame]
+    front = frame[mask].sort_values(keys, ascending=[not m for _, m in objectives] + [True] * (len(keys) - len(objectives)),
+                                    kind="mergesort")
+    return frame.assign(on_front=mask), front
 
 
 DEFAULT_OBJECTIVES = "throughput_per_s:max,energy_j:min"
@@ -34,10 +38,13 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     from rich.console import Console
     from rich.table import Table
 
-    from dse.store import META_OBJECTIVES, read_dataset, read_metadata
+    from dse.output.store import META_KIND, META_OBJECTIVES, read_dataset, read_metadata
+    from dse.system.base import kind_named
 
+    meta = read_metadata(results)
     if objectives_text is None:
-        objectives_text = str(read_metadata(results).get(META_OBJECTIVES.decode(), DEFAULT_OBJECTIVES))
+        objectives_text = str(meta.get(META_OBJECTIVES.decode(), DEFAULT_OBJECTIVES))
+    kind = kind_named(str(meta[META_KIND.decode()]), str(results), "dse.kind") if META_KIND.decode() in meta else None
 
     try:
         objectives = parse_objectives(objectives_text)
@@ -56,12 +63,12 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
     columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
                                  if c in shown.columns))
-    llm = "tokens_per_s" in shown.columns
     for col in columns:
         table.add_column(col.removeprefix("param.").removeprefix("hw.").removeprefix("wl."), overflow="fold")
-    table.add_column("parallel" if llm else "ops per chiplet", overflow="fold")
+    table.add_column(kind.mapping_title if kind else "mapping", overflow="fold")
     for _, row in shown.head(limit).iterrows():
-        table.add_row(*[_fmt(row[c]) for c in columns], mapping_summary(str(row.get("mapping", ""))))
+        mapping = str(row.get("mapping", ""))
+        table.add_row(*[_fmt(row[c]) for c in columns], kind.mapping_summary(mapping) if kind else mapping)
     console.print(table)
     console.print("alike: front designs with these same objective values; full mappings: --csv")
     if len(shown) > limit:
@@ -76,21 +83,6 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         front.to_csv(tmp, index=False)
         os.replace(tmp, csv)
         console.print(f"front written to {csv}")
-
-
-def mapping_summary(mapping: str) -> str:
-    """'gpt2=ws0*3,ws1*5,ws0*2;resnet50=os0*54' -> 'gpt2: ws0 5, ws1 5 | resnet50: os0 54'."""
-    if "*" not in mapping:          # not a chiplet mapping (e.g. LLM parallel config "tp=8,pp=1,dp=1")
-        return mapping
-    parts = []
-    for model_part in filter(None, mapping.split(";")):
-        model, _, runs = model_part.partition("=")
-        counts: dict[str, int] = {}
-        for run in runs.split(","):
-            chip, _, k = run.partition("*")
-            counts[chip] = counts.get(chip, 0) + int(k or 0)
-        parts.append(f"{model}: " + ", ".join(f"{c} {k}" for c, k in sorted(counts.items())))
-    return " | ".join(parts)
 
 
 def _fmt(value) -> str:

@@ -18,6 +18,7 @@ META_WORKLOAD = b"dse.workload"
 META_HARDWARE = b"dse.hardware"
 META_VERSION = b"dse.version"
 META_OBJECTIVES = b"dse.objectives"     # the study's objectives, COL:max,COL:min (pareto's default)
+META_KIND = b"dse.kind"                 # the system kind (dse.system.base.REGISTRY key)
 
 
 def write_part(folder: Path, worker: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
@@ -74,7 +75,7 @@ def read_metadata(path: str | Path) -> dict[str, object]:
     for key in (META_WORKLOAD, META_HARDWARE):
         if key in meta:
             out[key.decode()] = json.loads(meta[key])
-    for key in (META_VERSION, META_OBJECTIVES):
+    for key in (META_VERSION, META_OBJECTIVES, META_KIND):
         if key in meta:
             out[key.decode()] = meta[key].decode()
     return out

@@ -1,30 +1,29 @@
-"""Chiplet-pipeline evaluator (SCAR / inter-layer scheduling) and its inner mapping optimiser.
+"""Chiplet-pipeline kernels (SCAR / inter-layer scheduling): the frame cost of a mapping and the
+inner mapping optimiser.
 
 A mapping assigns every op of the frame to a chiplet. The kernels read the op x chiplet cost table
 (dse.cost.dataflow), which does not depend on the mapping, so one mapping evaluation is a pass of
-gathers and sums over the ops (microseconds).
+gathers and sums over the ops (microseconds). Every kernel takes the :class:`Frame` bundle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-# Indices into the metrics vector returned by evaluate().
+# Indices into the metrics vector filled by frame_cost().
 M_PERIOD, M_LATENCY, M_ENERGY, M_DRAM, M_NOP_BYTES, M_NOP_J = 0, 1, 2, 3, 4, 5
 N_METRICS = 6
 
 
-@dataclass(frozen=True)
-class Context:
-    """Everything the pipeline kernels need, as arrays (built once per hardware point)."""
+class Frame(NamedTuple):
+    """Everything the mapping kernels read, as arrays and scalars (built once per hardware point)."""
 
     time: np.ndarray         # [n, c] op latency on chiplet (s)
     energy: np.ndarray       # [n, c] op energy on chiplet (J)
     dram: np.ndarray         # [n, c] op DRAM bytes on chiplet
-    macs: np.ndarray         # [n]
     out_bytes: np.ndarray    # [n] output tensor bytes
     mult: np.ndarray         # [n] inferences of the op's model per frame
     model: np.ndarray        # [n] model index
@@ -37,19 +36,28 @@ class Context:
     hop_latency_s: float
     dram_bytes_per_s: float
     pipelining: bool
-    peak_macs_per_s: np.ndarray  # [c] PEs * clock
 
-    def args(self) -> tuple:
-        return (self.time, self.energy, self.dram, self.out_bytes, self.mult, self.model, self.first,
-                self.n_models, self.hops, self.route, self.link_bytes_per_s, self.link_pj_per_bit,
-                self.hop_latency_s, self.dram_bytes_per_s, self.pipelining)
+
+class Goal(NamedTuple):
+    """Scalarised objective of the inner search: (1 - w) period / p_ref + w energy / e_ref."""
+
+    w: float
+    p_ref: float
+    e_ref: float
+
+
+class Effort(NamedTuple):
+    """How hard the heuristic optimiser tries (see :func:`optimise`)."""
+
+    iterations: int      # Lagrangian rounds
+    sweeps: int          # local-search passes per descent
+    kicks: int           # iterated-local-search restarts
+    seed: int
 
 
 @njit(cache=True)
-def evaluate(assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-             link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-             busy, metrics):
-    """Frame metrics of a mapping. ``busy[c]`` gets chiplet c's busy time per frame.
+def frame_cost(assign, frame, busy, metrics):
+    """Frame metrics of a mapping into ``metrics`` (M_*). ``busy[c]`` gets chiplet c's busy time.
 
     Ops run in their model's chain order; op i consumes op i-1's output. When the two sit on
     different chiplets the tensor crosses the package network on the XY route:
@@ -69,11 +77,11 @@ def evaluate(assign, time, energy, dram, out_bytes, mult, model, first, n_models
     """
     n = assign.shape[0]
     n_dev = busy.shape[0]
-    n_links = route.shape[2]
+    n_links = frame.route.shape[2]
     link_busy = np.zeros(n_links)
-    chain = np.zeros(n_models)
-    counts = np.ones(n_models)
-    stage = np.zeros((n_models, n_dev))
+    chain = np.zeros(frame.n_models)
+    counts = np.ones(frame.n_models)
+    stage = np.zeros((frame.n_models, n_dev))
     for c in range(n_dev):
         busy[c] = 0.0
     serial = 0.0
@@ -83,42 +91,42 @@ def evaluate(assign, time, energy, dram, out_bytes, mult, model, first, n_models
     nop_j = 0.0
     for i in range(n):
         c = assign[i]
-        m = model[i]
-        k = mult[i]
+        m = frame.model[i]
+        k = frame.mult[i]
         counts[m] = k
-        t = time[i, c]
+        t = frame.time[i, c]
         busy[c] += k * t
         stage[m, c] += t
         chain[m] += t
         serial += k * t
-        e_total += k * energy[i, c]
-        dram_total += k * dram[i, c]
-        if first[i] == 0:
+        e_total += k * frame.energy[i, c]
+        dram_total += k * frame.dram[i, c]
+        if frame.first[i] == 0:
             p = assign[i - 1]
             if p != c:
-                b = out_bytes[i - 1]
-                h = hops[p, c]
-                tx = b / link_bytes_per_s + h * hop_latency_s
+                b = frame.out_bytes[i - 1]
+                h = frame.hops[p, c]
+                tx = b / frame.link_bytes_per_s + h * frame.hop_latency_s
                 chain[m] += tx
                 serial += k * tx
-                ej = b * 8.0 * link_pj_per_bit * h * 1e-12
+                ej = b * 8.0 * frame.link_pj_per_bit * h * 1e-12
                 e_total += k * ej
                 nop_j += k * ej
                 nop_bytes += k * b
-                for l in range(n_links):
-                    if route[p, c, l] == 1:
-                        link_busy[l] += k * b / link_bytes_per_s
-    dram_s = dram_total / dram_bytes_per_s
-    if pipelining:
+                for link in range(n_links):
+                    if frame.route[p, c, link] == 1:
+                        link_busy[link] += k * b / frame.link_bytes_per_s
+    dram_s = dram_total / frame.dram_bytes_per_s
+    if frame.pipelining:
         period = dram_s
         for c in range(n_dev):
             if busy[c] > period:
                 period = busy[c]
-        for l in range(n_links):
-            if link_busy[l] > period:
-                period = link_busy[l]
+        for link in range(n_links):
+            if link_busy[link] > period:
+                period = link_busy[link]
         latency = period
-        for m in range(n_models):
+        for m in range(frame.n_models):
             s = 0.0
             for c in range(n_dev):
                 if stage[m, c] > s:
@@ -129,23 +137,22 @@ def evaluate(assign, time, energy, dram, out_bytes, mult, model, first, n_models
     else:
         period = max(serial, dram_s)
         latency = period
-    metrics[0] = period
-    metrics[1] = latency
-    metrics[2] = e_total
-    metrics[3] = dram_total
-    metrics[4] = nop_bytes
-    metrics[5] = nop_j
+    metrics[M_PERIOD] = period
+    metrics[M_LATENCY] = latency
+    metrics[M_ENERGY] = e_total
+    metrics[M_DRAM] = dram_total
+    metrics[M_NOP_BYTES] = nop_bytes
+    metrics[M_NOP_J] = nop_j
 
 
 @njit(cache=True)
-def _objective(metrics, w, p_ref, e_ref):
+def objective(metrics, goal):
     """Scalarised objective of the inner search: (1 - w) * period / P_ref + w * energy / E_ref."""
-    return (1.0 - w) * metrics[0] / p_ref + w * metrics[2] / e_ref
+    return (1.0 - goal.w) * metrics[M_PERIOD] / goal.p_ref + goal.w * metrics[M_ENERGY] / goal.e_ref
 
 
 @njit(cache=True)
-def _viterbi(node, out_bytes, first, hops, link_bytes_per_s, hop_latency_s, link_pj_per_bit, mult,
-             wt, we, assign):
+def chain_dp(node, frame, wt, we, assign):
     """Exact minimum of sum_i node[i, a_i] + sum_i edge(i, a_{i-1}, a_i) over all mappings,
     where edge = mult * (wt * transfer_s + we * transfer_J) between consecutive ops of a model.
     Dynamic programming over the op chain with the chiplet of the current op as state: O(n c^2)."""
@@ -154,7 +161,7 @@ def _viterbi(node, out_bytes, first, hops, link_bytes_per_s, hop_latency_s, link
     back = np.zeros((n, n_dev), dtype=np.int64)
     for i in range(n):
         for c in range(n_dev):
-            if first[i] == 1:
+            if frame.first[i] == 1:
                 prev = 0.0
                 if i > 0:
                     prev = best[i - 1, 0]
@@ -166,15 +173,15 @@ def _viterbi(node, out_bytes, first, hops, link_bytes_per_s, hop_latency_s, link
                     back[i, c] = arg
                 best[i, c] = prev + node[i, c]
             else:
-                b = out_bytes[i - 1]
+                b = frame.out_bytes[i - 1]
                 lo = np.inf
                 arg = 0
                 for p in range(n_dev):
                     edge = 0.0
                     if p != c:
-                        h = hops[p, c]
-                        edge = mult[i] * (wt * (b / link_bytes_per_s + h * hop_latency_s)
-                                          + we * b * 8.0 * link_pj_per_bit * h * 1e-12)
+                        h = frame.hops[p, c]
+                        edge = frame.mult[i] * (wt * (b / frame.link_bytes_per_s + h * frame.hop_latency_s)
+                                                + we * b * 8.0 * frame.link_pj_per_bit * h * 1e-12)
                     v = best[i - 1, p] + edge
                     if v < lo:
                         lo = v
@@ -191,9 +198,7 @@ def _viterbi(node, out_bytes, first, hops, link_bytes_per_s, hop_latency_s, link
 
 
 @njit(cache=True)
-def _best_move(cand, lo, hi, w, p_ref, e_ref, current, time, energy, dram, out_bytes, mult, model,
-               first, n_models, hops, route, link_bytes_per_s, link_pj_per_bit, hop_latency_s,
-               dram_bytes_per_s, pipelining, busy, met):
+def best_move(cand, lo, hi, goal, current, frame, busy, met):
     """Move ops lo..hi (all on one chiplet) to the other chiplet that lowers the objective most;
     keep the move only if it beats ``current``. Returns (objective after, mappings evaluated)."""
     n_dev = busy.shape[0]
@@ -205,10 +210,8 @@ def _best_move(cand, lo, hi, w, p_ref, e_ref, current, time, energy, dram, out_b
             continue
         for k in range(lo, hi + 1):
             cand[k] = c
-        evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-                 link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-                 busy, met)
-        obj = _objective(met, w, p_ref, e_ref)
+        frame_cost(cand, frame, busy, met)
+        obj = objective(met, goal)
         if obj < best_obj - 1e-12 * abs(best_obj):
             best_obj = obj
             best_c = c
@@ -218,33 +221,27 @@ def _best_move(cand, lo, hi, w, p_ref, e_ref, current, time, energy, dram, out_b
 
 
 @njit(cache=True)
-def _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes, mult, model, first,
-                  n_models, hops, route, link_bytes_per_s, link_pj_per_bit, hop_latency_s,
-                  dram_bytes_per_s, pipelining, busy, met):
+def local_search(cand, goal, sweeps, frame, busy, met):
     """Descend from ``cand`` (modified in place): for each run of consecutive ops of a model on one
     chiplet, try moving its first op, its last op, or the whole run to the best other chiplet;
     repeat until a sweep improves nothing (or ``sweeps`` passes). Returns (objective, evaluated)."""
     n = cand.shape[0]
-    evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-             link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining, busy, met)
-    best_obj = _objective(met, w, p_ref, e_ref)
+    frame_cost(cand, frame, busy, met)
+    best_obj = objective(met, goal)
     evaluated = 1
     for sweep in range(sweeps):
         improved = False
         i = 0
         while i < n:
             j = i
-            while j + 1 < n and first[j + 1] == 0 and cand[j + 1] == cand[i]:
+            while j + 1 < n and frame.first[j + 1] == 0 and cand[j + 1] == cand[i]:
                 j += 1
             for move in range(3):
                 if move > 0 and i == j:
                     break
                 lo = i if move < 2 else j
                 hi = j if move == 1 else lo
-                obj, tried = _best_move(cand, lo, hi, w, p_ref, e_ref, best_obj, time, energy, dram,
-                                        out_bytes, mult, model, first, n_models, hops, route,
-                                        link_bytes_per_s, link_pj_per_bit, hop_latency_s,
-                                        dram_bytes_per_s, pipelining, busy, met)
+                obj, tried = best_move(cand, lo, hi, goal, best_obj, frame, busy, met)
                 evaluated += tried
                 if obj < best_obj:
                     best_obj = obj
@@ -257,43 +254,77 @@ def _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes, 
 
 
 @njit(cache=True)
-def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-             link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-             weights, iterations, sweeps, kicks, seed):
-    """Inner optimiser: for each objective weight w in ``weights`` (0 = fastest frame period,
-    1 = least energy per frame), the mapping minimising (1 - w) period/P_ref + w energy/E_ref.
-
-    1. Lagrangian relaxation: the bottleneck period is replaced by a weighted sum of chiplet busy
-       times, sum_c lambda_c busy_c, which the exact chain DP (_viterbi) minimises together with
-       the energy and transfer terms; lambda_c shrinks on chiplets below the period,
-       lambda_c <- lambda_c * exp(eta_t (busy_c / period - 1)), eta_t = 1 / (1 + t/10), for
-       ``iterations`` rounds (without pipelining the objective is already a sum, and one round
-       is exact).
-    2. Local search (_local_search) from the Lagrangian best, from "each op on its fastest
-       chiplet" and from "everything on chiplet c" for every c; keep the best.
-    3. Iterated local search: ``kicks`` times, move a random run or op of the best mapping to a
-       random chiplet, descend again, keep the result if it is better (seeded: deterministic).
-    P_ref and E_ref are the period and energy of the mapping that puts each op on its fastest
-    chiplet. Returns (assignments [w, n], metrics [w, N_METRICS], mappings evaluated).
-    """
-    np.random.seed(seed)
-    n, n_dev = time.shape
-    n_w = weights.shape[0]
-    busy = np.zeros(n_dev)
-    met = np.zeros(6)
+def fastest_mapping(frame):
+    """Each op on the chiplet where it runs fastest (ties: the lowest index)."""
+    n, n_dev = frame.time.shape
     fastest = np.zeros(n, dtype=np.int64)
     for i in range(n):
         a = 0
         for c in range(1, n_dev):
-            if time[i, c] < time[i, a]:
+            if frame.time[i, c] < frame.time[i, a]:
                 a = c
         fastest[i] = a
-    evaluate(fastest, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-             link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining, busy, met)
-    p_ref = met[0]
-    e_ref = met[2]
+    return fastest
+
+
+@njit(cache=True)
+def lagrangian(frame, w, p_ref, e_ref, rounds, busy, met, node, lam, cand, lagr):
+    """Step 1 of :func:`optimise` for weight ``w``: the best mapping (into ``lagr``) over
+    ``rounds`` of the Lagrangian chain DP. Returns mappings evaluated."""
+    n, n_dev = frame.time.shape
+    goal = Goal(w, p_ref, e_ref)
+    for c in range(n_dev):
+        lam[c] = 1.0
+    best_obj = np.inf
+    for it in range(rounds):
+        for i in range(n):
+            for c in range(n_dev):
+                node[i, c] = frame.mult[i] * ((1.0 - w) * lam[c] * frame.time[i, c] / p_ref
+                                              + w * frame.energy[i, c] / e_ref)
+        chain_dp(node, frame, (1.0 - w) / p_ref, w / e_ref, cand)
+        frame_cost(cand, frame, busy, met)
+        obj = objective(met, goal)
+        if obj < best_obj:
+            best_obj = obj
+            lagr[:] = cand
+        eta = 1.0 / (1.0 + 0.1 * it)
+        for c in range(n_dev):
+            lam[c] *= np.exp(eta * (busy[c] / met[M_PERIOD] - 1.0))
+        top = lam.max()
+        for c in range(n_dev):
+            lam[c] /= top
+    return rounds
+
+
+@njit(cache=True)
+def optimise(frame, weights, effort):
+    """Inner optimiser: for each objective weight w in ``weights`` (0 = fastest frame period,
+    1 = least energy per frame), the mapping minimising (1 - w) period/P_ref + w energy/E_ref.
+
+    1. Lagrangian relaxation (:func:`lagrangian`): the bottleneck period is replaced by a weighted
+       sum of chiplet busy times, sum_c lambda_c busy_c, which the exact chain DP (:func:`chain_dp`)
+       minimises together with the energy and transfer terms; lambda_c shrinks on chiplets below
+       the period, lambda_c <- lambda_c * exp(eta_t (busy_c / period - 1)), eta_t = 1 / (1 + t/10),
+       for ``effort.iterations`` rounds (without pipelining the objective is already a sum, and one
+       round is exact).
+    2. Local search (:func:`local_search`) from the Lagrangian best, from "each op on its fastest
+       chiplet" and from "everything on chiplet c" for every c; keep the best.
+    3. Iterated local search: ``effort.kicks`` times, move a random run or op of the best mapping
+       to a random chiplet, descend again, keep the result if it is better (seeded: deterministic).
+    P_ref and E_ref are the period and energy of the mapping that puts each op on its fastest
+    chiplet. Returns (assignments [w, n], metrics [w, N_METRICS], mappings evaluated).
+    """
+    np.random.seed(effort.seed)
+    n, n_dev = frame.time.shape
+    n_w = weights.shape[0]
+    busy = np.zeros(n_dev)
+    met = np.zeros(N_METRICS)
+    fastest = fastest_mapping(frame)
+    frame_cost(fastest, frame, busy, met)
+    p_ref = met[M_PERIOD]
+    e_ref = met[M_ENERGY]
     out_assign = np.zeros((n_w, n), dtype=np.int64)
-    out_metrics = np.zeros((n_w, 6))
+    out_metrics = np.zeros((n_w, N_METRICS))
     evaluated = 1
     node = np.empty((n, n_dev))
     lam = np.empty(n_dev)
@@ -302,33 +333,11 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
     lagr = np.zeros(n, dtype=np.int64)
     for wi in range(n_w):
         w = weights[wi]
-        for c in range(n_dev):
-            lam[c] = 1.0
+        goal = Goal(w, p_ref, e_ref)
+        rounds = effort.iterations if frame.pipelining else 1
+        evaluated += lagrangian(frame, w, p_ref, e_ref, rounds, busy, met, node, lam, cand, lagr)
         best_obj = np.inf
-        rounds = iterations if pipelining else 1
-        for it in range(rounds):
-            for i in range(n):
-                for c in range(n_dev):
-                    node[i, c] = mult[i] * ((1.0 - w) * lam[c] * time[i, c] / p_ref
-                                            + w * energy[i, c] / e_ref)
-            _viterbi(node, out_bytes, first, hops, link_bytes_per_s, hop_latency_s,
-                     link_pj_per_bit, mult, (1.0 - w) / p_ref, w / e_ref, cand)
-            evaluate(cand, time, energy, dram, out_bytes, mult, model, first, n_models, hops,
-                     route, link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
-                     pipelining, busy, met)
-            evaluated += 1
-            obj = _objective(met, w, p_ref, e_ref)
-            if obj < best_obj:
-                best_obj = obj
-                lagr[:] = cand
-            eta = 1.0 / (1.0 + 0.1 * it)
-            for c in range(n_dev):
-                lam[c] *= np.exp(eta * (busy[c] / met[0] - 1.0))
-            top = lam.max()
-            for c in range(n_dev):
-                lam[c] /= top
-        best_obj = np.inf
-        for attempt in range(2 + n_dev + kicks):
+        for attempt in range(2 + n_dev + effort.kicks):
             if attempt == 0:
                 cand[:] = lagr
             elif attempt == 1:
@@ -341,52 +350,43 @@ def optimise(time, energy, dram, out_bytes, mult, model, first, n_models, hops, 
                 lo = i
                 hi = i
                 if np.random.randint(0, 2) == 1:
-                    while lo > 0 and first[lo] == 0 and cand[lo - 1] == cand[i]:
+                    while lo > 0 and frame.first[lo] == 0 and cand[lo - 1] == cand[i]:
                         lo -= 1
-                    while hi + 1 < n and first[hi + 1] == 0 and cand[hi + 1] == cand[i]:
+                    while hi + 1 < n and frame.first[hi + 1] == 0 and cand[hi + 1] == cand[i]:
                         hi += 1
                 target = np.random.randint(0, n_dev)
                 for k in range(lo, hi + 1):
                     cand[k] = target
-            obj, tried = _local_search(cand, w, p_ref, e_ref, sweeps, time, energy, dram, out_bytes,
-                                       mult, model, first, n_models, hops, route, link_bytes_per_s,
-                                       link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
-                                       pipelining, busy, met)
+            obj, tried = local_search(cand, goal, effort.sweeps, frame, busy, met)
             evaluated += tried
             if obj < best_obj:
                 best_obj = obj
                 best_assign[:] = cand
         out_assign[wi] = best_assign
-        evaluate(best_assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops,
-                 route, link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s,
-                 pipelining, busy, out_metrics[wi])
+        frame_cost(best_assign, frame, busy, out_metrics[wi])
     return out_assign, out_metrics, evaluated
 
 
 @njit(cache=True)
-def brute_force(time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-                link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-                weights, p_ref, e_ref):
+def brute_force(frame, weights, p_ref, e_ref):
     """Every one of the c^n mappings; the best per weight under the same scalarised objective
     as optimise() with the given P_ref, E_ref. For small cases and for testing the optimiser."""
-    n, n_dev = time.shape
+    n, n_dev = frame.time.shape
     n_w = weights.shape[0]
     assign = np.zeros(n, dtype=np.int64)
     best = np.full(n_w, np.inf)
     best_assign = np.zeros((n_w, n), dtype=np.int64)
     busy = np.zeros(n_dev)
-    met = np.zeros(6)
+    met = np.zeros(N_METRICS)
     total = n_dev ** n
     for code in range(total):
         x = code
         for i in range(n):
             assign[i] = x % n_dev
             x //= n_dev
-        evaluate(assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-                 link_bytes_per_s, link_pj_per_bit, hop_latency_s, dram_bytes_per_s, pipelining,
-                 busy, met)
+        frame_cost(assign, frame, busy, met)
         for wi in range(n_w):
-            obj = _objective(met, weights[wi], p_ref, e_ref)
+            obj = objective(met, Goal(weights[wi], p_ref, e_ref))
             if obj < best[wi]:
                 best[wi] = obj
                 best_assign[wi] = assign

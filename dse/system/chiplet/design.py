@@ -1,7 +1,7 @@
-"""A design point: resolved specs -> IR -> cost table -> mapping metrics, with named fields.
+"""A chiplet design point: resolved specs -> IR -> cost table -> mapping metrics, with named fields.
 
-This is the Python face of the chiplet-pipeline evaluator; the work happens in dse.cost.dataflow
-and dse.system.pipeline kernels.
+This is the Python face of the chiplet kind; the work happens in dse.cost.dataflow (cost table)
+and dse.system.chiplet.kernels (frame cost, inner optimiser).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import numpy as np
 
 from dse.cost.dataflow import BOUNDS, COL, cost_table
 from dse.errors import DseError
-from dse.ir import DevicesTable, NetworkTable, OpsTable, compile_devices, compile_network, compile_ops, output_bytes
-from dse.spec.hardware import HardwareSpec
+from dse.spec.chiplet import ChipletHardware
 from dse.spec.workload import WorkloadSpec
-from dse.system import pipeline
+from dse.system.chiplet import kernels
+from dse.system.chiplet.ir import (ChipletsTable, NetworkTable, OpsTable, compile_chiplets, compile_network,
+                                   compile_ops, output_bytes)
 
 # Objective weights of the inner optimiser: 0 = fastest frame, 1 = least energy per frame.
 DEFAULT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -23,43 +24,47 @@ DEFAULT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 @dataclass(frozen=True)
 class DesignPoint:
+    """A resolved chiplet design: IR tables, the op x chiplet cost table and the kernels' frame."""
+
     ops: OpsTable
-    devices: DevicesTable
+    chiplets: ChipletsTable
     network: NetworkTable
-    table: np.ndarray
-    ctx: pipeline.Context
+    table: np.ndarray            # [n_ops, n_chiplets, N_COLS] (dse.cost.dataflow.COLUMNS)
+    frame: kernels.Frame
+
+    @property
+    def macs(self) -> np.ndarray:
+        """MACs of one inference of each op (the same on every chiplet)."""
+        return self.table[:, 0, COL["macs"]]
 
 
-def build(workload: WorkloadSpec, hardware: HardwareSpec) -> DesignPoint:
+def build(workload: WorkloadSpec, hardware: ChipletHardware) -> DesignPoint:
     """Compile resolved specs (no knobs left) and compute the op x chiplet cost table."""
     ops = compile_ops(workload)
-    devices = compile_devices(hardware)
+    chiplets = compile_chiplets(hardware)
     network = compile_network(hardware)
-    table = cost_table(ops, devices, network)
-    ctx = pipeline.Context(
+    table = cost_table(ops.arrays, chiplets.arrays, network.dram)
+    frame = kernels.Frame(
         time=np.ascontiguousarray(table[:, :, COL["latency_s"]]),
         energy=np.ascontiguousarray(table[:, :, COL["energy_j"]]),
         dram=np.ascontiguousarray(table[:, :, COL["dram_bytes"]]),
-        macs=np.ascontiguousarray(table[:, 0, COL["macs"]]),
-        out_bytes=output_bytes(ops), mult=ops.mult, model=ops.model, first=ops.first,
+        out_bytes=output_bytes(ops), mult=ops.mult, model=ops.model, first=ops.arrays.first,
         n_models=len(ops.model_names), hops=network.hops, route=network.route,
         link_bytes_per_s=network.link_bytes_per_s, link_pj_per_bit=network.link_pj_per_bit,
-        hop_latency_s=network.hop_latency_s, dram_bytes_per_s=network.dram_bytes_per_s,
+        hop_latency_s=network.hop_latency_s, dram_bytes_per_s=network.dram.bytes_per_s,
         pipelining=network.pipelining,
-        peak_macs_per_s=(devices.rows * devices.cols).astype(np.float64) * devices.clock_hz,
     )
-    return DesignPoint(ops, devices, network, table, ctx)
+    return DesignPoint(ops, chiplets, network, table, frame)
 
 
 def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = None) -> dict:
     """Named frame metrics of a mapping (the JSON / Parquet contract; see README)."""
-    busy = np.zeros(point.devices.n)
     if raw is None:
-        raw = np.zeros(pipeline.N_METRICS)
-        pipeline.evaluate(assign, *point.ctx.args(), busy, raw)
-    period, latency, energy = raw[pipeline.M_PERIOD], raw[pipeline.M_LATENCY], raw[pipeline.M_ENERGY]
-    macs_on = np.zeros(point.devices.n)
-    np.add.at(macs_on, assign, point.ctx.macs * point.ctx.mult)
+        raw = np.zeros(kernels.N_METRICS)
+        kernels.frame_cost(assign, point.frame, np.zeros(point.chiplets.n), raw)
+    period, latency, energy = raw[kernels.M_PERIOD], raw[kernels.M_LATENCY], raw[kernels.M_ENERGY]
+    macs_on = np.zeros(point.chiplets.n)
+    np.add.at(macs_on, assign, point.macs * point.ops.mult)
     overflow = point.table[np.arange(point.ops.n), assign, COL["l2_overflow_bytes"]]
     out = {
         "throughput_per_s": 1.0 / period,
@@ -67,15 +72,16 @@ def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = 
         "energy_j": energy,
         "edp_js": energy * latency,
         "period_s": period,
-        "dram_bytes": raw[pipeline.M_DRAM],
-        "nop_bytes": raw[pipeline.M_NOP_BYTES],
-        "nop_energy_j": raw[pipeline.M_NOP_J],
-        "macs": float((point.ctx.macs * point.ctx.mult).sum()),
+        "dram_bytes": raw[kernels.M_DRAM],
+        "nop_bytes": raw[kernels.M_NOP_BYTES],
+        "nop_energy_j": raw[kernels.M_NOP_J],
+        "macs": float((point.macs * point.ops.mult).sum()),
         "l2_overflow_bytes": float(overflow.max()),
         "pipelining": bool(point.network.pipelining),
     }
-    for c, name in enumerate(point.devices.names):
-        out[f"utilization_{name}"] = macs_on[c] / (period * point.ctx.peak_macs_per_s[c])
+    peak = point.chiplets.peak_macs_per_s
+    for c, name in enumerate(point.chiplets.names):
+        out[f"utilization_{name}"] = macs_on[c] / (period * peak[c])
     return out
 
 
@@ -87,7 +93,7 @@ def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
         rows.append({
             "name": name,
             "model": point.ops.model_names[point.ops.model[i]],
-            "chiplet": point.devices.names[c],
+            "chiplet": point.chiplets.names[c],
             "count": int(point.ops.mult[i]),
             "macs": int(t[COL["macs"]]),
             "cycles": int(t[COL["compute_cycles"]]),
@@ -104,24 +110,26 @@ def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
 EXHAUSTIVE_LIMIT = 4096
 
 
-def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, iterations: int = 40, sweeps: int = 200,
-             kicks: int = 20, seed: int = 0):
-    """Best mappings per objective weight: (assignments [w, n], raw metrics [w, 6], evaluated).
+DEFAULT_EFFORT = kernels.Effort(iterations=40, sweeps=200, kicks=20, seed=0)
 
-    Exhaustive (pipeline.brute_force) when there are at most EXHAUSTIVE_LIMIT mappings, else the
-    heuristic pipeline.optimise (Lagrangian chain DP + local search + iterated kicks)."""
+
+def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, effort: kernels.Effort = DEFAULT_EFFORT):
+    """Best mappings per objective weight: (assignments [w, n], raw metrics [w, N_METRICS], evaluated).
+
+    Exhaustive (kernels.brute_force) when there are at most EXHAUSTIVE_LIMIT mappings, else the
+    heuristic kernels.optimise (Lagrangian chain DP + local search + iterated kicks)."""
     w = np.asarray(weights, dtype=np.float64)
-    args = point.ctx.args()
-    n, c = point.ctx.time.shape
+    frame = point.frame
+    n, c = frame.time.shape
     if c ** n > EXHAUSTIVE_LIMIT:
-        return pipeline.optimise(*args, w, iterations, sweeps, kicks, seed)
+        return kernels.optimise(frame, w, effort)
     busy = np.zeros(c)
-    raw = np.zeros(pipeline.N_METRICS)
-    pipeline.evaluate(np.argmin(point.ctx.time, axis=1), *args, busy, raw)
-    assigns, _ = pipeline.brute_force(*args, w, raw[pipeline.M_PERIOD], raw[pipeline.M_ENERGY])
-    metrics = np.zeros((len(w), pipeline.N_METRICS))
+    raw = np.zeros(kernels.N_METRICS)
+    kernels.frame_cost(kernels.fastest_mapping(frame), frame, busy, raw)
+    assigns, _ = kernels.brute_force(frame, w, raw[kernels.M_PERIOD], raw[kernels.M_ENERGY])
+    metrics = np.zeros((len(w), kernels.N_METRICS))
     for k, assign in enumerate(assigns):
-        pipeline.evaluate(assign, *args, busy, metrics[k])
+        kernels.frame_cost(assign, frame, busy, metrics[k])
     return assigns, metrics, c ** n
 
 
@@ -134,7 +142,7 @@ def encode_mapping(point: DesignPoint, assign: np.ndarray) -> str:
         idx = np.flatnonzero(point.ops.model == m)
         runs: list[list] = []
         for i in idx:
-            name = point.devices.names[assign[i]]
+            name = point.chiplets.names[assign[i]]
             if runs and runs[-1][0] == name:
                 runs[-1][1] += 1
             else:
@@ -150,7 +158,7 @@ def decode_mapping(point: DesignPoint, spec: dict, source: str) -> np.ndarray:
     if not isinstance(spec, dict) or set(spec) != {"mapping"} or not isinstance(spec["mapping"], dict):
         raise DseError(source, "", "a mapping file {mapping: {model: chiplets}}", spec)
     given = spec["mapping"]
-    names = point.devices.names
+    names = point.chiplets.names
     assign = np.zeros(point.ops.n, dtype=np.int64)
     for key in given:
         if key not in point.ops.model_names:

@@ -1,7 +1,7 @@
-"""Hardware spec for LLM serving systems: GPUs, PIM pools and the links between them.
+"""GPU/PIM hardware spec (kind ``llm``): GPUs, PIM pools and the links between them.
 
-A hardware file with a ``gpu`` or ``pim`` section (and no ``chiplets``) is one of these; it is
-evaluated by the LLM evaluator (dse.system.llm). YAML layout (units in field names)::
+A hardware file with a ``gpu`` or ``pim`` section (or ``kind: llm``) is one of these; the LLM
+kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
 
     name: papi
     gpu:                                   # optional (PIM-only systems have none)
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dse.errors import DseError
 from dse.spec.common import Knob, Node
@@ -137,7 +138,8 @@ class Dispatch:
 
 
 @dataclass(frozen=True)
-class LlmHardwareSpec:
+class GpuPimHardware:
+    kind: ClassVar[str] = "llm"
     name: str
     source: str
     gpu: Gpu | None
@@ -153,16 +155,24 @@ class LlmHardwareSpec:
         return next((p for p in self.pims if p.role == role), None)
 
 
-_GPU_FIELDS = ("count", "peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency",
-               "memory_efficiency", "kernel_launch_s", "pj_per_flop", "memory_pj_per_bit", "idle_w",
-               "link")
-_PIM_FIELDS = ("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank",
-               "fpu_flop_per_s", "bank_bytes_per_s", "external_bytes_per_s", "power_multiple",
-               "max_query_tokens", "bank_mm2", "fpu_mm2", "die_max_mm2", "access_pj_per_bit",
-               "alu_pj_per_flop", "link")
+# Every field the loader accepts, by section (required, optional); README's tables list the same.
+FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "": (("name",), ("kind", "gpu", "pim", "interconnect", "system", "description")),
+    "gpu": (("count", "peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency",
+             "memory_efficiency", "kernel_launch_s", "pj_per_flop", "memory_pj_per_bit", "idle_w", "link"),
+            ("name",)),
+    "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
+    "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
+               "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
+               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ()),
+    "system": ((), ("parallel", "dispatch")),
+    "system.parallel": (("tp", "pp", "dp"), ()),
+    "system.dispatch": (("policy",), ("alpha",)),
+}
 
 
-def parse_llm_hardware(root: Node, top: dict[str, Node]) -> LlmHardwareSpec:
+def parse_gpu_pim_hardware(root: Node) -> GpuPimHardware:
+    top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
     if "interconnect" not in top:
         raise DseError(root.source, "interconnect", "an interconnect section naming the links (e.g. nvlink)")
@@ -185,18 +195,18 @@ def parse_llm_hardware(root: Node, top: dict[str, Node]) -> LlmHardwareSpec:
                 raise node.child("role", pool.role).fail("one PIM pool per role")
             pims.append(pool)
     if gpu is None and not pims:
-        raise DseError(root.source, "gpu", "a gpu section or a pim section (or chiplets)")
+        raise DseError(root.source, "gpu", "a gpu section or a pim section")
     parallel, dispatch = Parallel(), Dispatch(policy="gpu" if pims == [] else "papi")
     if "system" in top:
-        f = top["system"].mapping((), ("parallel", "dispatch"))
+        f = top["system"].mapping(*FIELDS["system"])
         if "parallel" in f:
             parallel = _parallel(f["parallel"])
         if "dispatch" in f:
-            d = f["dispatch"].mapping(("policy",), ("alpha",))
+            d = f["dispatch"].mapping(*FIELDS["system.dispatch"])
             dispatch = Dispatch(policy=d["policy"].name(POLICIES),
                                 alpha=d["alpha"].number() if "alpha" in d else 32.0)
             _check_policy(d["policy"], dispatch.policy, gpu, tuple(pims))
-    return LlmHardwareSpec(name=name, source=root.source, gpu=gpu, pims=tuple(pims), links=links,
+    return GpuPimHardware(name=name, source=root.source, gpu=gpu, pims=tuple(pims), links=links,
                            parallel=parallel, dispatch=dispatch)
 
 
@@ -214,7 +224,7 @@ def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[P
 
 
 def _link(key: str, node: Node) -> Link:
-    f = node.mapping(("bytes_per_s", "latency_s", "pj_per_bit"))
+    f = node.mapping(*FIELDS["interconnect.<link>"])
     return Link(name=key, bytes_per_s=f["bytes_per_s"].number("bytes_per_s"),
                 latency_s=f["latency_s"].number("s", allow_zero=True),
                 pj_per_bit=f["pj_per_bit"].number("pj_per_bit", allow_zero=True))
@@ -225,7 +235,7 @@ def _link_ref(node: Node, names: tuple[str, ...]) -> str:
 
 
 def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
-    f = node.mapping(_GPU_FIELDS, ("name",))
+    f = node.mapping(*FIELDS["gpu"])
     return Gpu(
         name=f["name"].name(knob=False) if "name" in f else "gpu",
         count=f["count"].number(integer=True),
@@ -243,7 +253,7 @@ def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
 
 
 def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
-    f = node.mapping(_PIM_FIELDS)
+    f = node.mapping(*FIELDS["pim[]"])
     banks = f["banks_per_die"]
     pool = PimPool(
         name=f["name"].name(knob=False),
@@ -271,6 +281,6 @@ def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
 def _parallel(node: Node) -> Parallel:
     if node.value == "auto":
         return Parallel()
-    f = node.mapping(("tp", "pp", "dp"))
+    f = node.mapping(*FIELDS["system.parallel"])
     return Parallel(tp=f["tp"].number(integer=True), pp=f["pp"].number(integer=True),
                     dp=f["dp"].number(integer=True))

@@ -1,0 +1,48 @@
+"""The outer search space: the knobs declared in the specs, with Optuna-friendly labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dse.spec.common import Knob, collect_knobs, label_of
+
+
+@dataclass(frozen=True)
+class Space:
+    """The outer knobs, named ``wl.<path>`` / ``hw.<path>``, with label <-> value maps."""
+
+    names: tuple[str, ...]
+    knobs: tuple[Knob, ...]
+
+    @staticmethod
+    def of(workload: Any, hardware: Any) -> Space:
+        pairs = [("wl." + k.path, k) for k in collect_knobs(workload)]
+        pairs += [("hw." + k.path, k) for k in collect_knobs(hardware)]
+        return Space(tuple(n for n, _ in pairs), tuple(k for _, k in pairs))
+
+    def suggest(self, trial) -> dict[str, Any]:
+        """Values (by knob path) for an Optuna trial; labels go to Optuna, values to the specs."""
+        values: dict[str, Any] = {}
+        for name, knob in zip(self.names, self.knobs):
+            if knob.choices is not None:
+                labels = [label_of(c) for c in knob.choices]
+                label = trial.suggest_categorical(name, labels)
+                values[knob.path] = knob.choices[labels.index(label)]
+            elif knob.integer:
+                values[knob.path] = trial.suggest_int(name, int(knob.low), int(knob.high), log=knob.log)
+            else:
+                values[knob.path] = trial.suggest_float(name, knob.low, knob.high, log=knob.log)
+        return values
+
+    def split(self, values: dict[str, Any]) -> tuple[dict, dict]:
+        """Values by knob path -> (workload values, hardware values)."""
+        parts: dict[str, dict] = {"wl": {}, "hw": {}}
+        for name, knob in zip(self.names, self.knobs):
+            if knob.path in values:
+                parts[name[:2]][knob.path] = values[knob.path]
+        return parts["wl"], parts["hw"]
+
+    def labels(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Knob name -> label, with defaults for knobs not in ``values``."""
+        return {name: label_of(values.get(k.path, k.default)) for name, k in zip(self.names, self.knobs)}

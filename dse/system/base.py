@@ -1,0 +1,121 @@
+"""The system-kind interface and the registry: the only place that lists the kinds.
+
+A *system kind* (chiplet modules, LLM inference on GPUs/PIM, ...) is one package under
+``dse/system/<kind>/`` exposing one :class:`SystemKind` object. ``dse search``, ``evaluate``,
+``pareto`` and the hardware loader reach systems only through :func:`kind_named` and
+:func:`kind_for_hardware_file`; nothing downstream guesses a kind from fields or columns (every
+result row and every results file carries ``kind``). Adding a system = one package + one line in
+:data:`REGISTRY`.
+
+Kind objects are light to import (specs only); heavy modules (numba kernels) load inside their
+methods, so ``dse --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dse.errors import DseError
+from dse.spec.common import Node
+
+# kind name -> "module:class" of its SystemKind.
+REGISTRY: dict[str, str] = {
+    "chiplet": "dse.system.chiplet.kind:ChipletKind",
+    "llm": "dse.system.llm.kind:LlmKind",
+}
+
+
+class SystemKind(ABC):
+    """What one system kind declares and does. Data flows one way through it:
+
+        parse_hardware (YAML -> frozen spec)   check_workload (the pair is one it runs)
+        space / objectives (what search varies and optimises)
+        build (resolved specs -> IR point)  ->  design_rows (search: rows per point)
+                                            ->  detail (evaluate: one design in full) -> render
+    """
+
+    name: ClassVar[str]                   # the registry key, also the ``kind`` column
+    hardware_sections: ClassVar[tuple[str, ...]]   # top-level hardware keys that identify the kind
+    mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
+
+    @abstractmethod
+    def parse_hardware(self, root: Node) -> Any:
+        """Hardware YAML (root node) -> the kind's frozen hardware spec (knobs left as Knobs)."""
+
+    @abstractmethod
+    def check_workload(self, workload: Any, hardware: Any) -> None:
+        """Raise a DseError (file, field, expectation) if this kind cannot run the workload."""
+
+    def space(self, workload: Any, hardware: Any):
+        """The outer search space: every knob of both specs (dse.search.space.Space)."""
+        from dse.search.space import Space
+
+        return Space.of(workload, hardware)
+
+    @abstractmethod
+    def objectives(self, workload: Any, hardware: Any) -> tuple[tuple[str, bool], ...]:
+        """Default objectives: (column, maximise) pairs, the first two plotted by `dse pareto`."""
+
+    @abstractmethod
+    def build(self, workload: Any, hardware: Any) -> Any:
+        """Resolved specs (no knobs left) -> the kind's design point (IR and cost tables)."""
+
+    @abstractmethod
+    def design_rows(self, point: Any, weights: tuple[float, ...]) -> tuple[list[dict], int]:
+        """The inner level of the search on one point: result rows (mapping text, metrics with
+        units in their names, ``feasible``, ``violations``) and the number of mappings evaluated."""
+
+    @abstractmethod
+    def detail(self, point: Any, mapping_path: Path | None) -> dict:
+        """`dse evaluate`: one design in full (mapping, its source, metrics, ``per_op`` rows)."""
+
+    @abstractmethod
+    def render(self, console: Any, result: dict) -> None:
+        """Print a `detail` result (with workload, hardware and params added) for people."""
+
+    def mapping_summary(self, mapping: str) -> str:
+        """A short form of a row's mapping text for `dse pareto`'s table."""
+        return mapping
+
+
+def kind_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def kind_named(name: str, source: str = "kind", path: str = "") -> SystemKind:
+    """The registered kind ``name``; an unknown name is a one-line DseError."""
+    if name not in REGISTRY:
+        raise DseError(source, path, f"a system kind, one of {list(REGISTRY)}", name)
+    module, _, cls = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def kind_of(spec: Any) -> SystemKind:
+    """The kind of a parsed hardware spec (its ``kind`` class attribute)."""
+    return kind_named(spec.kind)
+
+
+def kind_for_hardware_file(root: Node) -> SystemKind:
+    """The kind of a hardware YAML: its ``kind:`` field, else the one kind whose identifying
+    sections (``chiplets`` / ``gpu``, ``pim``) the file has."""
+    if not isinstance(root.value, dict):
+        raise root.fail("a mapping")
+    value = root.value
+    if "kind" in value:
+        node = root.child("kind", value["kind"])
+        if not isinstance(node.value, str):
+            raise node.fail(f"a system kind, one of {list(REGISTRY)}")
+        return kind_named(node.value, root.source, node.path)
+    kinds = [kind_named(name) for name in REGISTRY]
+    matches = [k for k in kinds if any(s in value for s in k.hardware_sections)]
+    if len(matches) == 1:
+        return matches[0]
+    sections = {k.name: list(k.hardware_sections) for k in kinds}
+    if not matches:
+        raise DseError(root.source, "kind", f"a `kind` field (one of {list(REGISTRY)}) or the sections of "
+                       f"one kind {sections}", sorted(value))
+    raise DseError(root.source, "kind", f"sections of one kind only {sections} (or a `kind` field)",
+                   sorted(value))

@@ -1,0 +1,158 @@
+"""Chiplet IR: resolved specs compiled to named bundles of numpy arrays. Kernels see only these.
+
+Ops table (one row per op of the frame, models in order, each model's ops as a chain), from the
+einsum view of the model decomposition (dse.models.views.einsum_ops):
+    dims[n, 7]      N K C Y X R S (int64)
+    stride[n]       int64
+    elem_bytes[n]   bytes per element (precision_bits / 8)
+    w_static[n]     1 when W is a stored parameter, 0 when it is an activation (attention)
+    first[n]/last[n] 1 for the first / last op of its model (input read from / output written to DRAM)
+    mult[n]         inferences of the op's model per frame (the mix count)
+    model[n]        model index
+Chiplets table (one row per chiplet): array shape, spatial unrolling, capacities, clock, energies.
+Network: XY-routed hop counts and the directed mesh links each chiplet pair's route uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.cost.dataflow import ChipletArrays, Dram, OpArrays
+from dse.models.views import einsum_ops
+from dse.spec.chiplet import LOOP_DIMS, STATIONARY, ChipletHardware
+from dse.spec.workload import Op, WorkloadSpec
+
+DIM = {d: i for i, d in enumerate(LOOP_DIMS)}
+# Directions of a mesh link, in the link index ((y * columns + x) * 4 + direction).
+EAST, WEST, NORTH, SOUTH = range(4)
+
+
+@dataclass(frozen=True)
+class OpsTable:
+    names: tuple[str, ...]
+    model_names: tuple[str, ...]
+    arrays: OpArrays
+    mult: np.ndarray
+    model: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class ChipletsTable:
+    names: tuple[str, ...]
+    dataflow_names: tuple[str, ...]
+    arrays: ChipletArrays
+    pos: np.ndarray              # [n, 2]
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @property
+    def peak_macs_per_s(self) -> np.ndarray:
+        a = self.arrays
+        return (a.rows * a.cols).astype(np.float64) * a.clock_hz
+
+
+@dataclass(frozen=True)
+class NetworkTable:
+    hops: np.ndarray             # [c, c] XY hop count
+    route: np.ndarray            # [c, c, n_links] 1 where the XY route src->dst uses the link
+    link_bytes_per_s: float
+    link_pj_per_bit: float
+    hop_latency_s: float
+    dram: Dram
+    pipelining: bool
+
+
+def compile_ops(workload: WorkloadSpec) -> OpsTable:
+    """Ops table of a resolved workload (every knob already assigned)."""
+    rows: list[tuple[Op, int, int, bool, bool]] = []
+    for m, model in enumerate(workload.models):
+        ops = einsum_ops(model)
+        for j, op in enumerate(ops):
+            rows.append((op, m, model.count, j == 0, j == len(ops) - 1))
+    dims = np.array([[op.N, op.K, op.C, op.Y, op.X, op.R, op.S] for op, *_ in rows], dtype=np.int64)
+    return OpsTable(
+        names=tuple(op.name for op, *_ in rows),
+        model_names=tuple(m.name for m in workload.models),
+        arrays=OpArrays(
+            dims=dims.reshape(len(rows), 7),
+            stride=np.array([op.stride for op, *_ in rows], dtype=np.int64),
+            elem_bytes=np.array([op.precision_bits / 8.0 for op, *_ in rows]),
+            w_static=np.array([int(op.weights_static) for op, *_ in rows], dtype=np.int64),
+            first=np.array([int(r[3]) for r in rows], dtype=np.int64),
+            last=np.array([int(r[4]) for r in rows], dtype=np.int64)),
+        mult=np.array([float(r[2]) for r in rows]),
+        model=np.array([r[1] for r in rows], dtype=np.int64),
+    )
+
+
+def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
+    chips = hw.chiplets
+    axis = np.full((len(chips), 2, 3), -1, dtype=np.int64)
+    for i, c in enumerate(chips):
+        for a, dims in enumerate((c.dataflow.rows, c.dataflow.cols)):
+            for k, d in enumerate(dims):
+                axis[i, a, k] = DIM[d]
+    f = lambda attr: np.array([float(getattr(c, attr)) for c in chips])  # noqa: E731
+    return ChipletsTable(
+        names=tuple(c.name for c in chips),
+        dataflow_names=tuple(c.dataflow.name for c in chips),
+        arrays=ChipletArrays(
+            rows=np.array([c.pe_array[0] for c in chips], dtype=np.int64),
+            cols=np.array([c.pe_array[1] for c in chips], dtype=np.int64),
+            axis_dims=axis,
+            stationary=np.array([STATIONARY.index(c.dataflow.stationary) for c in chips], dtype=np.int64),
+            l1_bytes=f("l1_bytes"), l2_bytes=f("l2_bytes"), clock_hz=f("clock_hz"),
+            onchip_bytes_per_cycle=f("onchip_bytes_per_cycle"),
+            mac_pj=f("mac_pj"), l1_pj=f("l1_pj"), l2_pj=f("l2_pj")),
+        pos=np.array([c.position for c in chips], dtype=np.int64).reshape(len(chips), 2),
+    )
+
+
+def xy_routes(positions: list[tuple[int, int]], mesh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """XY routing on a ``mesh`` = (columns, rows): move along x first, then y. Links are directed,
+    indexed ``(y * columns + x) * 4 + direction`` at the link's source node, direction EAST (+x),
+    WEST (-x), NORTH (+y), SOUTH (-y). Returns (hops [c, c], route [c, c, links])."""
+    cols, rows = mesh
+    n = len(positions)
+    hops = np.zeros((n, n), dtype=np.int64)
+    route = np.zeros((n, n, cols * rows * 4), dtype=np.int64)
+    for s, src in enumerate(positions):
+        for d, dst in enumerate(positions):
+            x, y = src
+            while x != dst[0]:
+                step = 1 if dst[0] > x else -1
+                route[s, d, (y * cols + x) * 4 + (EAST if step > 0 else WEST)] = 1
+                x += step
+                hops[s, d] += 1
+            while y != dst[1]:
+                step = 1 if dst[1] > y else -1
+                route[s, d, (y * cols + x) * 4 + (NORTH if step > 0 else SOUTH)] = 1
+                y += step
+                hops[s, d] += 1
+    return hops, route
+
+
+def compile_network(hw: ChipletHardware) -> NetworkTable:
+    hops, route = xy_routes([c.position for c in hw.chiplets], hw.network.mesh)
+    net, dram = hw.network, hw.dram
+    return NetworkTable(
+        hops=hops, route=route,
+        link_bytes_per_s=float(net.link_bytes_per_s), link_pj_per_bit=float(net.link_pj_per_bit),
+        hop_latency_s=float(net.hop_latency_s),
+        dram=Dram(float(dram.bytes_per_s), float(dram.pj_per_bit), float(dram.latency_s)),
+        pipelining=bool(hw.system.pipelining),
+    )
+
+
+def output_bytes(ops: OpsTable) -> np.ndarray:
+    """Bytes of each op's output tensor (what a consumer on another chiplet receives)."""
+    d = ops.arrays.dims
+    return (d[:, 0] * d[:, 1] * d[:, 3] * d[:, 4]).astype(np.float64) * ops.arrays.elem_bytes

@@ -1,0 +1,104 @@
+"""The ``chiplet`` system kind: heterogeneous chiplet modules, behind the registry's interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dse.errors import DseError
+from dse.spec.common import Node
+from dse.system.base import SystemKind
+
+MAPPING_FROM_OPTIMISER = "inner optimiser, best throughput (objective weight 0)"
+
+
+class ChipletKind(SystemKind):
+    name = "chiplet"
+    hardware_sections = ("chiplets",)
+    mapping_title = "ops per chiplet"
+
+    def parse_hardware(self, root: Node):
+        from dse.spec.chiplet import parse_chiplet_hardware
+
+        return parse_chiplet_hardware(root)
+
+    def check_workload(self, workload, hardware) -> None:
+        """Decode (token-by-token generation) runs on GPU/PIM hardware, not here."""
+        for i, m in enumerate(workload.models):
+            if getattr(m.generator, "decode", None) is not None:
+                raise DseError(workload.source, f"models[{i}].transformer.decode",
+                               "no decode section on chiplet hardware (decode runs on GPU/PIM hardware: "
+                               "a gpu or pim section)", "decode")
+
+    def objectives(self, workload, hardware):
+        return (("throughput_per_s", True), ("energy_j", False))
+
+    def build(self, workload, hardware):
+        from dse.system.chiplet import design
+
+        return design.build(workload, hardware)
+
+    def design_rows(self, point, weights):
+        """The inner optimiser's best mapping per objective weight; identical mappings once."""
+        from dse.system.chiplet import design
+
+        assigns, raw, evaluated = design.optimise(point, weights)
+        rows, seen = [], set()
+        for w, assign, r in zip(weights, assigns, raw):
+            if assign.tobytes() in seen:
+                continue
+            seen.add(assign.tobytes())
+            rows.append({"objective_weight": w, "mapping": design.encode_mapping(point, assign),
+                         "feasible": True, "violations": "", **design.metrics_of(point, assign, r)})
+        return rows, int(evaluated)
+
+    def detail(self, point, mapping_path: Path | None) -> dict:
+        """A given mapping file, or the inner optimiser's best-throughput mapping."""
+        import numpy as np
+
+        from dse.spec.common import load_yaml
+        from dse.system.chiplet import design
+
+        if mapping_path is not None:
+            assign = design.decode_mapping(point, load_yaml(mapping_path).value, str(mapping_path))
+            source = str(mapping_path)
+        else:
+            assigns, _, _ = design.optimise(point, (0.0,))
+            assign = np.asarray(assigns[0])
+            source = MAPPING_FROM_OPTIMISER
+        metrics = design.metrics_of(point, assign)
+        return {"mapping": design.encode_mapping(point, assign), "mapping_source": source,
+                **{k: (v if isinstance(v, bool) else float(v)) for k, v in metrics.items()},
+                "per_op": design.per_op(point, assign)}
+
+    def render(self, console: Any, result: dict) -> None:
+        from dse.output.tables import per_op_table
+
+        console.print(per_op_table(
+            f"{result['workload']} on {result['hardware']}",
+            ("op", "model", "chiplet", "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
+            [(row["name"], row["model"], row["chiplet"], str(row["count"]), f"{row['cycles']:,}",
+              f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}", f"{row['utilization']:.3f}",
+              row["bound"]) for row in result["per_op"]]))
+        params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
+        console.print(f"knobs: {params}")
+        console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
+        utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()
+                          if k.startswith("utilization_"))
+        console.print(
+            f"throughput {result['throughput_per_s']:.4g} frames/s   latency {result['latency_s'] * 1e3:.4g} ms   "
+            f"energy {result['energy_j'] * 1e3:.4g} mJ/frame   EDP {result['edp_js']:.4g} J·s\n"
+            f"DRAM {result['dram_bytes'] / 1e6:.4g} MB/frame   NoP {result['nop_bytes'] / 1e6:.4g} MB/frame   "
+            f"pipelining {result['pipelining']}   utilisation: {utils}")
+
+    def mapping_summary(self, mapping: str) -> str:
+        """'gpt2=ws0*3,ws1*5,ws0*2;resnet50=os0*54' -> 'gpt2: ws0 5, ws1 5 | resnet50: os0 54'."""
+        parts = []
+        for model_part in filter(None, mapping.split(";")):
+            model, _, runs = model_part.partition("=")
+            counts: dict[str, int] = {}
+            for run in runs.split(","):
+                chip, _, k = run.partition("*")
+                counts[chip] = counts.get(chip, 0) + int(k or 0)
+            parts.append(f"{model}: " + ", ".join(f"{c} {k}" for c, k in sorted(counts.items())))
+        return " | ".join(parts)
