@@ -46,6 +46,17 @@ class Goal(NamedTuple):
     e_ref: float
 
 
+class Work(NamedTuple):
+    """Work arrays of the optimiser (allocated once per optimise call)."""
+
+    busy: np.ndarray     # [c] chiplet busy times of the last frame_cost
+    met: np.ndarray      # [N_METRICS] metrics of the last frame_cost
+    node: np.ndarray     # [n, c] node costs of the chain DP
+    lam: np.ndarray      # [c] Lagrange multipliers
+    cand: np.ndarray     # [n] candidate mapping
+    lagr: np.ndarray     # [n] best mapping of the Lagrangian rounds
+
+
 class Effort(NamedTuple):
     """How hard the heuristic optimiser tries (see :func:`optimise`)."""
 
@@ -198,10 +209,10 @@ def chain_dp(node, frame, wt, we, assign):
 
 
 @njit(cache=True)
-def best_move(cand, lo, hi, goal, current, frame, busy, met):
+def best_move(cand, lo, hi, goal, current, frame, work):
     """Move ops lo..hi (all on one chiplet) to the other chiplet that lowers the objective most;
     keep the move only if it beats ``current``. Returns (objective after, mappings evaluated)."""
-    n_dev = busy.shape[0]
+    n_dev = work.busy.shape[0]
     home = cand[lo]
     best_obj = current
     best_c = home
@@ -210,8 +221,8 @@ def best_move(cand, lo, hi, goal, current, frame, busy, met):
             continue
         for k in range(lo, hi + 1):
             cand[k] = c
-        frame_cost(cand, frame, busy, met)
-        obj = objective(met, goal)
+        frame_cost(cand, frame, work.busy, work.met)
+        obj = objective(work.met, goal)
         if obj < best_obj - 1e-12 * abs(best_obj):
             best_obj = obj
             best_c = c
@@ -221,13 +232,13 @@ def best_move(cand, lo, hi, goal, current, frame, busy, met):
 
 
 @njit(cache=True)
-def local_search(cand, goal, sweeps, frame, busy, met):
+def local_search(cand, goal, sweeps, frame, work):
     """Descend from ``cand`` (modified in place): for each run of consecutive ops of a model on one
     chiplet, try moving its first op, its last op, or the whole run to the best other chiplet;
     repeat until a sweep improves nothing (or ``sweeps`` passes). Returns (objective, evaluated)."""
     n = cand.shape[0]
-    frame_cost(cand, frame, busy, met)
-    best_obj = objective(met, goal)
+    frame_cost(cand, frame, work.busy, work.met)
+    best_obj = objective(work.met, goal)
     evaluated = 1
     for sweep in range(sweeps):
         improved = False
@@ -241,7 +252,7 @@ def local_search(cand, goal, sweeps, frame, busy, met):
                     break
                 lo = i if move < 2 else j
                 hi = j if move == 1 else lo
-                obj, tried = best_move(cand, lo, hi, goal, best_obj, frame, busy, met)
+                obj, tried = best_move(cand, lo, hi, goal, best_obj, frame, work)
                 evaluated += tried
                 if obj < best_obj:
                     best_obj = obj
@@ -268,11 +279,12 @@ def fastest_mapping(frame):
 
 
 @njit(cache=True)
-def lagrangian(frame, w, p_ref, e_ref, rounds, busy, met, node, lam, cand, lagr):
-    """Step 1 of :func:`optimise` for weight ``w``: the best mapping (into ``lagr``) over
+def lagrangian(frame, goal, rounds, work):
+    """Step 1 of :func:`optimise` for ``goal``: the best mapping (into ``work.lagr``) over
     ``rounds`` of the Lagrangian chain DP. Returns mappings evaluated."""
     n, n_dev = frame.time.shape
-    goal = Goal(w, p_ref, e_ref)
+    w, p_ref, e_ref = goal.w, goal.p_ref, goal.e_ref
+    busy, met, node, lam, cand, lagr = work.busy, work.met, work.node, work.lam, work.cand, work.lagr
     for c in range(n_dev):
         lam[c] = 1.0
     best_obj = np.inf
@@ -317,25 +329,22 @@ def optimise(frame, weights, effort):
     np.random.seed(effort.seed)
     n, n_dev = frame.time.shape
     n_w = weights.shape[0]
-    busy = np.zeros(n_dev)
-    met = np.zeros(N_METRICS)
+    work = Work(np.zeros(n_dev), np.zeros(N_METRICS), np.empty((n, n_dev)), np.empty(n_dev),
+                np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+    cand = work.cand
+    lagr = work.lagr
     fastest = fastest_mapping(frame)
-    frame_cost(fastest, frame, busy, met)
-    p_ref = met[M_PERIOD]
-    e_ref = met[M_ENERGY]
+    frame_cost(fastest, frame, work.busy, work.met)
+    p_ref = work.met[M_PERIOD]
+    e_ref = work.met[M_ENERGY]
     out_assign = np.zeros((n_w, n), dtype=np.int64)
     out_metrics = np.zeros((n_w, N_METRICS))
     evaluated = 1
-    node = np.empty((n, n_dev))
-    lam = np.empty(n_dev)
-    cand = np.zeros(n, dtype=np.int64)
     best_assign = np.zeros(n, dtype=np.int64)
-    lagr = np.zeros(n, dtype=np.int64)
     for wi in range(n_w):
-        w = weights[wi]
-        goal = Goal(w, p_ref, e_ref)
+        goal = Goal(weights[wi], p_ref, e_ref)
         rounds = effort.iterations if frame.pipelining else 1
-        evaluated += lagrangian(frame, w, p_ref, e_ref, rounds, busy, met, node, lam, cand, lagr)
+        evaluated += lagrangian(frame, goal, rounds, work)
         best_obj = np.inf
         for attempt in range(2 + n_dev + effort.kicks):
             if attempt == 0:
@@ -357,13 +366,13 @@ def optimise(frame, weights, effort):
                 target = np.random.randint(0, n_dev)
                 for k in range(lo, hi + 1):
                     cand[k] = target
-            obj, tried = local_search(cand, goal, effort.sweeps, frame, busy, met)
+            obj, tried = local_search(cand, goal, effort.sweeps, frame, work)
             evaluated += tried
             if obj < best_obj:
                 best_obj = obj
                 best_assign[:] = cand
         out_assign[wi] = best_assign
-        frame_cost(best_assign, frame, busy, out_metrics[wi])
+        frame_cost(best_assign, frame, work.busy, out_metrics[wi])
     return out_assign, out_metrics, evaluated
 
 
