@@ -31,6 +31,7 @@ def test_search_then_pareto_then_csv(tmp_path):
     table = pq.read_table(parts[0])
     meta = table.schema.metadata
     assert json.loads(meta[b"dse.hardware"])["name"] == "mcm4_hetero"
+    assert meta[b"dse.kind"] == b"chiplet" and set(table.column("kind").to_pylist()) == {"chiplet"}
     cols = set(table.column_names)
     assert {"throughput_per_s", "latency_s", "energy_j", "edp_js", "mapping", "trial", "seed",
             "dse_version", "workload_sha", "hardware_sha", "param.hw.chiplets.ws0.pe_array",
@@ -58,9 +59,28 @@ def test_evaluate_json_contract():
     out = json.loads(r.stdout)
     for key in ("throughput_per_s", "latency_s", "energy_j", "edp_js", "mapping", "per_op"):
         assert key in out
-    assert out["pipelining"] is False
-    # Without pipelining a frame is the serial sum: latency = 1 / throughput.
-    assert out["latency_s"] == pytest.approx(1 / out["throughput_per_s"])
+    assert out["pipelining"] is False and out["kind"] == "chiplet"
+    # MACs per frame: one GPT-2 prefill of 1024 tokens (tests/test_models.py) + 8 ResNet-50s
+    # (4,089,184,256 each, torchvision).
+    gpt2 = 12 * (1024 * 768 * (2304 + 768 + 6144) + 2 * 12 * 1024 ** 2 * 64) + 768 * 50257
+    assert out["macs"] == gpt2 + 8 * 4_089_184_256
+    # Without pipelining a frame is the serial sum of every op (x its model's count) and every
+    # transfer between consecutive ops on different chiplets (bytes / 100 GB/s + hops x 35 ns on
+    # the 2x2 mesh), floored by the DRAM time (dram_bytes / 64 GB/s).
+    from dse.models.views import einsum_ops
+    from dse.spec.common import resolve
+    from dse.spec.workload import load_workload
+
+    ops = [op for m in resolve(load_workload(WL), {}).models for op in einsum_ops(m)]
+    where = {"ws0": (0, 0), "ws1": (1, 0), "os0": (0, 1), "os1": (1, 1)}
+    rows = out["per_op"]
+    serial = sum(r["count"] * r["latency_s"] for r in rows)
+    for prev, row, op in zip(rows, rows[1:], ops):
+        if prev["model"] == row["model"] and prev["chiplet"] != row["chiplet"]:
+            hops = sum(abs(a - b) for a, b in zip(where[prev["chiplet"]], where[row["chiplet"]]))
+            serial += row["count"] * (op.N * op.K * op.Y * op.X / 100e9 + hops * 35e-9)
+    assert out["latency_s"] == pytest.approx(max(serial, out["dram_bytes"] / 64e9), rel=1e-9)
+    assert out["throughput_per_s"] == pytest.approx(1 / out["latency_s"], rel=1e-12)
     assert out["mapping_source"].startswith("inner optimiser")
     op = out["per_op"][0]
     assert set(op) >= {"name", "model", "chiplet", "cycles", "latency_s", "energy_j", "utilization", "bound"}
@@ -134,6 +154,7 @@ def test_bad_set_and_objective(tmp_path):
     r = dse("evaluate", WL, HW, "--set", "hw.chiplets.ws0.pe_array=7x7")
     assert r.returncode == 2 and "expected one of ['64x64', '32x128', '128x32']" in r.stderr
     r = dse("search", WL, HW, "--trials", "2", "--batch", "2", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
     r = dse("pareto", str(tmp_path / "gpt2_resnet50__mcm4_hetero"), "--objectives", "speed:max")
     assert r.returncode == 2 and "--objectives speed: expected a metric column" in r.stderr
 
@@ -166,9 +187,13 @@ def test_llm_evaluate_json_contract():
     for key in ("ttft_s", "tpot_s", "decode_first_step_s", "tokens_per_s", "energy_per_token_j",
                 "peak_gpu_memory_bytes", "feasible", "violations", "mapping", "per_op"):
         assert key in out, key
-    assert out["mapping"] == "tp=8,pp=1,dp=1" and out["feasible"]
+    assert out["mapping"] == "tp=8,pp=1,dp=1" and out["feasible"] and out["kind"] == "llm"
     # 8 requests x 128 output tokens, one token per step.
     assert out["output_tokens"] == 1024 and out["decode_steps"] == 128
+    # Per GPU (tests/test_memory.py has the terms): KV 8 x (2048 + 128) tokens x 2,621,440 B / 8,
+    # weights 130,568,683,520 / 8, activations 2 x 16,384 x (8192 + 5504) x 2.
+    assert out["peak_gpu_memory_bytes"] == pytest.approx(
+        8 * 2176 * 2_621_440 / 8 + 130_568_683_520 / 8 + 2 * 16_384 * 13_696 * 2, rel=1e-12)
     phases = {row["phase"] for row in out["per_op"]}
     assert phases == {"prefill", "decode step 1"}
 
@@ -180,6 +205,7 @@ def test_llm_search_then_pareto_uses_study_objectives(tmp_path):
     folder = tmp_path / "gpt3_66b_decode__papi"
     table = pq.read_table(next(folder.glob("part-*.parquet")))
     assert table.schema.metadata[b"dse.objectives"] == b"tokens_per_s:max,energy_per_token_j:min"
+    assert table.schema.metadata[b"dse.kind"] == b"llm" and set(table.column("kind").to_pylist()) == {"llm"}
     cols = set(table.column_names)
     assert {"tokens_per_s", "energy_per_token_j", "ttft_s", "tpot_s", "feasible", "violations",
             "param.hw.system.dispatch.alpha", "param.wl.models[0].transformer.decode.tlp", "tp", "pp", "dp"} <= cols
@@ -196,3 +222,13 @@ def test_llm_bad_input_one_line_exit_2():
     # A decode workload on chiplet hardware.
     r = dse("evaluate", str(ROOT / "workloads/llama65b_decode.yaml"), HW)
     assert r.returncode == 2 and "decode" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_kind_one_line_exit_2(tmp_path):
+    text = (ROOT / "hardware/a100x8.yaml").read_text()
+    path = bad(tmp_path, "kind: tpu\n" + text)
+    r = dse("evaluate", LLM_WL, path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"dse: error: {path}: kind: expected a system kind, one of ['chiplet', 'llm'], got 'tpu'"
+    r = dse("search", LLM_WL, path, "--out", str(tmp_path / "out"), "-q")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

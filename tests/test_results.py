@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from dse.output.front import non_dominated
 from dse.output.store import META_HARDWARE, read_dataset, read_metadata, write_part
@@ -39,3 +40,30 @@ def test_parquet_parts_round_trip(tmp_path):
     assert frame["mapping"].tolist() == ["m=a*2", "m=b*2"]
     assert np.isnan(frame["extra"].iloc[0]) and frame["extra"].iloc[1] == 3.0
     assert read_metadata(tmp_path / "s")["dse.hardware"] == {"name": "h"}
+
+
+def test_part_is_written_atomically(tmp_path, monkeypatch):
+    # A writer that dies part-way (here: the Parquet writer raises after writing some bytes) leaves
+    # no part file under its final name and no temp file: readers never see half a file. While the
+    # bytes are being written, no file a reader would pick up (part-*.parquet) may exist: a kill -9
+    # at that moment runs no clean-up.
+    import pyarrow.parquet as pq
+
+    import dse.output.store as store
+
+    visible_while_writing = []
+
+    def dying_write(table, handle, **kw):
+        handle.write(b"PAR1 half a file")
+        handle.flush()
+        visible_while_writing.extend(p.name for p in store.part_files_or_none(tmp_path / "s"))
+        raise OSError("killed")
+
+    monkeypatch.setattr(pq, "write_table", dying_write)
+    with pytest.raises(OSError):
+        store.write_part(tmp_path / "s", "w", [{"trial": 0}], {})
+    assert visible_while_writing == []
+    assert list((tmp_path / "s").iterdir()) == []
+    monkeypatch.undo()
+    final = store.write_part(tmp_path / "s", "w", [{"trial": 0}], {})
+    assert [p.name for p in (tmp_path / "s").iterdir()] == [final.name]

@@ -31,12 +31,21 @@ def write_part(folder: Path, worker: str, rows: list[dict], metadata: dict[bytes
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     final = folder / f"part-{worker}-{uuid.uuid4().hex[:12]}.parquet"
     temp = folder / f".{final.name}.tmp"
-    with open(temp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, final)
+    try:
+        with open(temp, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    finally:
+        if temp.exists():          # the write failed part-way: leave nothing behind
+            temp.unlink()
     return final
+
+
+def part_files_or_none(folder: Path) -> list[Path]:
+    """The part files a reader would pick up in ``folder`` (hidden temp files are not)."""
+    return sorted(f for f in folder.rglob("*.parquet") if not f.name.startswith(".")) if folder.is_dir() else []
 
 
 def part_files(path: str | Path) -> list[Path]:
@@ -46,7 +55,7 @@ def part_files(path: str | Path) -> list[Path]:
         return [p]
     if not p.is_dir():
         raise DseError(str(path), "", "a results folder or .parquet file that exists")
-    files = sorted(f for f in p.rglob("*.parquet") if not f.name.startswith("."))
+    files = part_files_or_none(p)
     if not files:
         raise DseError(str(path), "", "a results folder holding part-*.parquet files (none found)")
     return files

@@ -1,0 +1,54 @@
+"""The system-kind registry: the only list of kinds, how a hardware file finds its kind, and the
+one-line errors for unknown or ambiguous kinds."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dse.errors import DseError
+from dse.spec.common import Node
+from dse.spec.hardware import load_hardware, parse_hardware
+from dse.system.base import REGISTRY, SystemKind, kind_named, kind_of
+
+
+def test_every_registered_kind_loads_and_names_itself():
+    assert list(REGISTRY) == ["chiplet", "llm"]
+    for name in REGISTRY:
+        kind = kind_named(name)
+        assert isinstance(kind, SystemKind) and kind.name == name and kind.hardware_sections
+
+
+def test_unknown_kind_is_one_line_error():
+    with pytest.raises(DseError) as err:
+        kind_named("tpu", "hw.yaml", "kind")
+    assert str(err.value) == "hw.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 'tpu'"
+
+
+def _papi() -> dict:
+    return yaml.safe_load(open("hardware/papi.yaml"))
+
+
+def test_kind_field_or_sections_choose_the_kind():
+    text = _papi()
+    assert kind_of(parse_hardware(Node(text, "p.yaml", ""))).name == "llm"          # by its sections
+    assert kind_of(parse_hardware(Node({**text, "kind": "llm"}, "p.yaml", ""))).name == "llm"
+    assert kind_of(load_hardware("hardware/mcm4_hetero.yaml")).name == "chiplet"
+    # kind: chiplet on a GPU file: the chiplet loader rejects the GPU sections by name.
+    with pytest.raises(DseError, match="p.yaml: gpu: expected one of the known fields"):
+        parse_hardware(Node({**text, "kind": "chiplet"}, "p.yaml", ""))
+
+
+@pytest.mark.parametrize("text, message", [
+    ({"name": "x", "kind": "tpu"}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 'tpu'"),
+    ({"name": "x", "kind": 3}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 3"),
+    ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm']) or the sections "
+                                "of one kind {'chiplet': ['chiplets'], 'llm': ['gpu', 'pim']}, got ['dram', 'name']"),
+    ({"name": "x", "chiplets": [], "gpu": {}}, "x.yaml: kind: expected sections of one kind only"),
+    ([1, 2], "x.yaml: expected a mapping, got [1, 2]"),
+])
+def test_hardware_files_that_name_no_single_kind(text, message):
+    with pytest.raises(DseError) as err:
+        parse_hardware(Node(text, "x.yaml", ""))
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
