@@ -63,6 +63,59 @@ def test_shared_dram_bounds_the_period():
     assert met[pipeline.M_PERIOD] == pytest.approx(3.0)
 
 
+def test_serial_frame_is_floored_by_dram():
+    # Without pipelining: ops 1 s + 1 s in series, but 3e9 DRAM bytes at 1 GB/s take 3 s.
+    time = np.array([[1.0, 1.0], [1.0, 1.0]])
+    dram = np.full((2, 2), 1.5e9)
+    met, _ = run([0, 1], ctx(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1]),
+                             pipelining=False))
+    assert met[pipeline.M_PERIOD] == pytest.approx(3.0) and met[pipeline.M_LATENCY] == pytest.approx(3.0)
+
+
+def test_chain_dp_is_exact_for_sum_objectives():
+    # chain_dp minimises sum_i node[i, a_i] + sum mult_i (wt transfer_s + we transfer_J) exactly;
+    # checked against every mapping of random 6-op x 3-chiplet chains (two models, counts 1-4).
+    import itertools
+
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        f = random_case(seed, n=6, c=3)
+        node = rng.uniform(0.0, 2.0, (6, 3))
+        wt, we = 0.7, 30.0
+        assign = np.zeros(6, dtype=np.int64)
+        pipeline.chain_dp(node, f, wt, we, assign)
+
+        def total(a):
+            v = sum(node[i, a[i]] for i in range(6))
+            for i in range(1, 6):
+                if not f.first[i] and a[i - 1] != a[i]:
+                    b, h = f.out_bytes[i - 1], f.hops[a[i - 1], a[i]]
+                    v += f.mult[i] * (wt * (b / f.link_bytes_per_s + h * f.hop_latency_s)
+                                      + we * b * 8 * f.link_pj_per_bit * h * 1e-12)
+            return v
+
+        best = min(total(a) for a in itertools.product(range(3), repeat=6))
+        assert total(assign) == pytest.approx(best, rel=1e-12), seed
+
+
+def test_lagrangian_rounds_improve_the_start():
+    # With pipelining, the Lagrangian rounds (step 1 of optimise) find better starting mappings
+    # than one plain DP round: with no local search and no kicks, the mean gap to the optimum over
+    # 20 random cases is measured (deterministic, seeded) at 13.1 % with 40 rounds, 15.6 % with one.
+    gaps = {}
+    for rounds in (1, 40):
+        g = []
+        for seed in range(20):
+            f = random_case(seed)
+            p_ref, e_ref = refs(f)
+            _, metrics, _ = pipeline.optimise(f, WEIGHTS, Effort(rounds, 0, 0, 0))
+            _, best = pipeline.brute_force(f, WEIGHTS, p_ref, e_ref)
+            got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
+            g.append((got / best - 1).mean())
+        gaps[rounds] = float(np.mean(g))
+    assert gaps[40] < 0.14 < 0.15 < gaps[1], gaps
+
+
 def test_model_count_multiplies_work_and_latency():
     # One model, count 4, single op of 1 s on chiplet 0: busy 4 s; latency = 1 + 3 * 1 = 4 s.
     met, busy = run([0], ctx(np.array([[1.0, 5.0]]), np.array([[2.0, 2.0]]), np.zeros(1), mult=np.array([4.0])))
@@ -189,3 +242,29 @@ def test_design_optimise_is_exhaustive_when_small():
     periods = [python_twin(np.array([(code >> i) & 1 for i in range(5)]), *point.frame)[0] for code in range(32)]
     assert metrics[0, 0] == pytest.approx(min(periods), rel=1e-12)
     assert python_twin(assigns[0], *point.frame)[0] == pytest.approx(min(periods), rel=1e-12)
+    # Named metrics of a pipelined mapping (everything on chiplet a except g4 on b): EDP is
+    # energy x latency (not period); utilisation is MACs done / (period x 64 PEs x 1 GHz).
+    assign = np.array([0, 0, 0, 0, 1])
+    m = design.metrics_of(point, assign)
+    period, latency, energy = python_twin(assign, *point.frame)
+    assert latency > period
+    assert m["edp_js"] == pytest.approx(energy * latency, rel=1e-12)
+    macs = [64 * (i + 1) * 64 * (8 + 8 * i) * 8 for i in range(5)]        # K C Y X of g0..g4
+    assert m["macs"] == sum(macs)
+    assert m["utilization_a"] == pytest.approx(sum(macs[:4]) / (period * 64 * 1e9), rel=1e-12)
+    assert m["utilization_b"] == pytest.approx(macs[4] / (period * 64 * 1e9), rel=1e-12)
+
+
+def test_design_rows_write_each_distinct_mapping_once():
+    # One chiplet: every objective weight gives the same mapping, so the point is one row.
+    from dse.spec.common import resolve
+    from dse.spec.hardware import load_hardware
+    from dse.spec.workload import load_workload
+    from dse.system.base import kind_named
+
+    kind = kind_named("chiplet")
+    point = kind.build(resolve(load_workload("workloads/resnet50.yaml"), {}),
+                       resolve(load_hardware("hardware/mono_os.yaml"), {}))
+    rows, evaluated = kind.design_rows(point, (0.0, 0.5, 1.0))
+    assert len(rows) == 1 and rows[0]["objective_weight"] == 0.0 and evaluated == 1
+    assert rows[0]["mapping"] == "resnet50=os*54" and rows[0]["feasible"]

@@ -82,6 +82,12 @@ def test_small_gemm_weight_stationary_by_hand():
     assert r["energy_j"] == pytest.approx((256 + 2112 + 2880 + 5120) * 1e-12)
 
 
+def test_dram_latency_is_paid_once_per_op():
+    # The case above with a 200 ns DRAM latency: 134 ns + 200 ns.
+    r = run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, dram_lat=200e-9)
+    assert r["latency_s"] == pytest.approx(334e-9, rel=1e-12)
+
+
 def test_small_gemm_output_stationary_l1_reuse_by_hand():
     # Same op, output-stationary Y x X on a 4 x 1 array: Y=4 on 4 rows (1 fold), X=1; temporal
     # N K C: cycles = 8 * 8 = 64. L1 8 bytes -> half holds 4 outputs, given along K (R, S, C are
@@ -166,11 +172,11 @@ def test_kernel_matches_python_twin(seed):
                 first=int(seed % 3 == 0), last=int(seed % 4 == 0), rows=int(rng.choice([4, 16, 64])),
                 cols=int(rng.choice([8, 32, 64])), unroll=unroll, stationary=int(seed % 3),
                 l1_bytes=float(rng.choice([2, 64, 512])), l2_bytes=float(rng.choice([1e4, 1e6, 1e8])))
-    r = run_op(dims, **args)
+    r = run_op(dims, **args, dram_lat=50e-9 * (seed % 2))
     cycles, latency, energy, dram = twin(dims, args["stride"], args["elem_bytes"], args["w_static"],
                                          args["first"], args["last"], args["rows"], args["cols"], unroll,
                                          args["stationary"], args["l1_bytes"], args["l2_bytes"], 1e9, 64.0,
-                                         1.0, 2.0, 10.0, 1e9, 5.0, 0.0)
+                                         1.0, 2.0, 10.0, 1e9, 5.0, 50e-9 * (seed % 2))
     assert r["compute_cycles"] == cycles
     assert r["latency_s"] == pytest.approx(latency, rel=1e-12)
     assert r["energy_j"] == pytest.approx(energy, rel=1e-12)

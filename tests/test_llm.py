@@ -179,13 +179,19 @@ def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
             attn_t = t
     L = ops.layers
     comm = 0.0
+    act = ops.hidden * ops.elem_bytes * T            # bytes all-reduced / sent per step
+    bit_j = 8 * link[2] * 1e-12
     if tp > 1:
-        ar = 2 * (tp - 1) * (link[1] + ops.hidden * ops.elem_bytes * T / (tp * link[0]))
+        ar = 2 * (tp - 1) * (link[1] + act / (tp * link[0]))
         comm += (L - pp) * max(0.0, ar - attn_t) + pp * ar if kraken else 2 * L * ar
+        energy += (1 if kraken else 2) * L * 2 * (tp - 1) * act * bit_j
         if devs[0] == 0:
-            comm += (tp - 1) * (link[1] + ops.vocab * ops.elem_bytes * T_head / (tp * link[0]))
+            logits = ops.vocab * ops.elem_bytes * T_head
+            comm += (tp - 1) * (link[1] + logits / (tp * link[0]))
+            energy += (tp - 1) * logits * bit_j
     if pp > 1:
-        comm += (pp - 1) * (link[1] + ops.hidden * ops.elem_bytes * T / link[0])
+        comm += (pp - 1) * (link[1] + act / link[0])
+        energy += (pp - 1) * act * bit_j
     return total + comm, energy
 
 
@@ -213,9 +219,23 @@ def test_step_matches_python_twin_on_random_cases():
         got_t, got_e, _, _ = _step(ops, dev, T, max(1.0, T // 2), q, C, devs[0], devs[1], devs[2], tp, pp, link, kraken)
         want_t, want_e = _twin_step(ops, dev, T, max(1.0, T // 2), q, C, devs, tp, pp, link, kraken)
         assert got_t == pytest.approx(want_t, rel=1e-9), case
-        # The twin leaves out collective energy; compare the op energy part when tp = pp = 1.
-        if tp == 1 and pp == 1:
-            assert got_e == pytest.approx(want_e, rel=1e-9), case
+        assert got_e == pytest.approx(want_e, rel=1e-9), case
+
+
+def test_device_table_by_hand():
+    # A100 in a100x8.yaml: 312 TFLOP/s x 0.8, 2039 GB/s x 0.85, 1 us launch, 0.6 pJ/FLOP, 3.59 pJ/bit.
+    dev = llm.device_table(resolve(load_hardware(HW.format("a100x8")), {}), 1, 1)
+    assert dev[K.GPU, D_FLOPS] == pytest.approx(249.6e12) and dev[K.GPU, D_BW] == pytest.approx(1733.15e9)
+    assert (dev[K.GPU, D_LAUNCH], dev[K.GPU, D_PJ_FLOP], dev[K.GPU, D_PJ_BIT]) == (1e-6, 0.6, 3.59)
+    # PAPI's FC-PIM: 8 dies x 97 area-limited banks of 4 FPUs (test_pim_rates_attacc_and_papi_devices):
+    # 24,134.4 GFLOP/s and 6,033.6 GB/s per device; ALU 0.16 pJ/FLOP, 0.55 pJ/bit; over its link.
+    papi = resolve(load_hardware(HW.format("papi")), {})
+    dev = llm.device_table(papi, 1, 1)
+    assert dev[K.FC_POOL, D_FLOPS] == pytest.approx(24134.4e9) and dev[K.FC_POOL, D_BW] == pytest.approx(6033.6e9)
+    assert (dev[K.FC_POOL, D_PJ_FLOP], dev[K.FC_POOL, D_PJ_BIT]) == (0.16, 0.55)
+    link = papi.link(papi.pool("fc").link)
+    assert (dev[K.FC_POOL, D_LINK_BW], dev[K.FC_POOL, D_LINK_LAT], dev[K.FC_POOL, D_LINK_PJ]) == (
+        link.bytes_per_s, link.latency_s, link.pj_per_bit)
 
 
 # --- the decode trace --------------------------------------------------------------------------
@@ -264,6 +284,88 @@ def test_papi_threshold_switches_fc_device():
     point = replace(point, lengths=np.arange(1, 9, dtype=np.int64))
     m = llm.evaluate_config(point, 6, 1, 1)
     assert m["decode_steps"] == 8 and m["fc_on_gpu_fraction"] == pytest.approx(4 / 8)
+
+
+def test_trace_sorts_each_replicas_requests():
+    # Requests given out of order (3, 1, 2 tokens) decode as 3 steps with 3, 2 and 1 active
+    # requests (a request leaves when done), whatever their order in the batch.
+    wl = _decode_workload("llama-65b", batch=3, tlp=1, out=1)
+    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    point = replace(llm.build(wl, hw), lengths=np.array([3, 1, 2], dtype=np.int64))
+    m = llm.evaluate_config(point, 8, 1, 1)
+    ops = linear_ops(point.t, 8)
+    system = llm.system_bundle(point, ops, 8, 1, 1)
+    out = np.zeros((ops.n, K.N_OCOLS))
+    steps = [K.step_cost(Step(float(n), float(n), 1.0, float(n * (512 + g + 1)), 0, 0, 0), ops.arrays, system, out)[0]
+             for n, g in ((3, 0), (2, 1), (1, 2))]
+    assert m["decode_steps"] == 3 and m["output_tokens"] == 6
+    assert m["decode_s"] == pytest.approx(sum(steps), rel=1e-12)
+    # TPOT: mean over requests of finish time / length.
+    assert m["tpot_s"] == pytest.approx((steps[0] / 1 + sum(steps[:2]) / 2 + sum(steps) / 3) / 3, rel=1e-12)
+    assert m["tokens_per_s"] == pytest.approx(6 / sum(steps), rel=1e-12)       # no prefill here
+
+
+def test_tokens_per_s_counts_prefill_time():
+    wl = resolve(load_workload("workloads/llama65b_serving.yaml"), {"models[0].transformer.batch": 8})
+    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8")), {})), 8, 1, 1)
+    assert m["latency_s"] == m["ttft_s"] + m["decode_s"]
+    assert m["tokens_per_s"] == pytest.approx(8 * 128 / (m["ttft_s"] + m["decode_s"]), rel=1e-12)
+
+
+def test_prefill_runs_every_prompt_and_moves_its_kv():
+    # A100+AttAcc, GPT-3 66B, 2 requests of 512 prompt tokens, TP 6: the prefill is one forward
+    # step of T = 2 x 512 tokens (q = 512, context 1024; the LM head on 2 last tokens) on the GPUs;
+    # then the prompts' KV (1024 tokens x 64 layers x 2 x 9216 x 2 B) goes to the attention pool
+    # over its CXL link (64 GB/s, 1 us): TTFT = step + 1 us + bytes / 64e9.
+    wl = _decode_workload("gpt3-66b", batch=2, tlp=1, out=4, prefill=True)
+    hw = resolve(load_hardware(HW.format("a100_attacc")), {})
+    point = llm.build(wl, hw)
+    m = llm.evaluate_config(point, 6, 1, 1)
+    ops = linear_ops(point.t, 6)
+    out = np.zeros((ops.n, K.N_OCOLS))
+    step, _, _ = K.step_cost(Step(1024.0, 2.0, 512.0, 1024.0, K.GPU, K.GPU, K.GPU), ops.arrays,
+                             llm.system_bundle(point, ops, 6, 1, 1), out)
+    kv_bytes = 1024 * 64 * 2 * 9216 * 2
+    assert m["ttft_s"] == pytest.approx(step + 1e-6 + kv_bytes / 64e9, rel=1e-12)
+
+
+def test_auto_parallel_configs_by_hand():
+    # 8 GPUs: tp x pp x dp = 8 with tp <= 64 heads, pp <= 80 layers, dp <= batch.
+    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    hw = replace(hw, parallel=replace(hw.parallel, tp=None, pp=None, dp=None))
+    all_ten = [(1, 1, 8), (1, 2, 4), (1, 4, 2), (1, 8, 1), (2, 1, 4), (2, 2, 2), (2, 4, 1), (4, 1, 2), (4, 2, 1),
+               (8, 1, 1)]
+    assert llm.parallel_configs(llm.build(_decode_workload("llama-65b", 8, 1, 2), hw)) == all_ten
+    assert llm.parallel_configs(llm.build(_decode_workload("llama-65b", 4, 1, 2), hw)) == all_ten[1:]
+
+
+def test_prefill_only_memory_holds_the_prompts_kv():
+    # GPT-3 13B (OPT shape: 40 layers, h 5120, 40 heads), FP16, one prompt of 2048 tokens, TP 8:
+    # KV 2048 x (40 x 2 x 5120 x 2 B) / 8; weights (12 x 40 x 5120^2 + 50257 x 5120) x 2 B / 8;
+    # activations 2 x 2048 x (5120 + 20480 / 8) x 2 B.
+    wl = resolve(load_workload("workloads/kraken_gpt3_13b_prefill.yaml"),
+                 {"models[0].transformer.seq_len": 2048, "models[0].transformer.layer_variant": "standard"})
+    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8")), {})), 8, 1, 1)
+    kv = 2048 * 40 * 2 * 5120 * 2 / 8
+    weights = (12 * 40 * 5120 ** 2 + 50257 * 5120) * 2 / 8
+    act = 2 * 2048 * (5120 + 20480 / 8) * 2
+    assert m["peak_gpu_memory_bytes"] == pytest.approx(kv + weights + act, rel=1e-12)
+    assert m["output_tokens"] == 0 and m["decode_steps"] == 0
+
+
+def test_pim_only_pool_holds_weights_and_kv():
+    # AttAcc-only: 90 devices, pp 1 x dp 1 -> each holds 1/90 of the weights and of the KV cache.
+    # GPT-3 66B (64 layers, h 9216), FP16, 4 requests, prompt 512, 8 output tokens, no prefill:
+    # peak context 4 x (512 + 7 + 1) tokens x 64 x 2 x 9216 x 2 B.
+    wl = _decode_workload("gpt3-66b", batch=4, tlp=1, out=8)
+    hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    m = llm.evaluate_config(llm.build(wl, hw), 1, 1, 1)
+    from dse.models.operators import parameter_count
+
+    weights = parameter_count(wl.models[0].generator) * 2
+    kv = 4 * 520 * 64 * 2 * 9216 * 2
+    assert m["peak_pim_memory_bytes"] == pytest.approx((weights + kv) / 90, rel=1e-12)
+    assert np.isnan(m["peak_gpu_memory_bytes"])
 
 
 def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):

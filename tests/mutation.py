@@ -1,0 +1,247 @@
+"""Mutation run: realistic one-line changes to the model's formulas and the code that combines
+kernel results; each must make the test suite fail ("killed"). Run on demand:
+
+    python tests/mutation.py            # all mutants, 2 at a time
+    python tests/mutation.py -k kv      # only mutants whose description contains "kv"
+
+Each mutant is applied to its own copy of the repository (git ls-files) and the suite runs there with
+``NUMBA_DISABLE_JIT=1`` (the kernels as plain Python: no compile per mutant and no stale numba cache
+of a caller whose callee changed), ``-x``, without the subprocess CLI tests (tests/test_cli.py: its
+searches are slow without the JIT; every mutant here is in library code the unit tests reach).
+Prints one line per mutant and the kill rate; exit 1 if a mutant survives that is not listed in
+EQUIVALENT with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (file, original line fragment, mutated fragment, description). The fragment must occur exactly
+# once in the file (or give "fragment@k" for its k-th occurrence, 0-based).
+MUTANTS: list[tuple[str, str, str, str]] = [
+    # --- dse/cost: dataflow -----------------------------------------------------------------------
+    ("dse/cost/dataflow.py", "cycles *= (dims[d] + lanes[d] - 1) // lanes[d]", "cycles *= dims[d] // lanes[d]",
+     "spatial folds: floor instead of ceil"),
+    ("dse/cost/dataflow.py", "traffic[2] = 2.0 * o_writes - size_o", "traffic[2] = o_writes",
+     "output traffic without partial-sum reads"),
+    ("dse/cost/dataflow.py", "latency = worst + (rows + cols) / clock_hz + dram.latency_s",
+     "latency = worst + (rows + cols) / clock_hz", "op latency without DRAM latency"),
+    ("dse/cost/dataflow.py", "l1_acc = 3.0 * macs + l2_acc", "l1_acc = 2.0 * macs + l2_acc",
+     "L1 accesses 2 per MAC instead of 3"),
+    ("dse/cost/dataflow.py", "dram_j = dram_bytes * 8.0 * dram.pj_per_bit * 1e-12",
+     "dram_j = dram_bytes * dram.pj_per_bit * 1e-12", "DRAM energy per byte instead of per bit"),
+    ("dse/cost/dataflow.py", "compulsory[1] = sizes[1] * ops.w_static[i]", "compulsory[1] = sizes[1]",
+     "activation weights read from DRAM as parameters"),
+    ("dse/cost/dataflow.py", "            room -= nbytes", "            room = room",
+     "L2 room not reduced by kept operands"),
+    ("dse/cost/dataflow.py", "l1_elems = max(1, int(chips.l1_bytes[c] / 2.0 / elem_bytes))",
+     "l1_elems = max(1, int(chips.l1_bytes[c] / elem_bytes))", "whole L1 for the stationary tile"),
+    ("dse/cost/dataflow.py", "    if onchip_s > worst:", "    if onchip_s < worst:", "roofline: on-chip term max -> min"),
+    ("dse/cost/dataflow.py", "overflow = max(0.0,", "overflow = min(0.0,", "L2 overflow max -> min"),
+    ("dse/cost/dataflow.py", "sizes[1] = dims[1] * dims[2] * dims[5] * dims[6] * 1.0",
+     "sizes[1] = dims[1] * dims[2] * 1.0", "weight size without the filter window"),
+    # --- dse/cost: roofline, collectives -----------------------------------------------------------
+    ("dse/cost/collectives.py", "return 2.0 * (n - 1) * (latency_s + nbytes / (n * bytes_per_s)), 2.0 * (n - 1) * nbytes",
+     "return (n - 1) * (latency_s + nbytes / (n * bytes_per_s)), 2.0 * (n - 1) * nbytes",
+     "ring all-reduce: one pass instead of two"),
+    ("dse/cost/collectives.py", "return (n - 1) * (latency_s + nbytes / (n * bytes_per_s)), (n - 1) * nbytes",
+     "return n * (latency_s + nbytes / (n * bytes_per_s)), (n - 1) * nbytes", "all-gather: n steps instead of n - 1"),
+    ("dse/cost/roofline.py", "stream = min(all_bw, power_multiple * external_bytes_per_s)",
+     "stream = max(all_bw, power_multiple * external_bytes_per_s)", "PIM power cap: min -> max"),
+    ("dse/cost/roofline.py", "    if tc >= tm:", "    if tc <= tm:", "roofline: max -> min"),
+    ("dse/cost/roofline.py", "return (flops * pj_per_flop + nbytes * 8.0 * pj_per_bit) * 1e-12",
+     "return (flops * pj_per_flop + nbytes * pj_per_bit) * 1e-12", "op energy per byte instead of per bit"),
+    # --- dse/system/llm ------------------------------------------------------------------------------
+    ("dse/system/llm/kernels.py", "comm += 2.0 * layers * ar", "comm += layers * ar",
+     "standard TP: one all-reduce per layer instead of two"),
+    ("dse/system/llm/kernels.py", "comm += (layers - pp) * exposed + pp * ar", "comm += layers * exposed",
+     "Kraken: stage-final all-reduces hidden too"),
+    ("dse/system/llm/kernels.py", "Ti = step.tokens if ops.reps[i] > 1 else step.head_tokens", "Ti = step.tokens",
+     "LM head on every prompt token in prefill"),
+    ("dse/system/llm/kernels.py", "runners = system.tp if d == GPU else dev[d, D_NDEV]",
+     "runners = 1.0 if d == GPU else dev[d, D_NDEV]", "energy of one GPU instead of the TP group"),
+    ("dse/system/llm/kernels.py", "fc = FC_POOL if policy == P_PAPI and T <= alpha else GPU",
+     "fc = FC_POOL if policy == P_PAPI and T < alpha else GPU", "PAPI threshold off by one"),
+    ("dse/system/llm/kernels.py", "ctx = n * (trace.prompt + g + tlp)", "ctx = n * (trace.prompt + g)",
+     "decode context without the step's own tokens"),
+    ("dse/system/llm/kernels.py", "res[R_TPOT_SUM] += now / lengths[idx]", "res[R_TPOT_SUM] += now",
+     "TPOT: finish time not divided by length"),
+    ("dse/system/llm/kernels.py", "comm += (pp - 1) * p2p", "comm += pp * p2p", "pipeline sends: pp instead of pp - 1"),
+    ("dse/system/llm/kernels.py", "            wire *= share\n", "", "PIM link energy of one device only"),
+    ("dse/system/llm/evaluator.py", "energy += sum(e_one * len(r) / n_req for r in replicas)", "energy += e_one",
+     "prefill energy of one replica"),
+    ("dse/system/llm/evaluator.py", "decode_s = max(decode_s, res[R_TIME])", "decode_s = decode_s + res[R_TIME]",
+     "DP replicas' decode times summed instead of maxed"),
+    ("dse/system/llm/evaluator.py", "dev[d, D_NDEV] = max(1.0, float(pool.count // (pp * dp)))",
+     "dev[d, D_NDEV] = max(1.0, float(pool.count))", "PIM pools not split over pp x dp"),
+    ("dse/system/llm/evaluator.py", "        energy += hw.gpu.idle_w * hw.gpu.count * latency\n", "        pass\n",
+     "GPU idle energy dropped"),
+    ("dse/system/llm/evaluator.py", "ops.ffn * (2 if t.architecture == \"llama\" else 1)", "ops.ffn",
+     "SwiGLU activations counted once"),
+    ("dse/system/llm/evaluator.py", "+ (0.0 if roles else kv_bytes / attn_share))", "+ (0.0 if roles else kv_bytes))",
+     "KV cache not split over TP ranks"),
+    ("dse/system/llm/evaluator.py", "kv_prefill = n_req * t.seq_len if dec.include_prefill else 0.0", "kv_prefill = 0.0",
+     "KV of the prompt ignored without decode"),
+    ("dse/system/llm/evaluator.py", "replicas = [np.sort(point.lengths[k::dp]) for k in range(dp)]",
+     "replicas = [point.lengths[k::dp] for k in range(dp)]", "request lengths not sorted for the trace"),
+    ("dse/system/llm/evaluator.py", "if tp * pp * dp > hw.gpu.count:", "if tp * pp * dp >= hw.gpu.count:",
+     "GPU count check off by one"),
+    ("dse/system/llm/evaluator.py", "\"tokens_per_s\": tokens / latency if latency > 0 else 0.0",
+     "\"tokens_per_s\": tokens / decode_s if latency > 0 else 0.0", "tokens/s over decode time only"),
+    ("dse/system/llm/evaluator.py", "dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s,",
+     "dev[GPU, D_BW], dev[GPU, D_FLOPS] = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s,", "GPU rates swapped"),
+    ("dse/system/llm/evaluator.py", "held = {\"fc\": stage_weights, \"attn\": kv_bytes, \"all\": stage_weights + kv_bytes}",
+     "held = {\"fc\": stage_weights, \"attn\": kv_bytes, \"all\": stage_weights}", "PIM-only pool holds no KV"),
+    # --- dse/system: memory ---------------------------------------------------------------------------
+    ("dse/system/memory.py", "return context_tokens * kv_bytes_per_token * math.ceil(layers / pp) / layers",
+     "return context_tokens * kv_bytes_per_token * (layers // pp) / layers", "KV layers per stage rounded down"),
+    ("dse/system/memory.py", "return context_tokens * kv_bytes_per_token * math.ceil(layers / pp) / layers",
+     "return context_tokens * kv_bytes_per_token / layers", "KV cache of one layer instead of a stage's"),
+    ("dse/system/memory.py", "return 2.0 * tokens * (hidden + ffn_width / tp) * elem_bytes",
+     "return 2.0 * tokens * (hidden + ffn_width) * elem_bytes", "FFN activations not split by TP"),
+    ("dse/system/memory.py", "return weight_bytes / pp / tp", "return weight_bytes / tp", "weights not split by PP"),
+    # --- dse/system/chiplet ---------------------------------------------------------------------------
+    ("dse/system/chiplet/kernels.py", "lm = chain[m] + (counts[m] - 1.0) * s", "lm = chain[m] + counts[m] * s",
+     "frame latency: count instead of count - 1 extra stages"),
+    ("dse/system/chiplet/kernels.py", "period = max(serial, dram_s)", "period = serial",
+     "serial frame ignores the DRAM floor"),
+    ("dse/system/chiplet/kernels.py", "                e_total += k * ej", "                e_total += ej",
+     "transfer energy once per frame, not per inference"),
+    ("dse/system/chiplet/kernels.py", "link_busy[link] += k * b / frame.link_bytes_per_s",
+     "link_busy[link] += b / frame.link_bytes_per_s", "link busy time ignores the model count"),
+    ("dse/system/chiplet/kernels.py", "ej = b * 8.0 * frame.link_pj_per_bit * h * 1e-12",
+     "ej = b * 8.0 * frame.link_pj_per_bit * 1e-12", "transfer energy of one hop"),
+    ("dse/system/chiplet/kernels.py", "edge = frame.mult[i] * (wt * (b / frame.link_bytes_per_s + h * frame.hop_latency_s)",
+     "edge = (wt * (b / frame.link_bytes_per_s + h * frame.hop_latency_s)", "chain DP edges ignore the model count"),
+    ("dse/system/chiplet/kernels.py", "rounds = effort.iterations if frame.pipelining else 1", "rounds = 1",
+     "one Lagrangian round with pipelining"),
+    ("dse/system/chiplet/ir.py", "                hops[s, d] += 1\n@1", "",
+     "XY routing: no hop count for Y moves"),
+    ("dse/system/chiplet/ir.py", "route[s, d, (y * cols + x) * 4 + (NORTH if step > 0 else SOUTH)] = 1",
+     "pass", "XY routing: Y links not used"),
+    ("dse/system/chiplet/design.py", "\"edp_js\": energy * latency,", "\"edp_js\": energy * period,", "EDP with the period"),
+    ("dse/system/chiplet/design.py", "out[f\"utilization_{name}\"] = macs_on[c] / (period * peak[c])",
+     "out[f\"utilization_{name}\"] = macs_on[c] / (latency * peak[c])", "utilisation over latency"),
+    # --- the decomposition and the store (combining code the issue names) ----------------------------
+    ("dse/models/views.py", "return float(a.byte_c[a.cls == ATTN].sum()) * self.layers",
+     "return float(a.byte_c[a.cls == ATTN].sum())", "KV cache of one layer"),
+    ("dse/models/views.py", "                prev[6] += op.kv_elems_per_context * b\n", "",
+     "fused attention reads K only"),
+    ("dse/models/operators.py", "shard_units=kvh, saved_elems_per_token=h + kv + heads * s",
+     "shard_units=heads, saved_elems_per_token=h + kv + heads * s", "GQA attention shared by query heads"),
+    ("dse/output/store.py", "temp = folder / f\".{final.name}.tmp\"", "temp = final", "part file written to its final name"),
+    # --- written after the tests above, as a blind check ---------------------------------------------
+    ("dse/cost/dataflow.py", "((ext[3] - 1.0) * stride + ext[5])", "((ext[3] - 1.0) + ext[5])",
+     "input window ignores the stride"),
+    ("dse/cost/dataflow.py", "            cap = max(1, cap // tile[d])", "            cap = cap",
+     "L1 capacity reused for every temporal dim"),
+    ("dse/cost/dataflow.py", "util = macs / (cycles * rows * cols)", "util = macs / (cycles * rows)",
+     "utilisation over one array axis"),
+    ("dse/cost/roofline.py", "    active = stream / all_bw", "    active = 1.0", "PIM compute not power-capped"),
+    ("dse/system/llm/kernels.py", "        if ops.reps[i] > layers:", "        if True:", "layer count from the last op"),
+    ("dse/system/llm/kernels.py", "return fc, (GPU if policy == P_GPU else ATTN_POOL), GPU",
+     "return fc, (ATTN_POOL if policy == P_GPU else GPU), GPU", "attention dispatch inverted"),
+    ("dse/system/llm/kernels.py", "if ctx > res[R_KV_PEAK]:", "if ctx < res[R_KV_PEAK]:", "KV peak max -> min"),
+    ("dse/system/llm/evaluator.py", "    T = n_req * t.seq_len\n", "    T = t.seq_len\n", "prefill of one prompt"),
+    ("dse/system/llm/evaluator.py", "kv_move, _ = send_recv(ops.kv_bytes_per_token * T,",
+     "kv_move, _ = send_recv(ops.kv_bytes_per_token * n_req,", "KV move of one token per request"),
+    ("dse/system/llm/evaluator.py", "n // (tp * pp) <= t.batch", "n // (tp * pp) < t.batch",
+     "auto parallel: dp = batch excluded"),
+    ("dse/system/chiplet/kernels.py", "        stage[m, c] += t\n", "        stage[m, c] += k * t\n",
+     "slowest stage counted per frame, not per inference"),
+    ("dse/system/chiplet/kind.py", "            if assign.tobytes() in seen:\n                continue\n", "",
+     "identical inner mappings written twice"),
+    ("dse/models/views.py", "share = op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0",
+     "share = tp if op.sharded else 1.0", "TP shares assume tp divides every unit count"),
+    ("dse/system/memory.py", "    if used > capacity:", "    if used >= capacity:", "capacity check at equality"),
+]
+
+# Survivors examined and found equivalent or harmless, with the reason: description -> reason.
+EQUIVALENT: dict[str, str] = {}
+
+
+def apply(text: str, fragment: str, replacement: str) -> str:
+    occurrence = None
+    if re.search(r"@\d+$", fragment):
+        fragment, _, k = fragment.rpartition("@")
+        occurrence = int(k)
+    count = text.count(fragment)
+    if (count != 1) if occurrence is None else (count <= occurrence):
+        raise SystemExit(f"mutation fragment found {count} times: {fragment!r}")
+    occurrence = occurrence or 0
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(fragment, start + 1)
+    return text[:start] + replacement + text[start + len(fragment):]
+
+
+def copy_repo(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+
+
+def run_one(index: int, mutant: tuple[str, str, str, str], workdir: Path) -> tuple[int, bool, str, float]:
+    path, fragment, replacement, _ = mutant
+    target = workdir / path
+    original = (ROOT / path).read_text()
+    target.write_text(apply(original, fragment, replacement))
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider",
+                        "--ignore=tests/test_cli.py", "--ignore=tests/bench", "tests"],
+                       cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    target.write_text(original)
+    killer = next((line.split()[1] for line in r.stdout.splitlines() if line.startswith("FAILED")), "")
+    if r.returncode not in (0, 1):          # not a test failure: the mutant broke the code itself
+        raise SystemExit(f"mutant {index} ({mutant[3]}): pytest exit {r.returncode}\n{r.stdout[-2000:]}")
+    return index, r.returncode == 1, killer, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only mutants whose description contains this")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    chosen = [(i, m) for i, m in enumerate(MUTANTS) if args.k.lower() in m[3].lower()]
+    for _, (path, fragment, replacement, _) in chosen:          # every fragment applies
+        apply((ROOT / path).read_text(), fragment, replacement)
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = [Path(tmp) / f"w{j}" for j in range(args.jobs)]
+        for d in dirs:
+            copy_repo(d)
+        results: dict[int, tuple[bool, str, float]] = {}
+
+        def work(slot: int) -> None:
+            for i, m in chosen[slot::args.jobs]:
+                _, killed, killer, seconds = run_one(i, m, dirs[slot])
+                results[i] = (killed, killer, seconds)
+                state = "killed  " if killed else "SURVIVED"
+                print(f"{i:3d} {state} {m[0]:32} {m[3]:55} {killer or '-'} ({seconds:.0f} s)", flush=True)
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(work, range(args.jobs)))
+    killed = sum(1 for k, _, _ in results.values() if k)
+    survivors = [MUTANTS[i][3] for i, (k, _, _) in sorted(results.items()) if not k]
+    print(f"\n{killed} of {len(results)} mutants killed ({100 * killed / max(1, len(results)):.0f} %)")
+    unexplained = [s for s in survivors if s not in EQUIVALENT]
+    for s in survivors:
+        print(f"survivor: {s}: {EQUIVALENT.get(s, 'NOT EXPLAINED')}")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
