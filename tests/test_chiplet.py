@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.system.chiplet import kernels as pipeline
+from dse.system.chiplet import kernels
 from dse.system.chiplet.kernels import Effort, Frame
 
 
@@ -29,8 +29,8 @@ def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelinin
 
 def run(assign, frame):
     busy = np.zeros(frame.time.shape[1])
-    met = np.zeros(pipeline.N_METRICS)
-    pipeline.frame_cost(np.asarray(assign, dtype=np.int64), frame, busy, met)
+    met = np.zeros(kernels.N_METRICS)
+    kernels.frame_cost(np.asarray(assign, dtype=np.int64), frame, busy, met)
     return met, busy
 
 
@@ -42,17 +42,17 @@ def test_two_op_frame_by_hand():
     args = ctx(time, energy, np.array([1e9, 0.0]))
     met, busy = run([0, 1], args)
     # Pipelined: period = max(busy 2, busy 3, link 1) = 3; latency = chain 2 + 1 + 1e-9 + 3 = 6 s.
-    assert met[pipeline.M_PERIOD] == pytest.approx(3.0)
-    assert met[pipeline.M_LATENCY] == pytest.approx(6.0 + 1e-9, rel=0, abs=1e-15)
-    assert met[pipeline.M_ENERGY] == pytest.approx(3.0 + 8e-3)
+    assert met[kernels.M_PERIOD] == pytest.approx(3.0)
+    assert met[kernels.M_LATENCY] == pytest.approx(6.0 + 1e-9, rel=0, abs=1e-15)
+    assert met[kernels.M_ENERGY] == pytest.approx(3.0 + 8e-3)
     assert list(busy) == [2.0, 3.0]
     # Without pipelining everything is serial: period = latency = 6 s (+1 ns).
     met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), pipelining=False))
-    assert met[pipeline.M_PERIOD] == pytest.approx(6.0 + 1e-9, rel=0, abs=1e-15)
+    assert met[kernels.M_PERIOD] == pytest.approx(6.0 + 1e-9, rel=0, abs=1e-15)
     # Both ops on chiplet 0: no transfer; period 11 s.
     met, _ = run([0, 0], args)
-    assert met[pipeline.M_PERIOD] == pytest.approx(11.0)
-    assert met[pipeline.M_NOP_BYTES] == 0.0
+    assert met[kernels.M_PERIOD] == pytest.approx(11.0)
+    assert met[kernels.M_NOP_BYTES] == 0.0
 
 
 def test_shared_dram_bounds_the_period():
@@ -60,7 +60,7 @@ def test_shared_dram_bounds_the_period():
     time = np.array([[1.0, 1.0], [1.0, 1.0]])
     dram = np.full((2, 2), 1.5e9)
     met, _ = run([0, 1], ctx(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1])))
-    assert met[pipeline.M_PERIOD] == pytest.approx(3.0)
+    assert met[kernels.M_PERIOD] == pytest.approx(3.0)
 
 
 def test_serial_frame_is_floored_by_dram():
@@ -69,7 +69,7 @@ def test_serial_frame_is_floored_by_dram():
     dram = np.full((2, 2), 1.5e9)
     met, _ = run([0, 1], ctx(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1]),
                              pipelining=False))
-    assert met[pipeline.M_PERIOD] == pytest.approx(3.0) and met[pipeline.M_LATENCY] == pytest.approx(3.0)
+    assert met[kernels.M_PERIOD] == pytest.approx(3.0) and met[kernels.M_LATENCY] == pytest.approx(3.0)
 
 
 def test_chain_dp_is_exact_for_sum_objectives():
@@ -83,7 +83,7 @@ def test_chain_dp_is_exact_for_sum_objectives():
         node = rng.uniform(0.0, 2.0, (6, 3))
         wt, we = 0.7, 30.0
         assign = np.zeros(6, dtype=np.int64)
-        pipeline.chain_dp(node, f, wt, we, assign)
+        kernels.chain_dp(node, f, wt, we, assign)
 
         def total(a):
             v = sum(node[i, a[i]] for i in range(6))
@@ -108,8 +108,8 @@ def test_lagrangian_rounds_improve_the_start():
         for seed in range(20):
             f = random_case(seed)
             p_ref, e_ref = refs(f)
-            _, metrics, _ = pipeline.optimise(f, WEIGHTS, Effort(rounds, 0, 0, 0))
-            _, best = pipeline.brute_force(f, WEIGHTS, p_ref, e_ref)
+            _, metrics, _ = kernels.optimise(f, WEIGHTS, Effort(rounds, 0, 0, 0))
+            _, best = kernels.brute_force(f, WEIGHTS, p_ref, e_ref)
             got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
             g.append((got / best - 1).mean())
         gaps[rounds] = float(np.mean(g))
@@ -120,8 +120,8 @@ def test_model_count_multiplies_work_and_latency():
     # One model, count 4, single op of 1 s on chiplet 0: busy 4 s; latency = 1 + 3 * 1 = 4 s.
     met, busy = run([0], ctx(np.array([[1.0, 5.0]]), np.array([[2.0, 2.0]]), np.zeros(1), mult=np.array([4.0])))
     assert busy[0] == pytest.approx(4.0)
-    assert met[pipeline.M_LATENCY] == pytest.approx(4.0)
-    assert met[pipeline.M_ENERGY] == pytest.approx(8.0)
+    assert met[kernels.M_LATENCY] == pytest.approx(4.0)
+    assert met[kernels.M_ENERGY] == pytest.approx(8.0)
 
 
 def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
@@ -173,15 +173,15 @@ def test_evaluator_matches_python_twin(seed):
     assign = np.random.default_rng(seed).integers(0, 3, 7)
     met, _ = run(assign, args)
     period, latency, energy = python_twin(assign, *args)
-    assert met[pipeline.M_PERIOD] == pytest.approx(period, rel=1e-12)
-    assert met[pipeline.M_LATENCY] == pytest.approx(latency, rel=1e-12)
-    assert met[pipeline.M_ENERGY] == pytest.approx(energy, rel=1e-12)
+    assert met[kernels.M_PERIOD] == pytest.approx(period, rel=1e-12)
+    assert met[kernels.M_LATENCY] == pytest.approx(latency, rel=1e-12)
+    assert met[kernels.M_ENERGY] == pytest.approx(energy, rel=1e-12)
 
 
 def refs(args):
     """P_ref, E_ref as optimise() defines them: the mapping of each op to its fastest chiplet."""
     met, _ = run(np.argmin(args.time, axis=1), args)
-    return met[pipeline.M_PERIOD], met[pipeline.M_ENERGY]
+    return met[kernels.M_PERIOD], met[kernels.M_ENERGY]
 
 
 WEIGHTS = np.array([0.0, 0.5, 1.0])
@@ -191,9 +191,9 @@ WEIGHTS = np.array([0.0, 0.5, 1.0])
 def test_optimiser_is_exact_without_pipelining(seed):
     # Without pipelining the objective is a sum over ops and transfers: the chain DP is exact.
     args = random_case(seed, pipelining=False)
-    _, metrics, _ = pipeline.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
+    _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
     p_ref, e_ref = refs(args)
-    _, best = pipeline.brute_force(args, WEIGHTS, p_ref, e_ref)
+    _, best = kernels.brute_force(args, WEIGHTS, p_ref, e_ref)
     got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
     np.testing.assert_allclose(got, best, rtol=1e-9)
 
@@ -207,9 +207,9 @@ def test_optimiser_near_brute_force_with_pipelining():
     gaps = []
     for seed in range(40):
         args = random_case(seed)
-        _, metrics, _ = pipeline.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
+        _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
         p_ref, e_ref = refs(args)
-        _, best = pipeline.brute_force(args, WEIGHTS, p_ref, e_ref)
+        _, best = kernels.brute_force(args, WEIGHTS, p_ref, e_ref)
         got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
         assert np.all(got >= best * (1 - 1e-9))          # never better than the optimum
         gaps.append(got / best - 1)

@@ -29,12 +29,9 @@ def front_of(frame, objectives: list[tuple[str, bool]], source: str):
     return frame.assign(on_front=mask), front
 
 
-DEFAULT_OBJECTIVES = "throughput_per_s:max,energy_j:min"
-
-
 def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int) -> None:
-    """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``),
-    else throughput_per_s:max,energy_j:min."""
+    """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``,
+    written by every search); a file without them needs ``--objectives``."""
     from rich.console import Console
     from rich.table import Table
 
@@ -43,7 +40,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
 
     meta = read_metadata(results)
     if objectives_text is None:
-        objectives_text = str(meta.get(META_OBJECTIVES.decode(), DEFAULT_OBJECTIVES))
+        if META_OBJECTIVES.decode() not in meta:
+            raise DseError(str(results), "--objectives", "objectives COL:max|min,... (the file names none)")
+        objectives_text = str(meta[META_OBJECTIVES.decode()])
     kind = kind_named(str(meta[META_KIND.decode()]), str(results), "dse.kind") if META_KIND.decode() in meta else None
 
     try:

@@ -13,3 +13,8 @@ def per_op_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def knobs_line(params: dict) -> str:
+    """``knobs: name=value, ...`` of a `dse evaluate` result (``(no knobs)`` when there are none)."""
+    return "knobs: " + (", ".join(f"{k}={v}" for k, v in params.items()) or "(no knobs)")

@@ -1,6 +1,11 @@
-"""Workload spec: models made of einsum-style ops, mixed into a frame.
+"""Workload spec: the models of a workload, as frozen specs (no numpy, no decomposition here).
 
-One op type covers convolutions, GEMMs and attention matmuls (ZigZag-style)::
+A model is a ``transformer`` (HF-style config keys or a preset from dse.models.presets), the built-in
+``resnet50``, or an explicit ``ops`` list; ``count`` says how many inferences of the model make one
+frame (chiplet kind). dse.models turns each into the one operator decomposition the kinds share.
+
+Explicit ops are einsum-style; one op type covers convolutions, GEMMs and attention matmuls
+(ZigZag-style)::
 
     O[n, k, y, x] += I[n, c, y*stride + r, x*stride + s] * W[k, c, r, s]
 
@@ -8,9 +13,6 @@ N batch, K output channels / features, C input channels / reduction, Y x X outpu
 R x S filter window. A GEMM [M x C] x [C x K] is a 1x1 conv over M = N*Y*X positions. Attention
 matmuls set ``weights: activation``: their W operand is a tensor produced by the model (keys,
 values), not a stored parameter, so it is not read from DRAM as weights.
-
-A model is a ``transformer`` generator (HF-style config keys), the built-in ``resnet50``, or an
-explicit ``ops`` list. ``count`` says how many inferences of the model make one frame.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Op:
         return self.N * self.K * self.C * self.Y * self.X * self.R * self.S
 
 
-# Output-length distributions of the decode trace (see dse.system.llm.output_lengths).
+# Output-length distributions of the decode trace (see dse.system.llm.evaluator.output_lengths).
 LENGTH_DISTRIBUTIONS = ("dolly_creative", "dolly_general_qa")
 ARCHITECTURES = ("gpt", "llama")
 LAYER_VARIANTS = ("standard", "kraken")

@@ -72,7 +72,7 @@ class ChipletKind(SystemKind):
                 "per_op": design.per_op(point, assign)}
 
     def render(self, console: Any, result: dict) -> None:
-        from dse.output.tables import per_op_table
+        from dse.output.tables import knobs_line, per_op_table
 
         console.print(per_op_table(
             f"{result['workload']} on {result['hardware']}",
@@ -80,8 +80,7 @@ class ChipletKind(SystemKind):
             [(row["name"], row["model"], row["chiplet"], str(row["count"]), f"{row['cycles']:,}",
               f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}", f"{row['utilization']:.3f}",
               row["bound"]) for row in result["per_op"]]))
-        params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
-        console.print(f"knobs: {params}")
+        console.print(knobs_line(result["params"]))
         console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
         utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()
                           if k.startswith("utilization_"))

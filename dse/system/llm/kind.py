@@ -78,7 +78,7 @@ class LlmKind(SystemKind):
                 "per_op": rows}
 
     def render(self, console: Any, result: dict) -> None:
-        from dse.output.tables import per_op_table
+        from dse.output.tables import knobs_line, per_op_table
 
         console.print(per_op_table(
             f"{result['workload']} on {result['hardware']} ({result['mapping']}, per device)",
@@ -86,8 +86,7 @@ class LlmKind(SystemKind):
             [(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:,.3f}",
               f"{row['bytes'] / 1e6:,.2f}", f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e3:,.3f}",
               row["bound"]) for row in result["per_op"]]))
-        params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(no knobs)"
-        console.print(f"knobs: {params}")
+        console.print(knobs_line(result["params"]))
         console.print(f"parallel ({result['mapping_source']}): {result['mapping']}   dispatch {result['policy']}"
                       + (f" alpha {result['alpha']:g}" if result["policy"] == "papi" else ""))
 
