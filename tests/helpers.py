@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.cost.dataflow import COL, N_COLS, ChipletArrays, Dram, OpArrays, op_cost, scratch
+from dse.cost.dataflow import COL, N_COLS, ChipletArrays, Dram, OpArrays, chiplet_row, op_cost, op_row, scratch
 
 DIMS = "NKCYXRS"
 
@@ -40,5 +40,5 @@ def run_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1, rows=
     chips = one_chiplet(rows=rows, cols=cols, unroll=unroll, stationary=stationary, l1_bytes=l1_bytes,
                         l2_bytes=l2_bytes, clock_hz=clock_hz, onchip_bpc=onchip_bpc, mac_pj=mac_pj, l1_pj=l1_pj,
                         l2_pj=l2_pj)
-    op_cost(ops, 0, chips, 0, Dram(float(dram_bw), float(dram_pj), float(dram_lat)), out, scratch())
+    op_cost(op_row(ops, 0), chiplet_row(chips, 0), Dram(float(dram_bw), float(dram_pj), float(dram_lat)), out, scratch())
     return {name: out[i] for name, i in COL.items()}

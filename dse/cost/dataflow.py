@@ -57,6 +57,45 @@ class ChipletArrays(NamedTuple):
     l2_pj: np.ndarray                # [c]
 
 
+class OpRow(NamedTuple):
+    """One op of :class:`OpArrays` as scalars (what :func:`op_cost` reads)."""
+
+    dims: np.ndarray         # [7] N K C Y X R S
+    stride: int
+    elem_bytes: float
+    w_static: int
+    first: int
+    last: int
+
+
+class ChipletRow(NamedTuple):
+    """One chiplet of :class:`ChipletArrays` as scalars (what :func:`op_cost` reads)."""
+
+    rows: int
+    cols: int
+    axis_dims: np.ndarray    # [2, 3]
+    stationary: int
+    l1_bytes: float
+    l2_bytes: float
+    clock_hz: float
+    onchip_bytes_per_cycle: float
+    mac_pj: float
+    l1_pj: float
+    l2_pj: float
+
+
+@njit(cache=True)
+def op_row(ops, i):
+    return OpRow(ops.dims[i], ops.stride[i], ops.elem_bytes[i], ops.w_static[i], ops.first[i], ops.last[i])
+
+
+@njit(cache=True)
+def chiplet_row(chips, c):
+    return ChipletRow(chips.rows[c], chips.cols[c], chips.axis_dims[c], chips.stationary[c], chips.l1_bytes[c],
+                      chips.l2_bytes[c], chips.clock_hz[c], chips.onchip_bytes_per_cycle[c], chips.mac_pj[c],
+                      chips.l1_pj[c], chips.l2_pj[c])
+
+
 class Dram(NamedTuple):
     bytes_per_s: float
     pj_per_bit: float
@@ -67,12 +106,8 @@ class Scratch(NamedTuple):
     """Caller-owned work space, so the kernel allocates nothing."""
 
     ints: np.ndarray         # int64 [3, 7]: lanes, spatial flags, stationary tile per dim
-    floats: np.ndarray       # float64 [16]: EXTENTS, SIZES, TRAFFIC, COMPULSORY slots
-
-
-# Slots of Scratch.floats: per-dim tile extents, then per operand (I, W, O) sizes, L2 traffic and
-# compulsory DRAM traffic (elements).
-EXTENTS, SIZES, TRAFFIC, COMPULSORY = slice(0, 7), slice(7, 10), slice(10, 13), slice(13, 16)
+    floats: np.ndarray       # float64 [16]: tile extents [0:7]; per operand I, W, O: sizes [7:10],
+                             # L2 traffic [10:13], compulsory DRAM traffic [13:16]
 
 
 def scratch() -> Scratch:
@@ -80,15 +115,78 @@ def scratch() -> Scratch:
 
 
 @njit(cache=True)
-def spatial_folds(dims, rows, cols, axis_dims, lanes, spatial):
-    """Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets
+def op_cost(op, chip, dram, out, work):
+    """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
+
+    Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets
     ``lanes_d = min(D_d, A_left)`` lanes and ``A_left //= lanes_d``. Folds ``f_d = ceil(D_d / lanes_d)``
     model edge effects (a partly filled last fold). Dims on no axis are temporal.
         compute_cycles = prod_spatial f_d * prod_temporal D_d
-    Fills ``lanes`` and ``spatial`` (1 for spatial dims); returns (compute_cycles, MACs)."""
+        utilization    = MACs / (compute_cycles * rows * cols)
+
+    Reuse (one stationary operand S, held in the PEs while the others stream from L2). The
+    stationary tile spans ``lanes_d`` along spatial dims of S, and along S's temporal dims as many
+    elements as half of L1 holds (``floor(l1_bytes / 2 / elem_bytes)``, given to dims in the order
+    R S C K X Y N). ``f_d = ceil(D_d / t_d)`` tiles along each dim of S; ``T_S = prod f_d``. Per tile
+    the other loops run in full, so each dim has extent ``e_d = D_d / f_d`` if d indexes S, else D_d,
+    and the L2 traffic (elements) of operand X is ``T_S * touched_X``:
+        touched_W = e_K e_C e_R e_S;   touched_O = e_N e_K e_Y e_X
+        touched_I = e_N e_C ((e_Y - 1) stride + e_R) ((e_X - 1) stride + e_S)   (sliding window)
+    Output traffic counts writes ``T_S * touched_O`` and partial-sum reads ``writes - |O|``. This is
+    SCALE-Sim's reuse algebra generalised to any unrolling: e.g. weight-stationary K x C gives
+    I reads = |I| * f_K and psum writes = |O| * f_C; output-stationary Y x X gives
+    W reads = |W| * N * f_Y * f_X and I reads ~ |I| * ceil(K / t_K).
+
+    L2 capacity. Operands are kept whole in L2 in order of their reuse (traffic / size), while they
+    fit. A kept operand costs its compulsory DRAM traffic: W once if it is a stored parameter, I only
+    for a model's first op, O only for its last op (otherwise activations stay on chip or cross the
+    package network, which the system evaluator charges). An operand that does not fit is fetched
+    from DRAM on every L2 access (its full L2 traffic). ``l2_overflow = max(0, |I|+|W|+|O| - L2)``.
+
+    Time (roofline over the three resources, plus fixed costs):
+        compute_s = compute_cycles / clock;  onchip_s = onchip_bytes / (onchip_bpc * clock)
+        dram_s    = dram_bytes / dram_bytes_per_s
+        latency_s = max(compute_s, onchip_s, dram_s) + (rows + cols) / clock + dram_latency_s
+    (array fill/drain once per op; tiles double-buffered.) ``bound`` is the argmax term.
+
+    Energy (MAESTRO's per-access model plus DRAM):
+        L1 accesses = 3 * MACs (two operand reads, one partial-sum update) + L2 accesses (fills)
+        energy = MACs*mac_pj + L1*l1_pj + L2_accesses*l2_pj + dram_bytes*8*dram_pj_per_bit  [pJ]
+
+    Arguments: the op (:class:`OpRow`), the chiplet (:class:`ChipletRow`), the shared ``dram``
+    (:class:`Dram`), ``out`` (gets the COLUMNS) and ``work`` (:class:`Scratch`, owned by the caller
+    so the kernel allocates nothing). One function on purpose: split into stage functions it measured
+    2-3x slower (array views and calls per stage); the stages are the paragraphs above.
+    """
+    dims = op.dims
+    stride = op.stride
+    elem_bytes = op.elem_bytes
+    w_static = op.w_static
+    first = op.first
+    last = op.last
+    rows = chip.rows
+    cols = chip.cols
+    axis_dims = chip.axis_dims
+    stationary = chip.stationary
+    l1_bytes = chip.l1_bytes
+    l2_bytes = chip.l2_bytes
+    clock_hz = chip.clock_hz
+    onchip_bpc = chip.onchip_bytes_per_cycle
+    mac_pj = chip.mac_pj
+    l1_pj = chip.l1_pj
+    l2_pj = chip.l2_pj
+    dram_bytes_per_s = dram.bytes_per_s
+    dram_pj_per_bit = dram.pj_per_bit
+    dram_latency_s = dram.latency_s
+    iscr = work.ints
+    fscr = work.floats
+    lanes = iscr[0]
+    spatial = iscr[1]
+    tile = iscr[2]
     for d in range(7):
         lanes[d] = 1
         spatial[d] = 0
+        tile[d] = 1
     for a in range(2):
         left = rows if a == 0 else cols
         for k in range(3):
@@ -106,32 +204,9 @@ def spatial_folds(dims, rows, cols, axis_dims, lanes, spatial):
             cycles *= (dims[d] + lanes[d] - 1) // lanes[d]
         else:
             cycles *= dims[d]
-    return cycles, macs
+    util = macs / (cycles * rows * cols)
 
-
-@njit(cache=True)
-def l2_traffic(dims, stride, stationary, l1_elems, work):
-    """Reuse (one stationary operand S, held in the PEs while the others stream from L2). The
-    stationary tile spans ``lanes_d`` along spatial dims of S, and along S's temporal dims as many
-    elements as half of L1 holds (``l1_elems = floor(l1_bytes / 2 / elem_bytes)``, given to dims in
-    the order R S C K X Y N). ``f_d = ceil(D_d / t_d)`` tiles along each dim of S; ``T_S = prod f_d``.
-    Per tile the other loops run in full, so each dim has extent ``e_d = D_d / f_d`` if d indexes S,
-    else D_d, and the L2 traffic (elements) of operand X is ``T_S * touched_X``:
-        touched_W = e_K e_C e_R e_S;   touched_O = e_N e_K e_Y e_X
-        touched_I = e_N e_C ((e_Y - 1) stride + e_R) ((e_X - 1) stride + e_S)   (sliding window)
-    Output traffic counts writes ``T_S * touched_O`` and partial-sum reads ``writes - |O|``. This is
-    SCALE-Sim's reuse algebra generalised to any unrolling: e.g. weight-stationary K x C gives
-    I reads = |I| * f_K and psum writes = |O| * f_C; output-stationary Y x X gives
-    W reads = |W| * N * f_Y * f_X and I reads ~ |I| * ceil(K / t_K).
-    Operand sizes (elements): |I| = N C ((Y - 1) stride + R) ((X - 1) stride + S), |W| = K C R S,
-    |O| = N K Y X. Reads lanes / spatial from ``work`` (:func:`spatial_folds`); fills the traffic and
-    sizes slots of ``work`` (:data:`TRAFFIC`, :data:`SIZES`) in the order I, W, O."""
-    lanes = work.ints[0]
-    spatial = work.ints[1]
-    tile = work.ints[2]
-    ext = work.floats[EXTENTS]
-    sizes = work.floats[SIZES]
-    traffic = work.floats[TRAFFIC]
+    # Stationary tile and the number of tiles.
     if stationary == 0:
         rel_s = REL_W
     elif stationary == 1:
@@ -139,16 +214,16 @@ def l2_traffic(dims, stride, stationary, l1_elems, work):
     else:
         rel_s = REL_I
     for d in range(7):
-        tile[d] = 1
         if rel_s[d] == 1 and spatial[d] == 1:
             tile[d] = lanes[d]
-    cap = l1_elems
+    cap = max(1, int(l1_bytes / 2.0 / elem_bytes))
     for j in range(7):
         d = L1_ORDER[j]
         if rel_s[d] == 1 and spatial[d] == 0:
             tile[d] = min(dims[d], cap)
             cap = max(1, cap // tile[d])
     n_tiles = 1.0
+    ext = fscr[0:7]
     for d in range(7):
         if rel_s[d] == 1:
             f = (dims[d] + tile[d] - 1) // tile[d]
@@ -156,24 +231,25 @@ def l2_traffic(dims, stride, stationary, l1_elems, work):
             ext[d] = dims[d] / f
         else:
             ext[d] = dims[d]
+
+    size_i = dims[0] * dims[2] * ((dims[3] - 1) * stride + dims[5]) * ((dims[4] - 1) * stride + dims[6]) * 1.0
+    size_w = dims[1] * dims[2] * dims[5] * dims[6] * 1.0
     size_o = dims[0] * dims[1] * dims[3] * dims[4] * 1.0
-    sizes[0] = dims[0] * dims[2] * ((dims[3] - 1) * stride + dims[5]) * ((dims[4] - 1) * stride + dims[6]) * 1.0
-    sizes[1] = dims[1] * dims[2] * dims[5] * dims[6] * 1.0
-    sizes[2] = size_o
-    traffic[0] = n_tiles * ext[0] * ext[2] * ((ext[3] - 1.0) * stride + ext[5]) * ((ext[4] - 1.0) * stride + ext[6])
-    traffic[1] = n_tiles * ext[1] * ext[2] * ext[5] * ext[6]
+    t_w = n_tiles * ext[1] * ext[2] * ext[5] * ext[6]
+    t_i = n_tiles * ext[0] * ext[2] * ((ext[3] - 1.0) * stride + ext[5]) * ((ext[4] - 1.0) * stride + ext[6])
     o_writes = n_tiles * ext[0] * ext[1] * ext[3] * ext[4]
-    traffic[2] = 2.0 * o_writes - size_o
+    t_o = 2.0 * o_writes - size_o
+    l2_acc = t_i + t_w + t_o
+    onchip_bytes = l2_acc * elem_bytes
 
-
-@njit(cache=True)
-def dram_traffic(sizes, traffic, compulsory, elem_bytes, l2_bytes):
-    """L2 capacity. Operands (I, W, O) are kept whole in L2 in order of their reuse
-    (traffic / size; ties keep the order I, W, O), while they fit. A kept operand costs its
-    compulsory DRAM traffic (W once if it is a stored parameter, I only for a model's first op,
-    O only for its last op; otherwise activations stay on chip or cross the package network,
-    which the system evaluator charges). An operand that does not fit is fetched from DRAM on
-    every L2 access (its full L2 traffic). Returns DRAM elements."""
+    # L2 residency in order of reuse; DRAM traffic (elements).
+    sizes = fscr[7:10]
+    traffic = fscr[10:13]
+    compulsory = fscr[13:16]
+    sizes[0], sizes[1], sizes[2] = size_i, size_w, size_o
+    traffic[0], traffic[1], traffic[2] = t_i, t_w, t_o
+    compulsory[0], compulsory[1], compulsory[2] = size_i * first, size_w * w_static, size_o * last
+    # Operands by decreasing reuse (traffic / size); ties keep the order I, W, O.
     o1, o2, o3 = 0, 1, 2
     if traffic[o2] / sizes[o2] > traffic[o1] / sizes[o1]:
         o1, o2 = o2, o1
@@ -190,58 +266,12 @@ def dram_traffic(sizes, traffic, compulsory, elem_bytes, l2_bytes):
             dram_elems += compulsory[x]
         else:
             dram_elems += traffic[x]
-    return dram_elems
+    dram_bytes = dram_elems * elem_bytes
+    overflow = max(0.0, (size_i + size_w + size_o) * elem_bytes - l2_bytes)
 
-
-@njit(cache=True)
-def op_cost(ops, i, chips, c, dram, out, work):
-    """Cost of op ``i`` of ``ops`` (:class:`OpArrays`, loop dims N K C Y X R S) on chiplet ``c`` of
-    ``chips`` (:class:`ChipletArrays`) with shared ``dram`` (:class:`Dram`); fills ``out``
-    (COLUMNS); ``work`` is a :class:`Scratch`. Stages: :func:`spatial_folds` (compute cycles),
-    :func:`l2_traffic` (reuse), :func:`dram_traffic` (L2 capacity), then:
-
-        utilization    = MACs / (compute_cycles * rows * cols)
-        l2_overflow    = max(0, (|I| + |W| + |O|) elem_bytes - L2)
-
-    Time (roofline over the three resources, plus fixed costs):
-        compute_s = compute_cycles / clock;  onchip_s = L2 accesses * elem_bytes / (onchip_bpc * clock)
-        dram_s    = dram_bytes / dram_bytes_per_s
-        latency_s = max(compute_s, onchip_s, dram_s) + (rows + cols) / clock + dram_latency_s
-    (array fill/drain once per op; tiles double-buffered.) ``bound`` is the argmax term.
-
-    Energy (MAESTRO's per-access model plus DRAM):
-        L1 accesses = 3 * MACs (two operand reads, one partial-sum update) + L2 accesses (fills)
-        energy = MACs*mac_pj + L1*l1_pj + L2_accesses*l2_pj + dram_bytes*8*dram_pj_per_bit  [pJ]
-    """
-    dims = ops.dims[i]
-    stride = ops.stride[i]
-    elem_bytes = ops.elem_bytes[i]
-    rows = chips.rows[c]
-    cols = chips.cols[c]
-    lanes = work.ints[0]
-    spatial = work.ints[1]
-    fscr = work.floats
-    cycles, macs = spatial_folds(dims, rows, cols, chips.axis_dims[c], lanes, spatial)
-    util = macs / (cycles * rows * cols)
-
-    sizes = fscr[SIZES]
-    traffic = fscr[TRAFFIC]
-    l1_elems = max(1, int(chips.l1_bytes[c] / 2.0 / elem_bytes))
-    l2_traffic(dims, stride, chips.stationary[c], l1_elems, work)
-    l2_acc = traffic[0] + traffic[1] + traffic[2]
-    onchip_bytes = l2_acc * elem_bytes
-
-    compulsory = fscr[COMPULSORY]
-    compulsory[0] = sizes[0] * ops.first[i]
-    compulsory[1] = sizes[1] * ops.w_static[i]
-    compulsory[2] = sizes[2] * ops.last[i]
-    dram_bytes = dram_traffic(sizes, traffic, compulsory, elem_bytes, chips.l2_bytes[c]) * elem_bytes
-    overflow = max(0.0, (sizes[0] + sizes[1] + sizes[2]) * elem_bytes - chips.l2_bytes[c])
-
-    clock_hz = chips.clock_hz[c]
     compute_s = cycles / clock_hz
-    onchip_s = onchip_bytes / (chips.onchip_bytes_per_cycle[c] * clock_hz)
-    dram_s = dram_bytes / dram.bytes_per_s
+    onchip_s = onchip_bytes / (onchip_bpc * clock_hz)
+    dram_s = dram_bytes / dram_bytes_per_s
     bound = 0
     worst = compute_s
     if onchip_s > worst:
@@ -250,13 +280,13 @@ def op_cost(ops, i, chips, c, dram, out, work):
     if dram_s > worst:
         bound = 2
         worst = dram_s
-    latency = worst + (rows + cols) / clock_hz + dram.latency_s
+    latency = worst + (rows + cols) / clock_hz + dram_latency_s
 
     l1_acc = 3.0 * macs + l2_acc
-    mac_j = macs * chips.mac_pj[c] * 1e-12
-    l1_j = l1_acc * chips.l1_pj[c] * 1e-12
-    l2_j = l2_acc * chips.l2_pj[c] * 1e-12
-    dram_j = dram_bytes * 8.0 * dram.pj_per_bit * 1e-12
+    mac_j = macs * mac_pj * 1e-12
+    l1_j = l1_acc * l1_pj * 1e-12
+    l2_j = l2_acc * l2_pj * 1e-12
+    dram_j = dram_bytes * 8.0 * dram_pj_per_bit * 1e-12
 
     out[C_CYCLES] = cycles
     out[C_UTIL] = util
@@ -286,6 +316,7 @@ def cost_table(ops, chips, dram):
     table = np.empty((n_ops, n_dev, N_COLS))
     work = Scratch(np.empty((3, 7), dtype=np.int64), np.empty(16))
     for i in range(n_ops):
+        op = op_row(ops, i)
         for c in range(n_dev):
-            op_cost(ops, i, chips, c, dram, table[i, c], work)
+            op_cost(op, chiplet_row(chips, c), dram, table[i, c], work)
     return table
