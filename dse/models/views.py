@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -112,6 +113,7 @@ class LinearOps:
         return self.names.index(name)
 
 
+@lru_cache(maxsize=512)
 def linear_ops(t: Transformer, tp: int) -> LinearOps:
     """Rows of the decomposition for the roofline, b bytes per element:
 
@@ -126,7 +128,7 @@ def linear_ops(t: Transformer, tp: int) -> LinearOps:
     Shares under TP: an op split over n units (heads, KV heads, features, vocab) on tp GPUs gives
     each GPU ceil(n / tp) of them, so its divisor is n / ceil(n / tp) (= tp when tp divides n; the
     largest shard sets the time when it does not, e.g. 64 heads on 6 GPUs); unsharded ops (norms)
-    have divisor 1."""
+    have divisor 1. Cached per (model, tp): the arrays are shared, read-only by convention."""
     b = t.precision_bits / 8.0
     rows: list[list] = []
     for op in transformer_operators(t):

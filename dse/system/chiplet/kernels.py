@@ -209,10 +209,10 @@ def chain_dp(node, frame, wt, we, assign):
 
 
 @njit(cache=True)
-def best_move(cand, lo, hi, goal, current, frame, work):
+def best_move(cand, lo, hi, goal, current, frame, busy, met):
     """Move ops lo..hi (all on one chiplet) to the other chiplet that lowers the objective most;
     keep the move only if it beats ``current``. Returns (objective after, mappings evaluated)."""
-    n_dev = work.busy.shape[0]
+    n_dev = busy.shape[0]
     home = cand[lo]
     best_obj = current
     best_c = home
@@ -221,8 +221,8 @@ def best_move(cand, lo, hi, goal, current, frame, work):
             continue
         for k in range(lo, hi + 1):
             cand[k] = c
-        frame_cost(cand, frame, work.busy, work.met)
-        obj = objective(work.met, goal)
+        frame_cost(cand, frame, busy, met)
+        obj = objective(met, goal)
         if obj < best_obj - 1e-12 * abs(best_obj):
             best_obj = obj
             best_c = c
@@ -232,13 +232,13 @@ def best_move(cand, lo, hi, goal, current, frame, work):
 
 
 @njit(cache=True)
-def local_search(cand, goal, sweeps, frame, work):
+def local_search(cand, goal, sweeps, frame, busy, met):
     """Descend from ``cand`` (modified in place): for each run of consecutive ops of a model on one
     chiplet, try moving its first op, its last op, or the whole run to the best other chiplet;
     repeat until a sweep improves nothing (or ``sweeps`` passes). Returns (objective, evaluated)."""
     n = cand.shape[0]
-    frame_cost(cand, frame, work.busy, work.met)
-    best_obj = objective(work.met, goal)
+    frame_cost(cand, frame, busy, met)
+    best_obj = objective(met, goal)
     evaluated = 1
     for sweep in range(sweeps):
         improved = False
@@ -252,7 +252,7 @@ def local_search(cand, goal, sweeps, frame, work):
                     break
                 lo = i if move < 2 else j
                 hi = j if move == 1 else lo
-                obj, tried = best_move(cand, lo, hi, goal, best_obj, frame, work)
+                obj, tried = best_move(cand, lo, hi, goal, best_obj, frame, busy, met)
                 evaluated += tried
                 if obj < best_obj:
                     best_obj = obj
@@ -366,7 +366,7 @@ def optimise(frame, weights, effort):
                 target = np.random.randint(0, n_dev)
                 for k in range(lo, hi + 1):
                     cand[k] = target
-            obj, tried = local_search(cand, goal, effort.sweeps, frame, work)
+            obj, tried = local_search(cand, goal, effort.sweeps, frame, work.busy, work.met)
             evaluated += tried
             if obj < best_obj:
                 best_obj = obj

@@ -77,7 +77,7 @@ class Trace(NamedTuple):
     alpha: float           # PAPI threshold on RLP x TLP
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def step_cost(step, ops, system, op_out):
     """Time and energy of one forward pass over all layers (one decode step, or the prefill).
 
