@@ -79,25 +79,33 @@ def best_values(rows: list[dict], objectives) -> tuple[list[float], bool]:
     return out, bool(feasible)
 
 
-def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
-               on_trial: Callable[[SearchSummary], None] | None = None) -> SearchSummary:
-    from dse.output.store import META_HARDWARE, META_KIND, META_OBJECTIVES, META_VERSION, META_WORKLOAD, write_part
-    from dse.search.sampler import make_sampler
-    from dse.search.storage import open_storage, open_study
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a search needs before its first trial, checked up front."""
+
+    workload: Any
+    hardware: Any
+    kind: Any                      # dse.system.base.SystemKind
+    space: Any                     # dse.search.space.Space
+    objectives: tuple
+    name: str
+    metadata: dict                 # Parquet key-value metadata of every part
+    provenance: dict               # columns every row carries
+
+
+def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: str) -> Prepared:
+    """Load and check the specs through their kind, name the study, build metadata and provenance."""
+    from dse.output.store import META_HARDWARE, META_KIND, META_OBJECTIVES, META_VERSION, META_WORKLOAD
     from dse.system.base import kind_of
 
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
     kind.check_workload(workload, hardware)
-    space = kind.space(workload, hardware)
     objs = kind.objectives(workload, hardware)
     name = cfg.study or default_study_name(workload, hardware)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise DseError("--study", "", "a study name of letters, digits, '_', '.', '-'", name)
-    summary = SearchSummary(study=name, folder=Path(cfg.out) / name, objectives=objs,
-                            best=[0.0 if m else float("inf") for _, m in objs])
-    worker = worker_id(cfg.worker)
     metadata = {
         META_WORKLOAD: _json(to_jsonable(workload)),
         META_HARDWARE: _json(to_jsonable(hardware)),
@@ -108,10 +116,26 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     provenance = {"study": name, "kind": kind.name, "worker": worker, "seed": cfg.seed, "dse_version": __version__,
                   "workload_file": str(workload_path), "hardware_file": str(hardware_path),
                   "workload_sha": spec_hash(workload), "hardware_sha": spec_hash(hardware)}
+    return Prepared(workload, hardware, kind, kind.space(workload, hardware), objs, name, metadata, provenance)
+
+
+def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
+               on_trial: Callable[[SearchSummary], None] | None = None) -> SearchSummary:
+    """Trials in batches of ``cfg.batch``: ask, evaluate each new point through its kind (a point
+    already seen in this run is told its cached values), tell, flush every ``cfg.flush_every``
+    trials and at the end."""
+    from dse.output.store import write_part
+    from dse.search.sampler import make_sampler
+    from dse.search.storage import open_storage, open_study
+
+    worker = worker_id(cfg.worker)
+    p = prepare(workload_path, hardware_path, cfg, worker)
+    objs, space = p.objectives, p.space
+    summary = SearchSummary(study=p.name, folder=Path(cfg.out) / p.name, objectives=objs,
+                            best=[0.0 if m else float("inf") for _, m in objs])
     storage = open_storage(cfg.storage)
-    study = open_study(name, storage, make_sampler(cfg.seed, max(2, min(cfg.batch, cfg.trials))),
+    study = open_study(p.name, storage, make_sampler(cfg.seed, max(2, min(cfg.batch, cfg.trials))),
                        tuple("maximize" if m else "minimize" for _, m in objs))
-    weights = tuple(cfg.weights)
     cache: dict[tuple, tuple[list[float], bool]] = {}
     pending: list[dict] = []
     start = time.perf_counter()
@@ -119,14 +143,14 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
 
     def flush() -> None:
         if pending:
-            summary.parts.append(write_part(summary.folder, worker, pending, metadata))
+            summary.parts.append(write_part(summary.folder, worker, pending, p.metadata))
             summary.rows += len(pending)
             pending.clear()
 
-    def evaluate_point(values: dict) -> tuple[list[dict], int]:
+    def point_rows(values: dict) -> tuple[list[dict], int]:
         wl_vals, hw_vals = space.split(values)
-        point = kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
-        return kind.design_rows(point, weights)
+        point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
+        return p.kind.design_rows(point, tuple(cfg.weights))
 
     try:
         while summary.trials < cfg.trials:
@@ -136,13 +160,12 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                 values = space.suggest(trial)
                 key = tuple(label_of(values[k.path]) for k in space.knobs)
                 if key not in cache:
-                    rows, evaluated = evaluate_point(values)
+                    rows, evaluated = point_rows(values)
                     summary.mappings_evaluated += evaluated
                     summary.points += 1
                     params = {f"param.{n}": label_of(values[k.path]) for n, k in zip(space.names, space.knobs)}
-                    for row in rows:
-                        pending.append({**provenance, "trial": trial.number, **params, **_plain(row),
-                                        "mappings_evaluated": evaluated})
+                    pending.extend({**p.provenance, "trial": trial.number, **params, **_plain(row),
+                                    "mappings_evaluated": evaluated} for row in rows)
                     cache[key] = best_values(rows, objs)
                 told.append((trial, cache[key]))
             for trial, (best, feasible) in told:
