@@ -40,6 +40,12 @@ class SystemKind(ABC):
     name: ClassVar[str]                   # the registry key, also the ``kind`` column
     hardware_sections: ClassVar[tuple[str, ...]]   # top-level hardware keys that identify the kind
     mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
+    fields_heading: ClassVar[str]         # README heading of the kind's hardware-field table
+
+    @abstractmethod
+    def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Every hardware field the loader accepts: section path -> (required, optional) keys
+        (the dict the parser itself uses; README's table under ``fields_heading`` lists the same)."""
 
     @abstractmethod
     def parse_hardware(self, root: Node) -> Any:

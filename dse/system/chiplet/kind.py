@@ -17,6 +17,13 @@ class ChipletKind(SystemKind):
     hardware_sections = ("chiplets",)
     mapping_title = "ops per chiplet"
 
+    fields_heading = "Chiplet hardware fields"
+
+    def hardware_fields(self):
+        from dse.spec.chiplet import FIELDS
+
+        return FIELDS
+
     def parse_hardware(self, root: Node):
         from dse.spec.chiplet import parse_chiplet_hardware
 

@@ -23,6 +23,13 @@ class LlmKind(SystemKind):
     hardware_sections = ("gpu", "pim")
     mapping_title = "parallel"
 
+    fields_heading = "GPU/PIM hardware fields"
+
+    def hardware_fields(self):
+        from dse.spec.gpu_pim import FIELDS
+
+        return FIELDS
+
     def parse_hardware(self, root: Node):
         from dse.spec.gpu_pim import parse_gpu_pim_hardware
 
