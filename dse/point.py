@@ -41,6 +41,7 @@ def parse_sets(space, assignments: list[str]) -> dict[str, Any]:
 def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | None,
                    sets: list[str]) -> dict:
     """The `--json` object: ``kind``, ``workload``, ``hardware``, ``params`` and the kind's detail."""
+    from dse.search.space import Space
     from dse.spec.common import resolve
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
@@ -50,7 +51,7 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
     kind.check_workload(workload, hardware)
-    space = kind.space(workload, hardware)
+    space = Space.of(kind.knobs(workload, hardware))
     values = parse_sets(space, sets)
     wl_vals, hw_vals = space.split(values)
     point = kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))

@@ -110,7 +110,9 @@ class Scratch(NamedTuple):
                              # L2 traffic [10:13], compulsory DRAM traffic [13:16]
 
 
-def scratch() -> Scratch:
+@njit(cache=True)
+def scratch():
+    """A fresh :class:`Scratch` (callable from Python and from kernels)."""
     return Scratch(np.empty((3, 7), dtype=np.int64), np.empty(16))
 
 
@@ -314,7 +316,7 @@ def cost_table(ops, chips, dram):
     n_ops = ops.dims.shape[0]
     n_dev = chips.rows.shape[0]
     table = np.empty((n_ops, n_dev, N_COLS))
-    work = Scratch(np.empty((3, 7), dtype=np.int64), np.empty(16))
+    work = scratch()
     for i in range(n_ops):
         op = op_row(ops, i)
         for c in range(n_dev):

@@ -9,7 +9,6 @@ by hand.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 BOUND_COMPUTE = 0
 BOUND_MEMORY = 1

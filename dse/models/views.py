@@ -130,28 +130,26 @@ def linear_ops(t: Transformer, tp: int) -> LinearOps:
     largest shard sets the time when it does not, e.g. 64 heads on 6 GPUs); unsharded ops (norms)
     have divisor 1. Cached per (model, tp): the arrays are shared, read-only by convention."""
     b = t.precision_bits / 8.0
-    rows: list[list] = []
+    names: list[str] = []
+    rows: list[dict] = []
     for op in transformer_operators(t):
-        share = op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0
-        if op.kind == ATTENTION:
-            if rows and rows[-1][1] == ATTN:          # fuse with the layer's other attention matmul
-                prev = rows[-1]
-                prev[3] += op.flops_per_query_context
-                prev[5] += op.act_elems_per_token * b
-                prev[6] += op.kv_elems_per_context * b
-                continue
-            rows.append(["attn", ATTN, 0.0, op.flops_per_query_context, 0.0, op.act_elems_per_token * b,
-                         op.kv_elems_per_context * b, 0.0, share, op.repeat])
-        elif op.kind == GEMM:
-            rows.append([op.name, FC, op.flops_per_token, 0.0, op.weight_elems * b, op.act_elems_per_token * b,
-                         0.0, op.input_elems_per_token * b, share, op.repeat])
-        elif op.kind == ELEMENTWISE:
-            rows.append([op.name, ELEM, 0.0, 0.0, 0.0, op.act_elems_per_token * b, 0.0, 0.0, share, op.repeat])
-    cols = [np.array(c, np.float64) for c in zip(*[r[1:] for r in rows])]
-    arrays = LinearArrays(cls=cols[0].astype(np.int64), flop_t=cols[1], flop_qc=cols[2], byte_w=cols[3],
-                          byte_t=cols[4], byte_c=cols[5], bcast_t=cols[6], gpu_div=cols[7],
-                          reps=cols[8].astype(np.int64))
-    return LinearOps(names=tuple(r[0] for r in rows), arrays=arrays, layers=t.num_hidden_layers,
+        if op.kind == ATTENTION and rows and rows[-1]["cls"] == ATTN:
+            prev = rows[-1]                            # fuse with the layer's other attention matmul
+            prev["flop_qc"] += op.flops_per_query_context
+            prev["byte_t"] += op.act_elems_per_token * b
+            prev["byte_c"] += op.kv_elems_per_context * b
+            continue
+        names.append("attn" if op.kind == ATTENTION else op.name)
+        rows.append({"cls": {GEMM: FC, ATTENTION: ATTN, ELEMENTWISE: ELEM}[op.kind],
+                     "flop_t": op.flops_per_token, "flop_qc": op.flops_per_query_context,
+                     "byte_w": op.weight_elems * b, "byte_t": op.act_elems_per_token * b,
+                     "byte_c": op.kv_elems_per_context * b, "bcast_t": op.input_elems_per_token * b,
+                     "gpu_div": op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0,
+                     "reps": op.repeat})
+    ints = ("cls", "reps")
+    arrays = LinearArrays(**{f: np.array([r[f] for r in rows], np.int64 if f in ints else np.float64)
+                             for f in LinearArrays._fields})
+    return LinearOps(names=tuple(names), arrays=arrays, layers=t.num_hidden_layers,
                      hidden=t.hidden_size, heads=t.num_attention_heads, kv_heads=t.kv_heads,
                      ffn=t.intermediate_size, vocab=t.vocab_size, elem_bytes=b,
                      weight_bytes=parameter_count(t) * b)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from dse import __version__
 from dse.errors import DseError
+from dse.search.space import Space
 from dse.spec.common import label_of, resolve, spec_hash, to_jsonable
 from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
@@ -35,7 +36,6 @@ class SearchConfig:
     storage: str | None = None
     worker: str | None = None
     flush_every: int = 100
-    weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass
@@ -116,7 +116,8 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: s
     provenance = {"study": name, "kind": kind.name, "worker": worker, "seed": cfg.seed, "dse_version": __version__,
                   "workload_file": str(workload_path), "hardware_file": str(hardware_path),
                   "workload_sha": spec_hash(workload), "hardware_sha": spec_hash(hardware)}
-    return Prepared(workload, hardware, kind, kind.space(workload, hardware), objs, name, metadata, provenance)
+    return Prepared(workload, hardware, kind, Space.of(kind.knobs(workload, hardware)), objs, name, metadata,
+                    provenance)
 
 
 def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
@@ -150,7 +151,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     def point_rows(values: dict) -> tuple[list[dict], int]:
         wl_vals, hw_vals = space.split(values)
         point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
-        return p.kind.design_rows(point, tuple(cfg.weights))
+        return p.kind.design_rows(point)
 
     try:
         while summary.trials < cfg.trials:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dse.spec.common import Knob, collect_knobs, label_of
+from dse.spec.common import Knob, label_of
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,9 @@ class Space:
     knobs: tuple[Knob, ...]
 
     @staticmethod
-    def of(workload: Any, hardware: Any) -> Space:
-        pairs = [("wl." + k.path, k) for k in collect_knobs(workload)]
-        pairs += [("hw." + k.path, k) for k in collect_knobs(hardware)]
-        return Space(tuple(n for n, _ in pairs), tuple(k for _, k in pairs))
+    def of(named_knobs: list[tuple[str, Knob]]) -> Space:
+        """From a system kind's ``knobs()``: (name, knob) pairs."""
+        return Space(tuple(n for n, _ in named_knobs), tuple(k for _, k in named_knobs))
 
     def suggest(self, trial) -> dict[str, Any]:
         """Values (by knob path) for an Optuna trial; labels go to Optuna, values to the specs."""

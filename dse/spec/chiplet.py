@@ -118,7 +118,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def parse_chiplet_hardware(root: Node) -> ChipletHardware:
+def parse(root: Node) -> ChipletHardware:
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
     chiplet_nodes = top["chiplets"].sequence(min_len=1)

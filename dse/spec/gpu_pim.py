@@ -171,7 +171,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def parse_gpu_pim_hardware(root: Node) -> GpuPimHardware:
+def parse(root: Node) -> GpuPimHardware:
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
     if "interconnect" not in top:

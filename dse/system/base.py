@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Node
+from dse.spec.common import Knob, Node, collect_knobs
 
 # kind name -> "module:class" of its SystemKind.
 REGISTRY: dict[str, str] = {
@@ -32,7 +32,7 @@ class SystemKind(ABC):
     """What one system kind declares and does. Data flows one way through it:
 
         parse_hardware (YAML -> frozen spec)   check_workload (the pair is one it runs)
-        space / objectives (what search varies and optimises)
+        knobs / objectives (what search varies and optimises)
         build (resolved specs -> IR point)  ->  design_rows (search: rows per point)
                                             ->  detail (evaluate: one design in full) -> render
     """
@@ -41,25 +41,25 @@ class SystemKind(ABC):
     hardware_sections: ClassVar[tuple[str, ...]]   # top-level hardware keys that identify the kind
     mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
     fields_heading: ClassVar[str]         # README heading of the kind's hardware-field table
+    spec_module: ClassVar[str]            # the hardware spec module: ``parse(root)`` and ``FIELDS``
 
-    @abstractmethod
     def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Every hardware field the loader accepts: section path -> (required, optional) keys
         (the dict the parser itself uses; README's table under ``fields_heading`` lists the same)."""
+        return importlib.import_module(self.spec_module).FIELDS
 
-    @abstractmethod
     def parse_hardware(self, root: Node) -> Any:
         """Hardware YAML (root node) -> the kind's frozen hardware spec (knobs left as Knobs)."""
+        return importlib.import_module(self.spec_module).parse(root)
 
     @abstractmethod
     def check_workload(self, workload: Any, hardware: Any) -> None:
         """Raise a DseError (file, field, expectation) if this kind cannot run the workload."""
 
-    def space(self, workload: Any, hardware: Any):
-        """The outer search space: every knob of both specs (dse.search.space.Space)."""
-        from dse.search.space import Space
-
-        return Space.of(workload, hardware)
+    def knobs(self, workload: Any, hardware: Any) -> list[tuple[str, Knob]]:
+        """The outer knobs, named ``wl.<path>`` / ``hw.<path>``: every knob of both specs."""
+        return ([("wl." + k.path, k) for k in collect_knobs(workload)]
+                + [("hw." + k.path, k) for k in collect_knobs(hardware)])
 
     @abstractmethod
     def objectives(self, workload: Any, hardware: Any) -> tuple[tuple[str, bool], ...]:
@@ -70,9 +70,10 @@ class SystemKind(ABC):
         """Resolved specs (no knobs left) -> the kind's design point (IR and cost tables)."""
 
     @abstractmethod
-    def design_rows(self, point: Any, weights: tuple[float, ...]) -> tuple[list[dict], int]:
+    def design_rows(self, point: Any, weights: tuple[float, ...] | None = None) -> tuple[list[dict], int]:
         """The inner level of the search on one point: result rows (mapping text, metrics with
-        units in their names, ``feasible``, ``violations``) and the number of mappings evaluated."""
+        units in their names, ``feasible``, ``violations``) and the number of mappings evaluated.
+        ``weights``: the inner objective weights, where the kind has them (None: its default)."""
 
     @abstractmethod
     def detail(self, point: Any, mapping_path: Path | None) -> dict:

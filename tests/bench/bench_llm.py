@@ -32,13 +32,12 @@ def bench_trace() -> None:
     evaluator.evaluate_config(point, 6, 1, 1)          # compile / load the numba cache
     ops = linear_ops(point.t, 6)
     system = evaluator.system_bundle(point, ops, 6, 1, 1)
-    trace = kernels.Trace(np.sort(point.lengths), 512, 1, kernels.P_PAPI, 32.0)
+    lengths = np.sort(point.lengths)
     out = np.zeros((ops.n, kernels.N_OCOLS))
-    res = np.zeros(kernels.N_RES)
     reps = 2000
     start = time.perf_counter()
     for _ in range(reps):
-        kernels.decode_trace(trace, ops.arrays, system, out, res)
+        res = evaluator.decode(point, ops, system, lengths, out)
     dt = time.perf_counter() - start
     steps = res[kernels.R_STEPS] * reps
     print(f"decode trace (LLaMA-65B, PAPI, batch 64, {int(res[kernels.R_STEPS])} steps/trace, 9 ops/step): "

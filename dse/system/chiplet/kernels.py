@@ -281,7 +281,7 @@ def fastest_mapping(frame):
 @njit(cache=True)
 def lagrangian(frame, goal, rounds, work):
     """Step 1 of :func:`optimise` for ``goal``: the best mapping (into ``work.lagr``) over
-    ``rounds`` of the Lagrangian chain DP. Returns mappings evaluated."""
+    ``rounds`` of the Lagrangian chain DP (one mapping evaluated per round)."""
     n, n_dev = frame.time.shape
     w, p_ref, e_ref = goal.w, goal.p_ref, goal.e_ref
     busy, met, node, lam, cand, lagr = work.busy, work.met, work.node, work.lam, work.cand, work.lagr
@@ -305,7 +305,6 @@ def lagrangian(frame, goal, rounds, work):
         top = lam.max()
         for c in range(n_dev):
             lam[c] /= top
-    return rounds
 
 
 @njit(cache=True)
@@ -344,7 +343,8 @@ def optimise(frame, weights, effort):
     for wi in range(n_w):
         goal = Goal(weights[wi], p_ref, e_ref)
         rounds = effort.iterations if frame.pipelining else 1
-        evaluated += lagrangian(frame, goal, rounds, work)
+        lagrangian(frame, goal, rounds, work)
+        evaluated += rounds
         best_obj = np.inf
         for attempt in range(2 + n_dev + effort.kicks):
             if attempt == 0:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import DseError
-from dse.spec.common import Node
 from dse.system.base import SystemKind
 
 MAPPING_FROM_OPTIMISER = "inner optimiser, best throughput (objective weight 0)"
@@ -18,16 +17,7 @@ class ChipletKind(SystemKind):
     mapping_title = "ops per chiplet"
 
     fields_heading = "Chiplet hardware fields"
-
-    def hardware_fields(self):
-        from dse.spec.chiplet import FIELDS
-
-        return FIELDS
-
-    def parse_hardware(self, root: Node):
-        from dse.spec.chiplet import parse_chiplet_hardware
-
-        return parse_chiplet_hardware(root)
+    spec_module = "dse.spec.chiplet"
 
     def check_workload(self, workload, hardware) -> None:
         """Decode (token-by-token generation) runs on GPU/PIM hardware, not here."""
@@ -45,10 +35,12 @@ class ChipletKind(SystemKind):
 
         return design.build(workload, hardware)
 
-    def design_rows(self, point, weights):
-        """The inner optimiser's best mapping per objective weight; identical mappings once."""
+    def design_rows(self, point, weights=None):
+        """The inner optimiser's best mapping per objective weight (default: design.DEFAULT_WEIGHTS,
+        fastest frame ... least energy); identical mappings once."""
         from dse.system.chiplet import design
 
+        weights = design.DEFAULT_WEIGHTS if weights is None else weights
         assigns, raw, evaluated = design.optimise(point, weights)
         rows, seen = [], set()
         for w, assign, r in zip(weights, assigns, raw):

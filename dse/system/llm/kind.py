@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import DseError
-from dse.spec.common import Node
 from dse.system.base import SystemKind
 
 PARALLEL_FROM_SEARCH = "best feasible tokens_per_s over every tp x pp x dp (parallel: auto)"
@@ -24,16 +23,7 @@ class LlmKind(SystemKind):
     mapping_title = "parallel"
 
     fields_heading = "GPU/PIM hardware fields"
-
-    def hardware_fields(self):
-        from dse.spec.gpu_pim import FIELDS
-
-        return FIELDS
-
-    def parse_hardware(self, root: Node):
-        from dse.spec.gpu_pim import parse_gpu_pim_hardware
-
-        return parse_gpu_pim_hardware(root)
+    spec_module = "dse.spec.gpu_pim"
 
     def check_workload(self, workload, hardware) -> None:
         from dse.system.llm.evaluator import check_workload
@@ -48,7 +38,7 @@ class LlmKind(SystemKind):
 
         return build(workload, hardware)
 
-    def design_rows(self, point, weights):
+    def design_rows(self, point, weights=None):
         """Every parallel config of the point (one with fixed degrees, all factorisations with
         ``parallel: auto``) is a row; the inner level is exhaustive here (a handful of configs,
         each a microsecond-scale decode trace). ``weights`` do not apply (NaN in the rows)."""
