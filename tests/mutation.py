@@ -67,7 +67,7 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "standard TP: one all-reduce per layer instead of two"),
     ("dse/system/llm/kernels.py", "comm += (layers - pp) * exposed + pp * ar", "comm += layers * exposed",
      "Kraken: stage-final all-reduces hidden too"),
-    ("dse/system/llm/kernels.py", "Ti = step.tokens if ops.reps[i] > 1 else step.head_tokens", "Ti = step.tokens",
+    ("dse/system/llm/kernels.py", "Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens", "Ti = step.tokens",
      "LM head on every prompt token in prefill"),
     ("dse/system/llm/kernels.py", "runners = system.tp if d == GPU else dev[d, D_NDEV]",
      "runners = 1.0 if d == GPU else dev[d, D_NDEV]", "energy of one GPU instead of the TP group"),

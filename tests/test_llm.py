@@ -163,7 +163,7 @@ def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
         d = devs[int(a.cls[i])]
         share = a.gpu_div[i] if d == K.GPU else dev[d, D_NDEV]
         runners = tp if d == K.GPU else dev[d, D_NDEV]
-        Ti = T if a.reps[i] > 1 else T_head
+        Ti = T_head if a.last_only[i] else T
         fl = (a.flop_t[i] * Ti + a.flop_qc[i] * q * C) / share
         by = (a.byte_w[i] + a.byte_t[i] * Ti + a.byte_c[i] * C) / share
         t = dev[d, D_LAUNCH] + max(fl / dev[d, D_FLOPS], by / dev[d, D_BW])

@@ -122,3 +122,14 @@ def test_saved_activations_match_korthikanti():
     assert activation_bytes_per_token_per_layer(t) == 34 * 2304 + 5 * 24 * 1024 == 201_216
     # Without dropout the masks go: a s (scores) + h (proj) + h (FFN) bytes fewer.
     assert activation_bytes_per_token_per_layer(t, dropout=False) == 201_216 - 24 * 1024 - 2 * 2304
+
+
+def test_one_layer_model_keeps_layer_and_head_apart():
+    # With a single layer, repeat counts cannot tell layer ops from the LM head: the decomposition
+    # flags them. Prefill runs every layer op on all tokens and only the LM head on the last one.
+    t = Transformer(num_hidden_layers=1, hidden_size=64, num_attention_heads=4, intermediate_size=256,
+                    vocab_size=100, seq_len=16, batch=2)
+    a = linear_ops(t, 1).arrays
+    assert a.reps.tolist() == [1] * 9 and a.last_only.tolist() == [0] * 8 + [1]
+    names = [op.name for op in einsum_ops(Model("m", 1, t, ()))]
+    assert names == ["l0.qkv", "l0.attn_qk", "l0.attn_av", "l0.proj", "l0.ffn_up", "l0.ffn_down", "lm_head"]

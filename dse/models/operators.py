@@ -59,6 +59,7 @@ class Operator:
     name: str
     kind: str
     repeat: int = 1                  # consecutive copies (layers); 1 for once-per-model ops
+    per_layer: bool = False          # part of the repeated decoder layer (else once per model)
     last_token_only: bool = False    # in a prefill, runs on one token per request (LM head)
     in_features: int = 0             # gemm C
     out_features: int = 0            # gemm K
@@ -139,23 +140,24 @@ def transformer_operators(t: Transformer) -> tuple[Operator, ...]:
     up = 2 * f if llama else f
     s = t.seq_len
     act_in = 2 * f if llama else f
+    layer = dict(repeat=L, per_layer=True)
     return (
-        Operator("norm1", ELEMENTWISE, L, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
-        Operator("qkv", GEMM, L, in_features=h, out_features=h + 2 * kv, shard_units=heads,
+        Operator("norm1", ELEMENTWISE, **layer, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
+        Operator("qkv", GEMM, **layer, in_features=h, out_features=h + 2 * kv, shard_units=heads,
                  saved_elems_per_token=h),
-        Operator("attn_qk", ATTENTION, L, part="scores", heads=heads, kv_heads=kvh, head_dim=d,
+        Operator("attn_qk", ATTENTION, **layer, part="scores", heads=heads, kv_heads=kvh, head_dim=d,
                  shard_units=kvh, saved_elems_per_token=h + kv + heads * s, mask_bytes_per_token=heads * s),
-        Operator("attn_av", ATTENTION, L, part="context", heads=heads, kv_heads=kvh, head_dim=d,
+        Operator("attn_av", ATTENTION, **layer, part="context", heads=heads, kv_heads=kvh, head_dim=d,
                  shard_units=kvh, saved_elems_per_token=heads * s + kv),
-        Operator("proj", GEMM, L, in_features=h, out_features=h, shard_units=heads,
+        Operator("proj", GEMM, **layer, in_features=h, out_features=h, shard_units=heads,
                  saved_elems_per_token=h, mask_bytes_per_token=h),
-        Operator("norm2", ELEMENTWISE, L, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
-        Operator("ffn_up", GEMM, L, in_features=h, out_features=up, shard_units=f, saved_elems_per_token=h),
-        Operator("act", ELEMENTWISE, L, elems_per_token=3 * f if llama else 2 * f, shard_units=f,
+        Operator("norm2", ELEMENTWISE, **layer, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
+        Operator("ffn_up", GEMM, **layer, in_features=h, out_features=up, shard_units=f, saved_elems_per_token=h),
+        Operator("act", ELEMENTWISE, **layer, elems_per_token=3 * f if llama else 2 * f, shard_units=f,
                  saved_elems_per_token=act_in),
-        Operator("ffn_down", GEMM, L, in_features=f, out_features=h, shard_units=f,
+        Operator("ffn_down", GEMM, **layer, in_features=f, out_features=h, shard_units=f,
                  saved_elems_per_token=f, mask_bytes_per_token=h),
-        Operator("lm_head", GEMM, 1, last_token_only=True, in_features=h, out_features=t.vocab_size,
+        Operator("lm_head", GEMM, last_token_only=True, in_features=h, out_features=t.vocab_size,
                  shard_units=t.vocab_size),
     )
 
@@ -177,7 +179,7 @@ def activation_bytes_per_token_per_layer(t: Transformer, dropout: bool = True) -
     """Activations one layer keeps for its backward pass per token (Korthikanti et al. 2022):
     saved elements x bytes per element, plus 1-byte dropout masks when ``dropout``."""
     b = t.precision_bits / 8.0
-    ops = [op for op in transformer_operators(t) if op.repeat > 1]
+    ops = [op for op in transformer_operators(t) if op.per_layer]
     return sum(op.saved_elems_per_token * b + (op.mask_bytes_per_token if dropout else 0) for op in ops)
 
 

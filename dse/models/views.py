@@ -57,10 +57,10 @@ def einsum_ops(model: Model) -> tuple[Op, ...]:
                       weights_static=False)
         return None                                   # element-wise: fused, not costed
 
-    layer_ops = [op for op in ops if op.repeat > 1]
+    layer_ops = [op for op in ops if op.per_layer]
     for layer in range(t.num_hidden_layers):
         out += [e for e in (one(op, f"l{layer}.") for op in layer_ops) if e is not None]
-    out += [e for e in (one(op, "") for op in ops if op.repeat == 1) if e is not None]
+    out += [e for e in (one(op, "") for op in ops if not op.per_layer) if e is not None]
     return tuple(out)
 
 
@@ -82,6 +82,7 @@ class LinearArrays(NamedTuple):
     bcast_t: np.ndarray      # part of byte_t every device of a PIM pool receives whole (FC inputs)
     gpu_div: np.ndarray      # per-GPU share divisor under TP (n / ceil(n / tp); 1 when replicated)
     reps: np.ndarray         # layers (layer ops) or 1 (LM head) (int64)
+    last_only: np.ndarray    # 1: runs on the last token of each request in a prefill (LM head) (int64)
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ def linear_ops(t: Transformer, tp: int) -> LinearOps:
                      "byte_w": op.weight_elems * b, "byte_t": op.act_elems_per_token * b,
                      "byte_c": op.kv_elems_per_context * b, "bcast_t": op.input_elems_per_token * b,
                      "gpu_div": op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0,
-                     "reps": op.repeat})
-    ints = ("cls", "reps")
+                     "reps": op.repeat, "last_only": int(op.last_token_only)})
+    ints = ("cls", "reps", "last_only")
     arrays = LinearArrays(**{f: np.array([r[f] for r in rows], np.int64 if f in ints else np.float64)
                              for f in LinearArrays._fields})
     return LinearOps(names=tuple(names), arrays=arrays, layers=t.num_hidden_layers,

@@ -92,7 +92,7 @@ def step_cost(step, ops, system, op_out):
     layer output (T h b bytes): two per layer (Megatron), or for ``kraken`` one whose exposed time
     is max(0, AR - attention time of the next layer), fully exposed on each stage's last layer:
         standard: 2 L AR;  kraken: (L - pp) max(0, AR - t_attn) + pp AR
-    The LM head (ops with reps 1) runs on ``head_tokens``; with FC on the GPUs the vocab-parallel
+    The LM head (``last_only`` ops) runs on ``head_tokens``; with FC on the GPUs the vocab-parallel
     LM head adds an all-gather of the logits (T_head vocab b); pipeline stages add (pp - 1)
     send/recv of the activations (T h b). Collective energy: wire bytes x 8 x pJ/bit.
     Per-op results go to ``op_out`` (O_* columns). Returns (time_s, energy_j, comm_s)."""
@@ -107,7 +107,7 @@ def step_cost(step, ops, system, op_out):
         d = step.fc_dev if c == FC else (step.attn_dev if c == ATTN else step.elem_dev)
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
-        Ti = step.tokens if ops.reps[i] > 1 else step.head_tokens
+        Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
         fl = (ops.flop_t[i] * Ti + ops.flop_qc[i] * step.q * step.context) / share
         by = (ops.byte_w[i] + ops.byte_t[i] * Ti + ops.byte_c[i] * step.context) / share
         t, bound = roofline(fl, by, dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH])
