@@ -55,9 +55,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     names = [n for n, _ in objectives]
     params = [c for c in front.columns if c.startswith("param.")]
     # Designs with identical objective values (e.g. knobs of an idle chiplet) fold into one row.
-    groups = front.groupby(names, sort=False, dropna=False)
-    shown = front.drop_duplicates(subset=names).assign(alike=groups[names[0]].transform("size").loc[
-        front.drop_duplicates(subset=names).index].to_numpy())
+    first = front.drop_duplicates(subset=names)
+    alike = front.groupby(names, sort=False, dropna=False)[names[0]].transform("size")
+    shown = first.assign(alike=alike.loc[first.index].to_numpy())
     arrows = ", ".join(f"{n} {'↑' if m else '↓'}" for n, m in objectives)
     table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
     columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params

@@ -69,8 +69,9 @@ def check_workload(workload: WorkloadSpec) -> None:
 
 
 def build(workload: WorkloadSpec, hardware: GpuPimHardware) -> LlmPoint:
-    """A point from resolved specs; PIM-incompatible ops are errors here (:func:`check_gemv`)."""
-    check_workload(workload)
+    """A point from resolved specs that passed :func:`check_workload` (the kind checks once, before
+    any search work); PIM-incompatible ops are errors here (:func:`check_gemv`), since the knobs
+    they depend on (TLP, prompt length) are resolved per point."""
     model = workload.models[0]
     t = model.generator
     prefill_only = t.decode is None
