@@ -136,7 +136,7 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     # --- the decomposition and the store (combining code the issue names) ----------------------------
     ("dse/models/views.py", "return float(a.byte_c[a.cls == ATTN].sum()) * self.layers",
      "return float(a.byte_c[a.cls == ATTN].sum())", "KV cache of one layer"),
-    ("dse/models/views.py", "                prev[6] += op.kv_elems_per_context * b\n", "",
+    ("dse/models/views.py", "            prev[\"byte_c\"] += op.kv_elems_per_context * b\n", "",
      "fused attention reads K only"),
     ("dse/models/operators.py", "shard_units=kvh, saved_elems_per_token=h + kv + heads * s",
      "shard_units=heads, saved_elems_per_token=h + kv + heads * s", "GQA attention shared by query heads"),
@@ -162,8 +162,8 @@ MUTANTS: list[tuple[str, str, str, str]] = [
      "slowest stage counted per frame, not per inference"),
     ("dse/system/chiplet/kind.py", "            if assign.tobytes() in seen:\n                continue\n", "",
      "identical inner mappings written twice"),
-    ("dse/models/views.py", "share = op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0",
-     "share = tp if op.sharded else 1.0", "TP shares assume tp divides every unit count"),
+    ("dse/models/views.py", "\"gpu_div\": op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0",
+     "\"gpu_div\": tp if op.sharded else 1.0", "TP shares assume tp divides every unit count"),
     ("dse/system/memory.py", "    if used > capacity:", "    if used >= capacity:", "capacity check at equality"),
 ]
 
