@@ -26,14 +26,19 @@ def search(
     hardware: str = typer.Argument(..., help="hardware spec (YAML)"),
     study: Optional[str] = typer.Option(None, help="study name (default: <workload>__<hardware>)"),
     out: Path = typer.Option(Path("results"), help="results folder; the study goes in OUT/STUDY/"),
-    trials: int = typer.Option(300, min=1, help="outer (Optuna) trials"),
-    seed: int = typer.Option(0, help="sampler seed (give each independent worker its own)"),
-    batch: int = typer.Option(50, min=2, help="trials asked per batch (NSGA-II population)"),
-    storage: Optional[str] = typer.Option(None, help="shared Optuna storage: postgresql://..., sqlite:///..., or FILE.log"),
-    worker: Optional[str] = typer.Option(None, help="worker id in part-file names (default host-pid)"),
+    trials: int = typer.Option(300, min=1, max=10_000_000,
+                               help="trial budget of the whole study (all workers, all runs)"),
+    seed: int = typer.Option(0, min=0, max=2**31 - 1, help="seed; each worker's sampler seed derives from it "
+                             "and the worker index"),
+    batch: int = typer.Option(50, min=2, max=100_000, help="trials asked per batch (NSGA-II population)"),
+    storage: Optional[str] = typer.Option(None, help="where the study lives: default OUT/STUDY/_optuna.log; "
+                                          "memory, FILE.log, sqlite:///FILE or postgresql://USER@HOST/DB"),
+    worker: Optional[int] = typer.Option(None, min=0, max=1_000_000, help="worker index (default "
+                                         "$SLURM_ARRAY_TASK_ID, else 0): give each worker of a study its own"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar; one summary line"),
 ) -> None:
-    """Multi-objective search over the specs' knobs, each point's mapping solved by its system kind."""
+    """Multi-objective search over the specs' knobs, each point's mapping solved by its system kind.
+    Re-running resumes the study; workers sharing a storage split its budget."""
     from dse.search.runner import SearchConfig, run_search
 
     cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
@@ -50,15 +55,28 @@ def search(
                 task = progress.add_task("search", total=trials, best="")
 
                 def update(s) -> None:
-                    progress.update(task, completed=s.trials,
+                    progress.update(task, completed=s.complete_after,
                                     best=f"{s.best_text()}, {s.mappings_evaluated:,} mappings")
 
                 summary = run_search(workload, hardware, cfg, on_trial=update)
     except DseError as err:
         _fail(err)
-    typer.echo(f"study {summary.study}: {summary.trials} trials, {summary.points} distinct design points, "
-               f"{summary.mappings_evaluated:,} mappings evaluated, {summary.rows} rows in "
-               f"{len(summary.parts)} part file(s) under {summary.folder}/ ({summary.seconds:.1f} s)")
+    if summary.already_done:
+        typer.echo(f"study {summary.study} already has {summary.complete_before} of {summary.budget} trials "
+                   f"({summary.storage}); nothing to do. Raise --trials to continue it.")
+        return
+    typer.echo(f"study {summary.study}: {summary.complete_after} of {summary.budget} trials complete; this "
+               f"worker ({summary.worker}) told {summary.trials}: {summary.points} design points evaluated, "
+               f"{summary.repeats} repeats of stored points, {summary.adopted} adopted; "
+               f"{summary.mappings_evaluated:,} mappings, {summary.rows} rows in {len(summary.parts)} new part "
+               f"file(s) under {summary.folder}/ ({summary.seconds:.1f} s)")
+    if summary.interrupted is not None:
+        import signal
+
+        name = signal.Signals(summary.interrupted).name
+        typer.echo(f"dse: interrupted by {name}: evaluated rows written, unfinished trials failed; "
+                   "re-run the same command to resume", err=True)
+        raise typer.Exit(128 + summary.interrupted)
 
 
 @app.command()

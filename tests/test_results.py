@@ -31,8 +31,8 @@ def test_front_three_objectives_random_against_definition():
 
 def test_parquet_parts_round_trip(tmp_path):
     meta = {META_HARDWARE: json.dumps({"name": "h"}).encode()}
-    write_part(tmp_path / "s", "w1", [{"trial": 0, "energy_j": 1.5, "mapping": "m=a*2"}], meta)
-    write_part(tmp_path / "s", "w2", [{"trial": 1, "energy_j": 0.5, "mapping": "m=b*2", "extra": 3.0}], meta)
+    write_part(tmp_path / "s", "part-w1.parquet", [{"trial": 0, "energy_j": 1.5, "mapping": "m=a*2"}], meta)
+    write_part(tmp_path / "s", "part-w2.parquet", [{"trial": 1, "energy_j": 0.5, "mapping": "m=b*2", "extra": 3.0}], meta)
     files = sorted(p.name for p in (tmp_path / "s").iterdir())
     assert len(files) == 2 and all(f.startswith("part-w") and f.endswith(".parquet") for f in files)
     frame = read_dataset(tmp_path / "s").sort_values("trial")
@@ -61,9 +61,9 @@ def test_part_is_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq, "write_table", dying_write)
     with pytest.raises(OSError):
-        store.write_part(tmp_path / "s", "w", [{"trial": 0}], {})
+        store.write_part(tmp_path / "s", "part-w.parquet", [{"trial": 0}], {})
     assert visible_while_writing == []
     assert list((tmp_path / "s").iterdir()) == []
     monkeypatch.undo()
-    final = store.write_part(tmp_path / "s", "w", [{"trial": 0}], {})
+    final = store.write_part(tmp_path / "s", "part-w.parquet", [{"trial": 0}], {})
     assert [p.name for p in (tmp_path / "s").iterdir()] == [final.name]

@@ -19,17 +19,51 @@ META_HARDWARE = b"dse.hardware"
 META_VERSION = b"dse.version"
 META_OBJECTIVES = b"dse.objectives"     # the study's objectives, COL:max,COL:min (pareto's default)
 META_KIND = b"dse.kind"                 # the system kind (dse.system.base.REGISTRY key)
+META_STUDY = b"dse.study"
+META_SEED = b"dse.seed"                 # --seed
+META_WORKER = b"dse.worker"             # the worker index (--worker or SLURM_ARRAY_TASK_ID)
+META_SAMPLER_SEED = b"dse.sampler_seed"  # the sampler's seed, derived from both
+META_REPLACES = b"dse.replaces"         # a compacted part: the parts it replaces (JSON list)
 
 
-def write_part(folder: Path, worker: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
-    """Write ``rows`` as a new part file atomically; returns its final path."""
+def new_part_name(worker: int) -> str:
+    """A fresh part file name for worker ``worker``: ``part-w<index>-<random>.parquet``."""
+    return f"part-w{worker}-{uuid.uuid4().hex[:12]}.parquet"
+
+
+def check_results_folder(out: Path, folder: Path) -> None:
+    """Before any search work, without creating anything: ``folder`` is a writable folder, or can be
+    created under its nearest existing ancestor."""
+    for path in (out, folder):
+        if path.exists() and not path.is_dir():
+            raise DseError("--out", str(path), "a folder (this is a file)")
+    ancestor = folder
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DseError("--out", str(out), "a path under a folder", f"{ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK) or _read_only_fs(ancestor):
+        raise DseError("--out", str(out), "a folder this user can write", f"{ancestor} is not writable")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return True
+
+
+def write_part(folder: Path, name: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
+    """Write ``rows`` as part file ``folder/name``, atomically; returns its path."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    final = folder / f"part-{worker}-{uuid.uuid4().hex[:12]}.parquet"
+    final = folder / name
     temp = folder / f".{final.name}.tmp"
     try:
         with open(temp, "wb") as handle:
@@ -88,3 +122,31 @@ def read_metadata(path: str | Path) -> dict[str, object]:
         if key in meta:
             out[key.decode()] = meta[key].decode()
     return out
+
+
+def read_trial_rows(folder: Path, part: str, trial: int) -> list[dict]:
+    """Rows of ``trial`` in part ``part`` of ``folder`` (or of the compacted part that replaced it);
+    [] when the part was never written (its worker died before the rename)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = folder / part
+    if not path.exists():
+        path = next((f for f in part_files_or_none(folder) if part in _replaces(f)), None)
+        if path is None:
+            return []
+    try:
+        table = pq.read_table(path)
+    except Exception:
+        return []
+    return table.filter(pc.equal(table["trial"], trial)).to_pylist() if "trial" in table.column_names else []
+
+
+def _replaces(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:
+        return []
+    return json.loads(meta[META_REPLACES]) if META_REPLACES in meta else []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,30 +25,51 @@ from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
 
 
+POINT_ATTR = "dse.point"      # trial user attr: the design point's key (its knob labels, JSON)
+OWNER_ATTR = "dse.owner"      # True on the one trial per point that evaluated it and wrote its rows
+PART_ATTR = "dse.part"        # the part file holding an owner's rows (set before the write)
+BINDING = ("dse.workload_sha", "dse.hardware_sha", "dse.kind", "dse.objectives")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     study: str | None = None
     out: Path = Path("results")
-    trials: int = 300
+    trials: int = 300                # study-wide budget of COMPLETE trials, over all workers and re-runs
     seed: int = 0
     batch: int = 50
-    storage: str | None = None
-    worker: str | None = None
-    flush_every: int = 100
+    storage: str | None = None       # None: a journal file in the study folder
+    worker: int | None = None        # None: $SLURM_ARRAY_TASK_ID, else 0
+    flush_seconds: float = 5.0       # a killed worker loses at most this much evaluated work
+    flush_trials: int = 100
 
 
 @dataclass
 class SearchSummary:
     study: str
     folder: Path
-    trials: int = 0
-    points: int = 0
+    storage: str = ""
+    budget: int = 0
+    complete_before: int = 0         # COMPLETE trials in the study when this worker started
+    complete_after: int = 0
+    worker: int = 0
+    sampler_seed: int = 0
+    trials: int = 0                  # trials this worker completed
+    points: int = 0                  # design points this worker evaluated (and wrote)
+    repeats: int = 0                 # trials whose point was already in the study: told, not evaluated
+    adopted: int = 0                 # points whose rows a killed worker had written: told, not evaluated
+    reaped: int = 0                  # trials of dead workers failed and re-queued by this worker
     rows: int = 0
     mappings_evaluated: int = 0
     parts: list[Path] = field(default_factory=list)
     objectives: tuple = ()
     best: list = field(default_factory=list)     # best feasible value per objective
     seconds: float = 0.0
+    interrupted: int | None = None   # the signal that stopped the run
+
+    @property
+    def already_done(self) -> bool:
+        return self.complete_before >= self.budget
 
     def best_text(self) -> str:
         return ", ".join(f"best {name} {value:.4g}" for (name, _), value in zip(self.objectives, self.best))
@@ -59,9 +79,23 @@ def default_study_name(workload: Any, hardware: Any) -> str:
     return f"{workload.name}__{hardware.name}"
 
 
-def worker_id(given: str | None) -> str:
-    raw = given or f"{socket.gethostname()}-{os.getpid()}"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw)
+def worker_index(given: int | None) -> int:
+    """``--worker``, else Slurm's array index, else 0."""
+    if given is not None:
+        return given
+    env = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+    if env.isdigit():
+        return int(env)
+    if env:
+        raise DseError("SLURM_ARRAY_TASK_ID", "", "a non-negative integer", env)
+    return 0
+
+
+def sampler_seed(seed: int, worker: int) -> int:
+    """One sampler seed per (``--seed``, worker index): independent streams, reproducible."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
 
 
 def best_values(rows: list[dict], objectives) -> tuple[list[float], bool]:
@@ -91,11 +125,13 @@ class Prepared:
     name: str
     metadata: dict                 # Parquet key-value metadata of every part
     provenance: dict               # columns every row carries
+    binding: dict                  # what a stored study must have been made for
 
 
-def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: str) -> Prepared:
+def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: int) -> Prepared:
     """Load and check the specs through their kind, name the study, build metadata and provenance."""
-    from dse.output.store import META_HARDWARE, META_KIND, META_OBJECTIVES, META_VERSION, META_WORKLOAD
+    from dse.output.store import (META_HARDWARE, META_KIND, META_OBJECTIVES, META_SAMPLER_SEED, META_SEED,
+                                  META_STUDY, META_VERSION, META_WORKER, META_WORKLOAD)
     from dse.system.base import kind_of
 
     workload = load_workload(workload_path)
@@ -104,87 +140,263 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: s
     kind.check_workload(workload, hardware)
     objs = kind.objectives(workload, hardware)
     name = cfg.study or default_study_name(workload, hardware)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise DseError("--study", "", "a study name of letters, digits, '_', '.', '-'", name)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", name) or name.startswith("."):
+        raise DseError("--study", "", "a study name of 1-120 letters, digits, '_', '.', '-' (not starting "
+                       "with '.')", name)
+    objectives_text = ",".join(f"{n}:{'max' if m else 'min'}" for n, m in objs)
+    sseed = sampler_seed(cfg.seed, worker)
     metadata = {
         META_WORKLOAD: _json(to_jsonable(workload)),
         META_HARDWARE: _json(to_jsonable(hardware)),
         META_VERSION: __version__.encode(),
-        META_OBJECTIVES: ",".join(f"{n}:{'max' if m else 'min'}" for n, m in objs).encode(),
+        META_OBJECTIVES: objectives_text.encode(),
         META_KIND: kind.name.encode(),
+        META_STUDY: name.encode(),
+        META_SEED: str(cfg.seed).encode(),
+        META_WORKER: str(worker).encode(),
+        META_SAMPLER_SEED: str(sseed).encode(),
     }
-    provenance = {"study": name, "kind": kind.name, "worker": worker, "seed": cfg.seed, "dse_version": __version__,
-                  "workload_file": str(workload_path), "hardware_file": str(hardware_path),
-                  "workload_sha": spec_hash(workload), "hardware_sha": spec_hash(hardware)}
+    provenance = {"study": name, "kind": kind.name, "worker": worker, "seed": cfg.seed, "sampler_seed": sseed,
+                  "dse_version": __version__, "workload_file": str(workload_path),
+                  "hardware_file": str(hardware_path), "workload_sha": spec_hash(workload),
+                  "hardware_sha": spec_hash(hardware)}
+    binding = dict(zip(BINDING, (provenance["workload_sha"], provenance["hardware_sha"], kind.name,
+                                 objectives_text)))
     return Prepared(workload, hardware, kind, Space.of(kind.knobs(workload, hardware)), objs, name, metadata,
-                    provenance)
+                    provenance, binding)
+
+
+@dataclass
+class _Proposal:
+    """One asked trial on its way to being told."""
+
+    trial: Any                      # optuna.Trial
+    key: str                        # the design point: its knob labels as JSON
+    values: dict                    # knob path -> value
+    state: str = "new"              # owner | repeat | adopted | wait
+    result: tuple | None = None     # (best values, feasible) once known
+    owner: "_Proposal | None" = None  # a repeat of a point this worker owns and has not told yet
+
+
+def _owners(study, exclude: set[int]) -> dict[str, Any]:
+    """Point key -> the trial that best speaks for it: COMPLETE, else RUNNING, else FAIL with rows."""
+    from optuna.trial import TrialState
+
+    rank = {TrialState.COMPLETE: 0, TrialState.RUNNING: 1, TrialState.FAIL: 2}
+    out: dict[str, Any] = {}
+    for t in study.get_trials(deepcopy=False):
+        key = t.user_attrs.get(POINT_ATTR)
+        if key is None or not t.user_attrs.get(OWNER_ATTR) or t.number in exclude or t.state not in rank:
+            continue
+        if t.state == TrialState.FAIL and PART_ATTR not in t.user_attrs:
+            continue
+        prev = out.get(key)
+        if prev is None or rank[t.state] < rank[prev.state]:
+            out[key] = t
+    return out
+
+
+def _told_values(trial) -> tuple[list[float], bool]:
+    return list(trial.values), float(trial.user_attrs.get("violation", 0.0)) <= 0.0
 
 
 def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                on_trial: Callable[[SearchSummary], None] | None = None) -> SearchSummary:
-    """Trials in batches of ``cfg.batch``: ask, evaluate each new point through its kind (a point
-    already seen in this run is told its cached values), tell, flush every ``cfg.flush_every``
-    trials and at the end."""
-    from dse.output.store import write_part
-    from dse.search.sampler import make_sampler
-    from dse.search.storage import open_storage, open_study
+    """Work on a study until it has ``cfg.trials`` COMPLETE trials (counting every worker and every
+    earlier run), or until SIGINT/SIGTERM.
 
-    worker = worker_id(cfg.worker)
-    p = prepare(workload_path, hardware_path, cfg, worker)
+    Per batch: ask; under the study's mutex, claim each proposed design point — a point already in
+    the study is a *repeat* (told its stored values, not evaluated, no rows), one a live worker is
+    evaluating is *waited* for, one whose rows a killed worker wrote is *adopted* (values read back
+    from its part file), anything else is *owned* and evaluated here. Rows go to Parquet every
+    ``cfg.flush_seconds`` (or ``cfg.flush_trials`` trials), and trials are told only after the part
+    holding their rows is durable, so storage and Parquet agree after any kill.
+    """
+    import json
+    import signal
+
+    from optuna.trial import TrialState
+
+    from dse.output.store import check_results_folder, new_part_name, read_trial_rows, write_part
+    from dse.search.sampler import make_sampler
+    from dse.search.storage import WORKER_ATTR, open_store, open_study, worker_token
+
+    index = worker_index(cfg.worker)
+    p = prepare(workload_path, hardware_path, cfg, index)
     objs, space = p.objectives, p.space
-    summary = SearchSummary(study=p.name, folder=Path(cfg.out) / p.name, objectives=objs,
+    folder = Path(cfg.out) / p.name
+    check_results_folder(Path(cfg.out), folder)
+    token = worker_token()
+    store = open_store(cfg.storage, folder, p.name, token)
+    sseed = p.provenance["sampler_seed"]
+    summary = SearchSummary(study=p.name, folder=folder, storage=store.description, budget=cfg.trials,
+                            worker=index, sampler_seed=sseed, objectives=objs,
                             best=[0.0 if m else float("inf") for _, m in objs])
-    storage = open_storage(cfg.storage)
-    study = open_study(p.name, storage, make_sampler(cfg.seed, max(2, min(cfg.batch, cfg.trials))),
-                       tuple("maximize" if m else "minimize" for _, m in objs))
-    cache: dict[tuple, tuple[list[float], bool]] = {}
-    pending: list[dict] = []
-    start = time.perf_counter()
-    flushed_at = 0
+    coord = store.coordinator
+    study = open_study(p.name, store, make_sampler(sseed, max(2, min(cfg.batch, cfg.trials))),
+                       tuple("maximize" if m else "minimize" for _, m in objs), p.binding)
+
+    def count(*states) -> int:
+        return len(study.get_trials(deepcopy=False, states=states))
+
+    with coord.lock():
+        summary.reaped += coord.reap(study, force=True)
+        summary.complete_before = count(TrialState.COMPLETE)
+    summary.complete_after = summary.complete_before
+    if summary.already_done:
+        coord.close()
+        return summary
+
+    stop: list[int] = []
+
+    def on_signal(signum, frame) -> None:
+        if stop:                      # a second signal: leave now
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    proposals: list[_Proposal] = []   # asked, not yet told
+    rows: list[dict] = []             # rows of evaluated owners, not yet written
+    start = last_flush = time.perf_counter()
+
+    def due() -> bool:
+        return (time.perf_counter() - last_flush >= cfg.flush_seconds
+                or sum(q.state != "wait" for q in proposals) >= cfg.flush_trials)
+
+    def live_ids() -> list[int]:
+        return [q.trial._trial_id for q in proposals]
+
+    def claim(batch: list[_Proposal]) -> None:
+        mine = {q.key: q for q in proposals if q.state == "owner"}
+        owners = _owners(study, {q.trial.number for q in batch})
+        for q in batch:
+            other = owners.get(q.key)
+            inherited = q.trial.user_attrs.get(OWNER_ATTR)       # a re-queued trial carries its parent's attrs
+            if q.key in mine and mine[q.key] is not q:
+                q.state, q.owner = "repeat", mine[q.key]
+            elif other is not None and other.state == TrialState.COMPLETE:
+                q.state, q.result = "repeat", _told_values(other)
+            elif other is not None and other.state == TrialState.RUNNING:
+                q.state = "wait"
+            elif other is not None and (found := read_trial_rows(folder, other.user_attrs[PART_ATTR], other.number)):
+                q.state, q.result = "adopted", best_values(found, objs)
+                q.trial.set_user_attr(POINT_ATTR, q.key)
+                q.trial.set_user_attr(OWNER_ATTR, True)
+                q.trial.set_user_attr(PART_ATTR, other.user_attrs[PART_ATTR])
+                summary.adopted += 1
+                continue
+            else:
+                q.state = "owner"
+                mine[q.key] = q
+                q.trial.set_user_attr(POINT_ATTR, q.key)
+                q.trial.set_user_attr(OWNER_ATTR, True)
+                continue
+            if inherited:
+                q.trial.set_user_attr(OWNER_ATTR, False)
+
+    def evaluate(q: _Proposal) -> None:
+        wl_vals, hw_vals = space.split(q.values)
+        point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
+        point_rows, evaluated = p.kind.design_rows(point)
+        params = {f"param.{n}": label_of(q.values[k.path]) for n, k in zip(space.names, space.knobs)}
+        rows.extend({**p.provenance, "trial": q.trial.number, **params, **_plain(row),
+                     "mappings_evaluated": evaluated} for row in point_rows)
+        q.result = best_values(point_rows, objs)
+        summary.mappings_evaluated += evaluated
+        summary.points += 1
 
     def flush() -> None:
-        if pending:
-            summary.parts.append(write_part(summary.folder, worker, pending, p.metadata))
-            summary.rows += len(pending)
-            pending.clear()
-
-    def point_rows(values: dict) -> tuple[list[dict], int]:
-        wl_vals, hw_vals = space.split(values)
-        point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
-        return p.kind.design_rows(point)
+        """Write the evaluated rows as one part, then tell every resolved trial (budget permitting)."""
+        nonlocal last_flush
+        last_flush = time.perf_counter()
+        owned = [q for q in proposals if q.state == "owner" and q.result is not None]
+        if rows:
+            name = new_part_name(index)
+            for q in owned:
+                q.trial.set_user_attr(PART_ATTR, name)
+            summary.parts.append(write_part(folder, name, rows, p.metadata))
+            summary.rows += len(rows)
+            rows.clear()
+        ready = [q for q in proposals if q.result is not None or (q.owner is not None and q.owner.result is not None)]
+        if not ready:
+            return
+        with coord.lock():
+            complete = count(TrialState.COMPLETE)
+            for q in ready:
+                best, feasible = q.result or q.owner.result
+                try:
+                    if complete < cfg.trials:
+                        q.trial.set_user_attr("violation", 0.0 if feasible else 1.0)
+                        study.tell(q.trial, best)
+                        complete += 1
+                        summary.trials += 1
+                        summary.repeats += q.state == "repeat"
+                        if feasible:
+                            summary.best = [max(a, b) if m else min(a, b)
+                                            for a, b, (_, m) in zip(summary.best, best, objs)]
+                    else:
+                        q.trial.set_user_attr("over_budget", True)
+                        study.tell(q.trial, state=TrialState.FAIL)
+                except Exception:       # failed meanwhile by another worker (we were too slow): its retry adopts our rows
+                    pass
+            summary.complete_after = complete
+        proposals[:] = [q for q in proposals if q not in ready]
 
     try:
-        while summary.trials < cfg.trials:
-            asked = [study.ask() for _ in range(min(cfg.batch, cfg.trials - summary.trials))]
-            told = []
-            for trial in asked:
+        while not stop:
+            coord.beat(study, live_ids())
+            with coord.lock():
+                summary.reaped += coord.reap(study)
+                complete, running = count(TrialState.COMPLETE), count(TrialState.RUNNING)
+            summary.complete_after = max(summary.complete_after, complete)
+            room = cfg.trials - complete - running
+            if complete >= cfg.trials and not proposals:
+                break
+            batch = []
+            for _ in range(max(0, min(cfg.batch, room))):
+                trial = study.ask()
+                trial.set_user_attr(WORKER_ATTR, token)
                 values = space.suggest(trial)
-                key = tuple(label_of(values[k.path]) for k in space.knobs)
-                if key not in cache:
-                    rows, evaluated = point_rows(values)
-                    summary.mappings_evaluated += evaluated
-                    summary.points += 1
-                    params = {f"param.{n}": label_of(values[k.path]) for n, k in zip(space.names, space.knobs)}
-                    pending.extend({**p.provenance, "trial": trial.number, **params, **_plain(row),
-                                    "mappings_evaluated": evaluated} for row in rows)
-                    cache[key] = best_values(rows, objs)
-                told.append((trial, cache[key]))
-            for trial, (best, feasible) in told:
-                trial.set_user_attr("violation", 0.0 if feasible else 1.0)
-                study.tell(trial, best)
-                summary.trials += 1
-                if feasible:
-                    summary.best = [max(a, b) if m else min(a, b)
-                                    for a, b, (_, m) in zip(summary.best, best, objs)]
-            if summary.trials - flushed_at >= cfg.flush_every:
-                flush()
-                flushed_at = summary.trials
+                key = json.dumps([label_of(values[k.path]) for k in space.knobs])
+                batch.append(_Proposal(trial, key, values))
+            proposals.extend(batch)
+            waiting = [q for q in proposals if q.state == "wait"]
+            if batch or waiting:
+                with coord.lock():
+                    claim(batch + waiting)
+            for q in batch + waiting:
+                if stop:
+                    break
+                if q.state == "owner" and q.result is None:
+                    evaluate(q)
+                    coord.beat(study, live_ids())
+                    if due():
+                        flush()
+            flush()      # every batch is told before the next ask: one worker's run is reproducible
             summary.seconds = time.perf_counter() - start
             if on_trial:
                 on_trial(summary)
+            if not batch and not stop:
+                time.sleep(0.2 if proposals else 1.0)    # others hold the rest of the budget: wait for them
+    except KeyboardInterrupt:            # a second signal: no flush, but nothing left RUNNING either
+        rows.clear()
+        for q in proposals:
+            q.result, q.owner = None, None
+        raise
     finally:
-        flush()
-        summary.seconds = time.perf_counter() - start
+        try:
+            flush()
+            for q in proposals:                  # asked but never resolved: fail them, nothing lingers RUNNING
+                try:
+                    study.tell(q.trial, state=TrialState.FAIL)
+                except Exception:
+                    pass
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            coord.close()
+            summary.seconds = time.perf_counter() - start
+    summary.interrupted = stop[0] if stop else None
     return summary
 
 

@@ -1,36 +1,343 @@
-"""Where a study lives: in memory (default), a journal file (``FILE.log``) or an RDB URL
-(``sqlite:///FILE``, ``postgresql://...``) shared by workers."""
+"""Where a study lives, and what its workers share besides Optuna's storage.
+
+Storages (``--storage``):
+- default: a journal file ``OUT/STUDY/_optuna.log`` next to the Parquet parts (embedded, no
+  server; a re-run resumes it; workers on one machine or one shared file system can share it);
+- ``memory``: in this process only (no resume; benchmarks and tests);
+- ``FILE.log``: a journal file elsewhere;
+- ``sqlite:///FILE``;
+- ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`` (the ``postgres`` extra: psycopg 3).
+
+A :class:`Coordinator` gives the workers of one study two things Optuna does not:
+- a **mutex** (``fcntl.flock`` on a file beside a file storage; a PostgreSQL advisory lock),
+  held while a worker claims design points and while it tells finished trials, so that one
+  point has one owner and the study-wide trial budget is met exactly;
+- **liveness**: a killed worker's RUNNING trials are failed and re-queued (Optuna's
+  ``RetryHeartbeatStaleTrialCallback``) once its heartbeat is older than ``GRACE_S``, or at once
+  when it ran on this host and its process is gone. File storages keep one heartbeat file per
+  worker (``<storage>.workers/<token>``); PostgreSQL uses Optuna's own trial heartbeats.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import hashlib
+import os
+import socket
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
 
 from dse.errors import DseError
 
+HEARTBEAT_S = 5          # a worker beats at least this often (between design points)
+GRACE_S = 60             # a worker silent this long is dead; its RUNNING trials are failed
+WORKER_ATTR = "dse.worker"       # trial user attr: the token of the worker running it
+MAX_RETRY = 3                    # re-queues of one failed trial
 
-def open_storage(url: str | None) -> Any:
-    """An Optuna storage, or None for in-memory. An unreachable or unusable storage is a DseError."""
-    if not url:
-        return None
-    import optuna
+SUPPORTED = ("the default (a journal file in the study folder), memory, FILE.log, sqlite:///FILE, "
+             "or postgresql://USER@HOST/DB")
 
+
+def worker_token() -> str:
+    """``host:pid:random`` — unique per process, and tells a reaper on the same host which pid to check."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _process_gone(token: str) -> bool:
+    """True when ``token`` names a process on this host that no longer exists."""
+    host, _, rest = token.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
     try:
-        if url.endswith(".log") and "://" not in url:
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            return JournalStorage(JournalFileBackend(url))
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # driver missing, host unreachable, bad URL: one line, exit 2
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DseError("--storage", url, "a reachable Optuna storage (sqlite:///FILE, "
-                       "postgresql://USER@HOST/DB with psycopg2 installed, or FILE.log)", reason) from None
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
-def open_study(name: str, storage: Any, sampler: Any, directions: tuple[str, ...]):
-    """Create the study, or load it when it exists in ``storage``."""
+class Coordinator:
+    """Mutex and liveness for the workers of one study (the in-memory storage: one worker)."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self._last_beat = 0.0
+        self._last_reap = 0.0
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        yield
+
+    def beat(self, study, trial_ids: list[int], force: bool = False) -> None:
+        """Record that this worker is alive (at most every ``HEARTBEAT_S`` unless ``force``)."""
+        now = time.monotonic()
+        if force or now - self._last_beat >= HEARTBEAT_S:
+            self._last_beat = now
+            self._beat(study, trial_ids)
+
+    def _beat(self, study, trial_ids: list[int]) -> None:
+        pass
+
+    def reap(self, study, force: bool = False) -> int:
+        """Fail (and re-queue) the RUNNING trials of dead workers; returns how many."""
+        now = time.monotonic()
+        if not force and now - self._last_reap < HEARTBEAT_S:
+            return 0
+        self._last_reap = now
+        return self._reap(study)
+
+    def _reap(self, study) -> int:
+        return 0
+
+    def _fail_and_retry(self, study, trials) -> int:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+        from optuna.trial import TrialState
+
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        failed = 0
+        for trial in trials:
+            try:
+                if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    continue
+            except UpdateFinishedTrialError:
+                continue           # another worker got there first
+            retry(study, study._storage.get_trial(trial._trial_id))
+            failed += 1
+        return failed
+
+    def dead_local_trials(self, study) -> list:
+        """RUNNING trials of other workers that ran on this host and whose process is gone."""
+        from optuna.trial import TrialState
+
+        out = []
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            token = trial.user_attrs.get(WORKER_ATTR)
+            if token and token != self.token and _process_gone(token):
+                out.append(trial)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class FileCoordinator(Coordinator):
+    """For storages that are files (journal, SQLite): ``flock`` and heartbeat files beside them."""
+
+    def __init__(self, token: str, base: Path):
+        super().__init__(token)
+        self.lock_path = Path(f"{base}.dse-lock")
+        self.beats = Path(f"{base}.workers")
+        self.beats.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._held = 0
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        import fcntl
+
+        if self._held == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if self._held == 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _beat_file(self, token: str) -> Path:
+        return self.beats / token.replace(":", "_")
+
+    def _beat(self, study, trial_ids: list[int]) -> None:
+        path = self._beat_file(self.token)
+        path.touch()
+        os.utime(path)
+
+    def _reap(self, study) -> int:
+        from optuna.trial import TrialState
+
+        stale = []
+        now = time.time()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            token = trial.user_attrs.get(WORKER_ATTR)
+            if not token or token == self.token:
+                continue
+            try:
+                age = now - self._beat_file(token).stat().st_mtime
+            except FileNotFoundError:
+                age = now - trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+            if age > GRACE_S or _process_gone(token):
+                stale.append(trial)
+        return self._fail_and_retry(study, stale) if stale else 0
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._beat_file(self.token).unlink()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+class PostgresCoordinator(Coordinator):
+    """PostgreSQL: a session advisory lock keyed by the study name; Optuna's trial heartbeats."""
+
+    def __init__(self, token: str, url: str, study_name: str):
+        import sqlalchemy
+
+        super().__init__(token)
+        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        digest = hashlib.blake2b(f"dse:{study_name}".encode(), digest_size=8).digest()
+        self._key = int.from_bytes(digest, "big", signed=True)
+        self._held = 0
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        import sqlalchemy
+
+        if self._held == 0:
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if self._held == 0:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+
+    def _beat(self, study, trial_ids: list[int]) -> None:
+        for trial_id in trial_ids:
+            study._storage.record_heartbeat(trial_id)
+
+    def _reap(self, study) -> int:
+        from optuna.storages import fail_stale_trials
+
+        failed = self._fail_and_retry(study, self.dead_local_trials(study))
+        fail_stale_trials(study)        # heartbeats older than GRACE_S, any host
+        return failed
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+            self._engine.dispose()
+
+
+@dataclass
+class StudyStore:
+    """An Optuna storage (None: in memory), its coordinator and a printable description."""
+
+    storage: Any
+    coordinator: Coordinator
+    description: str
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("(Background on this error"):
+            for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) ", "connection failed: "):
+                line = line.removeprefix(prefix)
+            return line
+    return type(exc).__name__
+
+
+def postgres_url(url: str) -> str:
+    """``postgresql://`` with the driver that is installed (psycopg 3 first, then psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme != "postgresql":
+        return url
+    import importlib.util
+
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}{sep}{rest}"
+    raise DseError("--storage", "", "a PostgreSQL driver: pip install 'dse[postgres]' (psycopg 3)",
+                   "no psycopg or psycopg2 installed")
+
+
+def open_store(url: str | None, study_folder: Path, study_name: str, token: str) -> StudyStore:
+    """Open (creating if needed) the storage ``url`` names for study ``study_name``.
+
+    An unusable storage is a :class:`DseError` naming ``--storage``; nothing has been written.
+    """
     import optuna
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                               directions=list(directions), load_if_exists=True)
+    shown = url or str(study_folder / "_optuna.log")
+    try:
+        if url == "memory":
+            return StudyStore(None, Coordinator(token), "memory (this process only)")
+        if not url or ("://" not in url and url.endswith(".log")):
+            path = Path(url) if url else study_folder / "_optuna.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return StudyStore(JournalStorage(JournalFileBackend(str(path))), FileCoordinator(token, path), str(path))
+        scheme = url.partition("://")[0]
+        if scheme == "sqlite":
+            path = Path(url.removeprefix("sqlite:///"))
+            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+            return StudyStore(storage, FileCoordinator(token, path), url)
+        if scheme.partition("+")[0] == "postgresql":
+            full = postgres_url(url) if scheme == "postgresql" else url
+            with warnings.catch_warnings():      # heartbeat_interval is flagged experimental
+                warnings.simplefilter("ignore")
+                storage = RDBStorage(full, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                     heartbeat_stale_trial_callback=_retry_callback(),
+                                     engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
+            return StudyStore(storage, PostgresCoordinator(token, full, study_name), _hide_password(url))
+    except DseError:
+        raise
+    except Exception as exc:  # driver missing, host unreachable, wrong password, not a file: one line, exit 2
+        raise DseError("--storage", _hide_password(shown), f"a reachable Optuna storage ({SUPPORTED})",
+                       _reason(exc)) from None
+    raise DseError("--storage", _hide_password(url), SUPPORTED)
+
+
+def _retry_callback():
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+
+def _hide_password(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user, colon, _ = auth.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
+def open_study(name: str, store: StudyStore, sampler: Any, directions: tuple[str, ...], binding: dict[str, str]):
+    """Create the study once (a concurrent creator loads it instead: Optuna catches the duplicate),
+    or load it; ``binding`` (spec hashes, kind, objectives) is stored with it, and a study made for
+    other specs or objectives is refused, naming what differs."""
+    import optuna
+
+    with store.coordinator.lock():
+        study = optuna.create_study(study_name=name, storage=store.storage, sampler=sampler,
+                                    directions=list(directions), load_if_exists=True)
+        attrs = study.user_attrs
+        if not any(k in attrs for k in binding):
+            for key, value in binding.items():
+                study.set_user_attr(key, value)
+            return study
+    for key, value in binding.items():
+        if attrs.get(key) != value:
+            raise DseError("--study", name, f"a study made for these specs ({key} {value}); the one in "
+                           f"{store.description} has {attrs.get(key)!r}. Give another --study name",
+                           attrs.get(key))
+    if [d.name.lower() for d in study.directions] != list(directions):
+        raise DseError("--study", name, f"directions {list(directions)}", [d.name for d in study.directions])
+    return study
