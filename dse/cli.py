@@ -30,7 +30,7 @@ def search(
                                help="trial budget of the whole study (all workers, all runs)"),
     seed: int = typer.Option(0, min=0, max=2**31 - 1, help="seed; each worker's sampler seed derives from it "
                              "and the worker index"),
-    batch: int = typer.Option(50, min=2, max=100_000, help="trials asked per batch (NSGA-II population)"),
+    batch: int = typer.Option(50, min=2, max=100_000, help="NSGA-II population (trials per generation)"),
     storage: Optional[str] = typer.Option(None, help="where the study lives: default OUT/STUDY/_optuna.log; "
                                           "memory, FILE.log, sqlite:///FILE or postgresql://USER@HOST/DB"),
     worker: Optional[int] = typer.Option(None, min=0, max=1_000_000, help="worker index (default "

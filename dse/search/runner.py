@@ -37,7 +37,8 @@ class SearchConfig:
     out: Path = Path("results")
     trials: int = 300                # study-wide budget of COMPLETE trials, over all workers and re-runs
     seed: int = 0
-    batch: int = 50
+    batch: int = 50                  # NSGA-II population: trials per generation
+    ask: int = 10                    # trials asked, evaluated and told per round (small: workers interleave)
     storage: str | None = None       # None: a journal file in the study folder
     worker: int | None = None        # None: $SLURM_ARRAY_TASK_ID, else 0
     flush_seconds: float = 5.0       # a killed worker loses at most this much evaluated work
@@ -205,7 +206,8 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     """Work on a study until it has ``cfg.trials`` COMPLETE trials (counting every worker and every
     earlier run), or until SIGINT/SIGTERM.
 
-    Per batch: ask; under the study's mutex, claim each proposed design point — a point already in
+    Per round of ``cfg.ask`` trials (a fraction of NSGA-II's population, so that concurrent workers'
+    results feed each other's next generations): ask; under the study's mutex, claim each proposed design point — a point already in
     the study is a *repeat* (told its stored values, not evaluated, no rows), one a live worker is
     evaluating is *waited* for, one whose rows a killed worker wrote is *adopted* (values read back
     from its part file), anything else is *owned* and evaluated here. Rows go to Parquet every
@@ -215,6 +217,9 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     import json
     import signal
 
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
     from optuna.trial import TrialState
 
     from dse.output.store import check_results_folder, new_part_name, read_trial_rows, write_part
@@ -236,8 +241,8 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     study = open_study(p.name, store, make_sampler(sseed, max(2, min(cfg.batch, cfg.trials))),
                        tuple("maximize" if m else "minimize" for _, m in objs), p.binding)
 
-    def count(*states) -> int:
-        return len(study.get_trials(deepcopy=False, states=states))
+    def count(state) -> int:
+        return study._storage.get_n_trials(study._study_id, state)     # a COUNT query on RDB storages
 
     with coord.lock():
         summary.reaped += coord.reap(study, force=True)
@@ -255,6 +260,10 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         stop.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    quiet_optuna = warnings.catch_warnings()
+    quiet_optuna.__enter__()
+    warnings.simplefilter("ignore", ExperimentalWarning)           # heartbeat helpers
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")  # we beat in the ask/tell loop ourselves
     proposals: list[_Proposal] = []   # asked, not yet told
     rows: list[dict] = []             # rows of evaluated owners, not yet written
     start = last_flush = time.perf_counter()
@@ -345,17 +354,17 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     try:
         while not stop:
             coord.beat(study, live_ids())
-            with coord.lock():
+            batch: list[_Proposal] = []
+            with coord.lock():        # counting and asking under the mutex: the budget is never overshot
                 summary.reaped += coord.reap(study)
                 complete, running = count(TrialState.COMPLETE), count(TrialState.RUNNING)
-            summary.complete_after = max(summary.complete_after, complete)
-            room = cfg.trials - complete - running
-            if complete >= cfg.trials and not proposals:
-                break
-            batch = []
-            for _ in range(max(0, min(cfg.batch, room))):
-                trial = study.ask()
-                trial.set_user_attr(WORKER_ATTR, token)
+                summary.complete_after = max(summary.complete_after, complete)
+                if complete >= cfg.trials and not proposals:
+                    break
+                asked = [study.ask() for _ in range(max(0, min(cfg.ask, cfg.trials - complete - running)))]
+                for trial in asked:        # a re-queued trial carries its dead parent's token: replace it at once
+                    trial.set_user_attr(WORKER_ATTR, token)
+            for trial in asked:
                 values = space.suggest(trial)
                 key = json.dumps([label_of(values[k.path]) for k in space.knobs])
                 batch.append(_Proposal(trial, key, values))
@@ -394,6 +403,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            quiet_optuna.__exit__(None, None, None)
             coord.close()
             summary.seconds = time.perf_counter() - start
     summary.interrupted = stop[0] if stop else None

@@ -97,10 +97,9 @@ class Coordinator:
 
     def _fail_and_retry(self, study, trials) -> int:
         from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        retry = _retry_callback()
         failed = 0
         for trial in trials:
             try:
@@ -184,6 +183,11 @@ class FileCoordinator(Coordinator):
             os.close(self._fd)
 
 
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory-lock key for ``text``."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 class PostgresCoordinator(Coordinator):
     """PostgreSQL: a session advisory lock keyed by the study name; Optuna's trial heartbeats."""
 
@@ -191,25 +195,27 @@ class PostgresCoordinator(Coordinator):
         import sqlalchemy
 
         super().__init__(token)
-        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                                connect_args={"connect_timeout": 10})
         self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        digest = hashlib.blake2b(f"dse:{study_name}".encode(), digest_size=8).digest()
-        self._key = int.from_bytes(digest, "big", signed=True)
+        self._key = _lock_key(f"dse:{study_name}")
         self._held = 0
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, schema: bool = False) -> Iterator[None]:
+        """The study's advisory lock (``schema``: the database-wide one for creating tables)."""
         import sqlalchemy
 
-        if self._held == 0:
-            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
-        self._held += 1
+        key = _lock_key("dse:schema") if schema else self._key
+        if schema or self._held == 0:
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        self._held += not schema
         try:
             yield
         finally:
-            self._held -= 1
-            if self._held == 0:
-                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            self._held -= not schema
+            if schema or self._held == 0:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
     def _beat(self, study, trial_ids: list[int]) -> None:
         for trial_id in trial_ids:
@@ -219,7 +225,9 @@ class PostgresCoordinator(Coordinator):
         from optuna.storages import fail_stale_trials
 
         failed = self._fail_and_retry(study, self.dead_local_trials(study))
-        fail_stale_trials(study)        # heartbeats older than GRACE_S, any host
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # flagged experimental
+            fail_stale_trials(study)            # heartbeats older than GRACE_S, any host
         return failed
 
     def close(self) -> None:
@@ -287,12 +295,14 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
             return StudyStore(storage, FileCoordinator(token, path), url)
         if scheme.partition("+")[0] == "postgresql":
             full = postgres_url(url) if scheme == "postgresql" else url
-            with warnings.catch_warnings():      # heartbeat_interval is flagged experimental
-                warnings.simplefilter("ignore")
+            coordinator = PostgresCoordinator(token, full, study_name)
+            with coordinator.lock(schema=True), warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # heartbeat_interval is flagged experimental
+                # Under a database-wide lock: the first worker creates Optuna's tables, the rest find them.
                 storage = RDBStorage(full, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                      heartbeat_stale_trial_callback=_retry_callback(),
                                      engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
-            return StudyStore(storage, PostgresCoordinator(token, full, study_name), _hide_password(url))
+            return StudyStore(storage, coordinator, _hide_password(url))
     except DseError:
         raise
     except Exception as exc:  # driver missing, host unreachable, wrong password, not a file: one line, exit 2
