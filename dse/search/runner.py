@@ -326,6 +326,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
             summary.parts.append(write_part(folder, name, rows, p.metadata))
             summary.rows += len(rows)
             rows.clear()
+            failpoint("written")
         ready = [q for q in proposals if q.result is not None or (q.owner is not None and q.owner.result is not None)]
         if not ready:
             return
@@ -350,6 +351,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                     pass
             summary.complete_after = complete
         proposals[:] = [q for q in proposals if q not in ready]
+        failpoint("told")
 
     try:
         while not stop:
@@ -378,6 +380,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                     break
                 if q.state == "owner" and q.result is None:
                     evaluate(q)
+                    failpoint("evaluated")
                     coord.beat(study, live_ids())
                     if due():
                         flush()
@@ -408,6 +411,23 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
             summary.seconds = time.perf_counter() - start
     summary.interrupted = stop[0] if stop else None
     return summary
+
+
+_PASSES: dict[str, int] = {}
+
+
+def failpoint(name: str) -> None:
+    """Fault injection for the kill tests: ``DSE_FAILPOINT=NAME:N`` SIGKILLs this process the N-th
+    time it passes ``NAME`` (``evaluated``: a point evaluated, rows not yet written; ``written``: a
+    part renamed into place, its trials not yet told; ``told``: a round told, the next not asked)."""
+    spec = os.environ.get("DSE_FAILPOINT")
+    if not spec or spec.partition(":")[0] != name:
+        return
+    _PASSES[name] = _PASSES.get(name, 0) + 1
+    if _PASSES[name] >= int(spec.partition(":")[2] or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _plain(row: dict) -> dict:

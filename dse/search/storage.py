@@ -246,13 +246,16 @@ class StudyStore:
 
 
 def _reason(exc: BaseException) -> str:
+    """The first informative line of a driver's error, without the driver's own prefixes."""
     text = str(exc).strip()
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("(Background on this error"):
             for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) ", "connection failed: "):
                 line = line.removeprefix(prefix)
-            return line
+            if "failed: " in line:          # 'connection to server at "h", port p failed: FATAL: ...'
+                line = line.rsplit("failed: ", 1)[1] if "FATAL" in line.rsplit("failed: ", 1)[1] else line
+            return " ".join(line.removeprefix("FATAL:").split())
     return type(exc).__name__
 
 
@@ -306,8 +309,9 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     except DseError:
         raise
     except Exception as exc:  # driver missing, host unreachable, wrong password, not a file: one line, exit 2
-        raise DseError("--storage", _hide_password(shown), f"a reachable Optuna storage ({SUPPORTED})",
-                       _reason(exc)) from None
+        what = ("a reachable PostgreSQL database (USER:PASSWORD@HOST:PORT/DB)" if "postgresql" in shown
+                else "a usable SQLite file" if shown.startswith("sqlite") else "a writable journal file")
+        raise DseError("--storage", _hide_password(shown), what, _reason(exc)) from None
     raise DseError("--storage", _hide_password(url), SUPPORTED)
 
 

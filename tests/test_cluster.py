@@ -1,0 +1,182 @@
+"""Studies shared by workers, re-runs and kills: the real CLI in subprocesses, real journal files,
+real Parquet, and a real PostgreSQL server when ``DSE_TEST_POSTGRES`` names one (``.ci/run``
+starts one on loopback; in CI its absence is a failure, not a skip)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WL = str(ROOT / "workloads/gpt2_resnet50.yaml")
+HW = str(ROOT / "hardware/mcm4_hetero.yaml")
+STUDY = "gpt2_resnet50__mcm4_hetero"
+PG = os.environ.get("DSE_TEST_POSTGRES")
+
+
+def dse_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dse.cli", *args]
+
+
+def dse(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(dse_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def journal(folder: Path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(folder / "_optuna.log")))
+
+
+def audit(folder: Path, storage, budget: int, study: str = STUDY) -> dict:
+    """Storage and Parquet agree: ``budget`` COMPLETE trials and nothing RUNNING; every part is
+    readable; no design row twice; the points with rows are exactly the points of COMPLETE owner
+    trials (each owned once)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    states = Counter(t.state.name for t in trials)
+    assert states["COMPLETE"] == budget, states
+    assert states["RUNNING"] == 0, states
+    owners = [t.user_attrs["dse.point"] for t in trials
+              if t.state.name == "COMPLETE" and t.user_attrs.get("dse.owner")]
+    assert len(owners) == len(set(owners))
+    rows = []
+    for part in sorted(folder.glob("part-*.parquet")):
+        rows += pq.read_table(part).to_pylist()          # every part readable
+    assert not list(folder.glob(".*.tmp"))
+    params = [c for c in rows[0] if c.startswith("param.")]
+    design = Counter(json.dumps([r[c] for c in params] + [r["mapping"]]) for r in rows)
+    assert max(design.values()) == 1, "a design row was written twice"
+    points = {json.dumps([r[c] for c in params]) for r in rows}
+    assert points == set(owners)
+    return {"states": states, "rows": len(rows), "points": len(points)}
+
+
+def test_rerun_resumes_same_rows(tmp_path):
+    """Three runs of one command: the rows of one run; the re-runs say the study is complete."""
+    args = ("search", WL, HW, "--trials", "30", "--out", str(tmp_path), "-q")
+    first = dse(*args)
+    assert first.returncode == 0, first.stderr
+    before = sorted(p.name for p in (tmp_path / STUDY).glob("part-*.parquet"))
+    for _ in range(2):
+        again = dse(*args)
+        assert again.returncode == 0, again.stderr
+        assert f"study {STUDY} already has 30 of 30 trials" in again.stdout
+    assert sorted(p.name for p in (tmp_path / STUDY).glob("part-*.parquet")) == before
+    audit(tmp_path / STUDY, journal(tmp_path / STUDY), 30)
+
+
+def test_concurrent_workers_share_budget_without_duplicates(tmp_path):
+    procs = [subprocess.Popen(dse_cmd("search", WL, HW, "--trials", "60", "--out", str(tmp_path), "-q",
+                                      "--worker", str(w)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for w in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    got = audit(tmp_path / STUDY, journal(tmp_path / STUDY), 60)
+    told = sum(int(o.split("told ")[1].split(":")[0]) for o, _ in outs)
+    assert told == 60 and got["points"] > 0
+    workers = {pq.read_table(p).column("worker")[0].as_py() for p in (tmp_path / STUDY).glob("part-*.parquet")}
+    assert workers == {0, 1, 2}                      # every worker did some of the work
+
+
+@pytest.mark.parametrize("point", ["evaluated:12", "written:2", "told:2"])
+def test_killed_worker_then_resume_loses_and_duplicates_nothing(tmp_path, point):
+    """SIGKILL mid-trial (rows not written), mid-flush (part written, trials not told) and between
+    rounds; then the same command again: the budget completes, storage and Parquet agree."""
+    args = ("search", WL, HW, "--trials", "40", "--out", str(tmp_path), "-q")
+    killed = dse(*args, env={"DSE_FAILPOINT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    parts_before = {p.name for p in (tmp_path / STUDY).glob("part-*.parquet")}
+    resumed = dse(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    got = audit(tmp_path / STUDY, journal(tmp_path / STUDY), 40)
+    assert parts_before <= {p.name for p in (tmp_path / STUDY).glob("part-*.parquet")}
+    if point.startswith("written"):
+        # The killed worker's last part was durable but untold: the resume adopts it, not re-evaluates.
+        assert int(resumed.stdout.split(" adopted")[0].rsplit(" ", 1)[1]) >= 1
+    if point.startswith("told"):
+        assert got["states"]["FAIL"] == 0    # killed between rounds: nothing was RUNNING
+    else:
+        assert got["states"]["FAIL"] >= 1    # the dead worker's RUNNING trials were failed and re-queued
+
+
+def test_sigterm_flushes_and_exits_143_then_resumes(tmp_path):
+    args = ("search", WL, HW, "--trials", "300", "--out", str(tmp_path), "-q")
+    proc = subprocess.Popen(dse_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = tmp_path / STUDY
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(folder.glob("part-*.parquet")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
+    stopped = optuna.load_study(study_name=STUDY, storage=journal(folder)).get_trials(deepcopy=False)
+    assert not [t for t in stopped if t.state.name == "RUNNING"]   # unfinished trials were failed
+    complete = sum(t.state.name == "COMPLETE" for t in stopped)
+    assert 0 < complete < 300
+    resumed = dse("search", WL, HW, "--trials", str(complete + 20), "--out", str(tmp_path), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    audit(folder, journal(folder), complete + 20)
+
+
+def test_study_bound_to_its_specs(tmp_path):
+    """The same study name with edited specs is refused (its rows would mix two studies)."""
+    r = dse("search", WL, HW, "--trials", "5", "--out", str(tmp_path), "-q", "--study", "s")
+    assert r.returncode == 0, r.stderr
+    edited = tmp_path / "hw.yaml"
+    edited.write_text(Path(HW).read_text().replace("clock_hz: 500 MHz", "clock_hz: 600 MHz"))
+    r = dse("search", WL, str(edited), "--trials", "5", "--out", str(tmp_path), "-q", "--study", "s")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "dse: error: --study: s: expected a study made for these specs (dse.hardware_sha" in r.stderr
+
+
+@pytest.fixture
+def postgres():
+    if not PG:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs the PostgreSQL tests: .ci/run starts a server and sets DSE_TEST_POSTGRES")
+        pytest.skip("DSE_TEST_POSTGRES not set (source .ci/postgres.sh start)")
+    return PG
+
+
+def test_postgres_workers_share_one_study(tmp_path, postgres):
+    study = f"pg{os.getpid()}_{int(time.time())}"
+    procs = [subprocess.Popen(dse_cmd("search", WL, HW, "--trials", "40", "--out", str(tmp_path), "-q",
+                                      "--study", study, "--storage", postgres, "--worker", str(w)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert not any(err for _, err in outs), outs              # no warnings, no tracebacks
+    from dse.search.storage import postgres_url
+
+    audit(tmp_path / study, postgres_url(postgres), 40, study)
+    again = dse("search", WL, HW, "--trials", "40", "--out", str(tmp_path), "-q", "--study", study,
+                "--storage", postgres)
+    assert again.returncode == 0 and "already has 40 of 40 trials" in again.stdout
+
+
+def test_postgres_bad_password_and_database_one_line(tmp_path, postgres):
+    scheme, _, rest = postgres.partition("://")
+    user_pw, _, host_db = rest.rpartition("@")
+    user = user_pw.partition(":")[0]
+    host = host_db.rpartition("/")[0]
+    for url, expect in ((f"{scheme}://{user}:wrong@{host_db}", "password authentication failed"),
+                        (f"{scheme}://{user_pw}@{host}/no_such_db", 'database "no_such_db" does not exist')):
+        r = dse("search", WL, HW, "--trials", "2", "--out", str(tmp_path), "-q", "--storage", url)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("dse: error: --storage: ") and expect in r.stderr, r.stderr
+        assert ":wrong@" not in r.stderr                       # passwords are not echoed
+    assert not any(tmp_path.iterdir())
