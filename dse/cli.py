@@ -105,15 +105,110 @@ def pareto(
                                              "tokens_per_s:max,energy_per_token_j:min)"),
     plot: bool = typer.Option(False, "--plot", help="terminal scatter of the first two objectives"),
     csv: Optional[Path] = typer.Option(None, help="also write the front as CSV"),
-    limit: int = typer.Option(30, help="rows shown in the table (the CSV has all)"),
+    limit: int = typer.Option(30, min=1, help="rows shown in the table (the CSV has all)"),
+    study: Optional[str] = typer.Option(None, help="the study to read when RESULTS holds several"),
 ) -> None:
     """The non-dominated designs of a study."""
     from dse.output.report import pareto_report
 
     try:
-        pareto_report(results, objectives, plot, csv, limit)
+        pareto_report(results, objectives, plot, csv, limit, study)
     except DseError as err:
         _fail(err)
+
+
+@app.command()
+def status(
+    results: Path = typer.Argument(Path("results"), help="results folder (of studies, or one study's)"),
+    storage: Optional[str] = typer.Option(None, help="the studies' shared storage (default: each study's "
+                                          "OUT/STUDY/_optuna.log)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
+) -> None:
+    """Per-study progress: trials complete/budget, running, failed, waiting; rows; best so far."""
+    from dse.search.status import render, status as study_status
+
+    try:
+        statuses = study_status(results, storage)
+    except DseError as err:
+        _fail(err)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([s.as_json() for s in statuses], indent=1))
+    else:
+        render(statuses)
+
+
+@app.command()
+def batch(
+    sweep: Path = typer.Argument(..., help="sweep file (YAML): runs of workload x hardware, options per run"),
+    slurm: bool = typer.Option(False, "--slurm", help="write a Slurm job-array script (one task per worker)"),
+    local: bool = typer.Option(False, "--local", help="run the tasks here as processes"),
+    jobs: int = typer.Option(2, min=1, max=1024, help="--local: processes at a time"),
+    script: Optional[Path] = typer.Option(None, help="--slurm: where to write the script (default "
+                                          "SWEEP.sbatch next to the sweep file)"),
+    submit: bool = typer.Option(False, "--submit", help="--slurm: also submit it with sbatch"),
+    test_only: bool = typer.Option(False, "--test-only", help="--slurm: check it with sbatch --test-only"),
+) -> None:
+    """Many studies, many workers: a sweep file as a Slurm job array or local processes.
+    Re-running a sweep resumes its studies."""
+    from dse.batch import load_sweep, run_local, submit as sbatch, write_script
+
+    if slurm == local:
+        _fail(DseError(str(sweep), "", "exactly one of --slurm or --local"))
+    if (submit or test_only or script) and not slurm:
+        _fail(DseError("--submit/--test-only/--script", "", "--slurm with them"))
+    if script is not None:
+        from dse.output.report import check_output_file
+
+        try:
+            check_output_file(script, "--script")
+        except DseError as err:
+            _fail(err)
+    try:
+        plan = load_sweep(sweep)
+        tasks = plan.tasks()
+        if slurm:
+            path = write_script(plan, script or sweep.with_suffix(".sbatch"))
+            typer.echo(f"wrote {path}: {len(tasks)} array tasks for {len(plan.runs)} studies")
+            if test_only:
+                typer.echo(sbatch(path, test_only=True))
+            if submit:
+                typer.echo(sbatch(path))
+            return
+        results = run_local(plan, jobs, echo=typer.echo)
+    except DseError as err:
+        _fail(err)
+    from dse.search.status import render, status as study_status
+
+    out = plan.folder / plan.out if not Path(plan.out).is_absolute() else Path(plan.out)
+    statuses = [s for s in study_status(out, plan.storage) if s.study in {r.study for r in plan.runs}]
+    render(statuses)
+    failed = [(i, code) for i, code in results if code != 0]
+    if failed:
+        typer.echo(f"dse: {len(failed)} of {len(results)} tasks failed: " +
+                   ", ".join(f"task {i} exit {code}" for i, code in failed), err=True)
+        raise typer.Exit(1 if all(code > 0 and code < 128 for _, code in failed) else failed[0][1] % 256)
+
+
+results_app = typer.Typer(no_args_is_help=True, help="Maintain results folders.")
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("compact")
+def results_compact(
+    folder: Path = typer.Argument(..., help="a study's results folder (OUT/STUDY)"),
+) -> None:
+    """Rewrite a study's many part files as one, atomically (duplicates dropped, unreadable parts kept)."""
+    from dse.output.store import compact
+
+    try:
+        final, replaced, dropped, skipped = compact(folder)
+    except DseError as err:
+        _fail(err)
+    for path, reason in skipped:
+        typer.echo(f"dse: warning: left unreadable part {path} in place ({reason})", err=True)
+    typer.echo(f"{folder}: {replaced} parts -> {final.name}; {dropped} duplicate rows dropped")
 
 
 def main() -> None:

@@ -14,10 +14,11 @@ from dse.output.front import non_dominated, parse_objectives
 
 def front_of(frame, objectives: list[tuple[str, bool]], source: str):
     """Rows of ``frame`` on the Pareto front of ``objectives`` (infeasible rows excluded)."""
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "fiu" and not c.startswith("param.")]
     for name, _ in objectives:
-        if name not in frame.columns:
-            numeric = [c for c in frame.columns if frame[c].dtype.kind in "fi"]
-            raise DseError(source, f"--objectives {name}", f"a metric column, one of {numeric}", name)
+        if name not in numeric:
+            shown = ", ".join(c for c in numeric if c.endswith(("_s", "_j", "_per_s", "_js", "_bytes", "_w")))
+            raise DseError(source, "--objectives", f"a numeric metric column ({shown})", name)
     if "feasible" in frame.columns:
         frame = frame[frame["feasible"].astype(bool)]
     values = frame[[n for n, _ in objectives]].to_numpy(dtype=np.float64)
@@ -29,27 +30,32 @@ def front_of(frame, objectives: list[tuple[str, bool]], source: str):
     return frame.assign(on_front=mask), front
 
 
-def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int) -> None:
+def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int,
+                  study: str | None = None) -> None:
     """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``,
-    written by every search); a file without them needs ``--objectives``."""
+    written by every search); a file without them needs ``--objectives``. Unreadable parts are
+    skipped and named, duplicates dropped and counted; rows of several studies need ``study``."""
     from rich.console import Console
     from rich.table import Table
 
-    from dse.output.store import META_KIND, META_OBJECTIVES, read_dataset, read_metadata
+    from dse.output.store import META_KIND, META_OBJECTIVES, load_dataset
     from dse.system.base import kind_named
 
-    meta = read_metadata(results)
+    if csv is not None:
+        check_output_file(csv, "--csv")
+    if objectives_text is not None:
+        objectives = _objectives(objectives_text)
+    data = load_dataset(results, study)
+    meta = data.metadata
     if objectives_text is None:
         if META_OBJECTIVES.decode() not in meta:
             raise DseError(str(results), "--objectives", "objectives COL:max|min,... (the file names none)")
-        objectives_text = str(meta[META_OBJECTIVES.decode()])
+        objectives = _objectives(str(meta[META_OBJECTIVES.decode()]))
     kind = kind_named(str(meta[META_KIND.decode()]), str(results), "dse.kind") if META_KIND.decode() in meta else None
-
-    try:
-        objectives = parse_objectives(objectives_text)
-    except ValueError as exc:
-        raise DseError("--objectives", str(exc), "COLUMN:max or COLUMN:min, comma separated") from None
-    frame = read_dataset(results)
+    errors = Console(stderr=True, highlight=False)
+    for path, reason in data.skipped:
+        errors.print(f"dse: warning: skipped unreadable part {path} ({reason})", soft_wrap=True)
+    frame = data.frame
     everything, front = front_of(frame, objectives, str(results))
     console = Console()
     names = [n for n, _ in objectives]
@@ -70,6 +76,17 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         table.add_row(*[_fmt(row[c]) for c in columns], kind.mapping_summary(mapping) if kind else mapping)
     console.print(table)
     console.print("alike: front designs with these same objective values; full mappings: --csv")
+    notes = []
+    if data.duplicates:
+        notes.append(f"{data.duplicates} duplicate design rows dropped")
+    if data.replaced:
+        notes.append(f"{len(data.replaced)} parts superseded by a compacted part ignored")
+    if data.skipped:
+        notes.append(f"{len(data.skipped)} unreadable parts skipped")
+    if data.other_studies:
+        notes.append(f"{data.other_studies} rows of other studies left out")
+    if notes:
+        console.print("; ".join(notes))
     if len(shown) > limit:
         console.print(f"({len(shown) - limit} more front rows; --limit or --csv to see them)")
     if plot:
@@ -79,9 +96,33 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
                       highlight=False)
     if csv is not None:
         tmp = csv.with_name(f".{csv.name}.tmp")
-        front.to_csv(tmp, index=False)
-        os.replace(tmp, csv)
+        try:
+            front.to_csv(tmp, index=False)
+            os.replace(tmp, csv)
+        except OSError as exc:
+            raise DseError("--csv", str(csv), "a writable file", exc.strerror or type(exc).__name__) from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
         console.print(f"front written to {csv}")
+
+
+def _objectives(text: str) -> list[tuple[str, bool]]:
+    try:
+        return parse_objectives(text)
+    except ValueError as exc:
+        raise DseError("--objectives", str(exc), "COLUMN:max or COLUMN:min, comma separated") from None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Before any work: ``path`` can be written (its folder exists and is writable; it is not a folder)."""
+    if path.is_dir():
+        raise DseError(option, str(path), "a file path (this is a folder)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DseError(option, str(path), "a file in an existing folder", f"no folder {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DseError(option, str(path), "a file in a writable folder", f"{parent} is not writable")
 
 
 def _fmt(value) -> str:

@@ -7,10 +7,13 @@ in each file's key-value metadata (``dse.workload``, ``dse.hardware``) next to t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dse.errors import DseError
 
@@ -55,14 +58,17 @@ def _read_only_fs(path: Path) -> bool:
         return True
 
 
-def write_part(folder: Path, name: str, rows: list[dict], metadata: dict[bytes, bytes]) -> Path:
-    """Write ``rows`` as part file ``folder/name``, atomically; returns its path."""
+def write_part(folder: Path, name: str, rows: list[dict], metadata: dict[bytes, bytes], table: Any = None,
+               metadata_override: dict[bytes, bytes] | None = None) -> Path:
+    """Write ``rows`` (or a prepared Arrow ``table``) as part file ``folder/name``, atomically;
+    returns its path."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    table = pa.Table.from_pylist(rows) if table is None else table
+    merged = dict(metadata_override) if metadata_override is not None else {**(table.schema.metadata or {}), **metadata}
+    table = table.replace_schema_metadata(merged)
     final = folder / name
     temp = folder / f".{final.name}.tmp"
     try:
@@ -95,33 +101,137 @@ def part_files(path: str | Path) -> list[Path]:
     return files
 
 
-def read_dataset(path: str | Path):
-    """All rows of a dataset as a pandas DataFrame (parts concatenated; columns unioned)."""
+STUDY_KEY = ("study", "workload_sha", "hardware_sha")     # what makes rows one study
+
+
+@dataclass
+class Dataset:
+    """The readable rows of a results path, one study, with what was left out and why."""
+
+    frame: Any                                   # pandas DataFrame
+    metadata: dict[str, object]                  # the study's first part's metadata (read_metadata form)
+    parts: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)    # unreadable parts, reason
+    replaced: list[Path] = field(default_factory=list)               # superseded by a compacted part
+    duplicates: int = 0                          # design rows dropped: already in another part
+    other_studies: int = 0                       # rows of other studies left out by --study
+
+
+def _study_of(table, meta: dict) -> tuple[str, str, str]:
+    """A part's study identity: its rows' study and spec hashes (every dse part has them)."""
+    values = []
+    for col in STUDY_KEY:
+        values.append(str(table.column(col)[0].as_py()) if col in table.column_names and len(table) else "?")
+    if values[0] == "?" and META_STUDY in meta:
+        values[0] = meta[META_STUDY].decode()
+    return values[0], values[1], values[2]
+
+
+def _design_columns(frame) -> list[str]:
+    return [c for c in (*STUDY_KEY, *sorted(c for c in frame.columns if c.startswith("param.")), "mapping")
+            if c in frame.columns]
+
+
+def load_dataset(path: str | Path, study: str | None = None) -> Dataset:
+    """Read every part under ``path`` (a study folder, a folder of studies, or one .parquet file).
+
+    An unreadable part is skipped and named, not fatal; parts a compacted part replaces are left
+    out; rows of more than one study are refused (a DseError listing them) unless ``study`` picks
+    one; design rows present twice (same study, specs, knobs and mapping) are kept once.
+    """
     import pandas as pd
     import pyarrow.parquet as pq
 
-    frames = []
+    tables: list[tuple[Path, Any, dict]] = []
+    skipped: list[tuple[Path, str]] = []
     for f in part_files(path):
         try:
-            frames.append(pq.read_table(f).to_pandas())
-        except Exception as exc:  # a corrupt or foreign file: name it, do not trace back
-            raise DseError(str(f), "", "a readable Parquet part file", type(exc).__name__) from None
-    return pd.concat(frames, ignore_index=True, sort=False)
+            table = pq.read_table(f)
+            tables.append((f, table, table.schema.metadata or {}))
+        except Exception as exc:     # truncated, empty, foreign: name it and go on
+            skipped.append((f, _one_line(exc)))
+    replaced_names = {(f.parent, name) for f, _, meta in tables for name in _replaces_meta(meta)}
+    replaced = [f for f, _, _ in tables if (f.parent, f.name) in replaced_names]
+    tables = [t for t in tables if (t[0].parent, t[0].name) not in replaced_names]
+    if not tables:
+        raise DseError(str(path), "", "at least one readable part file",
+                       f"{len(skipped)} unreadable: {skipped[0][0].name} ({skipped[0][1]})" if skipped else "none")
+    groups: dict[tuple[str, str, str], list] = {}
+    for f, table, meta in tables:
+        groups.setdefault(_study_of(table, meta), []).append((f, table, meta))
+    chosen = [k for k in groups if study is None or k[0] == study]
+    if not chosen:
+        names = sorted({k[0] for k in groups})
+        raise DseError(str(path), "--study", f"one of the studies found: {', '.join(names)}", study)
+    if len(chosen) > 1:
+        listing = "; ".join(f"{k[0]} (workload {k[1][:8]}, hardware {k[2][:8]}, "
+                            f"{sum(len(t) for _, t, _ in groups[k])} rows)" for k in sorted(chosen))
+        hint = "give another study name to one of them" if study else "pick one with --study NAME"
+        raise DseError(str(path), "--study" if study else "", f"one study per front ({hint})",
+                       f"{len(chosen)}: {listing}")
+    key = chosen[0]
+    members = groups[key]
+    frame = pd.concat([t.to_pandas() for _, t, _ in members], ignore_index=True, sort=False)
+    design = _design_columns(frame)
+    mask = frame.duplicated(subset=design) if design else pd.Series(False, index=frame.index)
+    return Dataset(frame=frame[~mask].reset_index(drop=True), metadata=_decode(members[0][2]),
+                   parts=[f for f, _, _ in members], skipped=skipped, replaced=replaced,
+                   duplicates=int(mask.sum()),
+                   other_studies=sum(len(t) for k, g in groups.items() if k != key for _, t, _ in g))
 
 
-def read_metadata(path: str | Path) -> dict[str, object]:
-    """Spec JSON and version from the first part's metadata."""
-    import pyarrow.parquet as pq
+def read_dataset(path: str | Path, study: str | None = None):
+    """All rows of one study under ``path`` as a pandas DataFrame (see :func:`load_dataset`)."""
+    return load_dataset(path, study).frame
 
-    meta = pq.read_schema(part_files(path)[0]).metadata or {}
+
+def _decode(meta: dict) -> dict[str, object]:
     out: dict[str, object] = {}
     for key in (META_WORKLOAD, META_HARDWARE):
         if key in meta:
             out[key.decode()] = json.loads(meta[key])
-    for key in (META_VERSION, META_OBJECTIVES, META_KIND):
+    for key in (META_VERSION, META_OBJECTIVES, META_KIND, META_STUDY):
         if key in meta:
             out[key.decode()] = meta[key].decode()
     return out
+
+
+def read_metadata(path: str | Path, study: str | None = None) -> dict[str, object]:
+    """Spec JSON, version, objectives and kind of the study's first readable part."""
+    return load_dataset(path, study).metadata
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def compact(folder: Path) -> tuple[Path, int, int, list[tuple[Path, str]]]:
+    """Rewrite the readable parts of one study folder as a single part, atomically.
+
+    The new part names the parts it replaces in its metadata (``dse.replaces``), so a reader that
+    sees both (a crash before the old ones are deleted) still reads each row once. Returns the new
+    part, how many parts it replaced, how many duplicate rows it dropped, and the unreadable parts
+    (left in place).
+    """
+    import pyarrow as pa
+
+    import pyarrow.parquet as pq
+
+    data = load_dataset(folder)
+    if any(f.parent != folder for f in data.parts):
+        raise DseError(str(folder), "", "a study folder (part files directly inside it)")
+    sources = data.parts + data.replaced
+    table = pa.Table.from_pandas(data.frame, preserve_index=False)
+    per_worker = (META_WORKER, META_SEED, META_SAMPLER_SEED, META_REPLACES, b"pandas")
+    meta = {k: v for k, v in (pq.read_schema(data.parts[0]).metadata or {}).items() if k not in per_worker}
+    meta[META_REPLACES] = json.dumps(sorted(f.name for f in sources)).encode()
+    final = write_part(folder, f"part-compact-{uuid.uuid4().hex[:12]}.parquet", [], {}, table=table,
+                       metadata_override=meta)
+    for f in sources:
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+    return final, len(sources), data.duplicates, data.skipped
 
 
 def read_trial_rows(folder: Path, part: str, trial: int) -> list[dict]:
@@ -146,7 +256,13 @@ def _replaces(path: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.read_schema(path).metadata or {}
+        return _replaces_meta(pq.read_schema(path).metadata or {})
     except Exception:
         return []
-    return json.loads(meta[META_REPLACES]) if META_REPLACES in meta else []
+
+
+def _replaces_meta(meta: dict) -> list[str]:
+    try:
+        return list(json.loads(meta[META_REPLACES])) if META_REPLACES in meta else []
+    except ValueError:
+        return []

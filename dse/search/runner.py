@@ -248,6 +248,10 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         summary.reaped += coord.reap(study, force=True)
         summary.complete_before = count(TrialState.COMPLETE)
     summary.complete_after = summary.complete_before
+    if not summary.already_done:
+        from dse.search.status import BUDGET_ATTR
+
+        study.set_user_attr(BUDGET_ATTR, cfg.trials)
     if summary.already_done:
         coord.close()
         return summary

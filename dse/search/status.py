@@ -1,0 +1,133 @@
+"""``dse status``: per-study progress from its storage (trials by state, budget) and its Parquet
+rows (rows, distinct design points, best value per objective among feasible rows)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dse.errors import DseError
+
+BUDGET_ATTR = "dse.budget"      # study user attr: the --trials of the latest run that worked on it
+
+
+@dataclass
+class StudyStatus:
+    study: str
+    storage: str
+    budget: int | None = None
+    complete: int = 0
+    running: int = 0
+    waiting: int = 0
+    failed: int = 0
+    rows: int = 0
+    points: int = 0
+    duplicate_rows: int = 0
+    unreadable_parts: int = 0
+    best: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _storage_for(url: str | None, folder: Path) -> tuple[Any, str] | None:
+    """A read-side Optuna storage for the study in ``folder`` (None: no storage found)."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.search.storage import _hide_password, _reason, postgres_url
+
+    if not url:
+        journal = folder / "_optuna.log"
+        if not journal.is_file():
+            return None
+        return JournalStorage(JournalFileBackend(str(journal))), str(journal)
+    try:
+        if "://" not in url and url.endswith(".log"):
+            if not Path(url).is_file():
+                raise FileNotFoundError(url)
+            return JournalStorage(JournalFileBackend(url)), url
+        full = postgres_url(url) if url.startswith("postgresql://") else url
+        return RDBStorage(full, skip_table_creation=True), _hide_password(url)
+    except DseError:
+        raise
+    except Exception as exc:
+        raise DseError("--storage", _hide_password(url), "a reachable Optuna storage", _reason(exc)) from None
+
+
+def study_folders(results: Path) -> list[Path]:
+    """``results`` itself when it is one study's folder, else its sub-folders that hold a study."""
+    if not results.is_dir():
+        raise DseError(str(results), "", "a results folder that exists")
+
+    def is_study(d: Path) -> bool:
+        return (d / "_optuna.log").is_file() or any(d.glob("part-*.parquet"))
+
+    if is_study(results):
+        return [results]
+    found = sorted(d for d in results.iterdir() if d.is_dir() and not d.name.startswith((".", "_")) and is_study(d))
+    if not found:
+        raise DseError(str(results), "", "a results folder holding studies (OUT/STUDY/ with part files or _optuna.log)")
+    return found
+
+
+def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
+    import optuna
+
+    from dse.output.front import parse_objectives
+    from dse.output.store import META_OBJECTIVES, load_dataset
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = []
+    for folder in study_folders(results):
+        st = StudyStatus(study=folder.name, storage="-")
+        opened = _storage_for(storage_url, folder)
+        if opened is not None:
+            storage, st.storage = opened
+            try:
+                study = optuna.load_study(study_name=folder.name, storage=storage)
+            except KeyError:
+                study = None
+            if study is not None:
+                states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+                st.complete, st.running = states["COMPLETE"], states["RUNNING"]
+                st.waiting, st.failed = states["WAITING"], states["FAIL"]
+                st.budget = study.user_attrs.get(BUDGET_ATTR)
+        if any(folder.glob("part-*.parquet")):
+            try:
+                data = load_dataset(folder, folder.name)
+            except DseError:
+                data = None
+            if data is not None:
+                frame = data.frame
+                st.rows, st.duplicate_rows, st.unreadable_parts = len(frame), data.duplicates, len(data.skipped)
+                params = [c for c in frame.columns if c.startswith("param.")]
+                st.points = len(frame.drop_duplicates(params)) if params else len(frame)
+                text = str(data.metadata.get(META_OBJECTIVES.decode(), ""))
+                feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
+                for name, maximise in (parse_objectives(text) if text else []):
+                    if name in feasible and len(feasible):
+                        value = float(feasible[name].max() if maximise else feasible[name].min())
+                        if math.isfinite(value):
+                            st.best[name] = value
+        out.append(st)
+    return out
+
+
+def render(statuses: list[StudyStatus]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="studies", caption="trials: complete/budget; run, fail, wait: trials in those states")
+    for col in ("study", "trials", "run", "fail", "wait", "rows", "points", "best feasible"):
+        table.add_column(col, overflow="fold", justify="left" if col in ("study", "best feasible") else "right")
+    for st in statuses:
+        trials = f"{st.complete}/{st.budget}" if st.budget else str(st.complete)
+        best = "\n".join(f"{k} {v:.4g}" for k, v in st.best.items())
+        table.add_row(st.study, trials, str(st.running), str(st.failed), str(st.waiting),
+                      str(st.rows) + (f" (+{st.duplicate_rows} dup)" if st.duplicate_rows else ""),
+                      str(st.points), best)
+    Console().print(table)
