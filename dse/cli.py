@@ -211,12 +211,40 @@ def results_compact(
     typer.echo(f"{folder}: {replaced} parts -> {final.name}; {dropped} duplicate rows dropped")
 
 
+def _interrupted(exc: BaseException | None) -> bool:
+    """True when ``exc`` is, or was raised while handling, a KeyboardInterrupt (numba wraps one
+    that arrives inside a jitted call in a SystemError)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def main() -> None:
+    """Run the CLI. Usage errors (unknown option, bad option value) are one line and exit 2, like
+    every other input error; Ctrl-C is "interrupted" and exit 130, never a traceback."""
     try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("dse: interrupted", err=True)
-        sys.exit(130)
+        code = app(standalone_mode=False)
+    except BaseException as exc:  # noqa: BLE001 - usage errors and Ctrl-C get one line; the rest re-raised
+        # Matched by class name: typer vendors click (typer._click) in recent releases, not before.
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        ctx = getattr(exc, "ctx", None)
+        if "NoArgsIsHelpError" in names:            # `dse` or `dse results` alone: its help
+            typer.echo(ctx.get_help() if ctx else "")
+            code = 0
+        elif "ClickException" in names and hasattr(exc, "format_message"):
+            command = ctx.command_path if ctx else "dse"
+            typer.echo(f"dse: error: {command}: {' '.join(exc.format_message().split())} "
+                       f"(see {command} --help)", err=True)
+            code = 2
+        elif "Abort" in names or _interrupted(exc):
+            typer.echo("dse: interrupted", err=True)
+            code = 130
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -163,8 +163,33 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: i
                   "hardware_sha": spec_hash(hardware)}
     binding = dict(zip(BINDING, (provenance["workload_sha"], provenance["hardware_sha"], kind.name,
                                  objectives_text)))
-    return Prepared(workload, hardware, kind, Space.of(kind.knobs(workload, hardware)), objs, name, metadata,
-                    provenance, binding)
+    space = Space.of(kind.knobs(workload, hardware))
+    probe(kind, workload, hardware, space)
+    return Prepared(workload, hardware, kind, space, objs, name, metadata, provenance, binding)
+
+
+def _magnitude(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, tuple)):
+        return 0.0
+    return float(math.prod(value)) if isinstance(value, tuple) else float(value)
+
+
+def probe(kind: Any, workload: Any, hardware: Any, space: Space) -> None:
+    """Build (not evaluate) the design points at every knob's extremes — each choice, each range
+    end, and all knobs at their largest together — so that a knob value the kind rejects is an
+    error before any search work, not after a hundred trials."""
+    points: list[dict] = [{}]
+    largest: dict = {}
+    for knob in space.knobs:
+        values = list(knob.choices) if knob.choices is not None else [knob.low, knob.high]
+        if knob.integer:
+            values = [int(v) for v in values]
+        points += [{knob.path: v} for v in values]
+        largest[knob.path] = max(values, key=_magnitude)
+    points.append(largest)
+    for values in points:
+        wl_vals, hw_vals = space.split(values)
+        kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
 
 
 @dataclass

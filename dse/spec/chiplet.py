@@ -178,9 +178,10 @@ def _chiplet(node: Node, index: int, mesh: tuple[int, int]) -> Chiplet:
         raise f.get("position", node).fail(f"a position inside the {mesh[0]}x{mesh[1]} mesh", list(position))
     pe = f["pe_array"]
     if isinstance(pe.value, dict):
-        pe_array = pe._knob(lambda n: _int_pair(n, "pe_array [rows, cols] of positive integers"), False)
+        pe_array = pe._knob(lambda n: _int_pair(n, "pe_array [rows, cols] of positive integers", high=MAX_PE_SIDE),
+                            False)
     else:
-        pe_array = _int_pair(pe, "pe_array [rows, cols] of positive integers")
+        pe_array = _int_pair(pe, "pe_array [rows, cols] of positive integers", high=MAX_PE_SIDE)
     return Chiplet(
         name=name,
         pe_array=pe_array,
@@ -221,11 +222,16 @@ def _dataflow_one(node: Node) -> Dataflow:
     return Dataflow(label, axes[0], axes[1], stationary)
 
 
-def _int_pair(node: Node, expected: str, allow_zero: bool = False) -> tuple[int, int]:
+MAX_PE_SIDE = 65536        # PE-array rows or columns (a 64k x 64k array is already wafer scale)
+
+
+def _int_pair(node: Node, expected: str, allow_zero: bool = False, high: int = 1024) -> tuple[int, int]:
     value = node.value
     ok = (isinstance(value, list) and len(value) == 2
           and all(isinstance(v, int) and not isinstance(v, bool) and (v > 0 or allow_zero and v == 0)
                   for v in value))
     if not ok:
         raise node.fail(expected)
+    if max(value) > high:
+        raise node.fail(f"{expected}, each at most {high}")
     return (value[0], value[1])

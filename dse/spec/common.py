@@ -46,6 +46,16 @@ _UNITS: dict[str, dict[str, float]] = {
 _UNIT_NAMES = {"bytes": "bytes", "hz": "Hz", "s": "seconds", "bytes_per_s": "bytes/s",
                "pj": "pJ", "pj_per_bit": "pJ/bit", "bytes_per_cycle": "bytes/cycle",
                "flop_per_s": "FLOP/s", "w": "W", "pj_per_flop": "pJ/FLOP", "mm2": "mm^2"}
+# The largest physically plausible value per unit (a field beyond it is a typo or a unit slip, and
+# would overflow or hang the cost model): named in the error.
+_MAX: dict[str | None, float] = {
+    "bytes": 1e18, "hz": 1e11, "s": 1e6, "bytes_per_s": 1e16, "pj": 1e6, "pj_per_bit": 1e4,
+    "bytes_per_cycle": 1e9, "flop_per_s": 1e19, "w": 1e7, "pj_per_flop": 1e4, "mm2": 1e6,
+}
+MAX_COUNT = 10**9          # unitless integers: dimensions, counts, lengths, degrees
+MAX_PLAIN = 1e12           # unitless reals
+MAX_SPEC_BYTES = 16 * 2**20   # a spec file is a page of YAML, not a data set
+MAX_NAME = 100             # names become study names, folder names and Parquet labels
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
 
@@ -107,11 +117,13 @@ class Node:
 
     # --- scalars ----------------------------------------------------------------------------
     def number(self, unit: str | None = None, *, integer: bool = False, positive: bool = True,
-               allow_zero: bool = False, knob: bool = True) -> float | int | Knob:
-        """A number in the field's unit, or a search range when ``knob``."""
+               allow_zero: bool = False, knob: bool = True, high: float | None = None) -> float | int | Knob:
+        """A number in the field's unit, or a search range when ``knob``; at most ``high`` in
+        magnitude (default: the unit's plausible maximum, ``MAX_COUNT`` for plain integers)."""
         if knob and isinstance(self.value, dict):
             return self._knob(lambda n: n.number(unit, integer=integer, positive=positive,
-                                                 allow_zero=allow_zero, knob=False), integer)
+                                                 allow_zero=allow_zero, knob=False, high=high), integer)
+        limit = high if high is not None else _MAX.get(unit, MAX_COUNT if integer else MAX_PLAIN)
         what = _describe(unit, integer, positive, allow_zero)
         raw = self.value
         if isinstance(raw, bool):
@@ -126,6 +138,8 @@ class Node:
             raw = int(raw)
         if raw < 0 and positive or raw == 0 and positive and not allow_zero:
             raise self.fail(what)
+        if abs(raw) > limit:
+            raise self.fail(f"{what}, at most {limit:g}")
         return raw
 
     def fraction(self, *, knob: bool = True) -> float | Knob:
@@ -142,6 +156,8 @@ class Node:
             return self._knob(lambda n: n.name(allowed, knob=False), False)
         if not isinstance(self.value, str) or not self.value.strip():
             raise self.fail("a name" if allowed is None else f"one of {list(allowed)}")
+        if len(self.value) > MAX_NAME:
+            raise self.fail(f"a name of at most {MAX_NAME} characters", f"{len(self.value)} characters")
         if allowed is not None and self.value not in allowed:
             raise self.fail(f"one of {list(allowed)}")
         return self.value
@@ -275,11 +291,18 @@ def load_yaml(path: str | Path) -> Node:
 
     source = str(path)
     try:
-        text = Path(path).read_text()
+        if Path(path).stat().st_size > MAX_SPEC_BYTES:
+            raise DseError(source, "", f"a spec file of at most {MAX_SPEC_BYTES // 2**20} MiB",
+                           f"{Path(path).stat().st_size} bytes")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
-        raise DseError(source, "", "a readable YAML file", exc.strerror) from None
+        raise DseError(source, "", "a readable YAML file", exc.strerror or type(exc).__name__) from None
+    except UnicodeDecodeError as exc:
+        raise DseError(source, "", "a UTF-8 text file", f"byte {exc.start} is not UTF-8 (UTF-16? binary?)") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise DseError(source, "", "YAML of ordinary nesting depth", "nested too deep to parse") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

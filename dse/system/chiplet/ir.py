@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.cost.dataflow import ChipletArrays, Dram, OpArrays
+from dse.errors import DseError
 from dse.models.views import einsum_ops
 from dse.spec.chiplet import LOOP_DIMS, STATIONARY, ChipletHardware
 from dse.spec.workload import Op, WorkloadSpec
@@ -70,6 +71,22 @@ class NetworkTable:
     pipelining: bool
 
 
+MAX_OP = 10**18      # MACs or tensor elements of one operator: beyond it int64 products overflow
+
+
+def check_magnitude(op: Op, source: str, model: int) -> None:
+    """An operator whose MACs or tensors exceed ``MAX_OP`` is an input error (exact integers here;
+    the kernels' int64 products would wrap around to negative byte counts)."""
+    sizes = {"MACs": op.N * op.K * op.C * op.Y * op.X * op.R * op.S,
+             "output elements": op.N * op.K * op.Y * op.X,
+             "input elements": op.N * op.C * (op.Y * op.stride + op.R) * (op.X * op.stride + op.S),
+             "weight elements": op.K * op.C * op.R * op.S}
+    for what, size in sizes.items():
+        if size > MAX_OP:
+            raise DseError(source, f"models[{model}]", f"operators of at most {MAX_OP:.0e} {what} "
+                           f"(operator {op.name} has {size:.3g}: smaller dims, seq_len or batch)")
+
+
 def compile_ops(workload: WorkloadSpec) -> OpsTable:
     """Ops table of a resolved workload (every knob already assigned)."""
     rows: list[tuple[Op, int, int, bool, bool]] = []
@@ -77,6 +94,8 @@ def compile_ops(workload: WorkloadSpec) -> OpsTable:
         ops = einsum_ops(model)
         for j, op in enumerate(ops):
             rows.append((op, m, model.count, j == 0, j == len(ops) - 1))
+    for op, m, *_ in rows:
+        check_magnitude(op, workload.source, m)
     dims = np.array([[op.N, op.K, op.C, op.Y, op.X, op.R, op.S] for op, *_ in rows], dtype=np.int64)
     return OpsTable(
         names=tuple(op.name for op, *_ in rows),
