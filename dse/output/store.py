@@ -47,8 +47,19 @@ def check_results_folder(out: Path, folder: Path) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise DseError("--out", str(out), "a path under a folder", f"{ancestor} is a file")
-    if not os.access(ancestor, os.W_OK | os.X_OK) or _read_only_fs(ancestor):
+    if not os.access(ancestor, os.W_OK | os.X_OK) or _read_only_fs(ancestor) or not _can_create_in(ancestor):
         raise DseError("--out", str(out), "a folder this user can write", f"{ancestor} is not writable")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Try it (pseudo file systems such as /proc pass the access checks): make and remove a folder."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".dse-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 def _read_only_fs(path: Path) -> bool:
@@ -155,7 +166,7 @@ def load_dataset(path: str | Path, study: str | None = None) -> Dataset:
     tables = [t for t in tables if (t[0].parent, t[0].name) not in replaced_names]
     if not tables:
         raise DseError(str(path), "", "at least one readable part file",
-                       f"{len(skipped)} unreadable: {skipped[0][0].name} ({skipped[0][1]})" if skipped else "none")
+                       f"{len(skipped)} unreadable, the first {skipped[0][0].name}" if skipped else "none")
     groups: dict[tuple[str, str, str], list] = {}
     for f, table, meta in tables:
         groups.setdefault(_study_of(table, meta), []).append((f, table, meta))
@@ -164,11 +175,12 @@ def load_dataset(path: str | Path, study: str | None = None) -> Dataset:
         names = sorted({k[0] for k in groups})
         raise DseError(str(path), "--study", f"one of the studies found: {', '.join(names)}", study)
     if len(chosen) > 1:
-        listing = "; ".join(f"{k[0]} (workload {k[1][:8]}, hardware {k[2][:8]}, "
-                            f"{sum(len(t) for _, t, _ in groups[k])} rows)" for k in sorted(chosen))
-        hint = "give another study name to one of them" if study else "pick one with --study NAME"
+        names = [k[0] for k in chosen]
+        listing = ", ".join(sorted(f"{k[0]} (workload {k[1][:6]}, hardware {k[2][:6]})" if names.count(k[0]) > 1
+                                   else k[0] for k in chosen))
+        hint = "these share a name but not their specs" if study else "pick one with --study NAME"
         raise DseError(str(path), "--study" if study else "", f"one study per front ({hint})",
-                       f"{len(chosen)}: {listing}")
+                       f"{len(chosen)} studies: {listing}")
     key = chosen[0]
     members = groups[key]
     frame = pd.concat([t.to_pandas() for _, t, _ in members], ignore_index=True, sort=False)

@@ -1,0 +1,174 @@
+"""Every kind of bad input the CLI meets: one line ``dse: error: ...`` naming file, field and what
+was expected; exit 2; no traceback; nothing written; all before any search work.
+
+``python tests/test_bad_input.py`` prints the same cases as a table (case, exit code, message).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WL = ROOT / "workloads/gpt2_resnet50.yaml"
+HW = ROOT / "hardware/mcm4_hetero.yaml"
+LLM_WL = ROOT / "workloads/gpt3_175b_decode.yaml"
+LLM_HW = ROOT / "hardware/papi.yaml"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    make: Callable[[Path], list[str]]      # tmp folder -> CLI args (writing any files it needs)
+    expect: str                            # a substring of the one-line message
+    code: int = 2
+
+
+def write(tmp: Path, name: str, text: str | bytes) -> str:
+    path = tmp / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+def edited(tmp: Path, source: Path, old: str, new: str, name: str = "edited.yaml") -> str:
+    text = source.read_text()
+    assert old in text, (source, old)
+    return write(tmp, name, text.replace(old, new, 1))
+
+
+def search(wl, hw, *extra: str) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        w = wl(tmp) if callable(wl) else str(wl)
+        h = hw(tmp) if callable(hw) else str(hw)
+        return ["search", w, h, "--trials", "4", "--out", str(tmp / "out"), "-q", *extra]
+    return make
+
+
+def results(tmp: Path) -> Path:
+    """A real study folder to point pareto at (made once per case that needs it)."""
+    r = subprocess.run([sys.executable, "-m", "dse.cli", "search", str(LLM_WL), str(LLM_HW), "--trials", "6",
+                        "--out", str(tmp / "res"), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return tmp / "res" / "gpt3_175b_decode__papi"
+
+
+def wl_op(tmp: Path, op: str) -> str:
+    return write(tmp, "ops.yaml", f"name: w\nmodels:\n  - name: m\n    ops:\n      - {op}\n")
+
+
+CASES = [
+    # --- spec files -------------------------------------------------------------------------
+    Case("missing file", search("nope.yaml", HW), "nope.yaml: expected a readable YAML file"),
+    Case("a folder as spec", search(lambda t: str(t), HW), "expected a readable YAML file"),
+    Case("empty file", search(lambda t: write(t, "e.yaml", ""), HW), "e.yaml: expected a mapping"),
+    Case("malformed YAML", search(lambda t: write(t, "m.yaml", "name: [a, b\nmodels: x\n"), HW),
+         "m.yaml: line 2, column 7: expected well-formed YAML"),
+    Case("UTF-16 file", search(lambda t: write(t, "u.yaml", WL.read_text().encode("utf-16")), HW),
+         "u.yaml: expected a UTF-8 text file"),
+    Case("binary file", search(lambda t: write(t, "b.yaml", bytes(range(256))), HW), "expected a UTF-8 text file"),
+    Case("5,000-deep nesting", search(lambda t: write(t, "d.yaml", "a: " + "[" * 5000 + "]" * 5000), HW),
+         "d.yaml: expected YAML of ordinary nesting depth"),
+    Case("a list, not a mapping", search(lambda t: write(t, "l.yaml", "- 1\n- 2\n"), HW), "expected a mapping"),
+    Case("unknown field", search(lambda t: edited(t, WL, "name: gpt2_resnet50", "name: gpt2_resnet50\ncolour: red"), HW),
+         "colour: expected one of the known fields"),
+    Case("missing field", search(WL, lambda t: edited(t, HW, "    clock_hz: 500 MHz\n", "")),
+         "chiplets.ws0.clock_hz: expected a value (missing field)"),
+    Case("wrong unit", search(WL, lambda t: edited(t, HW, "clock_hz: 500 MHz", "clock_hz: 500 GB")),
+         "chiplets.ws0.clock_hz: expected a number > 0 in Hz (unit 'GB' is not a unit of Hz)"),
+    Case("wrong sign", search(WL, lambda t: edited(t, HW, "l2_bytes: 10 MB", "l2_bytes: -10 MB")),
+         "chiplets.ws0.l2_bytes: expected a number > 0 in bytes"),
+    Case("clock_hz: 1e30", search(WL, lambda t: edited(t, HW, "clock_hz: 500 MHz", "clock_hz: 1.0e30")),
+         "chiplets.ws0.clock_hz: expected a number > 0 in Hz, at most 1e+11"),
+    Case("seq_len: 10**20", search(lambda t: edited(t, LLM_WL, "seq_len: 512", f"seq_len: {10**20}"), LLM_HW),
+         "models[0].transformer.seq_len: expected an integer > 0, at most 1e+09"),
+    Case("seq_len: 1e30 (hung before)", search(lambda t: edited(t, LLM_WL, "seq_len: 512", "seq_len: 1.0e30"), LLM_HW),
+         "seq_len: expected an integer > 0, at most 1e+09"),
+    Case("Y, X: 10**12", search(lambda t: wl_op(t, f"{{name: a, K: 8, C: 8, Y: {10**12}, X: {10**12}}}"), HW),
+         "models[0].ops[0].Y: expected an integer > 0, at most 1e+09"),
+    Case("op of 1e36 MACs", search(lambda t: wl_op(t, "{name: a, K: 1000000000, C: 1000000000, Y: 1000000000, "
+                                                     "X: 1000000000}"), HW),
+         "models[0]: expected operators of at most 1e+18 MACs (operator a has 1e+36"),
+    Case("pe_array 1e15 a side", search(WL, lambda t: edited(t, HW, "pe_array: {choices: [[64, 64], [32, 128], [128, 32]]}",
+                                                             "pe_array: [1000000000000000, 1000000000000000]")),
+         "chiplets.ws0.pe_array: expected pe_array [rows, cols] of positive integers, each at most 65536"),
+    Case("300-character name", search(lambda t: edited(t, WL, "name: gpt2_resnet50", "name: " + "n" * 300), HW),
+         "name: expected a name of at most 100 characters, got '300 characters'"),
+    Case("knob value rejected at its extreme", search(
+        lambda t: edited(t, LLM_WL, "tlp: {choices: [1, 2, 4]}", "tlp: {choices: [1, 2, 64]}"), LLM_HW),
+        "models[0].transformer.decode.tlp: expected GEMV-like ops on PIM pool"),
+    Case("spec of another kind", search(LLM_WL, HW), "models[0].transformer.decode: expected no decode section"),
+    # --- options ----------------------------------------------------------------------------
+    Case("--out is a file", lambda t: ["search", str(WL), str(HW), "--out", write(t, "f", "x"), "-q"],
+         "--out: ", ),
+    Case("--out under /proc", lambda t: ["search", str(WL), str(HW), "--out", "/proc/dse-results", "-q"],
+         "--out: /proc/dse-results: expected a folder this user can write"),
+    Case("--study with a slash", search(WL, HW, "--study", "a/b"), "--study: expected a study name"),
+    Case("--trials 0", search(WL, HW, "--trials", "0"), "Invalid value for '--trials'"),
+    Case("--worker abc", search(WL, HW, "--worker", "abc"), "Invalid value for '--worker'"),
+    Case("unknown option", search(WL, HW, "--colour", "red"), "No such option: --colour"),
+    Case("--storage unreachable", search(WL, HW, "--storage", "postgresql://dse@127.0.0.1:9/dse"),
+         "--storage: postgresql://dse@127.0.0.1:9/dse: expected a reachable PostgreSQL database"),
+    Case("--storage unknown scheme", search(WL, HW, "--storage", "mysql://h/db"),
+         "--storage: mysql://h/db: expected the default"),
+    Case("--storage in /proc", search(WL, HW, "--storage", "/proc/x.log"), "--storage: /proc/x.log: expected a writable journal file"),
+    Case("--set unknown knob", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.nope=1"], "--set: hw.nope: expected NAME=VALUE"),
+    Case("--set bad choice", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.chiplets.ws0.pe_array=7x7"],
+         "expected one of ['64x64', '32x128', '128x32']"),
+    Case("infeasible mapping", lambda t: ["evaluate", str(WL), str(HW), "--mapping",
+                                          write(t, "map.yaml", "mapping: {gpt2: [nope]}\n")],
+         "map.yaml: mapping.gpt2"),
+    # --- results ----------------------------------------------------------------------------
+    Case("pareto: no such folder", lambda t: ["pareto", str(t / "none")], "expected a results folder"),
+    Case("pareto: only unreadable parts", lambda t: ["pareto", str(Path(write(t, "part-x.parquet", b"PAR1 junk")).parent)],
+         "expected at least one readable part file, got '1 unreadable, the first part-x.parquet'"),
+    Case("pareto: --objectives mapping:min", lambda t: ["pareto", str(results(t)), "--objectives", "mapping:min"],
+         "--objectives: expected a numeric metric column"),
+    Case("pareto: --objectives a:up", lambda t: ["pareto", str(results(t)), "--objectives", "a:up"],
+         "--objectives: a:up: expected COLUMN:max or COLUMN:min"),
+    Case("pareto: --csv in a missing folder", lambda t: ["pareto", str(results(t)), "--csv", str(t / "no/f.csv")],
+         "--csv: "),
+    Case("pareto: --csv is a folder", lambda t: ["pareto", str(results(t)), "--csv", str(t)],
+         "expected a file path (this is a folder)"),
+    Case("pareto: two studies, no --study", lambda t: ["pareto", str(results(t).parent)] if (
+        subprocess.run([sys.executable, "-m", "dse.cli", "search", str(WL), str(HW), "--trials", "2", "--out",
+                        str(t / "res"), "-q"], capture_output=True).returncode == 0) else [],
+         "expected one study per front (pick one with --study NAME), got '2 studies: gpt2_resnet50__mcm4_hetero, "
+         "gpt3_175b_decode__papi'"),
+    Case("status: not a results folder", lambda t: ["status", str(t)], "expected a results folder holding studies"),
+    Case("batch: neither --slurm nor --local", lambda t: ["batch", write(t, "s.yaml", "runs: []")],
+         "expected exactly one of --slurm or --local"),
+]
+
+
+def run_case(case: Case, tmp: Path) -> subprocess.CompletedProcess:
+    args = case.make(tmp)
+    return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200"}, cwd=tmp)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_one_line_exit_2(case, tmp_path):
+    r = run_case(case, tmp_path)
+    assert r.returncode == case.code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("dse: error: ") and case.expect in r.stderr, r.stderr
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.rglob("*")), "bad input left files behind"
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+if __name__ == "__main__":        # the table for the closing note / README
+    import tempfile
+
+    print("| case | exit | message |\n|---|---|---|")
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_case(case, Path(tmp))
+            message = r.stderr.strip().replace(tmp, "$TMP").replace("|", "\\|")
+            print(f"| {case.name} | {r.returncode} | `{message}` |")
