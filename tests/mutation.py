@@ -6,8 +6,10 @@ kernel results; each must make the test suite fail ("killed"). Run on demand:
 
 Each mutant is applied to its own copy of the repository (git ls-files) and the suite runs there with
 ``NUMBA_DISABLE_JIT=1`` (the kernels as plain Python: no compile per mutant and no stale numba cache
-of a caller whose callee changed), ``-x``, without the subprocess CLI tests (tests/test_cli.py: its
-searches are slow without the JIT; every mutant here is in library code the unit tests reach).
+of a caller whose callee changed), ``-x``, without the subprocess tests (their searches are slow
+without the JIT). Mutants of the search loop, storage and CLI checks, which only the subprocess tests
+reach, run those tests (named per mutant) with the JIT on: no kernel changes there, so the cache is
+sound.
 Prints one line per mutant and the kill rate; exit 1 if a mutant survives that is not listed in
 EQUIVALENT with its reason.
 """
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (file, original line fragment, mutated fragment, description). The fragment must occur exactly
 # once in the file (or give "fragment@k" for its k-th occurrence, 0-based).
-MUTANTS: list[tuple[str, str, str, str]] = [
+MUTANTS: list[tuple] = [
     # --- dse/cost: dataflow -----------------------------------------------------------------------
     ("dse/cost/dataflow.py", "cycles *= (dims[d] + lanes[d] - 1) // lanes[d]", "cycles *= dims[d] // lanes[d]",
      "spatial folds: floor instead of ceil"),
@@ -165,7 +167,34 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     ("dse/models/views.py", "\"gpu_div\": op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0",
      "\"gpu_div\": tp if op.sharded else 1.0", "TP shares assume tp divides every unit count"),
     ("dse/system/memory.py", "    if used > capacity:", "    if used >= capacity:", "capacity check at equality"),
+    # --- input limits (in-process tests) ----------------------------------------------------------
+    ("dse/spec/common.py", "        if abs(raw) > limit:", "        if raw > limit:", "magnitude bound on positive values only"),
+    ("dse/system/chiplet/ir.py", "        if size > MAX_OP:", "        if size > MAX_OP * 10:", "operator bound 10x loose"),
+    ("dse/search/runner.py", "    points.append(largest)\n", "", "knobs not probed at their largest together"),
+    ("dse/output/store.py", "    tables = [t for t in tables if (t[0].parent, t[0].name) not in replaced_names]",
+     "    tables = tables", "compacted parts read beside the parts they replace"),
+    ("dse/output/store.py", "            skipped.append((f, _one_line(exc)))", "            raise",
+     "one unreadable part fails the whole dataset"),
+    ("dse/output/store.py", "    if len(chosen) > 1:", "    if False:", "rows of several studies merged into one front"),
 ]
+
+# Mutants of the search loop, storage and CLI checks: killed only by the subprocess tests (real CLI,
+# journal files, kills), which need the JIT. (file, fragment, replacement, description, test files)
+CLUSTER_TESTS = "tests/test_cluster.py tests/test_bad_input.py"
+MUTANTS += [(*m, CLUSTER_TESTS) for m in [
+    ("dse/search/runner.py", "min(cfg.ask, cfg.trials - complete - running)", "min(cfg.ask, cfg.trials - complete)",
+     "budget room ignores other workers' running trials"),
+    ("dse/search/runner.py", "elif other is not None and other.state == TrialState.COMPLETE:",
+     "elif False:", "points already in the study evaluated again"),
+    ("dse/search/runner.py", "elif other is not None and (found := read_trial_rows(",
+     "elif False and (found := read_trial_rows(", "a killed worker's written rows not adopted"),
+    ("dse/search/runner.py", "                q.trial.set_user_attr(PART_ATTR, name)\n", "",
+     "owners do not record their part before writing it"),
+    ("dse/search/runner.py", "        stop.append(signum)", "        pass", "SIGTERM ignored"),
+    ("dse/search/storage.py", "            fcntl.flock(self._fd, fcntl.LOCK_EX)", "            pass",
+     "journal workers claim points without the mutex"),
+    ("dse/output/store.py", " or not _can_create_in(ancestor):", ":", "--out not probed by creating a folder"),
+]]
 
 # Survivors examined and found equivalent or harmless, with the reason: description -> reason.
 EQUIVALENT: dict[str, str] = {}
@@ -194,16 +223,23 @@ def copy_repo(dest: Path) -> None:
         shutil.copy2(ROOT / name, target)
 
 
-def run_one(index: int, mutant: tuple[str, str, str, str], workdir: Path) -> tuple[int, bool, str, float]:
-    path, fragment, replacement, _ = mutant
+SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py")
+
+
+def run_one(index: int, mutant: tuple, workdir: Path) -> tuple[int, bool, str, float]:
+    path, fragment, replacement, _ = mutant[:4]
     target = workdir / path
     original = (ROOT / path).read_text()
     target.write_text(apply(original, fragment, replacement))
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    if len(mutant) > 4:        # search-loop mutants: the named subprocess tests, with the JIT
+        selection = mutant[4].split()
+    else:                      # model mutants: every in-process test, kernels as plain Python
+        env["NUMBA_DISABLE_JIT"] = "1"
+        selection = [*(f"--ignore={t}" for t in SUBPROCESS_TESTS), "--ignore=tests/bench", "tests"]
     start = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider",
-                        "--ignore=tests/test_cli.py", "--ignore=tests/bench", "tests"],
-                       cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", *selection],
+                       cwd=workdir, env=env, capture_output=True, text=True, timeout=1800)
     target.write_text(original)
     killer = next((line.split()[1] for line in r.stdout.splitlines() if line.startswith("FAILED")), "")
     if r.returncode not in (0, 1):          # not a test failure: the mutant broke the code itself
@@ -217,7 +253,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     chosen = [(i, m) for i, m in enumerate(MUTANTS) if args.k.lower() in m[3].lower()]
-    for _, (path, fragment, replacement, _) in chosen:          # every fragment applies
+    for _, (path, fragment, replacement, *_) in chosen:          # every fragment applies
         apply((ROOT / path).read_text(), fragment, replacement)
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [Path(tmp) / f"w{j}" for j in range(args.jobs)]

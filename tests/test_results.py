@@ -67,3 +67,48 @@ def test_part_is_written_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     final = store.write_part(tmp_path / "s", "part-w.parquet", [{"trial": 0}], {})
     assert [p.name for p in (tmp_path / "s").iterdir()] == [final.name]
+
+
+def _rows(study, trials, sha="a"):
+    # Design identity: study, spec hashes, param.* and mapping (store.STUDY_KEY + knobs + mapping).
+    return [{"study": study, "workload_sha": sha, "hardware_sha": "h", "param.hw.x": t % 3, "mapping": f"m{t % 3}",
+             "trial": t, "energy_j": float(t % 3)} for t in trials]
+
+
+def test_dataset_dedups_skips_unreadable_and_refuses_mixed_studies(tmp_path):
+    from dse.output.store import load_dataset
+
+    folder = tmp_path / "s"
+    write_part(folder, "part-w0-a.parquet", _rows("s", [0, 1]), {})
+    write_part(folder, "part-w1-b.parquet", _rows("s", [2, 3, 4]), {})      # trials 3, 4 repeat designs 0, 1
+    (folder / "part-w2-c.parquet").write_bytes(b"PAR1 truncated")
+    data = load_dataset(folder)
+    # 5 rows, 3 distinct designs (x = 0, 1, 2): 2 dropped; the truncated part skipped and named.
+    assert len(data.frame) == 3 and data.duplicates == 2
+    assert [p.name for p, _ in data.skipped] == ["part-w2-c.parquet"]
+    write_part(tmp_path / "t", "part-w0-d.parquet", _rows("t", [0]), {})
+    write_part(tmp_path / "t2", "part-w0-e.parquet", _rows("s", [0], sha="b"), {})   # same name, other specs
+    with pytest.raises(Exception, match="3 studies: s \\(workload a"):
+        load_dataset(tmp_path)
+    assert len(load_dataset(tmp_path, "t").frame) == 1
+    with pytest.raises(Exception, match="these share a name but not their specs"):
+        load_dataset(tmp_path, "s")
+
+
+def test_compact_is_atomic_for_readers(tmp_path):
+    from dse.output.store import compact, load_dataset
+
+    folder = tmp_path / "s"
+    write_part(folder, "part-w0-a.parquet", _rows("s", [0, 1]), {b"dse.objectives": b"energy_j:min"})
+    write_part(folder, "part-w1-b.parquet", _rows("s", [2, 3]), {})
+    before = {p.name: p.read_bytes() for p in folder.glob("part-*.parquet")}
+    final, replaced, dropped, skipped = compact(folder)
+    assert (replaced, dropped, skipped) == (2, 1, [])                  # trial 3 repeats trial 0's design
+    assert [p.name for p in folder.glob("part-*.parquet")] == [final.name]
+    data = load_dataset(folder)
+    assert len(data.frame) == 3 and data.metadata["dse.objectives"] == "energy_j:min"
+    # A crash between the rename and the deletes leaves old and new parts side by side: still each row once.
+    for name, raw in before.items():
+        (folder / name).write_bytes(raw)
+    data = load_dataset(folder)
+    assert len(data.frame) == 3 and data.duplicates == 0 and len(data.replaced) == 2

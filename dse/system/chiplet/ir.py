@@ -77,10 +77,9 @@ MAX_OP = 10**18      # MACs or tensor elements of one operator: beyond it int64 
 def check_magnitude(op: Op, source: str, model: int) -> None:
     """An operator whose MACs or tensors exceed ``MAX_OP`` is an input error (exact integers here;
     the kernels' int64 products would wrap around to negative byte counts)."""
+    # MACs bound the output and weight sizes (every dim >= 1); the input can exceed them with stride.
     sizes = {"MACs": op.N * op.K * op.C * op.Y * op.X * op.R * op.S,
-             "output elements": op.N * op.K * op.Y * op.X,
-             "input elements": op.N * op.C * (op.Y * op.stride + op.R) * (op.X * op.stride + op.S),
-             "weight elements": op.K * op.C * op.R * op.S}
+             "input elements": op.N * op.C * (op.Y * op.stride + op.R) * (op.X * op.stride + op.S)}
     for what, size in sizes.items():
         if size > MAX_OP:
             raise DseError(source, f"models[{model}]", f"operators of at most {MAX_OP:.0e} {what} "
