@@ -38,7 +38,7 @@ class SearchConfig:
     trials: int = 300                # study-wide budget of COMPLETE trials, over all workers and re-runs
     seed: int = 0
     batch: int = 50                  # NSGA-II population: trials per generation
-    ask: int = 10                    # trials asked, evaluated and told per round (small: workers interleave)
+    ask: int = 10                    # the smallest round (trials asked, evaluated, told) when workers share a study
     storage: str | None = None       # None: a journal file in the study folder
     worker: int | None = None        # None: $SLURM_ARRAY_TASK_ID, else 0
     flush_seconds: float = 5.0       # a killed worker loses at most this much evaluated work
@@ -231,8 +231,9 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     """Work on a study until it has ``cfg.trials`` COMPLETE trials (counting every worker and every
     earlier run), or until SIGINT/SIGTERM.
 
-    Per round of ``cfg.ask`` trials (a fraction of NSGA-II's population, so that concurrent workers'
-    results feed each other's next generations): ask; under the study's mutex, claim each proposed design point — a point already in
+    Per round (a whole NSGA-II generation for a lone worker; with others at work, its share of one,
+    at least ``cfg.ask``, so that every worker's results feed the next generation): ask; under the
+    study's mutex, claim each proposed design point — a point already in
     the study is a *repeat* (told its stored values, not evaluated, no rows), one a live worker is
     evaluating is *waited* for, one whose rows a killed worker wrote is *adopted* (values read back
     from its part file), anything else is *owned* and evaluated here. Rows go to Parquet every
@@ -305,7 +306,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         return [q.trial._trial_id for q in proposals]
 
     def claim(batch: list[_Proposal]) -> None:
-        mine = {q.key: q for q in proposals if q.state == "owner"}
+        mine = {q.key: q for q in proposals if q.state in ("owner", "adopted")}
         owners = _owners(study, {q.trial.number for q in batch})
         for q in batch:
             other = owners.get(q.key)
@@ -318,6 +319,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                 q.state = "wait"
             elif other is not None and (found := read_trial_rows(folder, other.user_attrs[PART_ATTR], other.number)):
                 q.state, q.result = "adopted", best_values(found, objs)
+                mine[q.key] = q
                 q.trial.set_user_attr(POINT_ATTR, q.key)
                 q.trial.set_user_attr(OWNER_ATTR, True)
                 q.trial.set_user_attr(PART_ATTR, other.user_attrs[PART_ATTR])
@@ -392,7 +394,12 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                 summary.complete_after = max(summary.complete_after, complete)
                 if complete >= cfg.trials and not proposals:
                     break
-                asked = [study.ask() for _ in range(max(0, min(cfg.ask, cfg.trials - complete - running)))]
+                # One worker asks a whole generation per round (fewest parts); with others at work,
+                # its share of one, so that each generation mixes every worker's results.
+                others = {t.user_attrs.get(WORKER_ATTR) for t in study.get_trials(
+                    deepcopy=False, states=(TrialState.RUNNING,))} - {token, None}
+                size = max(cfg.ask, cfg.batch // (1 + len(others)))
+                asked = [study.ask() for _ in range(max(0, min(size, cfg.trials - complete - running)))]
                 for trial in asked:        # a re-queued trial carries its dead parent's token: replace it at once
                     trial.set_user_attr(WORKER_ATTR, token)
             for trial in asked:

@@ -3,6 +3,7 @@ rows (rows, distinct design points, best value per objective among feasible rows
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,8 @@ class StudyStatus:
     points: int = 0
     duplicate_rows: int = 0
     unreadable_parts: int = 0
+    points_without_trial: int | None = None     # points with rows but no COMPLETE trial (a killed worker's, until adopted)
+    trials_without_rows: int | None = None      # COMPLETE evaluating trials whose rows are missing (should be 0)
     best: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -79,12 +82,15 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
 
     from dse.output.front import parse_objectives
     from dse.output.store import META_OBJECTIVES, load_dataset
+    from dse.search.runner import OWNER_ATTR, POINT_ATTR
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = []
     for folder in study_folders(results):
         st = StudyStatus(study=folder.name, storage="-")
         opened = _storage_for(storage_url, folder)
+        study = None
+        owners: set = set()
         if opened is not None:
             storage, st.storage = opened
             try:
@@ -92,7 +98,10 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
             except KeyError:
                 study = None
             if study is not None:
-                states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+                trials = study.get_trials(deepcopy=False)
+                owners = {t.user_attrs.get(POINT_ATTR) for t in trials
+                          if t.state.name == "COMPLETE" and t.user_attrs.get(OWNER_ATTR)}
+                states = Counter(t.state.name for t in trials)
                 st.complete, st.running = states["COMPLETE"], states["RUNNING"]
                 st.waiting, st.failed = states["WAITING"], states["FAIL"]
                 st.budget = study.user_attrs.get(BUDGET_ATTR)
@@ -106,6 +115,11 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
                 st.rows, st.duplicate_rows, st.unreadable_parts = len(frame), data.duplicates, len(data.skipped)
                 params = [c for c in frame.columns if c.startswith("param.")]
                 st.points = len(frame.drop_duplicates(params)) if params else len(frame)
+                if opened is not None and study is not None and params:
+                    keys = {json.dumps([v.item() if hasattr(v, "item") else v for v in row])
+                            for row in frame[params].drop_duplicates().itertuples(index=False)}
+                    st.points_without_trial = len(keys - owners)
+                    st.trials_without_rows = len(owners - keys)
                 text = str(data.metadata.get(META_OBJECTIVES.decode(), ""))
                 feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
                 for name, maximise in (parse_objectives(text) if text else []):
@@ -122,6 +136,7 @@ def render(statuses: list[StudyStatus]) -> None:
     from rich.table import Table
 
     table = Table(title="studies", caption="trials: complete/budget; run, fail, wait: trials in those states")
+    mismatched = [st for st in statuses if st.points_without_trial or st.trials_without_rows]
     for col in ("study", "trials", "run", "fail", "wait", "rows", "points", "best feasible"):
         table.add_column(col, overflow="fold", justify="left" if col in ("study", "best feasible") else "right")
     for st in statuses:
@@ -130,4 +145,9 @@ def render(statuses: list[StudyStatus]) -> None:
         table.add_row(st.study, trials, str(st.running), str(st.failed), str(st.waiting),
                       str(st.rows) + (f" (+{st.duplicate_rows} dup)" if st.duplicate_rows else ""),
                       str(st.points), best)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for st in mismatched:
+        console.print(f"{st.study}: {st.points_without_trial or 0} design points have rows but no complete trial "
+                      f"(a killed worker's; the next run adopts them), {st.trials_without_rows or 0} complete "
+                      "trials have no rows")
