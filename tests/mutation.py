@@ -223,7 +223,10 @@ def copy_repo(dest: Path) -> None:
         shutil.copy2(ROOT / name, target)
 
 
-SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py")
+# Left out of the in-process run: the subprocess tests (slow without the JIT) and the property test
+# (robustness to corrupt specs, not formulas; hundreds of evaluations in plain Python).
+SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py",
+                    "tests/test_properties.py")
 
 
 def run_one(index: int, mutant: tuple, workdir: Path) -> tuple[int, bool, str, float]:
