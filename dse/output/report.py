@@ -65,7 +65,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     alike = front.groupby(names, sort=False, dropna=False)[names[0]].transform("size")
     shown = first.assign(alike=alike.loc[first.index].to_numpy())
     arrows = ", ".join(f"{n} {'↑' if m else '↓'}" for n, m in objectives)
-    table = Table(title=f"Pareto front of {results}: {len(front)} of {len(frame)} designs ({arrows})")
+    name = meta.get("dse.study")
+    where = f"{name} in {results}" if name and Path(results).name != name else str(results)
+    table = Table(title=f"Pareto front of {where}: {len(front)} of {len(frame)} designs ({arrows})")
     columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
                                  if c in shown.columns))
     for col in columns:
