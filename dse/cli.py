@@ -43,24 +43,26 @@ def search(
 
     cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
                        worker=worker)
-    try:
-        if quiet:
-            summary = run_search(workload, hardware, cfg)
-        else:
+    progress: list = []          # started on the first round: a finished study prints no bar
+
+    def update(s) -> None:
+        if not progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            columns = (TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[best]}"), TimeElapsedColumn())
-            with Progress(*columns, transient=False) as progress:
-                task = progress.add_task("search", total=trials, best="")
+            bar = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[best]}"), TimeElapsedColumn())
+            bar.start()
+            progress.extend([bar, bar.add_task("search", total=s.budget, best="")])
+        bar, task = progress
+        bar.update(task, completed=s.complete_after, best=f"{s.best_text()}, {s.mappings_evaluated:,} mappings")
 
-                def update(s) -> None:
-                    progress.update(task, completed=s.complete_after,
-                                    best=f"{s.best_text()}, {s.mappings_evaluated:,} mappings")
-
-                summary = run_search(workload, hardware, cfg, on_trial=update)
+    try:
+        summary = run_search(workload, hardware, cfg, on_trial=None if quiet else update)
     except DseError as err:
         _fail(err)
+    finally:
+        if progress:
+            progress[0].stop()
     if summary.already_done:
         typer.echo(f"study {summary.study} already has {summary.complete_before} of {summary.budget} trials "
                    f"({summary.storage}); nothing to do. Raise --trials to continue it.")
