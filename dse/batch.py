@@ -201,19 +201,16 @@ def slurm_script(sweep: Sweep) -> str:
 def write_script(sweep: Sweep, script: Path) -> Path:
     import os
 
+    from dse.output.store import atomic_write
+
     text = slurm_script(sweep)
     (_under(sweep.folder, sweep.out) / "_logs").mkdir(parents=True, exist_ok=True)   # Slurm will not create it
-    tmp = script.with_name(f".{script.name}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         tmp.write_text(text)
         os.chmod(tmp, 0o755)
-        os.replace(tmp, script)
-    except OSError as exc:
-        raise DseError("--script", str(script), "a writable file", exc.strerror or type(exc).__name__) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return script
+
+    return atomic_write(script, "--script", write)
 
 
 def submit(script: Path, test_only: bool = False) -> str:

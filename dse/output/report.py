@@ -97,15 +97,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
                               everything["on_front"].to_numpy(bool), names[0], names[1] if len(names) > 1 else ""),
                       highlight=False)
     if csv is not None:
-        tmp = csv.with_name(f".{csv.name}.tmp")
-        try:
-            front.to_csv(tmp, index=False)
-            os.replace(tmp, csv)
-        except OSError as exc:
-            raise DseError("--csv", str(csv), "a writable file", exc.strerror or type(exc).__name__) from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        from dse.output.store import atomic_write
+
+        atomic_write(csv, "--csv", lambda tmp: front.to_csv(tmp, index=False))
         console.print(f"front written to {csv}")
 
 

@@ -13,7 +13,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dse.errors import DseError
 
@@ -27,6 +27,21 @@ META_SEED = b"dse.seed"                 # --seed
 META_WORKER = b"dse.worker"             # the worker index (--worker or SLURM_ARRAY_TASK_ID)
 META_SAMPLER_SEED = b"dse.sampler_seed"  # the sampler's seed, derived from both
 META_REPLACES = b"dse.replaces"         # a compacted part: the parts it replaces (JSON list)
+
+
+def atomic_write(path: Path, option: str, write: Callable[[Path], None]) -> Path:
+    """``write(temp)`` then rename over ``path``; a failure leaves neither temp nor half a file and is
+    a DseError naming ``option``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DseError(option, str(path), "a writable file", exc.strerror or type(exc).__name__) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def new_part_name(worker: int) -> str:
