@@ -180,3 +180,17 @@ def test_postgres_bad_password_and_database_one_line(tmp_path, postgres):
         assert r.stderr.startswith("dse: error: --storage: ") and expect in r.stderr, r.stderr
         assert ":wrong@" not in r.stderr                       # passwords are not echoed
     assert not any(tmp_path.iterdir())
+
+
+def test_rows_without_their_study_are_not_written_again(tmp_path):
+    """A memory study cannot resume, and a study folder whose journal is gone cannot either: both refuse
+    (one line, exit 2) instead of writing every row a second time."""
+    args = ("search", WL, HW, "--trials", "4", "--out", str(tmp_path), "-q", "--study", "m")
+    assert dse(*args, "--storage", "memory").returncode == 0
+    parts = sorted((tmp_path / "m").glob("part-*.parquet"))
+    for extra in (("--storage", "memory"), ()):
+        r = dse(*args, *extra)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "expected the storage holding study m, whose rows are already in" in r.stderr
+    assert sorted((tmp_path / "m").glob("part-*.parquet")) == parts
+    assert not (tmp_path / "m" / "_optuna.log").exists()

@@ -248,7 +248,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     from optuna.exceptions import ExperimentalWarning
     from optuna.trial import TrialState
 
-    from dse.output.store import check_results_folder, new_part_name, read_trial_rows, write_part
+    from dse.output.store import check_results_folder, new_part_name, part_files_or_none, read_trial_rows, write_part
     from dse.search.sampler import make_sampler
     from dse.search.storage import WORKER_ATTR, open_store, open_study, worker_token
 
@@ -258,6 +258,9 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     folder = Path(cfg.out) / p.name
     check_results_folder(Path(cfg.out), folder)
     token = worker_token()
+    if not cfg.storage and not (folder / "_optuna.log").exists() and part_files_or_none(folder):
+        raise DseError("--storage", str(folder / "_optuna.log"), f"the storage holding study {p.name}, whose "
+                       f"rows are already in {folder}/; or another --study or --out", "no such file")
     store = open_store(cfg.storage, folder, p.name, token)
     sseed = p.provenance["sampler_seed"]
     summary = SearchSummary(study=p.name, folder=folder, storage=store.description, budget=cfg.trials,
@@ -273,6 +276,12 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     with coord.lock():
         summary.reaped += coord.reap(study, force=True)
         summary.complete_before = count(TrialState.COMPLETE)
+        fresh = not study.get_trials(deepcopy=False)
+    if fresh and part_files_or_none(folder):
+        coord.close()       # rows without their study: a new one would write them again
+        raise DseError("--storage", store.description, f"the storage holding study {p.name}, whose rows are "
+                       f"already in {folder}/ (memory studies cannot resume); or another --study or --out",
+                       "a storage without that study")
     summary.complete_after = summary.complete_before
     if not summary.already_done:
         from dse.search.status import BUDGET_ATTR
