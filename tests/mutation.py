@@ -188,7 +188,7 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
      "elif False:", "points already in the study evaluated again"),
     ("dse/search/runner.py", "elif other is not None and (found := read_trial_rows(",
      "elif False and (found := read_trial_rows(", "a killed worker's written rows not adopted"),
-    ("dse/search/runner.py", "                q.trial.set_user_attr(PART_ATTR, name)\n", "",
+    ("dse/search/runner.py", "                q.trial.set_user_attr(PART_ATTR, name)\n", "                pass\n",
      "owners do not record their part before writing it"),
     ("dse/search/runner.py", "        stop.append(signum)", "        pass", "SIGTERM ignored"),
     ("dse/search/storage.py", "            fcntl.flock(self._fd, fcntl.LOCK_EX)", "            pass",
