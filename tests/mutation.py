@@ -194,6 +194,8 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
     ("dse/search/storage.py", "            fcntl.flock(self._fd, fcntl.LOCK_EX)", "            pass",
      "journal workers claim points without the mutex"),
     ("dse/output/store.py", " or not _can_create_in(ancestor):", ":", "--out not probed by creating a folder"),
+    ("dse/search/storage.py", "if age > GRACE_S or _process_gone(token):", "if _process_gone(token):",
+     "silent workers on other hosts never reaped"),
 ]]
 
 # Survivors examined and found equivalent or harmless, with the reason: description -> reason.

@@ -194,3 +194,31 @@ def test_rows_without_their_study_are_not_written_again(tmp_path):
         assert "expected the storage holding study m, whose rows are already in" in r.stderr
     assert sorted((tmp_path / "m").glob("part-*.parquet")) == parts
     assert not (tmp_path / "m" / "_optuna.log").exists()
+
+
+def test_file_storage_reaps_a_silent_worker_by_heartbeat_age(tmp_path):
+    """A RUNNING trial of a worker on another host (its pid cannot be checked) is failed and re-queued
+    once that worker's heartbeat file is older than GRACE_S, and left alone while it is fresh."""
+    from optuna.trial import TrialState
+
+    from dse.search.storage import GRACE_S, WORKER_ATTR, FileCoordinator, open_store
+
+    store = open_store(None, tmp_path, "s", "me:1:a")
+    study = optuna.create_study(study_name="s", storage=store.storage)
+    trial = study.ask()
+    trial.suggest_int("x", 0, 9)
+    other = "elsewhere.example:4242:b"
+    trial.set_user_attr(WORKER_ATTR, other)
+    coord = store.coordinator
+    assert isinstance(coord, FileCoordinator)
+    beat = coord.beats / other.replace(":", "_")
+    beat.touch()
+    assert coord.reap(study, force=True) == 0                      # fresh heartbeat: alive
+    old = time.time() - GRACE_S - 5
+    os.utime(beat, (old, old))
+    assert coord.reap(study, force=True) == 1                      # silent for longer than the grace period
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    assert states == {TrialState.FAIL: 1, TrialState.WAITING: 1}   # failed, and re-queued with its params
+    retry = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[0]
+    assert retry.params == trial.params
+    coord.close()
