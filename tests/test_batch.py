@@ -10,7 +10,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -132,13 +131,10 @@ def test_real_slurm_job_array(tmp_path):
     r = dse("batch", str(sweep), "--slurm", "--submit")
     assert r.returncode == 0, r.stderr
     job = r.stdout.strip().split()[-1]
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout
-        if not queue.strip():
-            break
-        time.sleep(1)
-    assert time.time() < deadline, "the job array did not finish"
+    # Slurm itself waits: a job that may start only after the whole array ended, submitted with --wait.
+    waited = subprocess.run(["sbatch", "--wait", f"--dependency=afterany:{job}", "--output=/dev/null",
+                             "--wrap", "true"], capture_output=True, text=True, timeout=1800)
+    assert waited.returncode == 0, waited.stderr
     logs = sorted((tmp_path / "res/_logs").glob(f"dse-sweep-{job}_*.out"))
     assert len(logs) == 3, logs
     got = statuses(tmp_path / "res")
