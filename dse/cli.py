@@ -161,7 +161,7 @@ def batch(
     if (submit or test_only or script) and not slurm:
         _fail(DseError("--submit/--test-only/--script", "", "--slurm with them"))
     if script is not None:
-        from dse.output.report import check_output_file
+        from dse.output.store import check_output_file
 
         try:
             check_output_file(script, "--script")
@@ -183,8 +183,7 @@ def batch(
         _fail(err)
     from dse.search.status import render, status as study_status
 
-    out = plan.folder / plan.out if not Path(plan.out).is_absolute() else Path(plan.out)
-    statuses = [s for s in study_status(out, plan.storage) if s.study in {r.study for r in plan.runs}]
+    statuses = [s for s in study_status(plan.out_folder, plan.storage) if s.study in {r.study for r in plan.runs}]
     render(statuses)
     failed = [(i, code) for i, code in results if code != 0]
     if failed:

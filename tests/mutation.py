@@ -182,7 +182,7 @@ MUTANTS: list[tuple] = [
 # journal files, kills), which need the JIT. (file, fragment, replacement, description, test files)
 CLUSTER_TESTS = "tests/test_cluster.py tests/test_bad_input.py"
 MUTANTS += [(*m, CLUSTER_TESTS) for m in [
-    ("dse/search/runner.py", "min(size, cfg.trials - complete - running)", "min(size, cfg.trials - complete)",
+    ("dse/search/runner.py", "min(size, cfg.trials - complete - len(running))", "min(size, cfg.trials - complete)",
      "budget room ignores other workers' running trials"),
     ("dse/search/runner.py", "elif other is not None and other.state == TrialState.COMPLETE:",
      "elif False:", "points already in the study evaluated again"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,8 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     from dse.system.base import kind_named
 
     if csv is not None:
+        from dse.output.store import check_output_file
+
         check_output_file(csv, "--csv")
     if objectives_text is not None:
         objectives = _objectives(objectives_text)
@@ -108,17 +109,6 @@ def _objectives(text: str) -> list[tuple[str, bool]]:
         return parse_objectives(text)
     except ValueError as exc:
         raise DseError("--objectives", str(exc), "COLUMN:max or COLUMN:min, comma separated") from None
-
-
-def check_output_file(path: Path, option: str) -> None:
-    """Before any work: ``path`` can be written (its folder exists and is writable; it is not a folder)."""
-    if path.is_dir():
-        raise DseError(option, str(path), "a file path (this is a folder)")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise DseError(option, str(path), "a file in an existing folder", f"no folder {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DseError(option, str(path), "a file in a writable folder", f"{parent} is not writable")
 
 
 def _fmt(value) -> str:

@@ -44,6 +44,17 @@ def atomic_write(path: Path, option: str, write: Callable[[Path], None]) -> Path
     return path
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """Before any work: ``path`` can be written (its folder exists and is writable; it is not a folder)."""
+    if path.is_dir():
+        raise DseError(option, str(path), "a file path (this is a folder)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DseError(option, str(path), "a file in an existing folder", f"no folder {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DseError(option, str(path), "a file in a writable folder", f"{parent} is not writable")
+
+
 def new_part_name(worker: int) -> str:
     """A fresh part file name for worker ``worker``: ``part-w<index>-<random>.parquet``."""
     return f"part-w{worker}-{uuid.uuid4().hex[:12]}.parquet"

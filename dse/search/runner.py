@@ -399,16 +399,16 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
             batch: list[_Proposal] = []
             with coord.lock():        # counting and asking under the mutex: the budget is never overshot
                 summary.reaped += coord.reap(study)
-                complete, running = count(TrialState.COMPLETE), count(TrialState.RUNNING)
+                complete = count(TrialState.COMPLETE)
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 summary.complete_after = max(summary.complete_after, complete)
                 if complete >= cfg.trials and not proposals:
                     break
                 # One worker asks a whole generation per round (fewest parts); with others at work,
                 # its share of one, so that each generation mixes every worker's results.
-                others = {t.user_attrs.get(WORKER_ATTR) for t in study.get_trials(
-                    deepcopy=False, states=(TrialState.RUNNING,))} - {token, None}
+                others = {t.user_attrs.get(WORKER_ATTR) for t in running} - {token, None}
                 size = max(cfg.ask, cfg.batch // (1 + len(others)))
-                asked = [study.ask() for _ in range(max(0, min(size, cfg.trials - complete - running)))]
+                asked = [study.ask() for _ in range(max(0, min(size, cfg.trials - complete - len(running))))]
                 for trial in asked:        # a re-queued trial carries its dead parent's token: replace it at once
                     trial.set_user_attr(WORKER_ATTR, token)
             for trial in asked:

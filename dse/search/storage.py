@@ -111,16 +111,12 @@ class Coordinator:
             failed += 1
         return failed
 
-    def dead_local_trials(self, study) -> list:
-        """RUNNING trials of other workers that ran on this host and whose process is gone."""
+    def others_running(self, study) -> list[tuple[Any, str]]:
+        """(trial, worker token) of every RUNNING trial another worker has claimed."""
         from optuna.trial import TrialState
 
-        out = []
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            token = trial.user_attrs.get(WORKER_ATTR)
-            if token and token != self.token and _process_gone(token):
-                out.append(trial)
-        return out
+        return [(t, t.user_attrs[WORKER_ATTR]) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.user_attrs.get(WORKER_ATTR) not in (None, self.token)]
 
     def close(self) -> None:
         pass
@@ -160,14 +156,9 @@ class FileCoordinator(Coordinator):
         os.utime(path)
 
     def _reap(self, study) -> int:
-        from optuna.trial import TrialState
-
         stale = []
         now = time.time()
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            token = trial.user_attrs.get(WORKER_ATTR)
-            if not token or token == self.token:
-                continue
+        for trial, token in self.others_running(study):
             try:
                 age = now - self._beat_file(token).stat().st_mtime
             except FileNotFoundError:
@@ -224,7 +215,7 @@ class PostgresCoordinator(Coordinator):
     def _reap(self, study) -> int:
         from optuna.storages import fail_stale_trials
 
-        failed = self._fail_and_retry(study, self.dead_local_trials(study))
+        failed = self._fail_and_retry(study, [t for t, token in self.others_running(study) if _process_gone(token)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # flagged experimental
             fail_stale_trials(study)            # heartbeats older than GRACE_S, any host
