@@ -99,7 +99,7 @@ def _int(node: Node, low: int, high: int) -> int:
 def load_sweep(path: str | Path) -> Sweep:
     """Parse and check a sweep file, including every pair's specs (through their system kind),
     so that a bad sweep fails before anything is submitted or started."""
-    from dse.search.runner import SearchConfig, prepare
+    from dse.search.runner import STUDY_NAME, SearchConfig, prepare, valid_study_name
 
     root = load_yaml(path)
     if root.value is None:
@@ -135,6 +135,8 @@ def load_sweep(path: str | Path) -> Sweep:
             if key in r:
                 opts[key] = _int(r[key], *RANGES[key])
         study = r["study"].name(knob=False) if "study" in r else None
+        if study is not None and not valid_study_name(study):
+            raise r["study"].fail(STUDY_NAME)
         cfg = SearchConfig(study=study, trials=opts["trials"], seed=opts["seed"], batch=opts["batch"])
         p = prepare(str(_under(folder, wl)), str(_under(folder, hw)), cfg, 0)   # spec errors name the spec file
         if p.name in studies:

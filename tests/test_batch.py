@@ -104,6 +104,7 @@ def test_local_batch_then_rerun_resumes(tmp_path):
     ("workers: 0\nruns: [{workload: a.yaml, hardware: b.yaml}]", "workers: expected an integer in [1, 10000]"),
     ("slurm: {time: soon}\nruns: [{workload: a.yaml, hardware: b.yaml}]", "slurm.time: expected a Slurm time limit"),
     ("runs: [{workload: nope.yaml, hardware: b.yaml}]", "nope.yaml: expected a readable YAML file"),
+    ("runs: [{workload: WL, hardware: HW, study: a/b}]", "s.yaml: runs[0].study: expected a study name of 1-120"),
     ("runs: [{workload: WL, hardware: HW}, {workload: WL, hardware: HW}]",
      "runs[1]: expected a study name not used by another run"),
 ])

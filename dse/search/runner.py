@@ -76,6 +76,14 @@ class SearchSummary:
         return ", ".join(f"best {name} {value:.4g}" for (name, _), value in zip(self.objectives, self.best))
 
 
+STUDY_NAME = "a study name of 1-120 letters, digits, '_', '.', '-' (not starting with '.')"
+
+
+def valid_study_name(name: str) -> bool:
+    """Study names become folder names and lock keys."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", name)) and not name.startswith(".")
+
+
 def default_study_name(workload: Any, hardware: Any) -> str:
     return f"{workload.name}__{hardware.name}"
 
@@ -141,9 +149,8 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: i
     kind.check_workload(workload, hardware)
     objs = kind.objectives(workload, hardware)
     name = cfg.study or default_study_name(workload, hardware)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", name) or name.startswith("."):
-        raise DseError("--study", "", "a study name of 1-120 letters, digits, '_', '.', '-' (not starting "
-                       "with '.')", name)
+    if not valid_study_name(name):
+        raise DseError("--study", "", STUDY_NAME, name)
     objectives_text = ",".join(f"{n}:{'max' if m else 'min'}" for n, m in objs)
     sseed = sampler_seed(cfg.seed, worker)
     metadata = {
