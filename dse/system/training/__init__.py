@@ -1,0 +1,1 @@
+"""Training pipeline schedules (Zero Bubble, Controllable Memory): the ``training`` system kind."""
