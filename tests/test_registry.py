@@ -13,16 +13,19 @@ from dse.system.base import REGISTRY, SystemKind, kind_named, kind_of
 
 
 def test_every_registered_kind_loads_and_names_itself():
-    assert list(REGISTRY) == ["chiplet", "llm"]
+    assert list(REGISTRY) == ["chiplet", "llm", "training"]
     for name in REGISTRY:
         kind = kind_named(name)
-        assert isinstance(kind, SystemKind) and kind.name == name and kind.hardware_sections
+        assert isinstance(kind, SystemKind) and kind.name == name
+    # training files name their kind: their gpu section is not the llm kind's
+    assert kind_named("training").hardware_sections == ()
+    assert kind_of(load_hardware("hardware/a100_cluster_40.yaml")).name == "training"
 
 
 def test_unknown_kind_is_one_line_error():
     with pytest.raises(DseError) as err:
         kind_named("tpu", "hw.yaml", "kind")
-    assert str(err.value) == "hw.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 'tpu'"
+    assert str(err.value) == "hw.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"
 
 
 def _papi() -> dict:
@@ -40,9 +43,9 @@ def test_kind_field_or_sections_choose_the_kind():
 
 
 @pytest.mark.parametrize("text, message", [
-    ({"name": "x", "kind": "tpu"}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 'tpu'"),
-    ({"name": "x", "kind": 3}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm'], got 3"),
-    ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm']) or the sections "
+    ({"name": "x", "kind": "tpu"}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"),
+    ({"name": "x", "kind": 3}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 3"),
+    ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm', 'training']) or the sections "
                                 "of one kind {'chiplet': ['chiplets'], 'llm': ['gpu', 'pim']}, got ['dram', 'name']"),
     ({"name": "x", "chiplets": [], "gpu": {}}, "x.yaml: kind: expected sections of one kind only"),
     ([1, 2], "x.yaml: expected a mapping, got [1, 2]"),

@@ -70,6 +70,7 @@ class Operator:
     elems_per_token: int = 0         # elementwise: elements read + written per token
     shard_units: int = 1             # units tensor parallelism splits (heads, features, vocab)
     sharded: bool = True             # False: every tensor-parallel rank runs the whole op
+    column_parallel: bool = False    # gemm split by outputs: its (saved) input is whole on every TP rank
     saved_elems_per_token: int = 0   # kept for backward (training), at the model's precision
     mask_bytes_per_token: int = 0    # dropout masks kept for backward, 1 byte per element
     einsum: Op | None = None         # conv: the explicit op
@@ -144,7 +145,7 @@ def transformer_operators(t: Transformer) -> tuple[Operator, ...]:
     return (
         Operator("norm1", ELEMENTWISE, **layer, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
         Operator("qkv", GEMM, **layer, in_features=h, out_features=h + 2 * kv, shard_units=heads,
-                 saved_elems_per_token=h),
+                 column_parallel=True, saved_elems_per_token=h),
         Operator("attn_qk", ATTENTION, **layer, part="scores", heads=heads, kv_heads=kvh, head_dim=d,
                  shard_units=kvh, saved_elems_per_token=h + kv + heads * s, mask_bytes_per_token=heads * s),
         Operator("attn_av", ATTENTION, **layer, part="context", heads=heads, kv_heads=kvh, head_dim=d,
@@ -152,7 +153,8 @@ def transformer_operators(t: Transformer) -> tuple[Operator, ...]:
         Operator("proj", GEMM, **layer, in_features=h, out_features=h, shard_units=heads,
                  saved_elems_per_token=h, mask_bytes_per_token=h),
         Operator("norm2", ELEMENTWISE, **layer, elems_per_token=2 * h, sharded=False, saved_elems_per_token=h),
-        Operator("ffn_up", GEMM, **layer, in_features=h, out_features=up, shard_units=f, saved_elems_per_token=h),
+        Operator("ffn_up", GEMM, **layer, in_features=h, out_features=up, shard_units=f, column_parallel=True,
+                 saved_elems_per_token=h),
         Operator("act", ELEMENTWISE, **layer, elems_per_token=3 * f if llama else 2 * f, shard_units=f,
                  saved_elems_per_token=act_in),
         Operator("ffn_down", GEMM, **layer, in_features=f, out_features=h, shard_units=f,
@@ -181,6 +183,41 @@ def activation_bytes_per_token_per_layer(t: Transformer, dropout: bool = True) -
     b = t.precision_bits / 8.0
     ops = [op for op in transformer_operators(t) if op.per_layer]
     return sum(op.saved_elems_per_token * b + (op.mask_bytes_per_token if dropout else 0) for op in ops)
+
+
+def activation_bytes_per_token_per_layer_tp(t: Transformer, tp: int, dropout: bool = True,
+                                            recompute: bool = False, flash: bool = False) -> float:
+    """Activations one layer keeps per token on one tensor-parallel rank (Korthikanti et al. 2022,
+    Sec. 4.2, no sequence parallelism): what every rank holds whole -- the norms' inputs, the inputs
+    of the column-parallel gemms (QKV, FFN up) and the dropout masks after the row-parallel ones
+    (projection, FFN down) -- plus the rest split over tp. For multi-head attention, f = 4h, 16-bit:
+
+        s b h (10 + 24 / tp + 5 a s / (h tp))  bytes per layer (s b tokens)
+
+    With full recomputation only the layer's input is kept: 2 h bytes per token at 16-bit (h b).
+    With FlashAttention (``flash``) the score-sized tensors (softmax output, its dropout mask and
+    output: the 5 a s term) are not kept: s b h (10 + 24 / tp) bytes."""
+    b = t.precision_bits / 8.0
+    if recompute:
+        return t.hidden_size * b
+    whole = split = 0.0
+    for op in transformer_operators(t):
+        if not op.per_layer:
+            continue
+        saved = op.saved_elems_per_token * b
+        mask = op.mask_bytes_per_token if dropout else 0
+        if flash and op.kind == ATTENTION:               # the heads x s score tensors are recomputed
+            saved -= op.heads * t.seq_len * b
+            mask = 0
+        if not op.sharded or op.column_parallel:
+            whole += saved
+        else:
+            split += saved
+        if op.kind == GEMM:
+            whole += mask
+        else:
+            split += mask
+    return whole + split / tp
 
 
 def resnet50_operators(r: ResNet50) -> tuple[Operator, ...]:

@@ -61,6 +61,53 @@ class Decode:
 
 
 @dataclass(frozen=True)
+class Training:
+    """A training iteration (training kind): ``global_batch`` sequences of ``seq_len`` tokens in
+    microbatches of ``microbatch_size``; gradients and optimizer state per parameter in bytes
+    (mixed-precision Adam: 2-byte gradients, 12 bytes of FP32 master weights and two moments);
+    ``recompute``: full activation recomputation (keep each layer's input, redo the forward before
+    the backward); ``dropout``: keep dropout masks (Korthikanti et al.'s 34 h + 5 a s);
+    ``flash_attention``: fused attention that keeps no score matrices (drops the 5 a s term) and
+    recomputes them in its backward;
+    ``split_embedding_loss``: count the embedding and the loss as a layer each when splitting the
+    layers over pipeline stages."""
+
+    global_batch: int | Knob
+    microbatch_size: int | Knob = 1
+    gradient_bytes_per_param: float | Knob = 2.0
+    optimizer_bytes_per_param: float | Knob = 12.0
+    recompute: bool | Knob = False
+    dropout: bool | Knob = True
+    flash_attention: bool | Knob = False
+    split_embedding_loss: bool | Knob = False
+
+    def stage_slots(self, layers: int) -> int:
+        """Layer slots the pipeline split divides: the layers, plus one each for the embedding and
+        the loss with ``split_embedding_loss`` (Megatron's --account-for-embedding-in-pipeline-split
+        and --account-for-loss-in-pipeline-split: the first and last stages get one layer fewer)."""
+        return layers + (2 if self.split_embedding_loss else 0)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A synthetic pipeline (training kind, no model): ``stages`` devices, ``microbatches`` per
+    iteration and per-device pass times (a device's whole stage; V-shape and interleaved schedules
+    split them evenly over the device's chunks), the stage-to-stage send time, and optionally the
+    activation bytes of one microbatch on one device (memory in bytes; else only in units).
+    ``w_memory_fraction``: the share of those activations W still needs after B (used by the
+    Zero Bubble memory model)."""
+
+    stages: int | Knob
+    microbatches: int | Knob
+    forward_s: float | Knob
+    backward_s: float | Knob
+    weight_s: float | Knob
+    comm_s: float | Knob = 0.0
+    activation_bytes: float | Knob | None = None
+    w_memory_fraction: float | Knob = 1.0
+
+
+@dataclass(frozen=True)
 class Transformer:
     """Decoder stack. ``gpt``: multi-head attention, LayerNorm, GELU FFN (up, down). ``llama``:
     RMSNorm, SwiGLU FFN (gate, up, down), grouped-query attention with ``num_key_value_heads``.
@@ -80,6 +127,7 @@ class Transformer:
     num_key_value_heads: int | Knob | None = None
     layer_variant: str | Knob = "standard"
     decode: Decode | None = None
+    training: Training | None = None
 
     @property
     def kv_heads(self) -> int:
@@ -97,7 +145,7 @@ class ResNet50:
 class Model:
     name: str
     count: int | Knob
-    generator: Transformer | ResNet50 | None
+    generator: Transformer | ResNet50 | Pipeline | None
     ops: tuple[Op, ...]
 
 
@@ -115,10 +163,16 @@ _OP_INT_FIELDS = ("N", "K", "C", "Y", "X", "R", "S", "stride")
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "models"), ("description",)),
-    "models[]": (("name",), ("count", "transformer", "resnet50", "ops")),
+    "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "pipeline")),
     "models[].transformer": (("seq_len",), _TRANSFORMER_KEYS + (
-        "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant", "decode")),
+        "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant", "decode",
+        "training")),
     "models[].transformer.decode": ((), ("output_tokens", "tlp", "include_prefill", "seed")),
+    "models[].transformer.training": (("global_batch",), (
+        "microbatch_size", "gradient_bytes_per_param", "optimizer_bytes_per_param", "recompute", "dropout",
+        "flash_attention", "split_embedding_loss")),
+    "models[].pipeline": (("stages", "microbatches", "forward_s", "backward_s", "weight_s"), (
+        "comm_s", "activation_bytes", "w_memory_fraction")),
     "models[].resnet50": ((), ("batch", "image_size", "precision_bits")),
     "models[].ops[]": (("name",), _OP_INT_FIELDS + ("precision_bits", "weights")),
 }
@@ -147,9 +201,9 @@ def parse_workload(root: Node) -> WorkloadSpec:
 
 def _model(node: Node) -> Model:
     f = node.mapping(*FIELDS["models[]"])
-    kinds = [k for k in ("transformer", "resnet50", "ops") if k in f]
+    kinds = [k for k in ("transformer", "resnet50", "ops", "pipeline") if k in f]
     if len(kinds) != 1:
-        raise node.fail("exactly one of transformer, resnet50 or ops", kinds or None)
+        raise node.fail("exactly one of transformer, resnet50, ops or pipeline", kinds or None)
     name = f["name"].name(knob=False)
     count = f["count"].number(integer=True) if "count" in f else 1
     if "transformer" in f:
@@ -161,8 +215,42 @@ def _model(node: Node) -> Model:
             image_size=g["image_size"].number(integer=True) if "image_size" in g else 224,
             precision_bits=_precision(g["precision_bits"]) if "precision_bits" in g else 8,
         ), ())
+    if "pipeline" in f:
+        return Model(name, count, _pipeline(f["pipeline"]), ())
     ops = tuple(_op(item) for item in f["ops"].sequence(min_len=1))
     return Model(name, count, None, ops)
+
+
+def _pipeline(node: Node) -> Pipeline:
+    f = node.mapping(*FIELDS["models[].pipeline"])
+    values: dict = {
+        "stages": f["stages"].number(integer=True, high=4096),
+        "microbatches": f["microbatches"].number(integer=True, high=65536),
+        "forward_s": f["forward_s"].number("s"),
+        "backward_s": f["backward_s"].number("s"),
+        "weight_s": f["weight_s"].number("s", allow_zero=True),
+    }
+    if "comm_s" in f:
+        values["comm_s"] = f["comm_s"].number("s", allow_zero=True)
+    if "activation_bytes" in f:
+        values["activation_bytes"] = f["activation_bytes"].number("bytes")
+    if "w_memory_fraction" in f:
+        values["w_memory_fraction"] = f["w_memory_fraction"].fraction()
+    return Pipeline(**values)
+
+
+def _training(node: Node) -> Training:
+    f = node.mapping(*FIELDS["models[].transformer.training"])
+    values: dict = {"global_batch": f["global_batch"].number(integer=True, high=10**7)}
+    if "microbatch_size" in f:
+        values["microbatch_size"] = f["microbatch_size"].number(integer=True, high=10**6)
+    for key in ("gradient_bytes_per_param", "optimizer_bytes_per_param"):
+        if key in f:
+            values[key] = f[key].number(allow_zero=True, high=64)
+    for key in ("recompute", "dropout", "flash_attention", "split_embedding_loss"):
+        if key in f:
+            values[key] = f[key].boolean()
+    return Training(**values)
 
 
 def _transformer(node: Node) -> Transformer:
@@ -181,6 +269,10 @@ def _transformer(node: Node) -> Transformer:
         values["layer_variant"] = f["layer_variant"].name(LAYER_VARIANTS)
     if "decode" in f:
         values["decode"] = _decode(f["decode"])
+    if "training" in f:
+        if "decode" in f:
+            raise f["training"].fail("either a decode section (inference) or a training section, not both")
+        values["training"] = _training(f["training"])
     missing = [k for k in _TRANSFORMER_KEYS if k not in values]
     if missing:
         raise node.child(missing[0], None).fail(

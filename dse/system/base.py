@@ -25,6 +25,7 @@ from dse.spec.common import Knob, Node, collect_knobs
 REGISTRY: dict[str, str] = {
     "chiplet": "dse.system.chiplet.kind:ChipletKind",
     "llm": "dse.system.llm.kind:LlmKind",
+    "training": "dse.system.training.kind:TrainingKind",
 }
 
 
@@ -120,7 +121,7 @@ def kind_for_hardware_file(root: Node) -> SystemKind:
     matches = [k for k in kinds if any(s in value for s in k.hardware_sections)]
     if len(matches) == 1:
         return matches[0]
-    sections = {k.name: list(k.hardware_sections) for k in kinds}
+    sections = {k.name: list(k.hardware_sections) for k in kinds if k.hardware_sections}
     if not matches:
         raise DseError(root.source, "kind", f"a `kind` field (one of {list(REGISTRY)}) or the sections of "
                        f"one kind {sections}", sorted(value))

@@ -258,85 +258,129 @@ def unit_peaks(kind, stage, dev_start, n_stage):
 
 
 @nb.njit(cache=True)
-def greedy_reorder(stage_device, n_mb, p, stage_cap, device_cap):
-    """A schedule built pass by pass in unit time (every pass one slot, no communication), the way
-    the Zero Bubble and Controllable Memory generators fill warm-up and cool-down: at each slot a
-    free device runs, in this priority, the ready B of the earliest microbatch (the critical path);
-    else the ready F of the earliest microbatch if its stage holds fewer than ``stage_cap[s]`` live
-    microbatches and the device fewer than ``device_cap[d]``; else its oldest pending W. The caps
-    keep the peak at or below the block's. Returns (kind, mb, stage, dev_start, ok); ok False when
-    the caps deadlock it (the caller then keeps the block's own order)."""
+def greedy_reorder(stage_device, n_mb, p, stage_cap, device_cap, costs):
+    """A schedule built pass by pass, list-scheduling style, the way the Zero Bubble and
+    Controllable Memory generators fill warm-up and cool-down. Devices take turns in order of the
+    time they fall free; a free device at time t runs, in this priority:
+
+        1. the B of the earliest microbatch whose predecessor (+ comm) has ended by t (the critical
+           path; ties: the later stage);
+        2. else the F of the earliest microbatch ready by t, if its stage holds fewer than
+           ``stage_cap[s]`` live microbatches and the device fewer than ``device_cap[d]`` chunk
+           activations (the caps keep the peak at the block's);
+        3. else its oldest pending W;
+        4. else it idles until the next pass of any device ends.
+
+    Pass times and sends come from ``costs`` (kernels.PassCosts; unit costs give the block
+    generators' slot model). Returns (kind, mb, stage, dev_start, ok); ok False when the caps
+    deadlock it (the caller then keeps the block's own order)."""
     S = stage_device.shape[0]
     total = 3 * n_mb * S
     kind = np.empty(total, np.int64)
     mb = np.empty(total, np.int64)
     stg = np.empty(total, np.int64)
     dev_of = np.empty(total, np.int64)
-    f_end = np.full((n_mb, S), -1, np.int64)
-    b_end = np.full((n_mb, S), -1, np.int64)
+    f_end = np.full((n_mb, S), np.inf)
+    b_end = np.full((n_mb, S), np.inf)
     next_f = np.zeros(S, np.int64)
     next_b = np.zeros(S, np.int64)
     live = np.zeros(S, np.int64)
     mem = np.zeros(p, np.int64)
-    # pending W per device: a ring of (mb, stage) in B order
+    free = np.zeros(p)
     wq_mb = np.empty((p, n_mb * S), np.int64)
     wq_s = np.empty((p, n_mb * S), np.int64)
     wq_head = np.zeros(p, np.int64)
     wq_tail = np.zeros(p, np.int64)
     count = 0
-    t = 0
-    limit = 4 * total + 16
-    while count < total and t < limit:
-        for d in range(p):
-            best_s = -1
-            best_j = n_mb
-            best_k = -1
-            for s in range(S):                     # B: earliest microbatch, later stage first
-                if stage_device[s] != d or next_b[s] >= n_mb:
-                    continue
-                j = next_b[s]
-                if s == S - 1:
-                    ok = f_end[j, s] >= 0 and f_end[j, s] <= t
-                else:
-                    ok = b_end[j, s + 1] >= 0 and b_end[j, s + 1] <= t
-                if ok and (j < best_j or (j == best_j and s > best_s)):
-                    best_j, best_s, best_k = j, s, B
-            if best_k < 0 and mem[d] < device_cap[d]:
-                for s in range(S):                 # F: earliest microbatch, later stage first
-                    if stage_device[s] != d or next_f[s] >= n_mb or live[s] >= stage_cap[s]:
-                        continue
-                    j = next_f[s]
-                    ok = s == 0 or (f_end[j, s - 1] >= 0 and f_end[j, s - 1] <= t)
-                    if ok and (j < best_j or (j == best_j and s > best_s)):
-                        best_j, best_s, best_k = j, s, F
-            if best_k < 0 and wq_head[d] < wq_tail[d]:
-                best_j = wq_mb[d, wq_head[d]]
-                best_s = wq_s[d, wq_head[d]]
-                best_k = W
-                wq_head[d] += 1
-            if best_k < 0:
+    while count < total:
+        d = 0
+        for e in range(1, p):                      # the device that falls free first
+            if free[e] < free[d]:
+                d = e
+        t = free[d]
+        if t == np.inf:                            # every device waits on another: the caps deadlock
+            break
+        best_s = -1
+        best_j = n_mb
+        best_k = -1
+        for s in range(S):
+            if stage_device[s] != d or next_b[s] >= n_mb:
                 continue
-            kind[count] = best_k
-            mb[count] = best_j
-            stg[count] = best_s
-            dev_of[count] = d
-            count += 1
-            if best_k == F:
-                f_end[best_j, best_s] = t + 1
-                next_f[best_s] += 1
-                live[best_s] += 1
-                mem[d] += 1
-            elif best_k == B:
-                b_end[best_j, best_s] = t + 1
-                next_b[best_s] += 1
-                wq_mb[d, wq_tail[d]] = best_j
-                wq_s[d, wq_tail[d]] = best_s
-                wq_tail[d] += 1
+            j = next_b[s]
+            if s == S - 1:
+                ready = f_end[j, s]
             else:
-                live[best_s] -= 1
-                mem[d] -= 1
-        t += 1
-    # regroup by device, keeping each device's order
+                ready = b_end[j, s + 1]
+                if stage_device[s + 1] != d:
+                    ready += costs.comm_s[s]
+            if ready <= t and (j < best_j or (j == best_j and s > best_s)):
+                best_j, best_s, best_k = j, s, B
+        if best_k < 0 and mem[d] < device_cap[d]:
+            for s in range(S):
+                if stage_device[s] != d or next_f[s] >= n_mb or live[s] >= stage_cap[s]:
+                    continue
+                j = next_f[s]
+                ready = 0.0
+                if s > 0:
+                    ready = f_end[j, s - 1]
+                    if stage_device[s - 1] != d:
+                        ready += costs.comm_s[s - 1]
+                if ready <= t and (j < best_j or (j == best_j and s > best_s)):
+                    best_j, best_s, best_k = j, s, F
+        if best_k < 0 and wq_head[d] < wq_tail[d]:
+            best_j = wq_mb[d, wq_head[d]]
+            best_s = wq_s[d, wq_head[d]]
+            best_k = W
+            wq_head[d] += 1
+        if best_k < 0:                             # idle until the next end elsewhere
+            nxt = np.inf
+            for e in range(p):
+                if free[e] > t and free[e] < nxt:
+                    nxt = free[e]
+            for s in range(S):                     # or until a pass of this device gets ready
+                if stage_device[s] != d:
+                    continue
+                if next_b[s] < n_mb:
+                    r = f_end[next_b[s], s] if s == S - 1 else b_end[next_b[s], s + 1]
+                    if r > t and r < nxt:
+                        nxt = r
+                if next_f[s] < n_mb and s > 0:
+                    r = f_end[next_f[s], s - 1]
+                    if r > t and r < nxt:
+                        nxt = r
+            if nxt == np.inf:                      # park it until another device starts a pass
+                free[d] = np.inf
+                continue
+            for e in range(p):                     # a device parked at inf may run again now
+                if free[e] == np.inf:
+                    free[e] = nxt
+            free[d] = nxt
+            continue
+        for e in range(p):
+            if free[e] == np.inf:
+                free[e] = t
+        kind[count] = best_k
+        mb[count] = best_j
+        stg[count] = best_s
+        dev_of[count] = d
+        count += 1
+        if best_k == F:
+            free[d] = t + costs.f_s[best_s]
+            f_end[best_j, best_s] = free[d]
+            next_f[best_s] += 1
+            live[best_s] += 1
+            mem[d] += 1
+        elif best_k == B:
+            free[d] = t + costs.b_s[best_s]
+            b_end[best_j, best_s] = free[d]
+            next_b[best_s] += 1
+            wq_mb[d, wq_tail[d]] = best_j
+            wq_s[d, wq_tail[d]] = best_s
+            wq_tail[d] += 1
+        else:
+            free[d] = t + costs.w_s[best_s]
+            live[best_s] -= 1
+            mem[d] -= 1
     order = np.argsort(dev_of[:count], kind="mergesort")
     dev_start = np.zeros(p + 1, np.int64)
     for i in range(count):

@@ -237,15 +237,13 @@ def repeat_block(family: str, placement: str, p: int, n: int, offsets: dict[str,
                     block_period=T, block_life=tuple(int(x) for x in (w + 1 - f)))
 
 
-def unit_makespan(s: Schedule) -> float:
-    """Makespan with F = B = W = 1 slot per chunk and no communication (the block's own units)."""
+def makespan(s: Schedule, costs) -> float:
+    """The schedule's makespan under ``costs`` (kernels.PassCosts)."""
     from dse.system.training.kernels import simulate
 
     passes = prepared(s)
-    S = s.stages
-    costs = unit_costs(S)
     n = passes.kind.shape[0]
-    return float(simulate(passes, costs, np.empty(n), np.empty(n), np.empty((s.p, 4)), np.empty(S)))
+    return float(simulate(passes, costs, np.empty(n), np.empty(n), np.empty((s.p, 4)), np.empty(s.stages)))
 
 
 def unit_costs(S: int, memory_model: int = 0):
@@ -256,25 +254,29 @@ def unit_costs(S: int, memory_model: int = 0):
 
 
 def from_block(family: str, placement: str, p: int, n: int, offsets: dict[str, int],
-               device_cap: np.ndarray | None = None, stage_cap: np.ndarray | None = None) -> Schedule:
+               device_cap: np.ndarray | None = None, stage_cap: np.ndarray | None = None,
+               costs=None) -> Schedule:
     """Steps (1)-(3): repeat, squeeze (by the simulator) and reorder warm-up / cool-down without
-    raising the block's peak (per stage and per device); the shorter of the two orders is kept."""
+    raising the block's peak (per stage and per device) by list scheduling in unit slots and, when
+    ``costs`` (kernels.PassCosts) are given, with those pass times too; of these orders the one with
+    the shortest makespan under ``costs`` (unit slots if None) is kept."""
     from dse.system.training.kernels import greedy_reorder, unit_peaks
 
     rep = repeat_block(family, placement, p, n, offsets)
     peaks = unit_peaks(rep.kind, rep.stage, rep.dev_start, rep.stages)
     if stage_cap is None:
         stage_cap = peaks.max(axis=0)
-    # the device cap: the repeated order's own peak of live chunk activations per device
     dev_cap = _device_peaks(rep) if device_cap is None else device_cap
-    kind, mb, stage, dev_start, ok = greedy_reorder(rep.stage_device, n, p, stage_cap, dev_cap)
-    if not ok:
-        return rep
-    alt = Schedule(family, placement, p, rep.v, n, kind, mb, stage, dev_start, rep.stage_device,
-                   rep.block_period, rep.block_life)
-    if np.any(_device_peaks(alt) > dev_cap) or unit_makespan(alt) >= unit_makespan(rep):
-        return rep
-    return alt
+    unit = unit_costs(rep.stages)
+    candidates = [rep]
+    for timing in (unit,) if costs is None else (unit, costs):
+        kind, mb, stage, dev_start, ok = greedy_reorder(rep.stage_device, n, p, stage_cap, dev_cap, timing)
+        alt = Schedule(family, placement, p, rep.v, n, kind, mb, stage, dev_start, rep.stage_device,
+                       rep.block_period, rep.block_life)
+        if ok and not np.any(_device_peaks(alt) > dev_cap):
+            candidates.append(alt)
+    judge = unit if costs is None else costs
+    return min(candidates, key=lambda c: makespan(c, judge))
 
 
 def _device_peaks(s: Schedule) -> np.ndarray:
@@ -316,10 +318,25 @@ def uniform_v_offsets(p: int, up: int) -> tuple[tuple[str, int], ...]:
     return tuple(best[1].items())
 
 
+BLOCK_FAMILIES = ("zb-v", "v-half", "v-min", "block")
+
+
+def build(family: str, p: int, n: int, chunks: int = 2, offsets: tuple = (), placement: str = "v_shape",
+          costs=None) -> Schedule:
+    """The schedule of a family. ``chunks``: interleaved 1F1B's v; ``offsets`` / ``placement``: the
+    ``block`` family's block; ``costs`` (kernels.PassCosts): the pass times the block families'
+    reordering schedules with (None: unit slots). Cached where costs do not enter."""
+    if costs is None or family not in BLOCK_FAMILIES:
+        return _build_unit(family, p, n, chunks, offsets, placement)
+    return _make(family, p, n, chunks, offsets, placement, costs)
+
+
 @lru_cache(maxsize=256)
-def build(family: str, p: int, n: int, chunks: int = 2, offsets: tuple = (), placement: str = "v_shape") -> Schedule:
-    """The schedule of a family (cached: generation is per (family, p, n), costs are not involved).
-    ``chunks``: interleaved 1F1B's v; ``offsets`` / ``placement``: the ``block`` family's block."""
+def _build_unit(family: str, p: int, n: int, chunks: int, offsets: tuple, placement: str) -> Schedule:
+    return _make(family, p, n, chunks, offsets, placement, None)
+
+
+def _make(family: str, p: int, n: int, chunks: int, offsets: tuple, placement: str, costs) -> Schedule:
     if p < 1 or n < 1:
         raise ScheduleError("at least one stage and one microbatch")
     if family == "gpipe":
@@ -333,12 +350,13 @@ def build(family: str, p: int, n: int, chunks: int = 2, offsets: tuple = (), pla
     if family == "interleaved":
         return interleaved(p, n, chunks)
     if family in ("v-min", "v-half"):
-        return from_block(family, "v_shape", p, n, dict(uniform_v_offsets(p, 1 if family == "v-min" else 2)))
+        return from_block(family, "v_shape", p, n, dict(uniform_v_offsets(p, 1 if family == "v-min" else 2)),
+                          costs=costs)
     if family == "zb-v":
         return from_block(family, "v_shape", p, n, dict(uniform_v_offsets(p, 1)),
-                          device_cap=np.full(p, 2 * p, np.int64), stage_cap=np.full(2 * p, n, np.int64))
+                          device_cap=np.full(p, 2 * p, np.int64), stage_cap=np.full(2 * p, p, np.int64), costs=costs)
     if family == "block":
-        return from_block("block", placement, p, n, dict(offsets))
+        return from_block("block", placement, p, n, dict(offsets), costs=costs)
     raise ScheduleError(f"a schedule family, one of {list(FAMILIES)}")
 
 

@@ -1,0 +1,204 @@
+"""Training hardware spec (kind ``training``): a GPU cluster and the pipeline schedule to run on it.
+
+A hardware file with ``kind: training``. YAML layout (units in field names)::
+
+    name: a100-40
+    kind: training
+    gpu:                                   # optional for synthetic pipelines (no model)
+      name: A100-80GB
+      peak_flop_per_s: 312 TFLOP/s         # dense, at the workload's precision
+      memory_bytes: 80 GB
+      memory_bytes_per_s: 2039 GB/s
+      compute_efficiency: 0.55             # cap on achieved / peak FLOP/s
+      memory_efficiency: 0.8               # cap on achieved / peak memory bandwidth
+      kernel_launch_s: 5 us                # per kernel
+    cluster:                               # optional with gpu absent
+      nodes: 5
+      gpus_per_node: 8
+      intra_node: {bytes_per_s: 300 GB/s, latency_s: 5 us}     # NVLink, per direction per GPU
+      inter_node: {bytes_per_s: 25 GB/s, latency_s: 10 us}     # per GPU (its NIC)
+    system:
+      parallel: auto                       # or {tp, pp, dp}: tp x pp x dp = nodes x gpus_per_node
+      schedule:
+        family: 1f1b                       # gpipe | 1f1b | interleaved | zb-h1 | zb-h2 | zb-v | v-half | v-min | block
+        chunks: 2                          # interleaved: virtual stages per device
+        memory_model: w_end                # w_end (W or BW frees) | zero_bubble (B frees part, W the rest)
+        block:                             # family block: placement and offsets in slots (see README)
+          placement: v_shape
+          offsets: {f_up: 1, f_turn: 1, f_down: 1, fb_turn: 1, b_up: 1, b_turn: 1, b_down: 1}
+
+Any field may be a search range (``family: {choices: [1f1b, zb-h1, v-half]}``, offsets too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from dse.errors import DseError
+from dse.spec.common import Knob, Node
+
+MEMORY_MODELS = ("w_end", "zero_bubble")
+
+
+@dataclass(frozen=True)
+class TrainGpu:
+    name: str
+    peak_flop_per_s: float | Knob
+    memory_bytes: float | Knob
+    memory_bytes_per_s: float | Knob
+    compute_efficiency: float | Knob
+    memory_efficiency: float | Knob
+    kernel_launch_s: float | Knob
+
+
+@dataclass(frozen=True)
+class NetLink:
+    bytes_per_s: float | Knob
+    latency_s: float | Knob
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: int | Knob
+    gpus_per_node: int | Knob
+    intra_node: NetLink
+    inter_node: NetLink
+
+    @property
+    def gpus(self) -> int:
+        return int(self.nodes) * int(self.gpus_per_node)
+
+
+@dataclass(frozen=True)
+class TrainParallel:
+    """tp x pp x dp; ``auto`` (all None): every split of the cluster the model allows is tried."""
+
+    tp: int | Knob | None = None
+    pp: int | Knob | None = None
+    dp: int | Knob | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.tp is None
+
+
+@dataclass(frozen=True)
+class Block:
+    placement: str | Knob
+    offsets: tuple[tuple[str, int | Knob], ...]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    family: str | Knob = "1f1b"
+    chunks: int | Knob = 2
+    memory_model: str | Knob = "w_end"
+    block: Block | None = None
+
+
+@dataclass(frozen=True)
+class TrainingHardware:
+    kind: ClassVar[str] = "training"
+    name: str
+    source: str
+    gpu: TrainGpu | None
+    cluster: Cluster | None
+    parallel: TrainParallel
+    schedule: ScheduleSpec
+
+
+FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "": (("name", "kind"), ("gpu", "cluster", "system", "description")),
+    "gpu": (("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency", "memory_efficiency",
+             "kernel_launch_s"), ("name",)),
+    "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
+    "cluster.intra_node": (("bytes_per_s", "latency_s"), ()),
+    "cluster.inter_node": (("bytes_per_s", "latency_s"), ()),
+    "system": ((), ("parallel", "schedule")),
+    "system.parallel": (("tp", "pp", "dp"), ()),
+    "system.schedule": (("family",), ("chunks", "memory_model", "block")),
+    "system.schedule.block": (("placement", "offsets"), ()),
+}
+
+
+def parse(root: Node) -> TrainingHardware:
+    from dse.system.training.schedules import BLOCK_OFFSETS, FAMILIES, PLACEMENTS
+
+    top = root.mapping(*FIELDS[""])
+    name = top["name"].name(knob=False)
+    gpu = _gpu(top["gpu"]) if "gpu" in top else None
+    cluster = _cluster(top["cluster"]) if "cluster" in top else None
+    if (gpu is None) != (cluster is None):
+        missing = "cluster" if cluster is None else "gpu"
+        raise DseError(root.source, missing, "a gpu and a cluster section together (or neither, for synthetic "
+                       "pipelines)")
+    parallel, schedule = TrainParallel(), ScheduleSpec()
+    if "system" in top:
+        f = top["system"].mapping(*FIELDS["system"])
+        if "parallel" in f:
+            parallel = _parallel(f["parallel"], cluster)
+        if "schedule" in f:
+            s = f["schedule"].mapping(*FIELDS["system.schedule"])
+            family = s["family"].name(FAMILIES)
+            block = None
+            if "block" in s:
+                b = s["block"].mapping(*FIELDS["system.schedule.block"])
+                placement = b["placement"].name(PLACEMENTS, knob=False)
+                names = BLOCK_OFFSETS[placement]
+                o = b["offsets"].mapping(names)
+                block = Block(placement, tuple((k, o[k].number(integer=True, high=64)) for k in names))
+            if "block" in _choices(family) and block is None:
+                raise s["family"].fail("a schedule.block section (placement, offsets) for family block", "block")
+            schedule = ScheduleSpec(
+                family=family,
+                chunks=s["chunks"].number(integer=True, high=64) if "chunks" in s else 2,
+                memory_model=s["memory_model"].name(MEMORY_MODELS) if "memory_model" in s else "w_end",
+                block=block)
+    return TrainingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, parallel=parallel,
+                            schedule=schedule)
+
+
+def _choices(value) -> tuple:
+    return value.choices if isinstance(value, Knob) else (value,)
+
+
+def _gpu(node: Node) -> TrainGpu:
+    f = node.mapping(*FIELDS["gpu"])
+    return TrainGpu(
+        name=f["name"].name(knob=False) if "name" in f else "gpu",
+        peak_flop_per_s=f["peak_flop_per_s"].number("flop_per_s"),
+        memory_bytes=f["memory_bytes"].number("bytes"),
+        memory_bytes_per_s=f["memory_bytes_per_s"].number("bytes_per_s"),
+        compute_efficiency=f["compute_efficiency"].fraction(),
+        memory_efficiency=f["memory_efficiency"].fraction(),
+        kernel_launch_s=f["kernel_launch_s"].number("s", allow_zero=True),
+    )
+
+
+def _link(node: Node, key: str) -> NetLink:
+    f = node.mapping(*FIELDS[f"cluster.{key}"])
+    return NetLink(bytes_per_s=f["bytes_per_s"].number("bytes_per_s"),
+                   latency_s=f["latency_s"].number("s", allow_zero=True))
+
+
+def _cluster(node: Node) -> Cluster:
+    f = node.mapping(*FIELDS["cluster"])
+    return Cluster(nodes=f["nodes"].number(integer=True, high=100000),
+                   gpus_per_node=f["gpus_per_node"].number(integer=True, high=1024),
+                   intra_node=_link(f["intra_node"], "intra_node"),
+                   inter_node=_link(f["inter_node"], "inter_node"))
+
+
+def _parallel(node: Node, cluster: Cluster | None) -> TrainParallel:
+    if node.value == "auto":
+        return TrainParallel()
+    f = node.mapping(*FIELDS["system.parallel"])
+    par = TrainParallel(tp=f["tp"].number(integer=True, knob=False), pp=f["pp"].number(integer=True, knob=False),
+                        dp=f["dp"].number(integer=True, knob=False))
+    if cluster is not None and not isinstance(cluster.nodes, Knob) and not isinstance(cluster.gpus_per_node, Knob):
+        if par.tp * par.pp * par.dp != cluster.gpus:
+            raise node.fail(f"tp x pp x dp = the cluster's {cluster.gpus} GPUs "
+                            f"({cluster.nodes} nodes x {cluster.gpus_per_node})",
+                            f"{par.tp} x {par.pp} x {par.dp} = {par.tp * par.pp * par.dp}")
+    return par

@@ -1,0 +1,363 @@
+"""Training evaluator: one iteration of pipeline-parallel training (tensor x pipeline x data
+parallel) under a schedule, or a synthetic pipeline with given pass times.
+
+resolved specs -> :func:`build` (:class:`TrainingPoint`) -> per parallel config (tp, pp, dp):
+:func:`stage_costs` (per virtual stage F/B/W, sends and activation bytes: dse.system.training.costs
+on the shared decomposition) + the schedule (dse.system.training.schedules) -> the simulator
+(kernels.simulate) -> :func:`evaluate_config` (the JSON / Parquet contract, see README).
+
+Iteration time (no overlap of the data-parallel gradient all-reduce with the pipeline, as in
+Megatron without ``--overlap-grad-reduce``; the optimizer step after it):
+
+    iteration_s = pipeline makespan + DP ring all-reduce of the device's gradients
+                  + optimizer step (memory-bound: read weights, gradients and state, write weights
+                    and state)
+    tokens_per_s = global_batch x seq_len / iteration_s
+    mfu = 3 x forward FLOPs of the batch / (iteration_s x GPUs x peak FLOP/s)   (no recompute counted)
+
+Memory per GPU = its parameters x (weight + gradient + optimizer bytes per parameter) + the
+simulator's peak activations. Parameters of a device: its layers' gemm weights / tp, plus the token
+embedding on the device of the first stage and the LM head on the device of the last stage (a
+separate copy under PP even when tied; once when both are on one device and tied).
+
+GPU placement (Megatron order, TP fastest): GPU = tp_rank + tp (dp_rank + dp pp_rank), nodes of
+``gpus_per_node`` consecutive GPUs. A group (TP, DP, or two stages' GPUs) talks over the intra-node
+link when all its members share a node, else over the inter-node link.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.cost.collectives import ring_allreduce, send_recv
+from dse.cost.roofline import gpu_rates
+from dse.errors import DseError
+from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
+from dse.models.views import linear_ops
+from dse.spec.training import TrainingHardware
+from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
+from dse.system.training import schedules as sched
+from dse.system.training.kernels import D_BUSY, D_FIRST, D_LAST, D_PEAK, N_DEV_COLS, PassCosts, simulate
+
+WL = "models[0]"
+
+
+@dataclass(frozen=True)
+class TrainingPoint:
+    model_name: str
+    t: Transformer | None            # a transformer with a training section, or
+    pipe: Pipeline | None            # a synthetic pipeline
+    hw: TrainingHardware
+    source: str                      # the workload file
+
+
+def check_workload(workload: WorkloadSpec, hw: TrainingHardware) -> None:
+    """One model: a transformer with a ``training`` section (needs gpu and cluster sections) or a
+    synthetic ``pipeline``."""
+    if len(workload.models) != 1:
+        raise DseError(workload.source, "models", "one model for training hardware", [m.name for m in workload.models])
+    gen = workload.models[0].generator
+    if isinstance(gen, Pipeline):
+        return
+    if not isinstance(gen, Transformer) or gen.training is None:
+        raise DseError(workload.source, f"{WL}.transformer.training" if isinstance(gen, Transformer) else WL,
+                       "a transformer with a training section (global_batch, microbatch_size, ...) or a "
+                       "synthetic pipeline section for training hardware")
+    if hw.gpu is None:
+        raise DseError(hw.source, "gpu", "gpu and cluster sections to train a transformer (a hardware file "
+                       "without them runs synthetic pipelines only)")
+
+
+def build(workload: WorkloadSpec, hw: TrainingHardware) -> TrainingPoint:
+    """A point from resolved specs; a fixed parallel split the model cannot take is an error here,
+    before any search work (the search probe builds every knob's extremes)."""
+    model = workload.models[0]
+    gen = model.generator
+    point = TrainingPoint(model.name, gen if isinstance(gen, Transformer) else None,
+                          gen if isinstance(gen, Pipeline) else None, hw, workload.source)
+    if point.pipe is not None:
+        par = hw.parallel
+        if not par.auto and (par.tp != 1 or par.dp != 1 or par.pp != point.pipe.stages):
+            raise DseError(hw.source, "system.parallel", f"tp 1, pp {point.pipe.stages} (the pipeline's stages), dp 1 "
+                           "for a synthetic pipeline (or parallel: auto)", f"{par.tp} x {par.pp} x {par.dp}")
+        _schedule(point, int(point.pipe.stages), int(point.pipe.microbatches))
+        return point
+    if not hw.parallel.auto:
+        problem = split_problem(point, int(hw.parallel.tp), int(hw.parallel.pp), int(hw.parallel.dp))
+        if problem:
+            field, expected, got = problem
+            raise DseError(point.source if field.startswith("models") else hw.source, field, expected, got)
+        _schedule(point, int(hw.parallel.pp), microbatches(point, int(hw.parallel.dp)))
+    return point
+
+
+def chunks_of(hw: TrainingHardware) -> int:
+    """Virtual stages per device of the point's family."""
+    family = hw.schedule.family
+    if family == "interleaved":
+        return int(hw.schedule.chunks)
+    if family in ("zb-v", "v-half", "v-min") or (family == "block" and hw.schedule.block.placement == "v_shape"):
+        return 2
+    return 1
+
+
+def microbatches(point: TrainingPoint, dp: int) -> int:
+    tr = point.t.training
+    return int(tr.global_batch) // (dp * int(tr.microbatch_size))
+
+
+def split_problem(point: TrainingPoint, tp: int, pp: int, dp: int) -> tuple[str, str, object] | None:
+    """Why a transformer cannot run as tp x pp x dp, as (field, expectation, got); None if it can."""
+    t, hw = point.t, point.hw
+    tr = t.training
+    v = chunks_of(hw)
+    if tp * pp * dp != hw.cluster.gpus:
+        return ("system.parallel", f"tp x pp x dp = the cluster's {hw.cluster.gpus} GPUs", f"{tp} x {pp} x {dp}")
+    if t.num_attention_heads % tp:
+        return ("system.parallel.tp", f"a divisor of the model's {t.num_attention_heads} attention heads", tp)
+    slots = tr.stage_slots(t.num_hidden_layers)
+    if slots % (pp * v):
+        what = f"pp x {v} chunks" if v > 1 else "pp"
+        layers = f"{t.num_hidden_layers} layers" + (" + embedding + loss" if tr.split_embedding_loss else "")
+        return ("system.parallel.pp", f"{what} dividing the model's {layers} (whole layers per stage)", pp)
+    if int(tr.global_batch) % (dp * int(tr.microbatch_size)):
+        return (f"{WL}.transformer.training.microbatch_size", f"dp ({dp}) x microbatch_size dividing global_batch "
+                f"({tr.global_batch}) into whole microbatches", tr.microbatch_size)
+    n = int(tr.global_batch) // (dp * int(tr.microbatch_size))
+    if hw.schedule.family == "interleaved" and n % pp:
+        return ("system.schedule.family", f"microbatches per pipeline ({n}) a multiple of pp ({pp}) for "
+                "interleaved 1F1B", "interleaved")
+    return None
+
+
+def _schedule(point: TrainingPoint, pp: int, n: int, costs: PassCosts | None = None) -> sched.Schedule:
+    """The point's schedule at pp stages and n microbatches; block families reorder with ``costs``."""
+    s = point.hw.schedule
+    block = s.block
+    try:
+        return sched.build(s.family, pp, n, chunks=int(s.chunks),
+                           offsets=tuple((k, int(v)) for k, v in block.offsets) if block else (),
+                           placement=block.placement if block else "v_shape", costs=costs)
+    except sched.ScheduleError as exc:
+        field = "system.schedule.block.offsets" if s.family == "block" else "system.schedule.family"
+        raise DseError(point.hw.source, field, str(exc), s.family) from None
+
+
+def parallel_configs(point: TrainingPoint) -> list[tuple[int, int, int]]:
+    """(tp, pp, dp) to evaluate: the spec's, or with ``parallel: auto`` every split of the cluster
+    the model takes (tp dividing the heads, whole layers per stage, whole microbatches)."""
+    hw = point.hw
+    if point.pipe is not None:
+        return [(1, int(point.pipe.stages), 1)]
+    par = hw.parallel
+    if not par.auto:
+        return [(int(par.tp), int(par.pp), int(par.dp))]
+    n = hw.cluster.gpus
+    out = []
+    for tp in _divisors(n):
+        for pp in _divisors(n // tp):
+            dp = n // (tp * pp)
+            if split_problem(point, tp, pp, dp) is None:
+                out.append((tp, pp, dp))
+    return out
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def _same_node(first: int, count: int, gpn: int) -> bool:
+    return first // gpn == (first + count - 1) // gpn
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    costs: PassCosts
+    params: np.ndarray           # [p] parameters per device (per TP rank)
+    layer_flops: float           # forward FLOPs of one microbatch through the whole model, all ranks
+    tp_link: str                 # intra | inter
+    dp_link: str
+    pp_inter: int                # stage boundaries that cross nodes
+
+
+def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> StageCosts:
+    """Per virtual stage costs of a transformer (see the module docstrings of this file and of
+    dse.system.training.costs), or of a synthetic pipeline (its times split evenly over chunks)."""
+    S, p, v = s.stages, s.p, s.v
+    mm = 1 if point.hw.schedule.memory_model == "zero_bubble" else 0
+    if point.pipe is not None:
+        pipe = point.pipe
+        act = 1.0 if pipe.activation_bytes is None else float(pipe.activation_bytes)
+        full = np.ones(S)
+        costs = PassCosts(full * pipe.forward_s / v, full * pipe.backward_s / v, full * pipe.weight_s / v,
+                          full * pipe.comm_s, full * act / v, full * act * pipe.w_memory_fraction / v, mm)
+        return StageCosts(costs, np.zeros(p), float("nan"), "intra", "intra", 0)
+    from dse.system.training.costs import TrainShape, pass_times
+
+    t, hw = point.t, point.hw
+    tr, g, cl = t.training, hw.gpu, hw.cluster
+    mb = int(tr.microbatch_size)
+    T = float(mb * t.seq_len)
+    b = t.precision_bits / 8.0
+    gpn = int(cl.gpus_per_node)
+    tp_link = cl.intra_node if _same_node(0, tp, gpn) and gpn % tp == 0 else cl.inter_node
+    flop_rate, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
+    shape = TrainShape(T, float(t.seq_len), T, flop_rate, byte_rate, float(g.kernel_launch_s), tp,
+                       float(tp_link.bytes_per_s), float(tp_link.latency_s), t.hidden_size * b, bool(tr.recompute),
+                       2.5 if tr.flash_attention else 2.0)
+    ops = linear_ops(t, tp)
+    lf, lb, lw, layer_flops = pass_times(ops.arrays, shape, True)
+    hf, hb, hw_, head_flops = pass_times(ops.arrays, shape, False)
+    layers = layers_per_stage(t, S)
+    f_s = layers * lf
+    b_s = layers * lb
+    w_s = layers * lw
+    f_s[S - 1] += hf
+    b_s[S - 1] += hb
+    w_s[S - 1] += hw_
+    act_layer = activation_bytes_per_token_per_layer_tp(t, tp, bool(tr.dropout), bool(tr.recompute),
+                                                        bool(tr.flash_attention)) * T
+    alloc = layers * act_layer
+    alloc[S - 1] += T * t.vocab_size * b / tp                  # the logits kept for the loss's backward
+    h, a, s_len = t.hidden_size, t.num_attention_heads, t.seq_len
+    scores = 0.0 if tr.flash_attention else 5.0 * a * s_len
+    keep_share = 1.0 if tr.recompute else 32.0 * h / (34.0 * h + scores)   # Zero Bubble: M_W / M_B
+    keep = alloc * keep_share
+    keep[S - 1] = alloc[S - 1] - (1.0 - keep_share) * layers[S - 1] * act_layer
+    comm = np.zeros(S)
+    pp_inter = 0
+    block_gpus = tp * dp
+    for st in range(S - 1):
+        d1, d2 = int(s.stage_device[st]), int(s.stage_device[st + 1])
+        if d1 == d2:
+            continue
+        inter = any((block_gpus * d1 + x) // gpn != (block_gpus * d2 + x) // gpn for x in range(block_gpus))
+        link = cl.inter_node if inter else cl.intra_node
+        pp_inter += inter
+        comm[st], _ = send_recv(T * h * b, float(link.bytes_per_s), float(link.latency_s))
+    costs = PassCosts(f_s, b_s, w_s, comm, alloc, keep, mm)
+    layer_params = sum(ops.arrays.byte_w[i] / ops.arrays.gpu_div[i]
+                       for i in range(ops.n) if ops.arrays.last_only[i] == 0) / b
+    head_params = t.vocab_size * t.hidden_size / tp
+    params = np.zeros(p)
+    for st in range(S):
+        params[s.stage_device[st]] += layers[st] * layer_params
+    first_dev, last_dev = int(s.stage_device[0]), int(s.stage_device[S - 1])
+    params[first_dev] += head_params                           # token embedding
+    if not (first_dev == last_dev and tied_embeddings(t)):
+        params[last_dev] += head_params                        # LM head
+    dp_link = "intra" if block_gpus <= gpn and gpn % block_gpus == 0 else "inter"
+    return StageCosts(costs, params, t.num_hidden_layers * layer_flops + head_flops,
+                      "intra" if tp_link is cl.intra_node else "inter", dp_link, pp_inter)
+
+
+def layers_per_stage(t: Transformer, stages: int) -> np.ndarray:
+    """Decoder layers of each virtual stage: slots / stages each, one fewer on the first and on the
+    last stage when the embedding and the loss count as layers (``split_embedding_loss``)."""
+    tr = t.training
+    out = np.full(stages, tr.stage_slots(t.num_hidden_layers) // stages, dtype=np.float64)
+    if tr.split_embedding_loss:
+        out[0] -= 1
+        out[stages - 1] -= 1
+    return out
+
+
+def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: dict | None = None) -> dict:
+    """Metrics of one parallel config (the JSON / Parquet contract; see README). Infeasible configs
+    (memory over capacity) keep their metrics with ``feasible`` False and the reasons in
+    ``violations``. ``timeline`` (a dict) receives the schedule's passes with their times."""
+    hw = point.hw
+    n = int(point.pipe.microbatches) if point.pipe is not None else microbatches(point, dp)
+    s = _schedule(point, pp, n)
+    sc = stage_costs(point, s, tp, dp)
+    if s.family in sched.BLOCK_FAMILIES:     # reorder warm-up / cool-down with the real pass times
+        s = _schedule(point, pp, n, sc.costs)
+    passes = sched.prepared(s)
+    count = passes.kind.shape[0]
+    start, end = np.empty(count), np.empty(count)
+    dev = np.empty((pp, N_DEV_COLS))
+    life = np.empty(s.stages)
+    makespan = float(simulate(passes, sc.costs, start, end, dev, life))
+    busy = float(dev[:, D_BUSY].max())
+    span = float((dev[:, D_LAST] - dev[:, D_FIRST]).max())
+    per_device = np.zeros(pp)
+    np.add.at(per_device, s.stage_device, sc.costs.alloc)
+    unit = float(per_device.mean())                    # one microbatch's activations on one device
+    peak_act = dev[:, D_PEAK]
+    violations: list[str] = []
+    f_dev, b_dev, w_dev = (np.zeros(pp) for _ in range(3))
+    np.add.at(f_dev, s.stage_device, sc.costs.f_s)
+    np.add.at(b_dev, s.stage_device, sc.costs.b_s)
+    np.add.at(w_dev, s.stage_device, sc.costs.w_s)
+    slow = int(np.argmax(f_dev + b_dev + w_dev))
+    out = {
+        "schedule": s.family, "chunks": s.v, "tp": tp, "pp": pp, "dp": dp, "gpus": tp * pp * dp,
+        "microbatches": n, "pipeline_s": makespan,
+        "bubble_rate": 1.0 - busy / span if span > 0 else 0.0,
+        "bubble_rate_makespan": 1.0 - busy / makespan if makespan > 0 else 0.0,
+        "peak_activation_units": float(peak_act.max()) / unit if unit > 0 else float("nan"),
+        "forward_s": float(f_dev[slow]), "backward_s": float(b_dev[slow]), "weight_grad_s": float(w_dev[slow]),
+        "pp_comm_s": float(sc.costs.comm_s.max()) if s.stages > 1 else 0.0,
+        "lifespan_s": float(life.max()),
+    }
+    if point.pipe is not None:
+        given = point.pipe.activation_bytes is not None
+        out.update({
+            "iteration_s": makespan, "dp_allreduce_s": 0.0, "optimizer_s": 0.0,
+            "microbatch_size": float("nan"), "microbatches_per_s": n / makespan,
+            "tokens_per_s": float("nan"), "mfu": float("nan"),
+            "peak_activation_bytes": float(peak_act.max()) if given else float("nan"),
+            "state_bytes": float("nan"),
+            "peak_memory_bytes": float(peak_act.max()) if given else float("nan"),
+        })
+    else:
+        t, g, cl = point.t, hw.gpu, hw.cluster
+        tr = t.training
+        b = t.precision_bits / 8.0
+        per_param = b + float(tr.gradient_bytes_per_param) + float(tr.optimizer_bytes_per_param)
+        state = sc.params * per_param
+        link = cl.intra_node if sc.dp_link == "intra" else cl.inter_node
+        dp_ar = max(ring_allreduce(float(q * tr.gradient_bytes_per_param), dp, float(link.bytes_per_s),
+                                   float(link.latency_s))[0] for q in sc.params)
+        _, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
+        opt_s = float(sc.params.max()) * (per_param + b + float(tr.optimizer_bytes_per_param)) / byte_rate
+        iteration = makespan + dp_ar + opt_s
+        total = state + peak_act
+        tokens = int(tr.global_batch) * t.seq_len
+        model_flops = 3.0 * sc.layer_flops * int(tr.global_batch) / int(tr.microbatch_size)
+        worst = int(np.argmax(total))
+        if total[worst] > g.memory_bytes:
+            violations.append(f"GPU memory {total[worst] / 1e9:.1f} GB > {g.memory_bytes / 1e9:.1f} GB "
+                              f"(stage device {worst}: state {state[worst] / 1e9:.1f} + activations "
+                              f"{peak_act[worst] / 1e9:.1f})")
+        out.update({
+            "iteration_s": iteration, "dp_allreduce_s": dp_ar, "optimizer_s": opt_s,
+            "microbatch_size": int(tr.microbatch_size), "microbatches_per_s": n * dp / iteration,
+            "tokens_per_s": tokens / iteration,
+            "mfu": model_flops / (iteration * tp * pp * dp * g.peak_flop_per_s),
+            "peak_activation_bytes": float(peak_act.max()), "state_bytes": float(state.max()),
+            "peak_memory_bytes": float(total.max()),
+        })
+    out["feasible"] = not violations
+    out["violations"] = "; ".join(violations)
+    if timeline is not None:
+        timeline.update(kind=s.kind, mb=s.mb, stage=s.stage, device=passes.device, start=start, end=end,
+                        p=pp, v=s.v, makespan=makespan, life=life, f_s=sc.costs.f_s, b_s=sc.costs.b_s,
+                        w_s=sc.costs.w_s, comm_s=sc.costs.comm_s, alloc=sc.costs.alloc, stage_device=s.stage_device,
+                        peak=peak_act)
+    return out
+
+
+def mapping_text(tp: int, pp: int, dp: int) -> str:
+    return f"tp={tp},pp={pp},dp={dp}"
+
+
+def no_split_row(point: TrainingPoint) -> dict:
+    """The one row of a point no parallel split fits: NaN metrics, the reason as its violation."""
+    tr = point.t.training
+    return {"schedule": point.hw.schedule.family, "feasible": False, "tp": 0, "pp": 0, "dp": 0,
+            "violations": f"no tp x pp x dp split of {point.hw.cluster.gpus} GPUs fits (heads, layers per stage, "
+                          f"global_batch {tr.global_batch} / microbatch_size {tr.microbatch_size})"}

@@ -1,0 +1,119 @@
+"""The ``training`` system kind: pipeline-parallel training schedules, behind the registry's interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dse.errors import DseError
+from dse.system.base import SystemKind
+
+PARALLEL_FROM_SEARCH = "best feasible tokens_per_s over every tp x pp x dp (parallel: auto)"
+
+
+class TrainingKind(SystemKind):
+    name = "training"
+    hardware_sections = ()           # training files say `kind: training` (their gpu section is not the llm kind's)
+    mapping_title = "parallel"
+
+    fields_heading = "Training hardware fields"
+    spec_module = "dse.spec.training"
+
+    def check_workload(self, workload, hardware) -> None:
+        from dse.system.training.evaluator import check_workload
+
+        check_workload(workload, hardware)
+
+    def objectives(self, workload, hardware):
+        from dse.spec.workload import Pipeline
+
+        if isinstance(workload.models[0].generator, Pipeline):
+            return (("microbatches_per_s", True), ("peak_activation_units", False))
+        return (("tokens_per_s", True), ("peak_memory_bytes", False))
+
+    def build(self, workload, hardware):
+        from dse.system.training.evaluator import build
+
+        return build(workload, hardware)
+
+    def design_rows(self, point, weights=None):
+        """Every parallel split of the point (one when fixed, all that fit with ``parallel: auto``)
+        is a row, each one schedule simulation; ``weights`` do not apply. A point no split fits
+        gives one infeasible row saying why."""
+        from dse.system.training.evaluator import evaluate_config, mapping_text, no_split_row, parallel_configs
+
+        configs = parallel_configs(point)
+        if not configs:
+            return [{"objective_weight": float("nan"), "mapping": "none", **no_split_row(point)}], 0
+        rows = [{"objective_weight": float("nan"), "mapping": mapping_text(tp, pp, dp),
+                 **evaluate_config(point, tp, pp, dp)} for tp, pp, dp in configs]
+        return rows, len(configs)
+
+    def detail(self, point, mapping_path: Path | None) -> dict:
+        """The spec's split, or with ``parallel: auto`` the feasible split with the most tokens/s
+        (microbatches/s for a synthetic pipeline); with its per-stage costs and timeline."""
+        from dse.system.training.evaluator import evaluate_config, mapping_text, parallel_configs
+
+        if mapping_path is not None:
+            raise DseError("--mapping", str(mapping_path), "no mapping file for training hardware "
+                           "(set parallel degrees and the schedule with --set or in the spec)")
+        configs = parallel_configs(point)
+        if not configs:
+            raise DseError(point.hw.source, "system.parallel", "at least one tp x pp x dp split the model takes "
+                           "(heads divisible by tp, whole layers per stage, whole microbatches)")
+        key_name = "microbatches_per_s" if point.pipe is not None else "tokens_per_s"
+        best = max(configs, key=lambda c: (lambda r: (r["feasible"], r[key_name]))(evaluate_config(point, *c)))
+        line: dict = {}
+        metrics = evaluate_config(point, *best, timeline=line)
+        stages = [{"stage": int(st), "device": int(line["stage_device"][st]),
+                   "forward_s": float(line["f_s"][st]), "backward_s": float(line["b_s"][st]),
+                   "weight_grad_s": float(line["w_s"][st]), "send_s": float(line["comm_s"][st]),
+                   "activation_bytes": float(line["alloc"][st]), "lifespan_s": float(line["life"][st])}
+                  for st in range(len(line["f_s"]))]
+        passes = [{"device": int(d), "pass": ("F", "B", "W", "BW")[int(k)], "microbatch": int(j), "stage": int(st),
+                   "start_s": float(a), "end_s": float(e)}
+                  for d, k, j, st, a, e in zip(line["device"], line["kind"], line["mb"], line["stage"],
+                                                line["start"], line["end"])]
+        return {"mapping": mapping_text(*best),
+                "mapping_source": "the spec's split" if len(configs) == 1 else PARALLEL_FROM_SEARCH,
+                **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
+                "per_stage": stages, "passes": passes}
+
+    def render(self, console: Any, result: dict) -> None:
+        from dse.output.tables import knobs_line, per_op_table
+        from dse.system.training.timeline import timeline_lines
+
+        def ms(v):
+            return "n/a" if v != v else f"{v * 1e3:,.4g}"
+
+        synthetic = result["tokens_per_s"] != result["tokens_per_s"]
+        act_head = "act units" if synthetic and result["peak_activation_bytes"] != result["peak_activation_bytes"] else "act MB"
+        unit = 1.0 if act_head == "act units" else 1e6
+        console.print(per_op_table(
+            f"{result['workload']} on {result['hardware']} ({result['mapping']}, {result['schedule']}, per stage)",
+            ("stage", "dev", "F ms", "B ms", "W ms", "send ms", act_head, "life ms"),
+            [(str(r["stage"]), str(r["device"]), ms(r["forward_s"]), ms(r["backward_s"]), ms(r["weight_grad_s"]),
+              ms(r["send_s"]), f"{r['activation_bytes'] / unit:,.4g}", ms(r["lifespan_s"]))
+             for r in result["per_stage"]]))
+        width = max(40, min(console.width, 120))
+        for line in timeline_lines(result["passes"], int(result["pp"]), result["pipeline_s"], width,
+                                   result["per_stage"]):
+            console.print(line, markup=False, highlight=False)
+        console.print(knobs_line(result["params"]))
+
+        def gb(v):
+            return "n/a" if v != v else f"{v / 1e9:.4g} GB"
+
+        rate = (f"{result['microbatches_per_s']:.4g} microbatches/s" if synthetic else
+                f"{result['tokens_per_s']:,.0f} tokens/s   MFU {result['mfu']:.1%}")
+        console.print(
+            f"parallel ({result['mapping_source']}): {result['mapping']}   {result['microbatches']:.0f} microbatches"
+            + ("" if synthetic else f" of {result['microbatch_size']:.0f}") + "\n"
+            f"iteration {ms(result['iteration_s'])} ms (pipeline {ms(result['pipeline_s'])}, DP all-reduce "
+            f"{ms(result['dp_allreduce_s'])}, optimizer {ms(result['optimizer_s'])})   {rate}\n"
+            f"bubble {result['bubble_rate']:.4f} (of the longest device span), {result['bubble_rate_makespan']:.4f} "
+            f"(of the makespan)\npeak activations {result['peak_activation_units']:.4g} microbatch units"
+            + ("" if act_head == "act units" else f" = {gb(result['peak_activation_bytes'])}")
+            + ("" if synthetic else f"; weights+grads+optimizer {gb(result['state_bytes'])}; "
+               f"peak memory {gb(result['peak_memory_bytes'])}")
+            + f"\nfeasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
