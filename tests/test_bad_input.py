@@ -20,6 +20,10 @@ WL = ROOT / "workloads/gpt2_resnet50.yaml"
 HW = ROOT / "hardware/mcm4_hetero.yaml"
 LLM_WL = ROOT / "workloads/gpt3_175b_decode.yaml"
 LLM_HW = ROOT / "hardware/papi.yaml"
+TR_WL = ROOT / "workloads/cm_9.6b_seq1024.yaml"
+TR_HW = ROOT / "hardware/a100_cluster_16.yaml"
+PIPE_WL = ROOT / "workloads/zb_table5_profiled.yaml"
+PIPE_HW = ROOT / "hardware/pipeline_only.yaml"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,16 @@ def results(tmp: Path) -> Path:
                         "--out", str(tmp / "res"), "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return tmp / "res" / "gpt3_175b_decode__papi"
+
+
+def tr_hw(tmp: Path, parallel: str, family: str, chunks: int = 2) -> str:
+    text = TR_HW.read_text().replace("parallel: auto", f"parallel: {parallel}").replace("chunks: 2", f"chunks: {chunks}")
+    text = text.replace("family: {choices: [1f1b, interleaved, zb-h1, zb-h2, zb-v, v-half, v-min]}", f"family: {family}")
+    return write(tmp, "tr.yaml", text)
+
+
+BLOCK = ("name: blk\nkind: training\nsystem:\n  schedule:\n    family: block\n    block:\n"
+         "      placement: sequential\n      offsets: {f: 3, turn: 1, b: 1}\n")
 
 
 def wl_op(tmp: Path, op: str) -> str:
@@ -103,6 +117,35 @@ CASES = [
         lambda t: edited(t, LLM_WL, "tlp: {choices: [1, 2, 4]}", "tlp: {choices: [1, 2, 64]}"), LLM_HW),
         "models[0].transformer.decode.tlp: expected GEMV-like ops on PIM pool"),
     Case("spec of another kind", search(LLM_WL, HW), "models[0].transformer.decode: expected no decode section"),
+    # --- training ---------------------------------------------------------------------------
+    Case("training: tp x pp x dp != GPUs", search(TR_WL, lambda t: edited(
+        t, TR_HW, "parallel: auto", "parallel: {tp: 2, pp: 2, dp: 2}")),
+        "edited.yaml: system.parallel: expected tp x pp x dp = the cluster's 16 GPUs (2 nodes x 8), "
+        "got '2 x 2 x 2 = 8'"),
+    Case("training: layers not divisible by pp", search(TR_WL, lambda t: tr_hw(t, "{tp: 8, pp: 2, dp: 1}",
+                                                                                "interleaved", chunks=3)),
+         "tr.yaml: system.parallel.pp: expected pp x 3 chunks dividing the model's 30 layers + embedding + loss "
+         "(whole layers per stage), got 2"),
+    Case("training: microbatches do not divide the batch", search(lambda t: edited(
+        t, TR_WL, "microbatch_size: {choices: [1, 2, 4]}", "microbatch_size: 3"), lambda t: edited(
+        t, TR_HW, "parallel: auto", "parallel: {tp: 2, pp: 8, dp: 1}", "h.yaml")),
+        "models[0].transformer.training.microbatch_size: expected dp (1) x microbatch_size dividing global_batch "
+        "(160) into whole microbatches, got 3"),
+    Case("training: unknown family", search(PIPE_WL, lambda t: edited(
+        t, PIPE_HW, "family: {choices: [1f1b, zb-h1, zb-h2, zb-v, v-half, v-min, gpipe, interleaved]}",
+        "family: pipedream")),
+        "system.schedule.family: expected one of ['gpipe', '1f1b', 'interleaved', 'zb-h1', 'zb-h2', 'zb-v', "
+        "'v-half', 'v-min', 'block'], got 'pipedream'"),
+    Case("training: colliding block offsets", search(PIPE_WL, lambda t: write(t, "blk.yaml", BLOCK)),
+         "blk.yaml: system.schedule.block.offsets: expected offsets whose passes do not collide: B of stage 2 "
+         "takes slot 0 (mod 3) of device 2, already used by F of stage 2, got {'f': 3, 'turn': 1, 'b': 1}"),
+    Case("training: transformer without a GPU", search(TR_WL, PIPE_HW),
+         "pipeline_only.yaml: gpu: expected gpu and cluster sections to train a transformer"),
+    Case("training: inference workload", search(LLM_WL, TR_HW),
+         "models[0].transformer.training: expected a transformer with a training section"),
+    Case("training: negative pass time", search(lambda t: edited(t, PIPE_WL, "forward_s: 18.522 ms",
+                                                                  "forward_s: -18.522 ms"), PIPE_HW),
+         "models[0].pipeline.forward_s: expected a number > 0 in seconds"),
     # --- options ----------------------------------------------------------------------------
     Case("--out is a file", lambda t: ["search", str(WL), str(HW), "--out", write(t, "f", "x"), "-q"],
          "--out: ", ),

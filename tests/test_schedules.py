@@ -30,7 +30,9 @@ def run(s, f=1.0, b=1.0, w=1.0, comm=0.0, memory_model=0, keep=1.0):
 
 def twin(s, f, b, w, comm):
     """Plain-Python twin of the simulator: a pass ends at max(its device's previous pass's end, its
-    data predecessor's end + comm if on another device) + its duration (memoised recursion)."""
+    data predecessor's end + the send of the boundary between them if on another device) + its
+    duration (memoised recursion). f, b, w, comm: per-device scalars (each chunk 1/v of them) or
+    per-stage arrays (comm[s]: the boundary s -> s+1)."""
     dev_of = {}
     prev = {}
     for d in range(s.p):
@@ -42,7 +44,12 @@ def twin(s, f, b, w, comm):
             prev[x] = items[i - 1] if i else None
     kinds = {x[:1] + x[1:]: x for x in dev_of}
     stages = s.stages
-    dur = {F: f / s.v, B: b / s.v, W: w / s.v, BW: (b + w) / s.v}
+    def per_stage(x):
+        return np.asarray(x, float) if np.ndim(x) else np.full(stages, x / s.v)
+
+    fs, bs, ws = per_stage(f), per_stage(b), per_stage(w)
+    cs = np.asarray(comm, float) if np.ndim(comm) else np.full(stages, comm)
+    dur = {F: fs, B: bs, W: ws, BW: bs + ws}
     memo: dict = {}
 
     def end(x):
@@ -59,9 +66,10 @@ def twin(s, f, b, w, comm):
         else:
             q = None
         if q is not None:
-            c = comm if dev_of[q] != dev_of[x] and not (k == W) and not (k in (B, BW) and st == stages - 1) else 0.0
+            boundary = st - 1 if k == F else st
+            c = cs[boundary] if dev_of[q] != dev_of[x] and k != W and not (k in (B, BW) and st == stages - 1) else 0.0
             t = max(t, end(q) + c)
-        memo[x] = t + dur[k]
+        memo[x] = t + dur[k][st]
         return memo[x]
 
     import sys
@@ -148,6 +156,15 @@ def test_simulator_matches_its_twin(family):
         f, b, w, c = rng.uniform(0.2, 2.0, 4)
         s = S.build(family, 4, 8)
         assert run(s, f, b, w, c)[0] == pytest.approx(twin(s, f, b, w, c))
+    # uneven stages and sends: every stage and boundary its own time
+    s = S.build(family, 4, 8)
+    st = s.stages
+    f, b, w, c = (rng.uniform(0.2, 2.0, st) for _ in range(4))
+    passes = S.prepared(s)
+    n = len(s.kind)
+    costs = PassCosts(f, b, w, c, np.ones(st), np.ones(st), 0)
+    got = simulate(passes, costs, np.empty(n), np.empty(n), np.empty((s.p, 4)), np.empty(st))
+    assert got == pytest.approx(twin(s, f, b, w, c))
 
 
 def test_memory_models_and_lifespans():

@@ -72,7 +72,7 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
                                  if c in shown.columns))
     for col in columns:
-        table.add_column(col.removeprefix("param.").removeprefix("hw.").removeprefix("wl."), overflow="fold")
+        table.add_column(_heading(col, params), overflow="fold")
     table.add_column(kind.mapping_title if kind else "mapping", overflow="fold")
     for _, row in shown.head(limit).iterrows():
         mapping = str(row.get("mapping", ""))
@@ -104,6 +104,17 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         console.print(f"front written to {csv}")
 
 
+def _heading(col: str, params: list[str]) -> str:
+    """A knob column's heading: its last path segment when no other knob shares it
+    (``param.wl.models[0].transformer.training.microbatch_size`` -> ``microbatch_size``)."""
+    if not col.startswith("param."):
+        return col
+    last = col.rsplit(".", 1)[-1]
+    if sum(p.rsplit(".", 1)[-1] == last for p in params) == 1:
+        return last
+    return col.removeprefix("param.").removeprefix("hw.").removeprefix("wl.")
+
+
 def _objectives(text: str) -> list[tuple[str, bool]]:
     try:
         return parse_objectives(text)
@@ -112,8 +123,8 @@ def _objectives(text: str) -> list[tuple[str, bool]]:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}" if math.isfinite(value) else str(value)
+    if isinstance(value, float):       # 5 significant digits, exponents without '+' (1.5771e10)
+        return f"{value:.5g}".replace("e+", "e") if math.isfinite(value) else str(value)
     text = str(value)
     return text if len(text) <= 90 else text[:87] + "..."
 

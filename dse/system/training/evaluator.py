@@ -142,8 +142,10 @@ def _schedule(point: TrainingPoint, pp: int, n: int, costs: PassCosts | None = N
                            offsets=tuple((k, int(v)) for k, v in block.offsets) if block else (),
                            placement=block.placement if block else "v_shape", costs=costs)
     except sched.ScheduleError as exc:
-        field = "system.schedule.block.offsets" if s.family == "block" else "system.schedule.family"
-        raise DseError(point.hw.source, field, str(exc), s.family) from None
+        if s.family == "block":
+            raise DseError(point.hw.source, "system.schedule.block.offsets", str(exc),
+                           {k: int(v) for k, v in block.offsets}) from None
+        raise DseError(point.hw.source, "system.schedule.family", str(exc), s.family) from None
 
 
 def parallel_configs(point: TrainingPoint) -> list[tuple[int, int, int]]:

@@ -1,0 +1,269 @@
+"""The training kind: per-pass costs against a plain-Python twin, the iteration's composition
+(MFU, memory, all-reduces, sends by placement) against hand arithmetic, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes_per_token_per_layer_tp,
+                                  transformer_operators)
+from dse.models.views import linear_ops
+from dse.spec.common import resolve
+from dse.spec.hardware import load_hardware
+from dse.spec.training import Cluster, NetLink, ScheduleSpec, TrainGpu, TrainingHardware, TrainParallel
+from dse.spec.workload import Model, Pipeline, Training, Transformer, WorkloadSpec, load_workload
+from dse.system.base import kind_named
+from dse.system.training import evaluator as ev
+from dse.system.training.costs import TrainShape, pass_times
+
+ROOT = Path(__file__).resolve().parent.parent
+KIND = kind_named("training")
+
+
+def gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16, mb=1, **training) -> Transformer:
+    return Transformer(num_hidden_layers=layers, hidden_size=h, num_attention_heads=heads, intermediate_size=4 * h,
+                       vocab_size=vocab, seq_len=s, precision_bits=16,
+                       training=Training(global_batch=gb, microbatch_size=mb, **training))
+
+
+def hardware(nodes=2, gpn=8, parallel=TrainParallel(), family="1f1b", memory=80e9, **schedule) -> TrainingHardware:
+    gpu = TrainGpu("g", peak_flop_per_s=100e12, memory_bytes=memory, memory_bytes_per_s=1e12,
+                   compute_efficiency=0.5, memory_efficiency=0.8, kernel_launch_s=2e-6)
+    cluster = Cluster(nodes, gpn, intra_node=NetLink(200e9, 2e-6), inter_node=NetLink(20e9, 10e-6))
+    return TrainingHardware("hw", "hw.yaml", gpu, cluster, parallel, ScheduleSpec(family=family, **schedule))
+
+
+def point(t: Transformer, hw: TrainingHardware):
+    wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, t, ()),))
+    KIND.check_workload(wl, hw)
+    return KIND.build(wl, hw)
+
+
+# --- per-pass costs: the kernel against a twin written from the operator records -------------------
+
+def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> tuple[float, float, float]:
+    """From dse.models.operators directly (not the LLM view): per op and TP share 1 / div,
+        forward  flops = 2 C K T (gemm) or 2 heads d s T per attention matmul; bytes = weights + in/out
+        B        gemm as forward; attention (both matmuls, one kernel) 2x flops and bytes; elementwise 2x bytes
+        W        gemm: flops 2 C K T, bytes weights + in/out
+    each a roofline kernel with launch; + 2 ring all-reduces of T h b in F and B per layer when tp > 1."""
+    b = t.precision_bits / 8
+    T, s = shape.tokens, t.seq_len
+
+    def rl(flops, nbytes):
+        return shape.launch_s + max(flops / shape.flop_per_s, nbytes / shape.bytes_per_s)
+
+    f = bwd = w = 0.0
+    attn = None
+    for op in transformer_operators(t):
+        if op.per_layer != layer:
+            continue
+        div = op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0
+        if op.kind == GEMM:
+            flops = 2 * op.in_features * op.out_features * T / div
+            nbytes = (op.in_features * op.out_features + (op.in_features + op.out_features) * T) * b / div
+            f += rl(flops, nbytes)
+            bwd += rl(flops, nbytes)
+            w += rl(flops, nbytes)
+        elif op.kind == ATTENTION:
+            flops = 2 * op.heads * op.head_dim * s * T / div
+            nbytes = (op.heads * op.head_dim * T + op.kv_heads * op.head_dim * T) * b / div
+            if attn is None:
+                attn = [flops, nbytes]
+            else:                                      # the second matmul: one fused kernel
+                attn = [attn[0] + flops, attn[1] + nbytes]
+                f += rl(*attn)
+                bwd += rl(shape.attn_backward * attn[0], 2 * attn[1])
+        elif op.kind == ELEMENTWISE:
+            nbytes = op.elems_per_token * T * b / div
+            f += rl(0.0, nbytes)
+            bwd += rl(0.0, 2 * nbytes)
+    if layer and tp > 1:
+        ar = 2 * (tp - 1) * (shape.tp_latency_s + T * t.hidden_size * b / (tp * shape.tp_bytes_per_s))
+        f += 2 * ar
+        bwd += 2 * ar
+    if layer and shape.recompute:
+        bwd += f
+    return f, bwd, w
+
+
+@pytest.mark.parametrize("tp,recompute,flash,mb", [(1, False, False, 1), (2, False, True, 2), (4, True, False, 1),
+                                                    (8, True, True, 4)])
+def test_pass_times_match_the_twin(tp, recompute, flash, mb):
+    t = gpt(s=256)
+    shape = TrainShape(float(mb * 256), 256.0, float(mb * 256), 50e12, 0.8e12, 3e-6, tp, 150e9, 4e-6, 256 * 2.0,
+                       recompute, 2.5 if flash else 2.0)
+    arrays = linear_ops(t, tp).arrays
+    for layer in (True, False):
+        f, b, w, _ = pass_times(arrays, shape, layer)
+        assert (f, b, w) == pytest.approx(twin_pass_times(t, tp, shape, layer), rel=1e-12)
+
+
+def test_activation_memory_formula():
+    # Korthikanti et al. (2022) Sec. 4.2, no sequence parallelism, f = 4h, 16-bit, dropout:
+    # s b h (10 + 24/t + 5 a s / (h t)) bytes per layer; full recomputation 2 s b h; FlashAttention drops 5as.
+    t = gpt(h=1024, heads=16, s=512)
+    h, a, s = 1024, 16, 512
+    for tp in (1, 2, 8):
+        assert activation_bytes_per_token_per_layer_tp(t, tp) == h * (10 + 24 / tp + 5 * a * s / (h * tp))
+        assert activation_bytes_per_token_per_layer_tp(t, tp, flash=True) == h * (10 + 24 / tp)
+        assert activation_bytes_per_token_per_layer_tp(t, tp, recompute=True) == 2 * h
+    assert activation_bytes_per_token_per_layer_tp(t, 1, dropout=False) == h * 34 + 5 * a * s - (2 * h + a * s)
+
+
+# --- the iteration ------------------------------------------------------------------------------------
+
+def test_mfu_tokens_and_iteration_compose():
+    # GPT forward FLOPs per token: per layer 2 (3h^2 + h^2 + 8h^2) = 24 h^2 for the GEMMs plus 4 h s for
+    # the two attention matmuls; the LM head 2 h V. MFU = 3 x that x tokens / (iteration x GPUs x peak).
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    p = point(t, hardware(nodes=1, gpn=4, parallel=TrainParallel(2, 2, 1)))
+    r = ev.evaluate_config(p, 2, 2, 1)
+    h, s, V, L = 256, 128, 1000, 4
+    flops = 3 * 16 * s * (L * (24 * h * h + 4 * h * s) + 2 * h * V)
+    assert r["mfu"] * r["iteration_s"] * 4 * 100e12 == pytest.approx(flops, rel=1e-12)
+    assert r["iteration_s"] == pytest.approx(r["pipeline_s"] + r["dp_allreduce_s"] + r["optimizer_s"], rel=1e-12)
+    assert r["tokens_per_s"] == pytest.approx(16 * s / r["iteration_s"], rel=1e-12)
+    assert r["microbatches"] == 16 and r["gpus"] == 4
+
+
+def test_state_memory_and_dp_allreduce_by_hand():
+    # pp = 2, tp = 1, dp = 8 on 2 nodes x 8: each stage holds 2 of 4 layers (12 h^2 parameters each) and
+    # one V x h matrix (the embedding on stage 0, the LM head's copy on stage 1): state = params x
+    # (2 weight + 2 gradient + 12 optimizer) bytes. The 8 DP ranks of a stage are 8 consecutive GPUs
+    # (TP fastest, then DP): one node, so the gradient all-reduce runs over NVLink:
+    # 2 (n - 1) (latency + bytes / (n bw)), bytes = params x 2.
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    p = point(t, hardware(parallel=TrainParallel(1, 2, 8)))
+    r = ev.evaluate_config(p, 1, 2, 8)
+    params = 2 * 12 * 256 ** 2 + 1000 * 256
+    assert r["state_bytes"] == params * 16
+    assert r["dp_allreduce_s"] == pytest.approx(2 * 7 * (2e-6 + params * 2 / (8 * 200e9)), rel=1e-12)
+    # the optimizer step reads weights, gradients and state and writes weights and state: 2+2+12 + 2+12 bytes
+    assert r["optimizer_s"] == pytest.approx(params * 30 / (1e12 * 0.8), rel=1e-12)
+    assert r["peak_memory_bytes"] == pytest.approx(r["state_bytes"] + r["peak_activation_bytes"], rel=1e-12)
+    # tp = 1, pp = 1, dp = 16: the DP group spans both nodes -> the inter-node link
+    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(1, 1, 16))), 1, 1, 16)
+    params = 4 * 12 * 256 ** 2 + 1000 * 256                     # tied: embedding and head on one device
+    assert r["dp_allreduce_s"] == pytest.approx(2 * 15 * (10e-6 + params * 2 / (16 * 20e9)), rel=1e-12)
+
+
+def test_stage_sends_follow_the_placement():
+    # 2 nodes x 8 GPUs. tp = 8, pp = 2: stage 0 on GPUs 0-7, stage 1 on 8-15, another node: the send of
+    # s b h bytes goes over the inter-node link. tp = 2, pp = 4, dp = 2: stages on GPUs 0-3, 4-7, 8-11,
+    # 12-15: the slowest send (boundary 1 -> 2) is inter-node too, the others NVLink.
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    send_inter = 10e-6 + 128 * 256 * 2 / 20e9
+    send_intra = 2e-6 + 128 * 256 * 2 / 200e9
+    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(8, 2, 1))), 8, 2, 1)
+    assert r["pp_comm_s"] == pytest.approx(send_inter, rel=1e-12)
+    p = point(t, hardware(parallel=TrainParallel(2, 4, 2)))
+    s = ev._schedule(p, 4, ev.microbatches(p, 2))
+    comm = ev.stage_costs(p, s, 2, 2).costs.comm_s
+    assert list(comm[:3]) == pytest.approx([send_intra, send_inter, send_intra], rel=1e-12)
+    # one node: every send over NVLink
+    r = ev.evaluate_config(point(t, hardware(nodes=1, gpn=16, parallel=TrainParallel(8, 2, 1))), 8, 2, 1)
+    assert r["pp_comm_s"] == pytest.approx(send_intra, rel=1e-12)
+
+
+def test_activations_per_stage():
+    # pp = 2, tp = 2, 16-bit, microbatch 1 x 128 tokens: each stage holds 2 layers of Korthikanti's
+    # s b h (10 + 24/t + 5 a s/(h t)) bytes; the last also keeps the logits, T x V x 2 / tp bytes.
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    p = point(t, hardware(nodes=1, gpn=4, parallel=TrainParallel(2, 2, 1)))
+    s = ev._schedule(p, 2, 16)
+    alloc = ev.stage_costs(p, s, 2, 1).costs.alloc
+    layer = 128 * 256 * (10 + 24 / 2 + 5 * 8 * 128 / (256 * 2))
+    assert list(alloc) == pytest.approx([2 * layer, 2 * layer + 128 * 1000 * 2 / 2], rel=1e-12)
+
+
+def test_memory_constraint_makes_rows_infeasible():
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(1, 2, 8), memory=1e6)), 1, 2, 8)
+    assert not r["feasible"] and r["violations"].startswith("GPU memory ")
+    assert r["tokens_per_s"] > 0                        # metrics kept
+
+
+def test_zero_bubble_memory_model_frees_at_b():
+    # Zero Bubble's model: B frees M_B - M_W with M_W / M_B = 32 h / (34 h + 5 a s) per layer. With
+    # ZB-H1 the W passes lag, so the peak is lower than with W freeing everything.
+    t = gpt(layers=8, h=256, heads=8, vocab=1000, s=128, gb=32)
+    base = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1")),
+                              1, 8, 1)
+    zb = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1",
+                                              memory_model="zero_bubble")), 1, 8, 1)
+    assert zb["peak_activation_bytes"] < base["peak_activation_bytes"]
+    assert zb["pipeline_s"] == base["pipeline_s"]
+
+
+def test_auto_splits_by_hand():
+    # cm_9.6b on 16 GPUs, 1F1B: tp | 40 heads and | 16 -> 1, 2, 4, 8; (30 + 2) layer slots divide by any
+    # pp | 16/tp; dp | 160 always: 5 + 4 + 3 + 2 = 14 splits.
+    wl = resolve(load_workload(str(ROOT / "workloads/cm_9.6b_seq1024.yaml")), {})
+    hw = resolve(load_hardware(str(ROOT / "hardware/a100_cluster_16.yaml")), {"system.schedule.family": "1f1b"})
+    p = KIND.build(wl, hw)
+    configs = ev.parallel_configs(p)
+    assert len(configs) == 14 and (1, 16, 1) in configs and (16, 1, 1) not in configs
+    # 32 slots on 16 stages: the embedding's stage and the loss's stage hold one layer, the others two
+    assert list(ev.layers_per_stage(p.t, 16)) == [1] + [2] * 14 + [1]
+    rows, n = KIND.design_rows(p)
+    assert n == 14 and len(rows) == 14
+
+
+def test_synthetic_pipeline_through_the_kind():
+    # p = 8, n = 32, F = B = W = 1 s: 1F1B makespan 117 s, bubble 7/39, peak 8 units = 8 GB at 1 GB each.
+    pipe = Pipeline(stages=8, microbatches=32, forward_s=1.0, backward_s=1.0, weight_s=1.0, activation_bytes=1e9)
+    wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, pipe, ()),))
+    hw = TrainingHardware("hw", "hw.yaml", None, None, TrainParallel(), ScheduleSpec("1f1b"))
+    rows, n = KIND.design_rows(KIND.build(wl, hw))
+    r = rows[0]
+    assert n == 1 and r["pipeline_s"] == 117 and r["bubble_rate"] == pytest.approx(7 / 39)
+    assert r["peak_activation_units"] == 8 and r["peak_activation_bytes"] == 8e9
+    assert r["microbatches_per_s"] == pytest.approx(32 / 117)
+    assert KIND.objectives(wl, hw) == (("microbatches_per_s", True), ("peak_activation_units", False))
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+def dse(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True, timeout=600,
+                          cwd=cwd, env={**os.environ, "COLUMNS": "80"})
+
+
+def test_cli_evaluate_synthetic_prints_the_timeline_and_json():
+    wl, hw = str(ROOT / "workloads/zb_table5_profiled.yaml"), str(ROOT / "hardware/pipeline_only.yaml")
+    r = dse("evaluate", wl, hw, "--set", "hw.system.schedule.family=zb-h1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(line.startswith("dev ") for line in lines) == 8
+    assert all(len(line) <= 80 for line in lines)
+    assert "bubble 0.1585" in r.stdout                 # Zero Bubble Table 5 setting (see test_schedules)
+    j = json.loads(dse("evaluate", wl, hw, "--json").stdout)
+    assert j["kind"] == "training" and j["schedule"] == "1f1b" and round(j["bubble_rate"], 4) == 0.2431
+    assert len(j["per_stage"]) == 8 and len(j["passes"]) == 8 * 24 * 2     # F and fused BW
+
+
+def test_cli_search_and_pareto_on_a_training_case(tmp_path):
+    wl, hw = str(ROOT / "workloads/cm_9.6b_seq1024.yaml"), str(ROOT / "hardware/a100_cluster_16.yaml")
+    r = dse("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
+    again = dse("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "cm_9.6b_seq1024__a100-cluster-16")
+    assert set(frame["kind"]) == {"training"}
+    assert not frame.duplicated(subset=[c for c in frame.columns if c.startswith("param.")] + ["mapping"]).any()
+    for col in ("tokens_per_s", "mfu", "iteration_s", "peak_memory_bytes", "bubble_rate", "peak_activation_units"):
+        assert col in frame.columns
+    front = dse("pareto", str(tmp_path / "cm_9.6b_seq1024__a100-cluster-16"))
+    assert front.returncode == 0 and "tokens_per_s" in front.stdout and "peak_memory_bytes" in front.stdout
