@@ -244,3 +244,40 @@ def test_unknown_kind_one_line_exit_2(tmp_path):
     assert r.stderr.strip() == f"dse: error: {path}: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"
     r = dse("search", LLM_WL, path, "--out", str(tmp_path / "out"), "-q")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+# --- the training kind ------------------------------------------------------------------------------------------
+
+def dse80(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "COLUMNS": "80"})
+
+
+def test_cli_evaluate_synthetic_prints_the_timeline_and_json():
+    wl, hw = str(ROOT / "workloads/zb_table5_profiled.yaml"), str(ROOT / "hardware/pipeline_only.yaml")
+    r = dse80("evaluate", wl, hw, "--set", "hw.system.schedule.family=zb-h1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(line.startswith("dev ") for line in lines) == 8
+    assert all(len(line) <= 80 for line in lines)
+    assert "bubble 0.1585" in r.stdout                 # Zero Bubble Table 5 setting (see test_schedules)
+    j = json.loads(dse80("evaluate", wl, hw, "--json").stdout)
+    assert j["kind"] == "training" and j["schedule"] == "1f1b" and round(j["bubble_rate"], 4) == 0.2431
+    assert len(j["per_stage"]) == 8 and len(j["passes"]) == 8 * 24 * 2     # F and fused BW
+
+
+def test_cli_search_and_pareto_on_a_training_case(tmp_path):
+    wl, hw = str(ROOT / "workloads/cm_9.6b_seq1024.yaml"), str(ROOT / "hardware/a100_cluster_16.yaml")
+    r = dse80("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
+    again = dse80("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "cm_9.6b_seq1024__a100-cluster-16")
+    assert set(frame["kind"]) == {"training"}
+    assert not frame.duplicated(subset=[c for c in frame.columns if c.startswith("param.")] + ["mapping"]).any()
+    for col in ("tokens_per_s", "mfu", "iteration_s", "peak_memory_bytes", "bubble_rate", "peak_activation_units"):
+        assert col in frame.columns
+    front = dse80("pareto", str(tmp_path / "cm_9.6b_seq1024__a100-cluster-16"))
+    assert front.returncode == 0 and "tokens_per_s" in front.stdout and "peak_memory_bytes" in front.stdout
