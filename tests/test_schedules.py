@@ -115,10 +115,13 @@ def test_zb_handcrafted_closed_forms(p, n, f, b, w):
 
 
 @pytest.mark.parametrize("p,n,v", [(4, 8, 2), (8, 32, 2), (4, 16, 3), (8, 16, 4)])
-def test_interleaved_bubble(p, n, v):
-    # Interleaved 1F1B with v chunks: bubble (p - 1)(F + B + W) / v.
-    makespan, *_ = run(S.build("interleaved", p, n, chunks=v))
+def test_interleaved_bubble_and_peaks(p, n, v):
+    # Interleaved 1F1B with v chunks: bubble (p - 1)(F + B + W) / v. Memory: device d runs Megatron's
+    # (p - 1 - d) 2 + (v - 1) p warm-up chunk forwards and one more before its first BW, after which
+    # each F is followed by a BW; a chunk holds 1 / v of a microbatch's activations.
+    makespan, _, _, peak, *_ = run(S.build("interleaved", p, n, chunks=v))
     assert makespan - n * 3 == pytest.approx((p - 1) * 3 / v)
+    assert list(peak) == pytest.approx([min((p - 1 - d) * 2 + (v - 1) * p + 1, n * v) / v for d in range(p)])
 
 
 @pytest.mark.parametrize("p", [4, 8])
@@ -128,6 +131,29 @@ def test_v_half_and_v_min_peaks(p):
     assert run(S.build("v-half", p, 3 * p))[3].max() == (p + 2) // 2
     assert run(S.build("zb-v", p, 3 * p))[3].max() == p
     assert run(S.build("1f1b", p, 3 * p))[3].max() == p
+
+
+def test_reordering_helps_and_follows_the_costs():
+    # Step (3) of the block construction: list scheduling warm-up and cool-down beats the squeezed
+    # repetition of the V-Half block (unit slots), and scheduling with the real pass times beats the
+    # unit-slot order when F, B, W differ (here F = 0.5, B = 1, W = 0.25 per chunk).
+    from dse.system.training.kernels import PassCosts
+
+    unit = S.unit_costs(16)
+    rep = S.repeat_block("v-half", "v_shape", 8, 32, dict(S.uniform_v_offsets(8, 2)))
+    assert S.makespan(S.build("v-half", 8, 32), unit) < S.makespan(rep, unit)
+    # A block whose two chunks peak at different times (the device cap, below the sum of the stage
+    # caps, binds): the capped reorder still beats the repetition, at no higher peak.
+    offsets = dict(zip(S.BLOCK_OFFSETS["v_shape"], (1, 1, 1, 3, 1, 1, 1)))
+    rep = S.repeat_block("block", "v_shape", 3, 12, offsets)
+    built = S.build("block", 3, 12, offsets=tuple(offsets.items()))
+    assert S.makespan(built, S.unit_costs(6)) < S.makespan(rep, S.unit_costs(6))
+    assert np.all(run(built)[3] <= run(rep)[3])
+    costs = PassCosts(np.full(16, 0.5), np.full(16, 1.0), np.full(16, 0.25), np.zeros(16), np.ones(16), np.ones(16), 0)
+    for family in ("v-half", "zb-v"):
+        aware = S.build(family, 8, 32, costs=costs)
+        assert S.makespan(aware, costs) < S.makespan(S.build(family, 8, 32), costs)
+        assert run(aware)[3].max() <= run(S.build(family, 8, 32))[3].max()     # never above the block's peak
 
 
 def test_bubble_order_of_the_families():
@@ -174,9 +200,11 @@ def test_memory_models_and_lifespans():
     # p + 2 (p - i) + 3 k: the longest lifespan, 5 (p - i) - 2 = 18, 13, 8, 3.
     *_, life, start, end = run(S.build("1f1b", 4, 8))
     assert list(life) == [18, 13, 8, 3]
-    # Zero Bubble memory model: B frees alloc - keep, W the rest. ZB-H1 with keep = 0.5: the peak on
-    # stage 0 is still p units (each F adds 1 before any B of a later microbatch frees).
-    assert run(S.build("zb-h1", 4, 8), memory_model=1, keep=0.5)[3][0] == 4
+    # Zero Bubble memory model: B frees alloc - keep, W the rest. ZB-H1, p = 4, keep = 0.5: device d
+    # runs p - 1 - d warm-up F and one more before its first B (p - d units live); in each of the next
+    # d rounds (F, B) adds 1 - 0.5 while that round's W is deferred (d of them): peak (p - d) + d / 2.
+    peak = run(S.build("zb-h1", 4, 8), memory_model=1, keep=0.5)[3]
+    assert list(peak) == [4 - d + d / 2 for d in range(4)]                 # 4, 3.5, 3, 2.5
     # GPipe never frees before all F: n units whatever the model.
     assert run(S.build("gpipe", 4, 8), memory_model=1, keep=0.5)[3].max() == 8
 

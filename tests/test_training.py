@@ -91,11 +91,12 @@ def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> 
     return f, bwd, w
 
 
-@pytest.mark.parametrize("tp,recompute,flash,mb", [(1, False, False, 1), (2, False, True, 2), (4, True, False, 1),
-                                                    (8, True, True, 4)])
-def test_pass_times_match_the_twin(tp, recompute, flash, mb):
-    t = gpt(s=256)
-    shape = TrainShape(float(mb * 256), 256.0, float(mb * 256), 50e12, 0.8e12, 3e-6, tp, 150e9, 4e-6, 256 * 2.0,
+@pytest.mark.parametrize("tp,recompute,flash,mb,s", [(1, False, False, 1, 256), (2, False, True, 2, 256),
+                                                      (4, True, False, 1, 256), (8, True, True, 4, 256),
+                                                      (1, False, False, 1, 8)])     # memory-bound GEMMs
+def test_pass_times_match_the_twin(tp, recompute, flash, mb, s):
+    t = gpt(s=s)
+    shape = TrainShape(float(mb * s), float(s), float(mb * s), 50e12, 0.8e12, 3e-6, tp, 150e9, 4e-6, 256 * 2.0,
                        recompute, 2.5 if flash else 2.0)
     arrays = linear_ops(t, tp).arrays
     for layer in (True, False):
@@ -198,6 +199,10 @@ def test_zero_bubble_memory_model_frees_at_b():
                                               memory_model="zero_bubble")), 1, 8, 1)
     assert zb["peak_activation_bytes"] < base["peak_activation_bytes"]
     assert zb["pipeline_s"] == base["pipeline_s"]
+    p = point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1", memory_model="zero_bubble"))
+    costs = ev.stage_costs(p, ev._schedule(p, 8, 32), 1, 1).costs
+    h, a, s = 256, 8, 128
+    assert costs.keep[0] == pytest.approx(costs.alloc[0] * 32 * h / (34 * h + 5 * a * s), rel=1e-12)
 
 
 def test_auto_splits_by_hand():

@@ -104,16 +104,24 @@ class TrainingKind(SystemKind):
         def gb(v):
             return "n/a" if v != v else f"{v / 1e9:.4g} GB"
 
-        rate = (f"{result['microbatches_per_s']:.4g} microbatches/s" if synthetic else
-                f"{result['tokens_per_s']:,.0f} tokens/s   MFU {result['mfu']:.1%}")
-        console.print(
-            f"parallel ({result['mapping_source']}): {result['mapping']}   {result['microbatches']:.0f} microbatches"
-            + ("" if synthetic else f" of {result['microbatch_size']:.0f}") + "\n"
-            f"iteration {ms(result['iteration_s'])} ms (pipeline {ms(result['pipeline_s'])}, DP all-reduce "
-            f"{ms(result['dp_allreduce_s'])}, optimizer {ms(result['optimizer_s'])})   {rate}\n"
-            f"bubble {result['bubble_rate']:.4f} (of the longest device span), {result['bubble_rate_makespan']:.4f} "
-            f"(of the makespan)\npeak activations {result['peak_activation_units']:.4g} microbatch units"
-            + ("" if act_head == "act units" else f" = {gb(result['peak_activation_bytes'])}")
-            + ("" if synthetic else f"; weights+grads+optimizer {gb(result['state_bytes'])}; "
-               f"peak memory {gb(result['peak_memory_bytes'])}")
-            + f"\nfeasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
+        def sec(v):
+            return "n/a" if v != v else f"{v:.4g} s" if v >= 1 else f"{v * 1e3:.4g} ms"
+
+        how = "the spec's split" if result["mapping_source"] != PARALLEL_FROM_SEARCH else "the best feasible auto split"
+        lines = [f"parallel {result['mapping']} ({how}); {result['microbatches']:.0f} microbatches"
+                 + ("" if synthetic else f" of {result['microbatch_size']:.0f}"),
+                 f"iteration {sec(result['iteration_s'])}: pipeline {sec(result['pipeline_s'])}"
+                 + ("" if synthetic else f", DP all-reduce {sec(result['dp_allreduce_s'])}, "
+                    f"optimizer {sec(result['optimizer_s'])}"),
+                 (f"{result['microbatches_per_s']:.4g} microbatches/s" if synthetic else
+                  f"{result['tokens_per_s']:,.0f} tokens/s, MFU {result['mfu']:.1%}")
+                 + f"; bubble {result['bubble_rate']:.4f} (span), {result['bubble_rate_makespan']:.4f} (makespan)",
+                 f"peak activations {result['peak_activation_units']:.4g} microbatch units"
+                 + ("" if act_head == "act units" else f" = {gb(result['peak_activation_bytes'])}"),
+                 ]
+        if not synthetic:
+            lines.append(f"weights + gradients + optimizer {gb(result['state_bytes'])}; peak memory "
+                         f"{gb(result['peak_memory_bytes'])}")
+        lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
+        for line in lines:
+            console.print(line, highlight=False)
