@@ -226,19 +226,19 @@ def test_deadlocking_orders_are_refused():
         S.prepared(bad)
 
 
-@settings(max_examples=120, deadline=None, derandomize=True)
-@given(p=st.integers(2, 6), n=st.integers(1, 20), seq=st.booleans(),
-       gaps=st.lists(st.integers(1, 6), min_size=7, max_size=7))
-def test_block_peak_bound(p, n, seq, gaps):
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(p=st.integers(2, 6), n=st.integers(1, 20), placement=st.sampled_from(S.PLACEMENTS), chunks=st.integers(2, 3),
+       gaps=st.lists(st.integers(1, 4), min_size=7, max_size=7))
+def test_block_peak_bound(p, n, placement, chunks, gaps):
     """Controllable Memory, Sec. 3: repeating a block with lifespan l every T holds at most
     ceil(l / T) microbatches per stage, so a device's peak <= sum over its stages of ceil(l_s / T)
     chunk activations; squeezing keeps the order, hence the peak. For one chunk per device and
     n >= ceil(l / T), the bound is met with equality."""
-    placement = "sequential" if seq else "v_shape"
+    seq = placement == "sequential"
     names = S.BLOCK_OFFSETS[placement]
     offsets = dict(zip(names, gaps))
     try:
-        s = S.repeat_block("block", placement, p, n, offsets)
+        s = S.repeat_block("block", placement, p, n, offsets, chunks)
     except S.ScheduleError:
         return
     bound = S.bound_units(s)
@@ -250,5 +250,5 @@ def test_block_peak_bound(p, n, seq, gaps):
             if n >= need[d]:
                 assert peak[d] == need[d]
     # the reordered schedule never raises the per-device peak
-    r = S.from_block("block", placement, p, n, offsets)
+    r = S.from_block("block", placement, p, n, offsets, chunks=chunks)
     assert np.all(run(r)[3] * r.v <= peak + 1e-9)

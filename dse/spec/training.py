@@ -24,7 +24,7 @@ A hardware file with ``kind: training``. YAML layout (units in field names)::
         chunks: 2                          # interleaved: virtual stages per device
         memory_model: w_end                # w_end (W or BW frees) | zero_bubble (B frees part, W the rest)
         block:                             # family block: placement and offsets in slots (see README)
-          placement: v_shape
+          placement: v_shape               # sequential | interleaved (chunks per device) | v_shape
           offsets: {f_up: 1, f_turn: 1, f_down: 1, fb_turn: 1, b_up: 1, b_turn: 1, b_down: 1}
 
 Any field may be a search range (``family: {choices: [1f1b, zb-h1, v-half]}``, offsets too).

@@ -99,8 +99,10 @@ def chunks_of(hw: TrainingHardware) -> int:
     family = hw.schedule.family
     if family == "interleaved":
         return int(hw.schedule.chunks)
-    if family in ("zb-v", "v-half", "v-min") or (family == "block" and hw.schedule.block.placement == "v_shape"):
+    if family in ("zb-v", "v-half", "v-min"):
         return 2
+    if family == "block":
+        return sched.block_chunks(hw.schedule.block.placement, int(hw.schedule.chunks))
     return 1
 
 

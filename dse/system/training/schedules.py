@@ -22,6 +22,7 @@ device). For a placement the offsets are
 
     sequential   f (F_s -> F_s+1), turn (F_S-1 -> B_S-1), b (B_s+1 -> B_s); W at the block's first
                  free slot of its device after its B
+    interleaved  the same three over the v p virtual stages (stage s on device s mod p)
     v_shape      f_up (F on the way out, device d -> d+1), f_turn (F_p-1 -> F_p on device p-1),
                  f_down (F on the way back), fb_turn (F_2p-1 -> B_2p-1 on device 0), b_up (B of the
                  second chunk, device d -> d+1), b_turn (B_p -> B_p-1 on device p-1), b_down; W as above
@@ -49,11 +50,17 @@ from functools import lru_cache
 import numpy as np
 
 FAMILIES = ("gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "zb-v", "v-half", "v-min", "block")
-PLACEMENTS = ("sequential", "v_shape")
+PLACEMENTS = ("sequential", "interleaved", "v_shape")
 BLOCK_OFFSETS = {
     "sequential": ("f", "turn", "b"),
+    "interleaved": ("f", "turn", "b"),
     "v_shape": ("f_up", "f_turn", "f_down", "fb_turn", "b_up", "b_turn", "b_down"),
 }
+
+
+def block_chunks(placement: str, chunks: int) -> int:
+    """Chunks per device of a block placement (interleaved: the schedule's ``chunks``)."""
+    return 2 if placement == "v_shape" else chunks if placement == "interleaved" else 1
 
 
 class ScheduleError(ValueError):
@@ -167,12 +174,13 @@ def interleaved(p: int, n: int, v: int) -> Schedule:
     return _from_lists("interleaved", "interleaved", p, v, n, orders)
 
 
-def block_times(placement: str, p: int, offsets: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def block_times(placement: str, p: int, offsets: dict[str, int],
+                chunks: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Slot times (F, B, W per virtual stage) of one microbatch's block and its period T.
 
     Raises ScheduleError naming the offset when a gap is below 1 or two passes of a device collide
     modulo T."""
-    v = 2 if placement == "v_shape" else 1
+    v = block_chunks(placement, chunks)
     S, T = p * v, 3 * v
     dev = placement_devices(placement, p, v)
     for name in BLOCK_OFFSETS[placement]:
@@ -182,13 +190,13 @@ def block_times(placement: str, p: int, offsets: dict[str, int]) -> tuple[np.nda
     b = np.zeros(S, np.int64)
     o = {k: int(x) for k, x in offsets.items()}
     for s in range(1, S):
-        if placement == "sequential":
+        if placement != "v_shape":
             f[s] = f[s - 1] + o["f"]
         else:
             f[s] = f[s - 1] + (o["f_up"] if s < p else o["f_turn"] if s == p else o["f_down"])
-    b[S - 1] = f[S - 1] + (o["turn"] if placement == "sequential" else o["fb_turn"])
+    b[S - 1] = f[S - 1] + (o["fb_turn"] if placement == "v_shape" else o["turn"])
     for s in range(S - 2, -1, -1):
-        if placement == "sequential":
+        if placement != "v_shape":
             b[s] = b[s + 1] + o["b"]
         else:
             b[s] = b[s + 1] + (o["b_up"] if s >= p else o["b_turn"] if s == p - 1 else o["b_down"])
@@ -211,12 +219,12 @@ def block_times(placement: str, p: int, offsets: dict[str, int]) -> tuple[np.nda
     return f, b, w, T
 
 
-def repeat_block(family: str, placement: str, p: int, n: int, offsets: dict[str, int]) -> Schedule:
+def repeat_block(family: str, placement: str, p: int, n: int, offsets: dict[str, int], chunks: int = 2) -> Schedule:
     """Steps (1) and (2): the block repeated n times every T, each device's passes in time order."""
     from dse.system.training.kernels import B, F, W
 
-    f, b, w, T = block_times(placement, p, offsets)
-    v = 2 if placement == "v_shape" else 1
+    f, b, w, T = block_times(placement, p, offsets, chunks)
+    v = block_chunks(placement, chunks)
     S = p * v
     dev = placement_devices(placement, p, v)
     j = np.arange(n, dtype=np.int64)
@@ -255,14 +263,14 @@ def unit_costs(S: int, memory_model: int = 0):
 
 def from_block(family: str, placement: str, p: int, n: int, offsets: dict[str, int],
                device_cap: np.ndarray | None = None, stage_cap: np.ndarray | None = None,
-               costs=None) -> Schedule:
+               costs=None, chunks: int = 2) -> Schedule:
     """Steps (1)-(3): repeat, squeeze (by the simulator) and reorder warm-up / cool-down without
     raising the block's peak (per stage and per device) by list scheduling in unit slots and, when
     ``costs`` (kernels.PassCosts) are given, with those pass times too; of these orders the one with
     the shortest makespan under ``costs`` (unit slots if None) is kept."""
     from dse.system.training.kernels import greedy_reorder, unit_peaks
 
-    rep = repeat_block(family, placement, p, n, offsets)
+    rep = repeat_block(family, placement, p, n, offsets, chunks)
     peaks = unit_peaks(rep.kind, rep.stage, rep.dev_start, rep.stages)
     if stage_cap is None:
         stage_cap = peaks.max(axis=0)
@@ -356,7 +364,7 @@ def _make(family: str, p: int, n: int, chunks: int, offsets: tuple, placement: s
         return from_block(family, "v_shape", p, n, dict(uniform_v_offsets(p, 1)),
                           device_cap=np.full(p, 2 * p, np.int64), stage_cap=np.full(2 * p, p, np.int64), costs=costs)
     if family == "block":
-        return from_block("block", placement, p, n, dict(offsets), costs=costs)
+        return from_block("block", placement, p, n, dict(offsets), costs=costs, chunks=chunks)
     raise ScheduleError(f"a schedule family, one of {list(FAMILIES)}")
 
 
