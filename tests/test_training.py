@@ -14,7 +14,7 @@ from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes
 from dse.models.views import linear_ops
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
-from dse.spec.training import Cluster, NetLink, ScheduleSpec, TrainGpu, TrainingHardware, TrainParallel
+from dse.spec.training import Cluster, NetLink, ScheduleSpec, TrainGpu, TrainingHardware, Parallel
 from dse.spec.workload import Model, Pipeline, Training, Transformer, WorkloadSpec, load_workload
 from dse.system.base import kind_named
 from dse.system.training import evaluator as ev
@@ -30,7 +30,7 @@ def gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16, mb=1, **training) ->
                        training=Training(global_batch=gb, microbatch_size=mb, **training))
 
 
-def hardware(nodes=2, gpn=8, parallel=TrainParallel(), family="1f1b", memory=80e9, **schedule) -> TrainingHardware:
+def hardware(nodes=2, gpn=8, parallel=Parallel(), family="1f1b", memory=80e9, **schedule) -> TrainingHardware:
     gpu = TrainGpu("g", peak_flop_per_s=100e12, memory_bytes=memory, memory_bytes_per_s=1e12,
                    compute_efficiency=0.5, memory_efficiency=0.8, kernel_launch_s=2e-6)
     cluster = Cluster(nodes, gpn, intra_node=NetLink(200e9, 2e-6), inter_node=NetLink(20e9, 10e-6))
@@ -122,7 +122,7 @@ def test_mfu_tokens_and_iteration_compose():
     # GPT forward FLOPs per token: per layer 2 (3h^2 + h^2 + 8h^2) = 24 h^2 for the GEMMs plus 4 h s for
     # the two attention matmuls; the LM head 2 h V. MFU = 3 x that x tokens / (iteration x GPUs x peak).
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
-    p = point(t, hardware(nodes=1, gpn=4, parallel=TrainParallel(2, 2, 1)))
+    p = point(t, hardware(nodes=1, gpn=4, parallel=Parallel(2, 2, 1)))
     r = ev.evaluate_config(p, 2, 2, 1)
     h, s, V, L = 256, 128, 1000, 4
     flops = 3 * 16 * s * (L * (24 * h * h + 4 * h * s) + 2 * h * V)
@@ -139,7 +139,7 @@ def test_state_memory_and_dp_allreduce_by_hand():
     # (TP fastest, then DP): one node, so the gradient all-reduce runs over NVLink:
     # 2 (n - 1) (latency + bytes / (n bw)), bytes = params x 2.
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
-    p = point(t, hardware(parallel=TrainParallel(1, 2, 8)))
+    p = point(t, hardware(parallel=Parallel(1, 2, 8)))
     r = ev.evaluate_config(p, 1, 2, 8)
     params = 2 * 12 * 256 ** 2 + 1000 * 256
     assert r["state_bytes"] == params * 16
@@ -148,7 +148,7 @@ def test_state_memory_and_dp_allreduce_by_hand():
     assert r["optimizer_s"] == pytest.approx(params * 30 / (1e12 * 0.8), rel=1e-12)
     assert r["peak_memory_bytes"] == pytest.approx(r["state_bytes"] + r["peak_activation_bytes"], rel=1e-12)
     # tp = 1, pp = 1, dp = 16: the DP group spans both nodes -> the inter-node link
-    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(1, 1, 16))), 1, 1, 16)
+    r = ev.evaluate_config(point(t, hardware(parallel=Parallel(1, 1, 16))), 1, 1, 16)
     params = 4 * 12 * 256 ** 2 + 1000 * 256                     # tied: embedding and head on one device
     assert r["dp_allreduce_s"] == pytest.approx(2 * 15 * (10e-6 + params * 2 / (16 * 20e9)), rel=1e-12)
 
@@ -160,14 +160,14 @@ def test_stage_sends_follow_the_placement():
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
     send_inter = 10e-6 + 128 * 256 * 2 / 20e9
     send_intra = 2e-6 + 128 * 256 * 2 / 200e9
-    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(8, 2, 1))), 8, 2, 1)
+    r = ev.evaluate_config(point(t, hardware(parallel=Parallel(8, 2, 1))), 8, 2, 1)
     assert r["pp_comm_s"] == pytest.approx(send_inter, rel=1e-12)
-    p = point(t, hardware(parallel=TrainParallel(2, 4, 2)))
+    p = point(t, hardware(parallel=Parallel(2, 4, 2)))
     s = ev._schedule(p, 4, ev.microbatches(p, 2))
     comm = ev.stage_costs(p, s, 2, 2).costs.comm_s
     assert list(comm[:3]) == pytest.approx([send_intra, send_inter, send_intra], rel=1e-12)
     # one node: every send over NVLink
-    r = ev.evaluate_config(point(t, hardware(nodes=1, gpn=16, parallel=TrainParallel(8, 2, 1))), 8, 2, 1)
+    r = ev.evaluate_config(point(t, hardware(nodes=1, gpn=16, parallel=Parallel(8, 2, 1))), 8, 2, 1)
     assert r["pp_comm_s"] == pytest.approx(send_intra, rel=1e-12)
 
 
@@ -175,7 +175,7 @@ def test_activations_per_stage():
     # pp = 2, tp = 2, 16-bit, microbatch 1 x 128 tokens: each stage holds 2 layers of Korthikanti's
     # s b h (10 + 24/t + 5 a s/(h t)) bytes; the last also keeps the logits, T x V x 2 / tp bytes.
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
-    p = point(t, hardware(nodes=1, gpn=4, parallel=TrainParallel(2, 2, 1)))
+    p = point(t, hardware(nodes=1, gpn=4, parallel=Parallel(2, 2, 1)))
     s = ev._schedule(p, 2, 16)
     alloc = ev.stage_costs(p, s, 2, 1).costs.alloc
     layer = 128 * 256 * (10 + 24 / 2 + 5 * 8 * 128 / (256 * 2))
@@ -184,7 +184,7 @@ def test_activations_per_stage():
 
 def test_memory_constraint_makes_rows_infeasible():
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
-    r = ev.evaluate_config(point(t, hardware(parallel=TrainParallel(1, 2, 8), memory=1e6)), 1, 2, 8)
+    r = ev.evaluate_config(point(t, hardware(parallel=Parallel(1, 2, 8), memory=1e6)), 1, 2, 8)
     assert not r["feasible"] and r["violations"].startswith("GPU memory ")
     assert r["tokens_per_s"] > 0                        # metrics kept
 
@@ -193,13 +193,13 @@ def test_zero_bubble_memory_model_frees_at_b():
     # Zero Bubble's model: B frees M_B - M_W with M_W / M_B = 32 h / (34 h + 5 a s) per layer. With
     # ZB-H1 the W passes lag, so the peak is lower than with W freeing everything.
     t = gpt(layers=8, h=256, heads=8, vocab=1000, s=128, gb=32)
-    base = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1")),
+    base = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=Parallel(1, 8, 1), family="zb-h1")),
                               1, 8, 1)
-    zb = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1",
+    zb = ev.evaluate_config(point(t, hardware(nodes=1, gpn=8, parallel=Parallel(1, 8, 1), family="zb-h1",
                                               memory_model="zero_bubble")), 1, 8, 1)
     assert zb["peak_activation_bytes"] < base["peak_activation_bytes"]
     assert zb["pipeline_s"] == base["pipeline_s"]
-    p = point(t, hardware(nodes=1, gpn=8, parallel=TrainParallel(1, 8, 1), family="zb-h1", memory_model="zero_bubble"))
+    p = point(t, hardware(nodes=1, gpn=8, parallel=Parallel(1, 8, 1), family="zb-h1", memory_model="zero_bubble"))
     costs = ev.stage_costs(p, ev._schedule(p, 8, 32), 1, 1).costs
     h, a, s = 256, 8, 128
     assert costs.keep[0] == pytest.approx(costs.alloc[0] * 32 * h / (34 * h + 5 * a * s), rel=1e-12)
@@ -223,7 +223,7 @@ def test_synthetic_pipeline_through_the_kind():
     # p = 8, n = 32, F = B = W = 1 s: 1F1B makespan 117 s, bubble 7/39, peak 8 units = 8 GB at 1 GB each.
     pipe = Pipeline(stages=8, microbatches=32, forward_s=1.0, backward_s=1.0, weight_s=1.0, activation_bytes=1e9)
     wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, pipe, ()),))
-    hw = TrainingHardware("hw", "hw.yaml", None, None, TrainParallel(), ScheduleSpec("1f1b"))
+    hw = TrainingHardware("hw", "hw.yaml", None, None, Parallel(), ScheduleSpec("1f1b"))
     rows, n = KIND.design_rows(KIND.build(wl, hw))
     r = rows[0]
     assert n == 1 and r["pipeline_s"] == 117 and r["bubble_rate"] == pytest.approx(7 / 39)

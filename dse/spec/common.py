@@ -79,6 +79,20 @@ class Knob:
 
 
 @dataclass(frozen=True)
+class Parallel:
+    """Tensor x pipeline x data parallel degrees (GPU kinds); ``auto`` (all None) lets the
+    evaluator try every split of the GPUs."""
+
+    tp: int | Knob | None = None
+    pp: int | Knob | None = None
+    dp: int | Knob | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.tp is None
+
+
+@dataclass(frozen=True)
 class Node:
     """A YAML value with its provenance (file, dotted path) for error messages."""
 

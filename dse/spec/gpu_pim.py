@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node
+from dse.spec.common import Knob, Node, Parallel
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim")
 ROLES = ("fc", "attn", "all")
@@ -118,20 +118,6 @@ class PimPool:
 
 
 @dataclass(frozen=True)
-class Parallel:
-    """Tensor x pipeline x data parallel degrees; ``auto`` (all None) lets the evaluator try every
-    factorisation of the GPU count."""
-
-    tp: int | Knob | None = None
-    pp: int | Knob | None = None
-    dp: int | Knob | None = None
-
-    @property
-    def auto(self) -> bool:
-        return self.tp is None
-
-
-@dataclass(frozen=True)
 class Dispatch:
     policy: str | Knob = "gpu"
     alpha: float | Knob = 32.0
@@ -155,12 +141,14 @@ class GpuPimHardware:
         return next((p for p in self.pims if p.role == role), None)
 
 
+# The fields every GPU section has (this kind's and the training kind's); see gpu_rates_fields.
+GPU_RATE_FIELDS = ("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency", "memory_efficiency",
+                   "kernel_launch_s")
+
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name",), ("kind", "gpu", "pim", "interconnect", "system", "description")),
-    "gpu": (("count", "peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency",
-             "memory_efficiency", "kernel_launch_s", "pj_per_flop", "memory_pj_per_bit", "idle_w", "link"),
-            ("name",)),
+    "gpu": (("count",) + GPU_RATE_FIELDS + ("pj_per_flop", "memory_pj_per_bit", "idle_w", "link"), ("name",)),
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
@@ -234,17 +222,25 @@ def _link_ref(node: Node, names: tuple[str, ...]) -> str:
     return node.name(names, knob=False)
 
 
-def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
-    f = node.mapping(*FIELDS["gpu"])
-    return Gpu(
+def gpu_rates_fields(f: dict[str, Node]) -> dict:
+    """The fields every GPU section shares (this kind's and the training kind's): name, peak rates,
+    capacity, efficiency caps and launch overhead."""
+    return dict(
         name=f["name"].name(knob=False) if "name" in f else "gpu",
-        count=f["count"].number(integer=True),
         peak_flop_per_s=f["peak_flop_per_s"].number("flop_per_s"),
         memory_bytes=f["memory_bytes"].number("bytes"),
         memory_bytes_per_s=f["memory_bytes_per_s"].number("bytes_per_s"),
         compute_efficiency=f["compute_efficiency"].fraction(),
         memory_efficiency=f["memory_efficiency"].fraction(),
         kernel_launch_s=f["kernel_launch_s"].number("s", allow_zero=True),
+    )
+
+
+def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
+    f = node.mapping(*FIELDS["gpu"])
+    return Gpu(
+        **gpu_rates_fields(f),
+        count=f["count"].number(integer=True),
         pj_per_flop=f["pj_per_flop"].number("pj_per_flop", allow_zero=True),
         memory_pj_per_bit=f["memory_pj_per_bit"].number("pj_per_bit", allow_zero=True),
         idle_w=f["idle_w"].number("w", allow_zero=True),

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node
+from dse.spec.common import Knob, Node, Parallel
+from dse.spec.gpu_pim import GPU_RATE_FIELDS, gpu_rates_fields
 
 MEMORY_MODELS = ("w_end", "zero_bubble")
 
@@ -71,19 +72,6 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class TrainParallel:
-    """tp x pp x dp; ``auto`` (all None): every split of the cluster the model allows is tried."""
-
-    tp: int | Knob | None = None
-    pp: int | Knob | None = None
-    dp: int | Knob | None = None
-
-    @property
-    def auto(self) -> bool:
-        return self.tp is None
-
-
-@dataclass(frozen=True)
 class Block:
     placement: str | Knob
     offsets: tuple[tuple[str, int | Knob], ...]
@@ -104,14 +92,13 @@ class TrainingHardware:
     source: str
     gpu: TrainGpu | None
     cluster: Cluster | None
-    parallel: TrainParallel
+    parallel: Parallel
     schedule: ScheduleSpec
 
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "kind"), ("gpu", "cluster", "system", "description")),
-    "gpu": (("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency", "memory_efficiency",
-             "kernel_launch_s"), ("name",)),
+    "gpu": (GPU_RATE_FIELDS, ("name",)),
     "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
     "cluster.intra_node": (("bytes_per_s", "latency_s"), ()),
     "cluster.inter_node": (("bytes_per_s", "latency_s"), ()),
@@ -133,7 +120,7 @@ def parse(root: Node) -> TrainingHardware:
         missing = "cluster" if cluster is None else "gpu"
         raise DseError(root.source, missing, "a gpu and a cluster section together (or neither, for synthetic "
                        "pipelines)")
-    parallel, schedule = TrainParallel(), ScheduleSpec()
+    parallel, schedule = Parallel(), ScheduleSpec()
     if "system" in top:
         f = top["system"].mapping(*FIELDS["system"])
         if "parallel" in f:
@@ -164,16 +151,7 @@ def _choices(value) -> tuple:
 
 
 def _gpu(node: Node) -> TrainGpu:
-    f = node.mapping(*FIELDS["gpu"])
-    return TrainGpu(
-        name=f["name"].name(knob=False) if "name" in f else "gpu",
-        peak_flop_per_s=f["peak_flop_per_s"].number("flop_per_s"),
-        memory_bytes=f["memory_bytes"].number("bytes"),
-        memory_bytes_per_s=f["memory_bytes_per_s"].number("bytes_per_s"),
-        compute_efficiency=f["compute_efficiency"].fraction(),
-        memory_efficiency=f["memory_efficiency"].fraction(),
-        kernel_launch_s=f["kernel_launch_s"].number("s", allow_zero=True),
-    )
+    return TrainGpu(**gpu_rates_fields(node.mapping(*FIELDS["gpu"])))
 
 
 def _link(node: Node, key: str) -> NetLink:
@@ -190,11 +168,11 @@ def _cluster(node: Node) -> Cluster:
                    inter_node=_link(f["inter_node"], "inter_node"))
 
 
-def _parallel(node: Node, cluster: Cluster | None) -> TrainParallel:
+def _parallel(node: Node, cluster: Cluster | None) -> Parallel:
     if node.value == "auto":
-        return TrainParallel()
+        return Parallel()
     f = node.mapping(*FIELDS["system.parallel"])
-    par = TrainParallel(tp=f["tp"].number(integer=True, knob=False), pp=f["pp"].number(integer=True, knob=False),
+    par = Parallel(tp=f["tp"].number(integer=True, knob=False), pp=f["pp"].number(integer=True, knob=False),
                         dp=f["dp"].number(integer=True, knob=False))
     if cluster is not None and not isinstance(cluster.nodes, Knob) and not isinstance(cluster.gpus_per_node, Knob):
         if par.tp * par.pp * par.dp != cluster.gpus:
