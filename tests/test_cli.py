@@ -264,6 +264,9 @@ def test_cli_evaluate_synthetic_prints_the_timeline_and_json():
     j = json.loads(dse80("evaluate", wl, hw, "--json").stdout)
     assert j["kind"] == "training" and j["schedule"] == "1f1b" and round(j["bubble_rate"], 4) == 0.2431
     assert len(j["per_stage"]) == 8 and len(j["passes"]) == 8 * 24 * 2     # F and fused BW
+    # 1F1B holds min(n, p - d) microbatches on device d; busy = n (F + B + W) on every device
+    assert [d["peak_activation_units"] for d in j["per_device"]] == [8 - d for d in range(8)]
+    assert all(abs(d["busy_s"] - 24 * (18.522 + 18.086 + 9.337) / 1e3) < 1e-9 for d in j["per_device"])
 
 
 def test_cli_search_and_pareto_on_a_training_case(tmp_path):

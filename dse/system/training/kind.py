@@ -70,6 +70,18 @@ class TrainingKind(SystemKind):
                    "weight_grad_s": float(line["w_s"][st]), "send_s": float(line["comm_s"][st]),
                    "activation_bytes": float(line["alloc"][st]), "lifespan_s": float(line["life"][st])}
                   for st in range(len(line["f_s"]))]
+        import numpy as np
+
+        unit = float(np.bincount(line["stage_device"], weights=line["alloc"]).mean())   # as evaluate_config's
+        in_bytes = point.pipe is None or point.pipe.activation_bytes is not None
+        devices = []
+        for d in range(int(metrics["pp"])):
+            mine = line["device"] == d
+            first, last = float(line["start"][mine].min()), float(line["end"][mine].max())
+            devices.append({"device": d, "busy_s": float((line["end"][mine] - line["start"][mine]).sum()),
+                            "span_s": last - first,
+                            "peak_activation_bytes": float(line["peak"][d]) if in_bytes else float("nan"),
+                            "peak_activation_units": float(line["peak"][d]) / unit if unit else float("nan")})
         passes = [{"device": int(d), "pass": ("F", "B", "W", "BW")[int(k)], "microbatch": int(j), "stage": int(st),
                    "start_s": float(a), "end_s": float(e)}
                   for d, k, j, st, a, e in zip(line["device"], line["kind"], line["mb"], line["stage"],
@@ -77,7 +89,7 @@ class TrainingKind(SystemKind):
         return {"mapping": mapping_text(*best),
                 "mapping_source": "the spec's split" if len(configs) == 1 else PARALLEL_FROM_SEARCH,
                 **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
-                "per_stage": stages, "passes": passes}
+                "per_stage": stages, "per_device": devices, "passes": passes}
 
     def render(self, console: Any, result: dict) -> None:
         from dse.output.tables import knobs_line, per_op_table
