@@ -78,6 +78,32 @@ def test_rerun_resumes_same_rows(tmp_path):
     audit(tmp_path / STUDY, journal(tmp_path / STUDY), 30)
 
 
+def test_file_storage_mutex_excludes_other_workers(tmp_path):
+    """The claims mutex beside a journal (flock on <journal>.dse-lock) is exclusive between workers:
+    while one holds it, another's lock() waits until it is released. (The concurrent-worker test
+    below needs the workers' claims to collide to notice a missing mutex; this one does not.)"""
+    import threading
+
+    from dse.search.storage import FileCoordinator
+
+    base = tmp_path / "_optuna.log"
+    first, second = FileCoordinator("w1", base), FileCoordinator("w2", base)
+    entered = threading.Event()
+
+    def other():
+        with second.lock():
+            entered.set()
+
+    with first.lock():
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not entered.wait(0.5)            # blocked while the first worker holds the mutex
+    assert entered.wait(10)                      # and admitted once it is released
+    thread.join()
+    first.close()
+    second.close()
+
+
 def test_concurrent_workers_share_budget_without_duplicates(tmp_path):
     procs = [subprocess.Popen(dse_cmd("search", WL, HW, "--trials", "60", "--out", str(tmp_path), "-q",
                                       "--worker", str(w)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
