@@ -168,8 +168,8 @@ MUTANTS: list[tuple] = [
      "\"gpu_div\": tp if op.sharded else 1.0", "TP shares assume tp divides every unit count"),
     ("dse/system/memory.py", "    if used > capacity:", "    if used >= capacity:", "capacity check at equality"),
     # --- dse/system/training ------------------------------------------------------------------------
-    ("dse/system/training/kernels.py", "                ready += costs.comm_s[sched.comm[i]]\n", "",
-     "simulator: sends between devices cost nothing"),
+    ("dse/system/training/kernels.py", "                ready += costs.comm_s[sched.comm[i]]",
+     "                ready += 0.0", "simulator: sends between devices cost nothing"),
     ("dse/system/training/kernels.py", "    return costs.b_s[s] + costs.w_s[s]", "    return costs.b_s[s]",
      "simulator: fused BW takes B's time only"),
     ("dse/system/training/kernels.py", "                boundary = s - 1\n", "                boundary = s\n",
