@@ -72,6 +72,10 @@ BLOCK = ("name: blk\nkind: training\nsystem:\n  schedule:\n    family: block\n  
          "      placement: sequential\n      offsets: {f: 3, turn: 1, b: 1}\n")
 
 
+VBLOCK = ("name: v\nkind: training\nsystem:\n  schedule:\n    family: block\n    block:\n"
+          "      placement: v_shape\n      offsets: {f_up: 1, f_down: 1, b_up: 1, b_down: 1, f_turn: 2}\n")
+
+
 def wl_op(tmp: Path, op: str) -> str:
     return write(tmp, "ops.yaml", f"name: w\nmodels:\n  - name: m\n    ops:\n      - {op}\n")
 
@@ -139,6 +143,9 @@ CASES = [
     Case("training: colliding block offsets", search(PIPE_WL, lambda t: write(t, "blk.yaml", BLOCK)),
          "blk.yaml: system.schedule.block.offsets: expected offsets whose passes do not collide: B of stage 2 "
          "takes slot 0 (mod 3) of device 2, already used by F of stage 2, got {'f': 3, 'turn': 1, 'b': 1}"),
+    Case("training: some V turns given, not all", search(PIPE_WL, lambda t: write(t, "v.yaml", VBLOCK)),
+         "v.yaml: system.schedule.block.offsets: expected all three turns ['f_turn', 'fb_turn', 'b_turn'] or none "
+         "(then they are chosen), got ['f_turn']"),
     Case("training: transformer without a GPU", search(TR_WL, PIPE_HW),
          "pipeline_only.yaml: gpu: expected gpu and cluster sections to train a transformer"),
     Case("training: inference workload", search(LLM_WL, TR_HW),

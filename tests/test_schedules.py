@@ -156,6 +156,16 @@ def test_reordering_helps_and_follows_the_costs():
         assert run(aware)[3].max() <= run(S.build(family, 8, 32))[3].max()     # never above the block's peak
 
 
+def test_v_blocks_by_their_offsets():
+    # A user V block given by its outward / return gaps, turns chosen: gaps (1, 1, 1, 1) and (2, 1, 2, 1)
+    # are V-Min's and V-Half's blocks, so they reach (p + 4) // 3 and (p + 2) // 2 units at p = 8.
+    for up, units in ((1, (8 + 4) // 3), (2, (8 + 2) // 2)):
+        offsets = (("f_up", up), ("f_down", 1), ("b_up", up), ("b_down", 1))
+        assert run(S.build("block", 8, 32, offsets=offsets))[3].max() == units
+    with pytest.raises(S.ScheduleError, match="collision-free turns"):
+        S.block_offsets("v_shape", 8, dict(f_up=3, f_down=2, b_up=1, b_down=1))
+
+
 def test_bubble_order_of_the_families():
     # p = 8, n = 32, F = B = W: ZB-V < ZB-H1 < V-Half < V-Min < 1F1B (Controllable Memory, Fig. 1);
     # ZB-H2 has no bubble inside a device's span.

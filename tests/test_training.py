@@ -230,3 +230,27 @@ def test_synthetic_pipeline_through_the_kind():
     assert r["peak_activation_units"] == 8 and r["peak_activation_bytes"] == 8e9
     assert r["microbatches_per_s"] == pytest.approx(32 / 117)
     assert KIND.objectives(wl, hw) == (("microbatches_per_s", True), ("peak_activation_units", False))
+
+
+def test_block_offsets_as_knobs_collide_into_infeasible_rows():
+    # Searched offsets may collide at some values: such a design is a row with NaN metrics and the
+    # reason, and the search's per-point summary still works; fixed colliding offsets are an error
+    # (tests/test_bad_input.py).
+    from dse.search.runner import best_values
+    from dse.spec.training import Block
+
+    pipe = Pipeline(stages=4, microbatches=8, forward_s=1.0, backward_s=1.0, weight_s=1.0)
+    wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, pipe, ()),))
+    block = Block("sequential", (("f", 3), ("turn", 1), ("b", 1)))      # B of stage 1 lands on F's slot
+    hw = TrainingHardware("hw", "hw.yaml", None, None, Parallel(), ScheduleSpec("block", block=block))
+    rows, _ = KIND.design_rows(KIND.build(wl, hw))
+    assert len(rows) == 1 and not rows[0]["feasible"] and math.isnan(rows[0]["microbatches_per_s"])
+    assert rows[0]["violations"].startswith("block offsets at pp 4: offsets whose passes do not collide")
+    assert best_values(rows, KIND.objectives(wl, hw)) == ([0.0, 1e300], False)
+    ok = TrainingHardware("hw", "hw.yaml", None, None, Parallel(),
+                          ScheduleSpec("block", block=Block("sequential", (("f", 1), ("turn", 1), ("b", 2)))))
+    row = KIND.design_rows(KIND.build(wl, ok))[0][0]
+    # f = 1, turn = 1, b = 2 is 1F1B as a block (T = 3): stage s's F at slot s, stage 3's B at 4, then
+    # every 2 slots down to stage 0's B at 10, its W at 11 (the first free slot): lifespan 12 = 4 T,
+    # so stage 0 holds ceil(12 / 3) = 4 microbatches, 1F1B's p.
+    assert row["feasible"] and row["peak_activation_units"] == 4

@@ -110,7 +110,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def parse(root: Node) -> TrainingHardware:
-    from dse.system.training.schedules import BLOCK_OFFSETS, FAMILIES, PLACEMENTS
+    from dse.system.training.schedules import BLOCK_OFFSETS, FAMILIES, PLACEMENTS, V_TURNS
 
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
@@ -133,8 +133,12 @@ def parse(root: Node) -> TrainingHardware:
                 b = s["block"].mapping(*FIELDS["system.schedule.block"])
                 placement = b["placement"].name(PLACEMENTS, knob=False)
                 names = BLOCK_OFFSETS[placement]
-                o = b["offsets"].mapping(names)
-                block = Block(placement, tuple((k, o[k].number(integer=True, high=64)) for k in names))
+                turns = V_TURNS if placement == "v_shape" else ()
+                o = b["offsets"].mapping(tuple(k for k in names if k not in turns), turns)
+                given = [k for k in turns if k in o]
+                if given and len(given) != len(turns):
+                    raise b["offsets"].fail(f"all three turns {list(turns)} or none (then they are chosen)", given)
+                block = Block(placement, tuple((k, o[k].number(integer=True, high=64)) for k in names if k in o))
             if "block" in _choices(family) and block is None:
                 raise s["family"].fail("a schedule.block section (placement, offsets) for family block", "block")
             schedule = ScheduleSpec(

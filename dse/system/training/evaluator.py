@@ -37,6 +37,7 @@ from dse.cost.roofline import gpu_rates
 from dse.errors import DseError
 from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
 from dse.models.views import linear_ops
+from dse.spec.common import Knob
 from dse.spec.training import TrainingHardware
 from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
 from dse.system.training import schedules as sched
@@ -71,6 +72,27 @@ def check_workload(workload: WorkloadSpec, hw: TrainingHardware) -> None:
                        "without them runs synthetic pipelines only)")
 
 
+def check_fixed_block(workload: WorkloadSpec, hw: TrainingHardware) -> None:
+    """A block whose offsets, placement, chunks and stage count are all fixed must not collide: an
+    error before any search work. Offsets left as search ranges may collide at some of their values;
+    those designs become infeasible rows instead (:func:`evaluate_config`)."""
+    s = hw.schedule
+    families = s.family.choices if isinstance(s.family, Knob) else (s.family,)
+    if "block" not in families or s.block is None:
+        return
+    gen = workload.models[0].generator
+    stages = gen.stages if isinstance(gen, Pipeline) else None if hw.parallel.auto else hw.parallel.pp
+    values = [stages, s.chunks, *(v for _, v in s.block.offsets)]
+    if any(isinstance(v, Knob) or v is None for v in values):
+        return
+    try:
+        offsets = sched.block_offsets(s.block.placement, int(stages), {k: int(v) for k, v in s.block.offsets})
+        sched.block_times(s.block.placement, int(stages), offsets, int(s.chunks))
+    except sched.ScheduleError as exc:
+        raise DseError(hw.source, "system.schedule.block.offsets", str(exc),
+                       {k: int(v) for k, v in s.block.offsets}) from None
+
+
 def build(workload: WorkloadSpec, hw: TrainingHardware) -> TrainingPoint:
     """A point from resolved specs; a fixed parallel split the model cannot take is an error here,
     before any search work (the search probe builds every knob's extremes)."""
@@ -83,14 +105,16 @@ def build(workload: WorkloadSpec, hw: TrainingHardware) -> TrainingPoint:
         if not par.auto and (par.tp != 1 or par.dp != 1 or par.pp != point.pipe.stages):
             raise DseError(hw.source, "system.parallel", f"tp 1, pp {point.pipe.stages} (the pipeline's stages), dp 1 "
                            "for a synthetic pipeline (or parallel: auto)", f"{par.tp} x {par.pp} x {par.dp}")
-        _schedule(point, int(point.pipe.stages), int(point.pipe.microbatches))
+        if hw.schedule.family != "block":          # a block's collisions: check_fixed_block / evaluate_config
+            _schedule(point, int(point.pipe.stages), int(point.pipe.microbatches))
         return point
     if not hw.parallel.auto:
         problem = split_problem(point, int(hw.parallel.tp), int(hw.parallel.pp), int(hw.parallel.dp))
         if problem:
             field, expected, got = problem
             raise DseError(point.source if field.startswith("models") else hw.source, field, expected, got)
-        _schedule(point, int(hw.parallel.pp), microbatches(point, int(hw.parallel.dp)))
+        if hw.schedule.family != "block":
+            _schedule(point, int(hw.parallel.pp), microbatches(point, int(hw.parallel.dp)))
     return point
 
 
@@ -275,7 +299,12 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
     ``violations``. ``timeline`` (a dict) receives the schedule's passes with their times."""
     hw = point.hw
     n = int(point.pipe.microbatches) if point.pipe is not None else microbatches(point, dp)
-    s = _schedule(point, pp, n)
+    try:
+        s = _schedule(point, pp, n)
+    except DseError as exc:
+        if hw.schedule.family != "block":
+            raise
+        return infeasible_row(point, tp, pp, dp, f"block offsets at pp {pp}: {exc.expected}")
     sc = stage_costs(point, s, tp, dp)
     if s.family in sched.BLOCK_FAMILIES:     # reorder warm-up / cool-down with the real pass times
         s = _schedule(point, pp, n, sc.costs)
@@ -359,9 +388,21 @@ def mapping_text(tp: int, pp: int, dp: int) -> str:
     return f"tp={tp},pp={pp},dp={dp}"
 
 
+METRICS = ("tokens_per_s", "mfu", "microbatches_per_s", "iteration_s", "pipeline_s", "dp_allreduce_s", "optimizer_s",
+           "bubble_rate", "bubble_rate_makespan", "peak_memory_bytes", "peak_activation_bytes",
+           "peak_activation_units", "state_bytes", "forward_s", "backward_s", "weight_grad_s", "pp_comm_s",
+           "lifespan_s")
+
+
+def infeasible_row(point: TrainingPoint, tp: int, pp: int, dp: int, reason: str) -> dict:
+    """A design that cannot run (no split fits, a block that collides): every metric NaN, the reason
+    as its violation."""
+    return {"schedule": point.hw.schedule.family, "tp": tp, "pp": pp, "dp": dp, "gpus": tp * pp * dp,
+            **{k: float("nan") for k in METRICS}, "feasible": False, "violations": reason}
+
+
 def no_split_row(point: TrainingPoint) -> dict:
-    """The one row of a point no parallel split fits: NaN metrics, the reason as its violation."""
+    """The one row of a point no parallel split fits."""
     tr = point.t.training
-    return {"schedule": point.hw.schedule.family, "feasible": False, "tp": 0, "pp": 0, "dp": 0,
-            "violations": f"no tp x pp x dp split of {point.hw.cluster.gpus} GPUs fits (heads, layers per stage, "
-                          f"global_batch {tr.global_batch} / microbatch_size {tr.microbatch_size})"}
+    return infeasible_row(point, 0, 0, 0, f"no tp x pp x dp split of {point.hw.cluster.gpus} GPUs fits (heads, "
+                          f"layers per stage, global_batch {tr.global_batch} / microbatch_size {tr.microbatch_size})")

@@ -20,9 +20,10 @@ class TrainingKind(SystemKind):
     spec_module = "dse.spec.training"
 
     def check_workload(self, workload, hardware) -> None:
-        from dse.system.training.evaluator import check_workload
+        from dse.system.training.evaluator import check_fixed_block, check_workload
 
         check_workload(workload, hardware)
+        check_fixed_block(workload, hardware)
 
     def objectives(self, workload, hardware):
         from dse.spec.workload import Pipeline
@@ -65,6 +66,8 @@ class TrainingKind(SystemKind):
         best = max(configs, key=lambda c: (lambda r: (r["feasible"], r[key_name]))(evaluate_config(point, *c)))
         line: dict = {}
         metrics = evaluate_config(point, *best, timeline=line)
+        if not line:                                       # the block collides at every split
+            raise DseError(point.hw.source, "system.schedule.block.offsets", metrics["violations"])
         stages = [{"stage": int(st), "device": int(line["stage_device"][st]),
                    "forward_s": float(line["f_s"][st]), "backward_s": float(line["b_s"][st]),
                    "weight_grad_s": float(line["w_s"][st]), "send_s": float(line["comm_s"][st]),

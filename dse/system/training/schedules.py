@@ -301,29 +301,46 @@ def _device_peaks(s: Schedule) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=64)
-def uniform_v_offsets(p: int, up: int) -> tuple[tuple[str, int], ...]:
-    """The V-shape block with f_up = b_up = ``up`` and f_down = b_down = 1 whose turns (1 .. 6 slots
-    each) are collision-free with the lowest memory bound (max over devices of sum ceil(l/T)), then
-    the shortest lifespan on device 0, then the smallest turns."""
+V_TURNS = ("f_turn", "fb_turn", "b_turn")
+
+
+@lru_cache(maxsize=256)
+def v_turns(p: int, f_up: int, f_down: int, b_up: int, b_down: int) -> tuple[tuple[str, int], ...]:
+    """A V-shape block's offsets with its three turns (1 .. 6 slots each) chosen: collision-free,
+    the lowest memory bound (max over devices of sum ceil(l / T)), then the shortest lifespan on
+    device 0, then the smallest turns."""
     best = None
+    dev = placement_devices("v_shape", p, 2)
     for f_turn in range(1, 7):
         for fb_turn in range(1, 7):
             for b_turn in range(1, 7):
-                offs = dict(f_up=up, f_turn=f_turn, f_down=1, fb_turn=fb_turn, b_up=up, b_turn=b_turn, b_down=1)
+                offs = dict(f_up=f_up, f_turn=f_turn, f_down=f_down, fb_turn=fb_turn, b_up=b_up, b_turn=b_turn,
+                            b_down=b_down)
                 try:
                     f, _, w, _ = block_times("v_shape", p, offs)
                 except ScheduleError:
                     continue
-                dev = placement_devices("v_shape", p, 2)
                 bound = np.zeros(p, np.int64)
                 np.add.at(bound, dev, -(-(w + 1 - f) // 6))
                 key = (int(bound.max()), int(w[0] - f[0]), f_turn + fb_turn + b_turn)
                 if best is None or key < best[0]:
                     best = (key, offs)
     if best is None:
-        raise ScheduleError(f"a collision-free V block with f_up = b_up = {up} at {p} stages")
+        raise ScheduleError(f"offsets with collision-free turns: none of 1 .. 6 slots fits f_up {f_up}, f_down "
+                            f"{f_down}, b_up {b_up}, b_down {b_down} at {p} stages")
     return tuple(best[1].items())
+
+
+def uniform_v_offsets(p: int, up: int) -> tuple[tuple[str, int], ...]:
+    """V-Min (``up`` 1) and V-Half (``up`` 2): f_up = b_up = up, f_down = b_down = 1, turns chosen."""
+    return v_turns(p, up, 1, up, 1)
+
+
+def block_offsets(placement: str, p: int, offsets: dict[str, int]) -> dict[str, int]:
+    """A block's offsets, with a V-shape's turns chosen (:func:`v_turns`) when none is given."""
+    if placement == "v_shape" and not any(k in offsets for k in V_TURNS):
+        return dict(v_turns(p, offsets["f_up"], offsets["f_down"], offsets["b_up"], offsets["b_down"]))
+    return offsets
 
 
 BLOCK_FAMILIES = ("zb-v", "v-half", "v-min", "block")
@@ -364,7 +381,8 @@ def _make(family: str, p: int, n: int, chunks: int, offsets: tuple, placement: s
         return from_block(family, "v_shape", p, n, dict(uniform_v_offsets(p, 1)),
                           device_cap=np.full(p, 2 * p, np.int64), stage_cap=np.full(2 * p, p, np.int64), costs=costs)
     if family == "block":
-        return from_block("block", placement, p, n, dict(offsets), costs=costs, chunks=chunks)
+        return from_block("block", placement, p, n, block_offsets(placement, p, dict(offsets)), costs=costs,
+                          chunks=chunks)
     raise ScheduleError(f"a schedule family, one of {list(FAMILIES)}")
 
 
