@@ -254,3 +254,16 @@ def test_block_offsets_as_knobs_collide_into_infeasible_rows():
     # every 2 slots down to stage 0's B at 10, its W at 11 (the first free slot): lifespan 12 = 4 T,
     # so stage 0 holds ceil(12 / 3) = 4 microbatches, 1F1B's p.
     assert row["feasible"] and row["peak_activation_units"] == 4
+
+
+def test_a_point_no_split_fits_is_one_infeasible_row():
+    # 3 layers, global batch 5 on 16 GPUs: dp | 5 -> dp = 1, so tp x pp = 16 with tp | 8 heads -> pp is
+    # 2, 4, 8 or 16, none dividing 3 layers: no split, one row saying so, NaN metrics.
+    from dse.search.runner import best_values
+
+    t = gpt(layers=3, heads=8, gb=5)
+    p = point(t, hardware())
+    rows, n = KIND.design_rows(p)
+    assert n == 0 and len(rows) == 1 and not rows[0]["feasible"]
+    assert rows[0]["violations"].startswith("no tp x pp x dp split of 16 GPUs fits")
+    assert best_values(rows, (("tokens_per_s", True), ("peak_memory_bytes", False))) == ([0.0, 1e300], False)
