@@ -40,6 +40,15 @@ from dse.spec.common import Knob, Node, Parallel
 from dse.spec.gpu_pim import GPU_RATE_FIELDS, gpu_rates_fields
 
 MEMORY_MODELS = ("w_end", "zero_bubble")
+# The schedule vocabulary (dse.system.training.schedules builds each of these).
+FAMILIES = ("gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "zb-v", "v-half", "v-min", "block")
+PLACEMENTS = ("sequential", "interleaved", "v_shape")
+BLOCK_OFFSETS = {
+    "sequential": ("f", "turn", "b"),
+    "interleaved": ("f", "turn", "b"),
+    "v_shape": ("f_up", "f_turn", "f_down", "fb_turn", "b_up", "b_turn", "b_down"),
+}
+V_TURNS = ("f_turn", "fb_turn", "b_turn")     # a V block's turns: all given, or none (then chosen)
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,6 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def parse(root: Node) -> TrainingHardware:
-    from dse.system.training.schedules import BLOCK_OFFSETS, FAMILIES, PLACEMENTS, V_TURNS
-
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
     gpu = _gpu(top["gpu"]) if "gpu" in top else None

@@ -53,7 +53,7 @@ def bench_simulator() -> None:
 
             def build():
                 S._build_unit.cache_clear()
-                S.prepared_cached.cache_clear()
+                S.prepared.cache_clear()
                 S.prepared(S.build(family, p, n))
             builds = per_second(build, 0.5)
             print(f"| {family} | {p} | {n} | {m} | {rate:,.0f} | {1e6 / rate:,.1f} | {1e9 / rate / m:.1f} | "

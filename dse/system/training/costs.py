@@ -68,7 +68,7 @@ def pass_times(ops, shape, layer):
         t_f, _ = roofline(flops, nbytes, shape.flop_per_s, shape.bytes_per_s, shape.launch_s)
         f += t_f
         if ops.cls[i] == FC:
-            t_b, _ = roofline(flops, nbytes, shape.flop_per_s, shape.bytes_per_s, shape.launch_s)
+            t_b = t_f                                  # dX = dY W^T: the forward's FLOPs and bytes
             w_flops = ops.flop_t[i] * T / div
             w_bytes = (ops.byte_w[i] + ops.byte_t[i] * T) / div
             t_w, _ = roofline(w_flops, w_bytes, shape.flop_per_s, shape.bytes_per_s, shape.launch_s)

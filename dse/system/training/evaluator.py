@@ -38,7 +38,7 @@ from dse.errors import DseError
 from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
 from dse.models.views import linear_ops
 from dse.spec.common import Knob
-from dse.spec.training import TrainingHardware
+from dse.spec.training import NetLink, TrainingHardware
 from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
 from dse.system.training import schedules as sched
 from dse.system.training.kernels import D_BUSY, D_FIRST, D_LAST, D_PEAK, N_DEV_COLS, PassCosts, simulate
@@ -197,8 +197,10 @@ def _divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]
 
 
-def _same_node(first: int, count: int, gpn: int) -> bool:
-    return first // gpn == (first + count - 1) // gpn
+def _within_node(count: int, gpn: int) -> bool:
+    """A group of ``count`` consecutive GPUs that starts at a multiple of its size (TP ranks; the
+    TP x DP block of a stage) lies inside one node of ``gpn`` GPUs."""
+    return count <= gpn and gpn % count == 0
 
 
 @dataclass(frozen=True)
@@ -206,9 +208,7 @@ class StageCosts:
     costs: PassCosts
     params: np.ndarray           # [p] parameters per device (per TP rank)
     layer_flops: float           # forward FLOPs of one microbatch through the whole model, all ranks
-    tp_link: str                 # intra | inter
-    dp_link: str
-    pp_inter: int                # stage boundaries that cross nodes
+    dp_link: NetLink | None      # the link the data-parallel all-reduce runs over (None: synthetic)
 
 
 def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> StageCosts:
@@ -222,7 +222,7 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
         full = np.ones(S)
         costs = PassCosts(full * pipe.forward_s / v, full * pipe.backward_s / v, full * pipe.weight_s / v,
                           full * pipe.comm_s, full * act / v, full * act * pipe.w_memory_fraction / v, mm)
-        return StageCosts(costs, np.zeros(p), float("nan"), "intra", "intra", 0)
+        return StageCosts(costs, np.zeros(p), float("nan"), None)
     from dse.system.training.costs import TrainShape, pass_times
 
     t, hw = point.t, point.hw
@@ -231,7 +231,7 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
     T = float(mb * t.seq_len)
     b = t.precision_bits / 8.0
     gpn = int(cl.gpus_per_node)
-    tp_link = cl.intra_node if _same_node(0, tp, gpn) and gpn % tp == 0 else cl.inter_node
+    tp_link = cl.intra_node if _within_node(tp, gpn) else cl.inter_node
     flop_rate, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
     shape = TrainShape(T, float(t.seq_len), T, flop_rate, byte_rate, float(g.kernel_launch_s), tp,
                        float(tp_link.bytes_per_s), float(tp_link.latency_s), t.hidden_size * b, bool(tr.recompute),
@@ -248,15 +248,15 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
     w_s[S - 1] += hw_
     act_layer = activation_bytes_per_token_per_layer_tp(t, tp, bool(tr.dropout), bool(tr.recompute),
                                                         bool(tr.flash_attention)) * T
-    alloc = layers * act_layer
-    alloc[S - 1] += T * t.vocab_size * b / tp                  # the logits kept for the loss's backward
+    logits = T * t.vocab_size * b / tp                        # kept on the last stage for the loss's backward
     h, a, s_len = t.hidden_size, t.num_attention_heads, t.seq_len
     scores = 0.0 if tr.flash_attention else 5.0 * a * s_len
     keep_share = 1.0 if tr.recompute else 32.0 * h / (34.0 * h + scores)   # Zero Bubble: M_W / M_B
+    alloc = layers * act_layer
     keep = alloc * keep_share
-    keep[S - 1] = alloc[S - 1] - (1.0 - keep_share) * layers[S - 1] * act_layer
+    alloc[S - 1] += logits                                     # W still needs the logits' gradient
+    keep[S - 1] += logits
     comm = np.zeros(S)
-    pp_inter = 0
     block_gpus = tp * dp
     for st in range(S - 1):
         d1, d2 = int(s.stage_device[st]), int(s.stage_device[st + 1])
@@ -264,7 +264,6 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
             continue
         inter = any((block_gpus * d1 + x) // gpn != (block_gpus * d2 + x) // gpn for x in range(block_gpus))
         link = cl.inter_node if inter else cl.intra_node
-        pp_inter += inter
         comm[st], _ = send_recv(T * h * b, float(link.bytes_per_s), float(link.latency_s))
     costs = PassCosts(f_s, b_s, w_s, comm, alloc, keep, mm)
     layer_params = sum(ops.arrays.byte_w[i] / ops.arrays.gpu_div[i]
@@ -277,9 +276,8 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
     params[first_dev] += head_params                           # token embedding
     if not (first_dev == last_dev and tied_embeddings(t)):
         params[last_dev] += head_params                        # LM head
-    dp_link = "intra" if block_gpus <= gpn and gpn % block_gpus == 0 else "inter"
-    return StageCosts(costs, params, t.num_hidden_layers * layer_flops + head_flops,
-                      "intra" if tp_link is cl.intra_node else "inter", dp_link, pp_inter)
+    dp_link = cl.intra_node if _within_node(block_gpus, gpn) else cl.inter_node
+    return StageCosts(costs, params, t.num_hidden_layers * layer_flops + head_flops, dp_link)
 
 
 def layers_per_stage(t: Transformer, stages: int) -> np.ndarray:
@@ -296,7 +294,9 @@ def layers_per_stage(t: Transformer, stages: int) -> np.ndarray:
 def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: dict | None = None) -> dict:
     """Metrics of one parallel config (the JSON / Parquet contract; see README). Infeasible configs
     (memory over capacity) keep their metrics with ``feasible`` False and the reasons in
-    ``violations``. ``timeline`` (a dict) receives the schedule's passes with their times."""
+    ``violations``. ``timeline`` (a dict) receives the schedule's passes with their times, the
+    per-stage costs, the simulator's per-device columns (``dev``, kernels.D_*) and the activation
+    unit in bytes."""
     hw = point.hw
     n = int(point.pipe.microbatches) if point.pipe is not None else microbatches(point, dp)
     try:
@@ -352,9 +352,8 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
         b = t.precision_bits / 8.0
         per_param = b + float(tr.gradient_bytes_per_param) + float(tr.optimizer_bytes_per_param)
         state = sc.params * per_param
-        link = cl.intra_node if sc.dp_link == "intra" else cl.inter_node
-        dp_ar = max(ring_allreduce(float(q * tr.gradient_bytes_per_param), dp, float(link.bytes_per_s),
-                                   float(link.latency_s))[0] for q in sc.params)
+        dp_ar = max(ring_allreduce(float(q * tr.gradient_bytes_per_param), dp, float(sc.dp_link.bytes_per_s),
+                                   float(sc.dp_link.latency_s))[0] for q in sc.params)
         _, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
         opt_s = float(sc.params.max()) * (per_param + b + float(tr.optimizer_bytes_per_param)) / byte_rate
         iteration = makespan + dp_ar + opt_s
@@ -380,7 +379,7 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
         timeline.update(kind=s.kind, mb=s.mb, stage=s.stage, device=passes.device, start=start, end=end,
                         p=pp, v=s.v, makespan=makespan, life=life, f_s=sc.costs.f_s, b_s=sc.costs.b_s,
                         w_s=sc.costs.w_s, comm_s=sc.costs.comm_s, alloc=sc.costs.alloc, stage_device=s.stage_device,
-                        peak=peak_act)
+                        dev=dev, unit=unit)
     return out
 
 

@@ -240,21 +240,28 @@ def simulate(sched, costs, start, end, dev_out, life):
 
 @nb.njit(cache=True)
 def unit_peaks(kind, stage, dev_start, n_stage):
-    """Per device and stage, the most microbatches whose activations are live at once along the
-    device order (F counts one in, W / BW one out): [p, S] int64."""
+    """The most microbatches whose activations are live at once along the device order (an F counts
+    one in when it starts, a W or BW one out when it ends): per device and stage [p, S], and per
+    device over all its stages [p] (int64)."""
     p = dev_start.shape[0] - 1
     out = np.zeros((p, n_stage), np.int64)
+    total = np.zeros(p, np.int64)
     for d in range(p):
         live = np.zeros(n_stage, np.int64)
+        level = 0
         for i in range(dev_start[d], dev_start[d + 1]):
             s = stage[i]
             if kind[i] == F:
                 live[s] += 1
+                level += 1
                 if live[s] > out[d, s]:
                     out[d, s] = live[s]
+                if level > total[d]:
+                    total[d] = level
             elif kind[i] == W or kind[i] == BW:
                 live[s] -= 1
-    return out
+                level -= 1
+    return out, total
 
 
 @nb.njit(cache=True)

@@ -54,6 +54,7 @@ class TrainingKind(SystemKind):
         """The spec's split, or with ``parallel: auto`` the feasible split with the most tokens/s
         (microbatches/s for a synthetic pipeline); with its per-stage costs and timeline."""
         from dse.system.training.evaluator import evaluate_config, mapping_text, parallel_configs
+        from dse.system.training.kernels import D_BUSY, D_FIRST, D_LAST, D_PEAK
 
         if mapping_path is not None:
             raise DseError("--mapping", str(mapping_path), "no mapping file for training hardware "
@@ -63,7 +64,12 @@ class TrainingKind(SystemKind):
             raise DseError(point.hw.source, "system.parallel", "at least one tp x pp x dp split the model takes "
                            "(heads divisible by tp, whole layers per stage, whole microbatches)")
         key_name = "microbatches_per_s" if point.pipe is not None else "tokens_per_s"
-        best = max(configs, key=lambda c: (lambda r: (r["feasible"], r[key_name]))(evaluate_config(point, *c)))
+
+        def rank(config):
+            metrics = evaluate_config(point, *config)
+            return metrics["feasible"], metrics[key_name]
+
+        best = max(configs, key=rank)
         line: dict = {}
         metrics = evaluate_config(point, *best, timeline=line)
         if not line:                                       # the block collides at every split
@@ -73,18 +79,12 @@ class TrainingKind(SystemKind):
                    "weight_grad_s": float(line["w_s"][st]), "send_s": float(line["comm_s"][st]),
                    "activation_bytes": float(line["alloc"][st]), "lifespan_s": float(line["life"][st])}
                   for st in range(len(line["f_s"]))]
-        import numpy as np
-
-        unit = float(np.bincount(line["stage_device"], weights=line["alloc"]).mean())   # as evaluate_config's
         in_bytes = point.pipe is None or point.pipe.activation_bytes is not None
-        devices = []
-        for d in range(int(metrics["pp"])):
-            mine = line["device"] == d
-            first, last = float(line["start"][mine].min()), float(line["end"][mine].max())
-            devices.append({"device": d, "busy_s": float((line["end"][mine] - line["start"][mine]).sum()),
-                            "span_s": last - first,
-                            "peak_activation_bytes": float(line["peak"][d]) if in_bytes else float("nan"),
-                            "peak_activation_units": float(line["peak"][d]) / unit if unit else float("nan")})
+        unit = line["unit"]
+        devices = [{"device": d, "busy_s": float(row[D_BUSY]), "span_s": float(row[D_LAST] - row[D_FIRST]),
+                    "peak_activation_bytes": float(row[D_PEAK]) if in_bytes else float("nan"),
+                    "peak_activation_units": float(row[D_PEAK]) / unit if unit else float("nan")}
+                   for d, row in enumerate(line["dev"])]
         passes = [{"device": int(d), "pass": ("F", "B", "W", "BW")[int(k)], "microbatch": int(j), "stage": int(st),
                    "start_s": float(a), "end_s": float(e)}
                   for d, k, j, st, a, e in zip(line["device"], line["kind"], line["mb"], line["stage"],

@@ -49,13 +49,7 @@ from functools import lru_cache
 
 import numpy as np
 
-FAMILIES = ("gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "zb-v", "v-half", "v-min", "block")
-PLACEMENTS = ("sequential", "interleaved", "v_shape")
-BLOCK_OFFSETS = {
-    "sequential": ("f", "turn", "b"),
-    "interleaved": ("f", "turn", "b"),
-    "v_shape": ("f_up", "f_turn", "f_down", "fb_turn", "b_up", "b_turn", "b_down"),
-}
+from dse.spec.training import BLOCK_OFFSETS, FAMILIES, PLACEMENTS, V_TURNS  # noqa: F401  (the vocabulary)
 
 
 def block_chunks(placement: str, chunks: int) -> int:
@@ -271,37 +265,20 @@ def from_block(family: str, placement: str, p: int, n: int, offsets: dict[str, i
     from dse.system.training.kernels import greedy_reorder, unit_peaks
 
     rep = repeat_block(family, placement, p, n, offsets, chunks)
-    peaks = unit_peaks(rep.kind, rep.stage, rep.dev_start, rep.stages)
+    stage_peaks, device_peaks = unit_peaks(rep.kind, rep.stage, rep.dev_start, rep.stages)
     if stage_cap is None:
-        stage_cap = peaks.max(axis=0)
-    dev_cap = _device_peaks(rep) if device_cap is None else device_cap
+        stage_cap = stage_peaks.max(axis=0)
+    dev_cap = device_peaks if device_cap is None else device_cap
     unit = unit_costs(rep.stages)
     candidates = [rep]
     for timing in (unit,) if costs is None else (unit, costs):
         kind, mb, stage, dev_start, ok = greedy_reorder(rep.stage_device, n, p, stage_cap, dev_cap, timing)
         alt = Schedule(family, placement, p, rep.v, n, kind, mb, stage, dev_start, rep.stage_device,
                        rep.block_period, rep.block_life)
-        if ok and not np.any(_device_peaks(alt) > dev_cap):
+        if ok and not np.any(unit_peaks(kind, stage, dev_start, rep.stages)[1] > dev_cap):
             candidates.append(alt)
     judge = unit if costs is None else costs
     return min(candidates, key=lambda c: makespan(c, judge))
-
-
-def _device_peaks(s: Schedule) -> np.ndarray:
-    """Most live chunk activations per device along its order (each chunk's F counts one)."""
-    from dse.system.training.kernels import BW, F, W
-
-    out = np.zeros(s.p, np.int64)
-    for d in range(s.p):
-        a, b = s.dev_start[d], s.dev_start[d + 1]
-        k = s.kind[a:b]
-        live = np.cumsum((k == F).astype(np.int64) - ((k == W) | (k == BW)).astype(np.int64))
-        before = live + ((k == W) | (k == BW))          # frees happen at the pass's end
-        out[d] = int(before.max()) if b > a else 0
-    return out
-
-
-V_TURNS = ("f_turn", "fb_turn", "b_turn")
 
 
 @lru_cache(maxsize=256)
@@ -387,17 +364,9 @@ def _make(family: str, p: int, n: int, chunks: int, offsets: tuple, placement: s
 
 
 @lru_cache(maxsize=256)
-def prepared_cached(s: Schedule):
-    return _prepare(s)
-
-
 def prepared(s: Schedule):
-    """The kernels.Passes bundle of a schedule (dependencies and topological order); a schedule
-    that deadlocks or misses a pass is a ScheduleError."""
-    return prepared_cached(s)
-
-
-def _prepare(s: Schedule):
+    """The kernels.Passes bundle of a schedule (dependencies and topological order), cached per
+    schedule object; a schedule that deadlocks or misses a pass is a ScheduleError."""
     from dse.system.training.kernels import Passes, prepare
 
     pred, comm, prev, device, topo, status = prepare(s.kind, s.mb, s.stage, s.dev_start, s.stage_device,
@@ -407,15 +376,6 @@ def _prepare(s: Schedule):
     if status == 2:
         raise ScheduleError("device orders that do not deadlock")
     return Passes(s.kind, s.mb, s.stage, device, s.dev_start, s.stage_device, pred, comm, prev, topo)
-
-
-def microbatch_units(s: Schedule) -> int:
-    """Chunk activations that make one microbatch's activations on one device (1F1B's unit)."""
-    return s.v
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def bound_units(s: Schedule) -> np.ndarray:

@@ -24,8 +24,10 @@ def timeline_lines(passes: list[dict], devices: int, makespan: float, width: int
         for r in per_stage:
             total = r["backward_s"] + r["weight_grad_s"]
             split[r["stage"]] = r["backward_s"] / total if total > 0 else 1.0
-    for d in range(devices):
-        mine = [x for x in passes if x["device"] == d]
+    by_device: list[list[dict]] = [[] for _ in range(devices)]
+    for x in passes:                                   # each device's passes, already in time order
+        by_device[x["device"]].append(x)
+    for d, mine in enumerate(by_device):
         starts = np.array([x["start_s"] for x in mine])
         row = []
         for t in mid:
