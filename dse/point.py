@@ -50,7 +50,7 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
-    kind.check_workload(workload, hardware)
+    kind.check_pair(workload, hardware)
     space = Space.of(kind.knobs(workload, hardware))
     values = parse_sets(space, sets)
     wl_vals, hw_vals = space.split(values)

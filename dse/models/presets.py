@@ -21,6 +21,18 @@ TRANSFORMER_PRESETS: dict[str, dict] = {
     # "GPT-3 66B" as PAPI uses it: OPT-66B's shape (64 layers, 9216, 72 heads).
     "gpt3-66b": _gpt(64, 9216, 72),
     "gpt3-175b": _gpt(96, 12288, 96),
+    # AlpaServe's BERT models (alpa-projects/mms, benchmarks/alpa/bert_model.py: hidden, layers,
+    # heads, vocab 51200; FFN 4 x hidden), the models of its experiments.
+    "bert-1.3b": _gpt(24, 2048, 32, 51200),
+    "bert-2.6b": _gpt(32, 2560, 32, 51200),
+    "bert-6.7b": _gpt(32, 4096, 32, 51200),
+    # HF config.json of meta-llama/Llama-2-7b-hf and Llama-2-13b-hf.
+    "llama2-7b": dict(num_hidden_layers=32, hidden_size=4096, num_attention_heads=32,
+                      num_key_value_heads=32, intermediate_size=11008, vocab_size=32000,
+                      architecture="llama"),
+    "llama2-13b": dict(num_hidden_layers=40, hidden_size=5120, num_attention_heads=40,
+                       num_key_value_heads=40, intermediate_size=13824, vocab_size=32000,
+                       architecture="llama"),
     # HF config.json of huggyllama/llama-65b and meta-llama/Llama-2-70b-hf.
     "llama-65b": dict(num_hidden_layers=80, hidden_size=8192, num_attention_heads=64,
                       num_key_value_heads=64, intermediate_size=22016, vocab_size=32000,

@@ -146,7 +146,7 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: i
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
-    kind.check_workload(workload, hardware)
+    kind.check_pair(workload, hardware)
     objs = kind.objectives(workload, hardware)
     name = cfg.study or default_study_name(workload, hardware)
     if not valid_study_name(name):
@@ -284,6 +284,9 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         summary.reaped += coord.reap(study, force=True)
         summary.complete_before = count(TrialState.COMPLETE)
         fresh = not study.get_trials(deepcopy=False)
+        if fresh and not part_files_or_none(folder):
+            for seed in p.kind.seed_points(p.workload, p.hardware):    # the kind's baselines come first
+                study.enqueue_trial({n: label_of(v) for n, v in seed.items() if n in space.names})
     if fresh and part_files_or_none(folder):
         coord.close()       # rows without their study: a new one would write them again
         raise DseError("--storage", store.description, f"the storage holding study {p.name}, whose rows are "

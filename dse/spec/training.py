@@ -121,8 +121,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def parse(root: Node) -> TrainingHardware:
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
-    gpu = _gpu(top["gpu"]) if "gpu" in top else None
-    cluster = _cluster(top["cluster"]) if "cluster" in top else None
+    gpu = parse_gpu(top["gpu"]) if "gpu" in top else None
+    cluster = parse_cluster(top["cluster"]) if "cluster" in top else None
     if (gpu is None) != (cluster is None):
         missing = "cluster" if cluster is None else "gpu"
         raise DseError(root.source, missing, "a gpu and a cluster section together (or neither, for synthetic "
@@ -161,7 +161,7 @@ def _choices(value) -> tuple:
     return value.choices if isinstance(value, Knob) else (value,)
 
 
-def _gpu(node: Node) -> TrainGpu:
+def parse_gpu(node: Node) -> TrainGpu:
     return TrainGpu(**gpu_rates_fields(node.mapping(*FIELDS["gpu"])))
 
 
@@ -171,7 +171,7 @@ def _link(node: Node, key: str) -> NetLink:
                    latency_s=f["latency_s"].number("s", allow_zero=True))
 
 
-def _cluster(node: Node) -> Cluster:
+def parse_cluster(node: Node) -> Cluster:
     f = node.mapping(*FIELDS["cluster"])
     return Cluster(nodes=f["nodes"].number(integer=True, high=100000),
                    gpus_per_node=f["gpus_per_node"].number(integer=True, high=1024),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dse.errors import DseError
 from dse.models.presets import TRANSFORMER_PRESETS
 from dse.spec.common import Knob, Node, load_yaml, resolve
 
@@ -141,12 +142,84 @@ class ResNet50:
     precision_bits: int | Knob = 8
 
 
+ARRIVAL_PROCESSES = ("poisson", "gamma", "bursty")
+RATE_SPLITS = ("uniform", "power_law")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A model's arrival process (serving kind), at the model's mean rate. ``poisson``: exponential
+    gaps. ``gamma``: Gamma gaps with coefficient of variation ``cv`` (shape 1/cv^2; cv 1 is Poisson).
+    ``bursty``: a two-state Markov-modulated Poisson process -- bursts at ``burst_factor`` times the
+    mean rate for ``burst_fraction`` of the time (exponential stays of mean ``mean_burst_s``), a
+    quieter rate in between that keeps the mean."""
+
+    process: str | Knob = "poisson"
+    cv: float | Knob = 1.0
+    burst_factor: float | Knob = 4.0
+    burst_fraction: float | Knob = 0.1
+    mean_burst_s: float | Knob = 5.0
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """Measured figures of a model under one parallel configuration (pp stages x tp tensor degree),
+    which replace the cost model's: per-stage latency of one request, weight bytes per GPU."""
+
+    pp: int
+    tp: int
+    stage_latency_s: tuple[float, ...]
+    weight_bytes_per_gpu: float
+
+
+@dataclass(frozen=True)
+class ModelServing:
+    """A model's traffic and service level (serving kind): its mean request rate (else a share of
+    the workload's ``total_rate_per_s``), its arrival process (else the workload's), its SLO in
+    seconds or as a multiple of its single-GPU latency (else the workload's ``slo_scale``), and
+    measured latencies that replace the cost model's."""
+
+    rate_per_s: float | Knob | None = None
+    arrival: Arrival | None = None
+    slo_s: float | Knob | None = None
+    slo_scale: float | Knob | None = None
+    profiled: tuple[Profiled, ...] = ()
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The simulated run of a serving workload: ``duration_s`` of arrivals (seeded), the first and
+    last ``warmup_s`` left out of the statistics; defaults every model may override (``arrival``,
+    ``slo_scale``); a total rate split over the models ``uniform``ly or by a ``power_law`` (model i,
+    0-based, gets a share proportional to (i + 1)^-alpha); or a replayed ``trace`` (CSV of
+    ``arrival_s,model``), which sets arrivals and rates."""
+
+    duration_s: float | Knob | None = None
+    warmup_s: float | None = None
+    seed: int = 0
+    arrival: Arrival = Arrival()
+    total_rate_per_s: float | Knob | None = None
+    rate_split: str | Knob = "uniform"
+    power_law_alpha: float | Knob = 0.5
+    slo_scale: float | Knob | None = None
+    trace: str | None = None               # the CSV's path (relative paths: to the workload file)
+    trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
+
+    @property
+    def window(self) -> float:
+        """The warm-up (and cool-down) excluded at each end: ``warmup_s``, else min(10 s, duration / 10)."""
+        if self.warmup_s is not None:
+            return float(self.warmup_s)
+        return min(10.0, float(self.duration_s) / 10.0)
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
     count: int | Knob
     generator: Transformer | ResNet50 | Pipeline | None
     ops: tuple[Op, ...]
+    serving: ModelServing | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +227,7 @@ class WorkloadSpec:
     name: str
     source: str
     models: tuple[Model, ...]
+    serving: Serving | None = None
 
 
 _TRANSFORMER_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
@@ -162,8 +236,13 @@ _OP_INT_FIELDS = ("N", "K", "C", "Y", "X", "R", "S", "stride")
 
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "": (("name", "models"), ("description",)),
-    "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "pipeline")),
+    "": (("name", "models"), ("description", "serving")),
+    "serving": ((), ("duration_s", "warmup_s", "seed", "arrival", "total_rate_per_s", "rate_split",
+                     "power_law_alpha", "slo_scale", "trace")),
+    "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
+    "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "pipeline", "serving")),
+    "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled")),
+    "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
     "models[].transformer": (("seq_len",), _TRANSFORMER_KEYS + (
         "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant", "decode",
         "training")),
@@ -191,7 +270,16 @@ def parse_workload(root: Node) -> WorkloadSpec:
         if model.name in seen:
             raise node.child("name", model.name).fail("a model name used only once")
         seen.add(model.name)
-    spec = WorkloadSpec(name=name, source=root.source, models=models)
+    serving = None
+    if "serving" in top:
+        from dse.spec.serving_workload import parse_serving
+
+        serving = parse_serving(top["serving"], models, top["models"].sequence())
+    elif any(m.serving is not None for m in models):
+        at = next(i for i, m in enumerate(models) if m.serving is not None)
+        raise DseError(root.source, f"models[{at}].serving", "a top-level serving section (duration_s, ...) "
+                       "with the models' serving sections")
+    spec = WorkloadSpec(name=name, source=root.source, models=models, serving=serving)
     for node, model in zip(top["models"].sequence(), resolve(spec, {}).models):
         kind = "transformer" if isinstance(model.generator, Transformer) else None
         if kind:
@@ -201,13 +289,23 @@ def parse_workload(root: Node) -> WorkloadSpec:
 
 def _model(node: Node) -> Model:
     f = node.mapping(*FIELDS["models[]"])
+    serving = None
+    if "serving" in f:
+        from dse.spec.serving_workload import parse_model_serving
+
+        serving = parse_model_serving(f["serving"])
     kinds = [k for k in ("transformer", "resnet50", "ops", "pipeline") if k in f]
-    if len(kinds) != 1:
-        raise node.fail("exactly one of transformer, resnet50, ops or pipeline", kinds or None)
     name = f["name"].name(knob=False)
+    if not kinds and serving is not None and serving.profiled:
+        return Model(name, 1, None, (), serving)             # measured figures only (serving kind)
+    if len(kinds) != 1:
+        raise node.fail("exactly one of transformer, resnet50, ops or pipeline (or, for serving, only "
+                        "profiled figures)", kinds or None)
     count = f["count"].number(integer=True) if "count" in f else 1
     if "transformer" in f:
-        return Model(name, count, _transformer(f["transformer"]), ())
+        return Model(name, count, _transformer(f["transformer"]), (), serving)
+    if serving is not None:
+        raise f["serving"].fail(f"a serving section on a transformer (or profiled figures only), not on {kinds[0]}")
     if "resnet50" in f:
         g = f["resnet50"].mapping(*FIELDS["models[].resnet50"])
         return Model(name, count, ResNet50(

@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "chiplet": "dse.system.chiplet.kind:ChipletKind",
     "llm": "dse.system.llm.kind:LlmKind",
     "training": "dse.system.training.kind:TrainingKind",
+    "serving": "dse.system.serving.kind:ServingKind",
 }
 
 
@@ -43,6 +44,7 @@ class SystemKind(ABC):
     mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
     fields_heading: ClassVar[str]         # README heading of the kind's hardware-field table
     spec_module: ClassVar[str]            # the hardware spec module: ``parse(root)`` and ``FIELDS``
+    serves_traffic: ClassVar[bool] = False  # reads a workload's ``serving`` section (arrivals, SLOs)
 
     def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Every hardware field the loader accepts: section path -> (required, optional) keys
@@ -56,6 +58,19 @@ class SystemKind(ABC):
     @abstractmethod
     def check_workload(self, workload: Any, hardware: Any) -> None:
         """Raise a DseError (file, field, expectation) if this kind cannot run the workload."""
+
+    def check_pair(self, workload: Any, hardware: Any) -> None:
+        """:meth:`check_workload`, and no section the kind would silently ignore (a workload's
+        ``serving`` traffic means something to the serving kind only)."""
+        if not self.serves_traffic and getattr(workload, "serving", None) is not None:
+            raise DseError(workload.source, "serving", f"no serving section for {self.name} hardware (it "
+                           "describes request traffic, for a kind that serves it: `kind: serving`)")
+        self.check_workload(workload, hardware)
+
+    def seed_points(self, workload: Any, hardware: Any) -> list[dict]:
+        """Knob values (by knob name, ``hw.<path>``) every new study evaluates first: the kind's
+        baselines. None by default."""
+        return []
 
     def knobs(self, workload: Any, hardware: Any) -> list[tuple[str, Knob]]:
         """The outer knobs, named ``wl.<path>`` / ``hw.<path>``: every knob of both specs."""

@@ -1,0 +1,160 @@
+"""Serving hardware spec (kind ``serving``): a GPU pool split into model-parallel groups that serve
+several models (AlpaServe). YAML layout (units in field names)::
+
+    name: v100x2-6gb
+    kind: serving
+    gpu:                                   # the training kind's GPU fields
+      name: V100-16GB (6 GB budget)
+      peak_flop_per_s: 125 TFLOP/s
+      memory_bytes: 6 GB                   # what the models' weights (and one request's KV cache) may use
+      memory_bytes_per_s: 900 GB/s
+      compute_efficiency: 0.7
+      memory_efficiency: 0.8
+      kernel_launch_s: 5 us
+    cluster:
+      nodes: 1
+      gpus_per_node: 2
+      intra_node: {bytes_per_s: 150 GB/s, latency_s: 5 us}
+      inter_node: {bytes_per_s: 12.5 GB/s, latency_s: 10 us}
+    system:
+      groups: auto                         # "2+1+1": group sizes; auto: every split of 1..all GPUs into powers of two
+      tp: {choices: [1, 2]}                # tensor degree inside a group (capped by its size); pp = size / tp
+      placement: simulated                 # simulated | fast: the inner greedy replica placement
+      admission: reject                    # reject (a request that would miss its SLO) | serve_late
+      request_overhead_s: 0.011            # fixed per-request overhead (dispatch, RPC)
+
+``groups``, ``tp``, ``placement`` and ``admission`` may be search knobs (``{choices: [...]}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from dse.spec.common import Knob, Node
+from dse.spec.gpu_pim import GPU_RATE_FIELDS
+from dse.spec.training import Cluster, TrainGpu, parse_cluster, parse_gpu
+
+PLACEMENTS = ("simulated", "fast")
+ADMISSIONS = ("reject", "serve_late")
+MAX_AUTO_PARTITIONS = 2000
+
+
+@dataclass(frozen=True)
+class ServingHardware:
+    kind: ClassVar[str] = "serving"
+    name: str
+    source: str
+    gpu: TrainGpu
+    cluster: Cluster
+    groups: str | Knob            # "4+2+1+1": group sizes, largest first
+    tp: int | Knob
+    placement: str | Knob
+    admission: str | Knob
+    request_overhead_s: float | Knob
+
+
+FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "": (("name", "kind", "gpu", "cluster"), ("system", "description")),
+    "gpu": (GPU_RATE_FIELDS, ("name",)),
+    "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
+    "cluster.intra_node": (("bytes_per_s", "latency_s"), ()),
+    "cluster.inter_node": (("bytes_per_s", "latency_s"), ()),
+    "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s")),
+}
+
+
+def group_sizes(groups: str) -> tuple[int, ...]:
+    """'4+2+1+1' -> (4, 2, 1, 1)."""
+    return tuple(int(x) for x in groups.split("+"))
+
+
+def partitions(gpus: int, limit: int = MAX_AUTO_PARTITIONS + 1) -> tuple[str, ...]:
+    """Every multiset of power-of-two group sizes with a sum of 1..``gpus``: the choices of
+    ``groups: auto``. Most GPUs first, then most groups, so the first choice (the default of
+    ``dse evaluate``) is the whole pool as one-GPU groups (selective replication). Largest groups
+    first within a partition. Enumeration stops after ``limit`` of them."""
+    out: list[tuple[int, ...]] = []
+
+    def extend(rest: int, largest: int, prefix: tuple[int, ...]) -> None:
+        if len(out) >= limit:
+            return
+        if prefix:
+            out.append(prefix)
+        size = largest
+        while size >= 1:
+            if size <= rest:
+                extend(rest - size, size, prefix + (size,))
+            size //= 2
+
+    top = 1
+    while top * 2 <= gpus:
+        top *= 2
+    extend(gpus, top, ())
+    out.sort(key=lambda p: (-sum(p), -len(p), [-x for x in p]))
+    return tuple("+".join(str(x) for x in p) for p in out)
+
+
+def _auto(node: Node, gpus: int | None) -> Knob:
+    if gpus is None:
+        raise node.fail("explicit group choices when the cluster size is a search knob", "auto")
+    choices = partitions(gpus)
+    if len(choices) > MAX_AUTO_PARTITIONS:
+        raise node.fail(f"explicit group choices (the power-of-two splits of {gpus} GPUs are more than "
+                        f"{MAX_AUTO_PARTITIONS}, too many for auto)", "auto")
+    return Knob("system.groups", choices=choices)
+
+
+def _groups(node: Node, gpus: int | None) -> str | Knob:
+    if node.value == "auto":
+        return _auto(node, gpus)
+    if isinstance(node.value, dict):
+        f = node.mapping(("choices",), ())
+        items = f["choices"].sequence(min_len=1)
+        values = tuple(_partition(item, gpus) for item in items)
+        if len(set(values)) != len(values):
+            raise f["choices"].fail("distinct choices")
+        return Knob(node.path, choices=values)
+    return _partition(node, gpus)
+
+
+def _partition(node: Node, gpus: int | None) -> str:
+    what = "group sizes joined by '+' (e.g. '2+1+1'), or auto"
+    raw = node.value
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise node.fail(what)
+    parts = str(raw).replace(" ", "").split("+")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise node.fail(what)
+    sizes = sorted((int(p) for p in parts), reverse=True)
+    if gpus is not None and sum(sizes) > gpus:
+        raise node.fail(f"{what}, at most the cluster's {gpus} GPUs in all", raw)
+    if len(sizes) > 4096:
+        raise node.fail(f"{what}, at most 4096 groups", f"{len(sizes)} groups")
+    return "+".join(str(x) for x in sizes)
+
+
+def parse(root: Node) -> ServingHardware:
+    top = root.mapping(*FIELDS[""])
+    name = top["name"].name(knob=False)
+    gpu = parse_gpu(top["gpu"])
+    cluster = parse_cluster(top["cluster"])
+    fixed = not isinstance(cluster.nodes, Knob) and not isinstance(cluster.gpus_per_node, Knob)
+    gpus = cluster.gpus if fixed else None
+    system = top.get("system", root.child("system", {}))
+    tp: int | Knob = 1
+    placement: str | Knob = "simulated"
+    admission: str | Knob = "reject"
+    overhead: float | Knob = 0.0
+    f = system.mapping(*FIELDS["system"])
+    groups = _groups(f["groups"], gpus) if "groups" in f else _auto(system.child("groups", "auto"), gpus)
+    if "tp" in f:
+        tp = f["tp"].number(integer=True, high=1024)
+    if "placement" in f:
+        placement = f["placement"].name(PLACEMENTS)
+    if "admission" in f:
+        admission = f["admission"].name(ADMISSIONS)
+    if "request_overhead_s" in f:
+        overhead = f["request_overhead_s"].number("s", allow_zero=True, high=3600)
+    return ServingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, groups=groups, tp=tp,
+                           placement=placement, admission=admission, request_overhead_s=overhead)

@@ -1,0 +1,206 @@
+"""The serving sections of a workload (serving kind): traffic, SLOs, a replayed trace and measured
+latencies. YAML layout (units in field names)::
+
+    serving:
+      duration_s: 2000              # simulated arrivals (or the trace's span)
+      warmup_s: 10                  # left out of the statistics at both ends (default min(10 s, duration / 10))
+      seed: 0
+      arrival: {process: gamma, cv: 3}     # poisson | gamma (cv) | bursty (burst_factor, burst_fraction, mean_burst_s)
+      total_rate_per_s: 8           # split over the models: rate_split uniform | power_law (power_law_alpha)
+      slo_scale: 5                  # SLO = 5 x the model's single-GPU latency
+      trace: traces/two_models.csv  # or: replay arrival_s,model rows (replaces rates and processes)
+    models:
+      - name: bert-a
+        transformer: {preset: bert-2.6b, seq_len: 2048, precision_bits: 16}
+        serving:
+          rate_per_s: 4             # or a share of total_rate_per_s
+          arrival: {process: poisson}
+          slo_s: 0.74               # or slo_scale
+          profiled:                 # measured figures replace the cost model's for these configs
+            - {pp: 1, tp: 1, stage_latency_s: [0.148], weight_bytes_per_gpu: 5.2 GB}
+
+Any numeric field (rates, cv, SLOs, duration) may be a search range.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from pathlib import Path
+
+from dse.errors import DseError
+from dse.spec.common import Knob, Node
+
+MAX_TRACE_ROWS = 10**7
+
+
+def _fields():
+    from dse.spec.workload import FIELDS
+
+    return FIELDS
+
+
+def parse_arrival(node: Node):
+    from dse.spec.workload import ARRIVAL_PROCESSES, Arrival
+
+    f = node.mapping(*_fields()["serving.arrival"])
+    process = f["process"].name(ARRIVAL_PROCESSES)
+    values: dict = {"process": process}
+    if "cv" in f:
+        values["cv"] = f["cv"].number(high=100)
+    if "burst_factor" in f:
+        values["burst_factor"] = f["burst_factor"].number(high=1000)
+    if "burst_fraction" in f:
+        values["burst_fraction"] = f["burst_fraction"].fraction()
+    if "mean_burst_s" in f:
+        values["mean_burst_s"] = f["mean_burst_s"].number("s")
+    allowed = {"gamma": {"cv"}, "bursty": {"burst_factor", "burst_fraction", "mean_burst_s"}, "poisson": set()}
+    processes = process.choices if isinstance(process, Knob) else (process,)
+    usable = set().union(*(allowed[p] for p in processes))
+    for key in f:                                               # a field of another process is a mistake
+        if key != "process" and key not in usable:
+            raise f[key].fail(f"a field of the {'/'.join(processes)} process (allowed: {sorted(usable) or 'none'})",
+                              key)
+    arrival = Arrival(**values)
+    factor, share = arrival.burst_factor, arrival.burst_fraction
+    if not isinstance(factor, Knob) and not isinstance(share, Knob) and "bursty" in processes:
+        if factor <= 1 or factor * share >= 1:
+            raise (f.get("burst_factor") or node).fail(
+                f"a burst_factor > 1 with burst_factor x burst_fraction < 1 (the quiet rate stays > 0; "
+                f"burst_fraction {share})", factor)
+    return arrival
+
+
+def parse_model_serving(node: Node):
+    from dse.spec.workload import ModelServing, Profiled
+
+    f = node.mapping(*_fields()["models[].serving"])
+    values: dict = {}
+    if "rate_per_s" in f:
+        values["rate_per_s"] = f["rate_per_s"].number(high=1e7)
+    if "arrival" in f:
+        values["arrival"] = parse_arrival(f["arrival"])
+    if "slo_s" in f and "slo_scale" in f:
+        raise f["slo_scale"].fail("either slo_s or slo_scale, not both")
+    if "slo_s" in f:
+        values["slo_s"] = f["slo_s"].number("s")
+    if "slo_scale" in f:
+        values["slo_scale"] = f["slo_scale"].number(high=1e6)
+    if "profiled" in f:
+        items = []
+        seen = set()
+        for item in f["profiled"].sequence(min_len=1):
+            g = item.mapping(*_fields()["models[].serving.profiled[]"])
+            pp = g["pp"].number(integer=True, knob=False, high=1024)
+            tp = g["tp"].number(integer=True, knob=False, high=1024)
+            lat = g["stage_latency_s"].sequence(min_len=1)
+            if len(lat) != pp:
+                raise g["stage_latency_s"].fail(f"one latency per pipeline stage ({pp})", f"{len(lat)} values")
+            if (pp, tp) in seen:
+                raise item.fail("one profiled entry per (pp, tp)", f"pp {pp} tp {tp} again")
+            seen.add((pp, tp))
+            items.append(Profiled(pp, tp, tuple(x.number("s", knob=False) for x in lat),
+                                  g["weight_bytes_per_gpu"].number("bytes", allow_zero=True, knob=False)))
+        values["profiled"] = tuple(items)
+    return ModelServing(**values)
+
+
+def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
+    """The workload's serving section, checked against its models: every model gets a rate (its own,
+    a share of ``total_rate_per_s``, or the trace's) and an SLO (``slo_s`` or a ``slo_scale``)."""
+    from dse.spec.workload import RATE_SPLITS, Serving
+
+    f = node.mapping(*_fields()["serving"])
+    values: dict = {}
+    if "duration_s" in f:
+        values["duration_s"] = f["duration_s"].number("s", high=1e7)
+    if "warmup_s" in f:
+        values["warmup_s"] = f["warmup_s"].number("s", allow_zero=True, knob=False)
+    if "seed" in f:
+        values["seed"] = f["seed"].number(integer=True, allow_zero=True, knob=False)
+    if "arrival" in f:
+        values["arrival"] = parse_arrival(f["arrival"])
+    if "total_rate_per_s" in f:
+        values["total_rate_per_s"] = f["total_rate_per_s"].number(high=1e8)
+    if "rate_split" in f:
+        values["rate_split"] = f["rate_split"].name(RATE_SPLITS)
+    if "power_law_alpha" in f:
+        values["power_law_alpha"] = f["power_law_alpha"].number(allow_zero=True, high=10)
+    if "slo_scale" in f:
+        values["slo_scale"] = f["slo_scale"].number(high=1e6)
+    names = [m.name for m in models]
+    if "trace" in f:
+        path = Path(f["trace"].name(knob=False))
+        if not path.is_absolute():
+            path = Path(node.source).parent / path
+        rows, digest = read_trace(path, names, f["trace"])
+        values["trace"], values["trace_sha256"] = str(path), digest
+        values.setdefault("duration_s", max(t for t, _ in rows) if rows else 0.0)
+        for key in ("total_rate_per_s", "arrival"):
+            if key in f:
+                raise f[key].fail(f"no {key} with a trace (the trace sets arrivals)", key)
+        for i, m in enumerate(models):
+            if m.serving is not None and (m.serving.rate_per_s is not None or m.serving.arrival is not None):
+                key = "rate_per_s" if m.serving.rate_per_s is not None else "arrival"
+                raise model_nodes[i].child("serving", None).child(key, None).fail(
+                    "no per-model rate or arrival process with a trace (the trace sets arrivals)", key)
+    elif "duration_s" not in f:
+        raise f.get("duration_s", node.child("duration_s", None)).fail("a value (missing field; or a trace)")
+    serving = Serving(**values)
+    for i, m in enumerate(models):
+        ms = m.serving
+        where = model_nodes[i]
+        if serving.trace is None and (ms is None or ms.rate_per_s is None) and serving.total_rate_per_s is None:
+            raise where.child("serving", None).child("rate_per_s", None).fail(
+                "a value (missing field; or serving.total_rate_per_s for the workload)")
+        if serving.trace is None and ms is not None and ms.rate_per_s is not None and serving.total_rate_per_s is not None:
+            raise where.child("serving", None).child("rate_per_s", None).fail(
+                "no per-model rate when serving.total_rate_per_s splits the total", ms.rate_per_s)
+        if (ms is None or (ms.slo_s is None and ms.slo_scale is None)) and serving.slo_scale is None:
+            raise where.child("serving", None).child("slo_s", None).fail(
+                "a value (missing field; or slo_scale here or under serving)")
+    if serving.warmup_s is not None and not isinstance(serving.duration_s, Knob):
+        if 2 * serving.warmup_s >= float(serving.duration_s):
+            raise f["warmup_s"].fail(f"less than half of duration_s ({serving.duration_s} s)")
+    return serving
+
+
+def read_trace(path: Path, names: list[str], node: Node) -> tuple[list[tuple[float, str]], str]:
+    """A trace CSV: a header ``arrival_s,model`` then one row per request (seconds from the start,
+    a model name of the workload), any order. Returns the rows and the file's SHA-256."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise node.fail("a readable CSV trace file", f"{source}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DseError(source, "", "a UTF-8 CSV file", "bytes that are not UTF-8") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != ["arrival_s", "model"]:
+        raise DseError(source, "line 1", "the header arrival_s,model", ",".join(header or []))
+    known = set(names)
+    rows: list[tuple[float, str]] = []
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            raise DseError(source, f"line {line}", "two fields: arrival_s,model", ",".join(row))
+        try:
+            t = float(row[0])
+        except ValueError:
+            raise DseError(source, f"line {line}", "arrival_s, a number of seconds >= 0", row[0]) from None
+        if not math.isfinite(t) or t < 0 or t > 1e7:
+            raise DseError(source, f"line {line}", "arrival_s, a number of seconds >= 0 (at most 1e7)", row[0])
+        model = row[1].strip()
+        if model not in known:
+            raise DseError(source, f"line {line}", f"a model of the workload, one of {names}", model)
+        rows.append((t, model))
+        if len(rows) > MAX_TRACE_ROWS:
+            raise DseError(source, f"line {line}", f"at most {MAX_TRACE_ROWS} requests", "more")
+    if not rows:
+        raise DseError(source, "", "at least one request row after the header", "none")
+    return rows, hashlib.sha256(data).hexdigest()

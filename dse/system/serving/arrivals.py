@@ -1,0 +1,125 @@
+"""Request arrivals of a serving workload (numpy, seeded, deterministic).
+
+Each model's arrivals are drawn from its own stream, ``numpy.random.default_rng([seed, stream,
+model index])``, so adding a model does not change the others' arrivals; stream 0 is the evaluation
+run, stream 1 the run the placement is chosen on (the same processes, other draws, so a placement is
+not fitted to the very requests it is judged on). Arrivals lie in (0, duration).
+
+    poisson   gaps ~ Exponential(rate)
+    gamma     gaps ~ Gamma(shape 1/cv^2, scale cv^2/rate): mean 1/rate, coefficient of variation cv
+    bursty    a two-state Markov-modulated Poisson process: a burst state at rate f r held for
+              Exp(mean_burst_s), a quiet state at r (1 - f p) / (1 - p) held for
+              Exp(mean_burst_s (1 - p) / p), so bursts take a share p of the time and the mean is r
+              (f = burst_factor, p = burst_fraction)
+    trace     the replayed CSV's rows, for both runs
+
+Model rates: each model's ``rate_per_s``, or ``total_rate_per_s`` split uniformly or by a power
+law (model i, 0-based, gets a share proportional to (i + 1)^-alpha).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from dse.spec.workload import Arrival, WorkloadSpec
+
+
+def model_rates(w: WorkloadSpec) -> np.ndarray:
+    """Mean requests per second of each model (a trace: its count over duration_s)."""
+    s = w.serving
+    M = len(w.models)
+    if s.trace is not None:
+        names, counts = _trace_counts(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        return counts / float(s.duration_s)
+    if s.total_rate_per_s is not None:
+        if s.rate_split == "uniform":
+            share = np.full(M, 1.0 / M)
+        else:
+            share = (np.arange(M) + 1.0) ** (-float(s.power_law_alpha))
+            share /= share.sum()
+        return float(s.total_rate_per_s) * share
+    return np.array([float(m.serving.rate_per_s) for m in w.models])
+
+
+def arrival_of(w: WorkloadSpec, i: int) -> Arrival:
+    ms = w.models[i].serving
+    return ms.arrival if ms is not None and ms.arrival is not None else w.serving.arrival
+
+
+def gaps_process(rng: np.random.Generator, rate: float, cv: float, duration: float) -> np.ndarray:
+    """Arrival times in (0, duration) of a renewal process with Gamma gaps (mean 1/rate, CV cv)."""
+    shape = 1.0 / (cv * cv)
+    scale = cv * cv / rate
+    chunk = int(rate * duration * 1.1) + 64
+    times: list[np.ndarray] = []
+    last = 0.0
+    while True:
+        t = last + np.cumsum(rng.gamma(shape, scale, size=chunk))
+        times.append(t[t < duration])
+        if t[-1] >= duration:
+            break
+        last = float(t[-1])
+    return np.concatenate(times)
+
+
+def bursty_process(rng: np.random.Generator, rate: float, a: Arrival, duration: float) -> np.ndarray:
+    """Arrival times in (0, duration) of the two-state MMPP (module docstring); the first state is
+    drawn from the stationary split."""
+    f, p = float(a.burst_factor), float(a.burst_fraction)
+    rates = (f * rate, rate * (1.0 - f * p) / (1.0 - p))
+    stays = (float(a.mean_burst_s), float(a.mean_burst_s) * (1.0 - p) / p)
+    state = 0 if rng.random() < p else 1
+    t = 0.0
+    parts: list[np.ndarray] = []
+    while t < duration:
+        stay = min(rng.exponential(stays[state]), duration - t)
+        n = rng.poisson(rates[state] * stay)
+        parts.append(t + np.sort(rng.random(n)) * stay)
+        t += stay
+        state = 1 - state
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def generate(w: WorkloadSpec, stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """(arrival_s ascending, model index) of every request of the run ``stream``."""
+    s = w.serving
+    if s.trace is not None:
+        return _trace_arrays(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+    duration = float(s.duration_s)
+    rates = model_rates(w)
+    times, models = [], []
+    for i, rate in enumerate(rates):
+        rng = np.random.default_rng([int(s.seed), stream, i])
+        a = arrival_of(w, i)
+        if a.process == "bursty":
+            t = bursty_process(rng, float(rate), a, duration)
+        else:
+            t = gaps_process(rng, float(rate), 1.0 if a.process == "poisson" else float(a.cv), duration)
+        times.append(t)
+        models.append(np.full(t.shape[0], i, dtype=np.int64))
+    arrival = np.concatenate(times)
+    model = np.concatenate(models)
+    order = np.argsort(arrival, kind="stable")
+    return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
+
+
+@lru_cache(maxsize=8)
+def _trace_arrays(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The trace's rows as arrays, sorted by arrival (the spec checked the file; ``sha`` keys the cache)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh)][1:]
+    index = {n: i for i, n in enumerate(names)}
+    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    arrival = np.array([float(r[0]) for r in rows])
+    model = np.array([index[r[1].strip()] for r in rows], dtype=np.int64)
+    order = np.argsort(arrival, kind="stable")
+    return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
+
+
+def _trace_counts(path: str, sha: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    _, model = _trace_arrays(path, sha, names)
+    return names, np.bincount(model, minlength=len(names)).astype(np.float64)

@@ -1,0 +1,310 @@
+"""Serving evaluator: several models on a GPU pool split into model-parallel groups (AlpaServe).
+
+resolved specs -> :func:`build` (:class:`ServingPoint`: the groups, each model's stage latencies and
+bytes per GPU on each group from dse.system.serving.costs or its profiled figures, SLOs, arrivals)
+-> :func:`place` (the numba greedy of dse.system.serving.kernels on the placement run) ->
+:func:`evaluate` (the simulator on the evaluation run -> the metrics of the JSON / Parquet contract,
+see README).
+
+Groups: the hardware's ``groups`` sizes, laid out largest first on consecutive GPUs; a group of s
+GPUs runs tp = min(tp, s) and pp = s / tp (tp must divide s). Links: a group inside one node talks
+over the intra-node link; one that spans nodes sends between stages over the inter-node link, and
+its TP all-reduces use the intra-node link when each stage's tp GPUs sit in one node.
+
+Metrics over the requests arriving in [warmup, duration - warmup):
+
+    slo_attainment   = requests served within their SLO / requests
+    goodput_per_s    = requests served within their SLO / window seconds
+    latency_*_s      over served requests (within SLO or late): finish - arrival
+    gpu_utilisation  = sum over groups and stages of busy seconds x tp / (GPUs x window seconds)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.errors import DseError
+from dse.spec.serving import ServingHardware, group_sizes
+from dse.spec.workload import Transformer, WorkloadSpec
+from dse.system.serving import kernels as K
+
+METRICS = ("slo_attainment", "slo_attainment_min", "goodput_per_s", "latency_mean_s", "latency_p50_s",
+           "latency_p99_s", "gpu_utilisation", "requests", "served", "rejected", "late", "unplaced", "gpus",
+           "groups", "replicas")
+LAYOUTS = ("replication", "one_group", "mixed")
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    size: int
+    pp: int
+    tp: int
+    first_gpu: int
+    within_node: bool
+    problem: str | None          # why no model can run on it (tp does not divide the size), else None
+
+    @property
+    def label(self) -> str:
+        if self.size == 1:
+            return "1gpu"
+        return (f"pp{self.pp}" if self.pp > 1 else "") + (f"tp{self.tp}" if self.tp > 1 else "")
+
+
+@dataclass(frozen=True)
+class ServingPoint:
+    workload: WorkloadSpec
+    hw: ServingHardware
+    names: tuple[str, ...]
+    configs: tuple[GroupConfig, ...]
+    rates: np.ndarray            # [M] requests/s
+    single_s: np.ndarray         # [M] single-GPU latency (no overhead); nan when unknown
+    groups: K.Groups
+    policy: K.Policy
+    test: K.Requests
+    train: K.Requests
+    placement: str               # simulated | fast
+    problems: tuple[str, ...]    # models that fit no group, SLOs below the fastest latency
+    fastest_s: np.ndarray        # [M] fastest latency on these groups incl. overhead (inf: none)
+
+
+def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
+    """A serving section, and every model a transformer with a fixed output length or with profiled
+    figures; a model that fits no group the cluster can form is an error here (before any search)."""
+    if workload.serving is None:
+        raise DseError(workload.source, "serving", "a serving section (duration_s, rates, SLOs) for serving hardware")
+    for i, m in enumerate(workload.models):
+        t = m.generator
+        if t is None:
+            continue
+        if not isinstance(t, Transformer):
+            raise DseError(workload.source, f"models[{i}]", "a transformer (or profiled figures) for serving hardware")
+        if t.training is not None:
+            raise DseError(workload.source, f"models[{i}].transformer.training", "no training section for serving")
+        if t.decode is not None and isinstance(t.decode.output_tokens, str):
+            raise DseError(workload.source, f"models[{i}].transformer.decode.output_tokens",
+                           "a fixed number of output tokens for serving (one latency per request)",
+                           t.decode.output_tokens)
+    from dse.spec.common import resolve
+
+    w, h = resolve(workload, {}), resolve(hw, {})
+    gpus = h.cluster.gpus
+    for i, m in enumerate(w.models):
+        best = _smallest_footprint(m, h, gpus)
+        if best is not None and best > float(h.gpu.memory_bytes):
+            raise DseError(workload.source, f"models[{i}]", f"a model that fits some group of the cluster's {gpus} "
+                           f"GPUs ({m.name} needs {best / 1e9:.3g} GB per GPU at best; gpu.memory_bytes is "
+                           f"{float(h.gpu.memory_bytes) / 1e9:.3g} GB)")
+    if w.serving.slo_scale is not None or any(m.serving is not None and m.serving.slo_scale is not None
+                                              for m in w.models):
+        for i, m in enumerate(w.models):
+            scaled = m.serving is None or m.serving.slo_s is None
+            if scaled and m.generator is None and not any(p.pp == 1 and p.tp == 1 for p in m.serving.profiled):
+                raise DseError(workload.source, f"models[{i}].serving.slo_s", "an SLO in seconds, or a profiled "
+                               "pp 1 tp 1 entry for slo_scale (the single-GPU latency)")
+
+
+def _smallest_footprint(m, h: ServingHardware, gpus: int) -> float | None:
+    """The least bytes per GPU of the model over every pp x tp it can run as on <= ``gpus`` GPUs."""
+    from dse.models.operators import parameter_count
+
+    best = None
+    for p in (m.serving.profiled if m.serving is not None else ()):
+        if p.pp * p.tp <= gpus:
+            best = p.weight_bytes_per_gpu if best is None else min(best, p.weight_bytes_per_gpu)
+    t = m.generator
+    if t is not None:
+        # weights spread over every GPU: a lower bound that needs no cost model
+        spread = parameter_count(t) * t.precision_bits / 8.0 / gpus
+        best = spread if best is None else min(best, spread)
+    return best
+
+
+def output_tokens(t: Transformer) -> int:
+    """Tokens a request generates: the decode section's count, or 1 (one forward) for an encoder."""
+    return int(t.decode.output_tokens) if t.decode is not None else 1
+
+
+def group_configs(hw: ServingHardware) -> tuple[GroupConfig, ...]:
+    sizes = group_sizes(str(hw.groups))
+    gpn = int(hw.cluster.gpus_per_node)
+    out = []
+    start = 0
+    for size in sizes:
+        tp = min(int(hw.tp), size)
+        problem = None if size % tp == 0 else f"tp {tp} does not divide a group of {size} GPUs"
+        pp = size // tp if problem is None else 1
+        within = start // gpn == (start + size - 1) // gpn
+        out.append(GroupConfig(size, pp, tp, start, within, problem))
+        start += size
+    return tuple(out)
+
+
+def _links(hw: ServingHardware, c: GroupConfig):
+    cl = hw.cluster
+    if c.within_node:
+        return cl.intra_node, cl.intra_node
+    gpn = int(cl.gpus_per_node)
+    tp_inside = c.tp <= gpn and gpn % c.tp == 0 and c.first_gpu % c.tp == 0
+    return (cl.intra_node if tp_inside else cl.inter_node), cl.inter_node
+
+
+def _model_on(m, hw: ServingHardware, c: GroupConfig, cache: dict) -> tuple[np.ndarray | None, float, str | None]:
+    """(stage latencies or None, bytes per GPU, why not) of model ``m`` on group config ``c``."""
+    from dse.system.serving.costs import model_config, usable
+
+    for p in (m.serving.profiled if m.serving is not None else ()):
+        if p.pp == c.pp and p.tp == c.tp:
+            return np.array(p.stage_latency_s), float(p.weight_bytes_per_gpu), None
+    t = m.generator
+    if t is None:
+        return None, np.inf, f"no profiled figures for pp {c.pp} tp {c.tp}"
+    why = c.problem or usable(t, c.pp, c.tp)
+    if why:
+        return None, np.inf, why
+    tp_link, send_link = _links(hw, c)
+    key = (m.name, c.pp, c.tp, tp_link, send_link)
+    if key not in cache:
+        cache[key] = model_config(t, output_tokens(t), hw.gpu, c.pp, c.tp, tp_link, send_link)
+    lat, mem = cache[key]
+    return lat, mem, None
+
+
+def single_gpu_latency(m, hw: ServingHardware, cache: dict) -> float:
+    """The model's latency alone on one GPU (profiled pp 1 tp 1, else the cost model), memory aside."""
+    lat, _, _ = _model_on(m, hw, GroupConfig(1, 1, 1, 0, True, None), cache)
+    return float(lat.sum()) if lat is not None else float("nan")
+
+
+def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
+    from dse.system.serving.arrivals import generate, model_rates
+
+    configs = group_configs(hw)
+    M, G = len(workload.models), len(configs)
+    S = max(c.pp for c in configs)
+    latency = np.full((M, G, S), np.inf)
+    memory = np.full((M, G), np.inf)
+    cache: dict = {}
+    single = np.array([single_gpu_latency(m, hw, cache) for m in workload.models])
+    for i, m in enumerate(workload.models):
+        for g, c in enumerate(configs):
+            lat, mem, _ = _model_on(m, hw, c, cache)
+            if lat is not None:
+                latency[i, g, :c.pp] = lat
+                latency[i, g, c.pp:] = 0.0
+                memory[i, g] = mem
+    s = workload.serving
+    slo = np.empty(M)
+    for i, m in enumerate(workload.models):
+        ms = m.serving
+        if ms is not None and ms.slo_s is not None:
+            slo[i] = float(ms.slo_s)
+        else:
+            scale = ms.slo_scale if ms is not None and ms.slo_scale is not None else s.slo_scale
+            slo[i] = float(scale) * single[i]
+    duration = float(s.duration_s)
+    window = s.window
+    overhead = float(hw.request_overhead_s)
+    policy = K.Policy(slo, overhead, hw.admission == "reject", window, duration - window)
+    groups = K.Groups(np.array([c.pp for c in configs], dtype=np.int64), latency, memory,
+                      float(hw.gpu.memory_bytes))
+    test = K.Requests(*generate(workload, 0))
+    train = K.Requests(*generate(workload, 1))
+    total = latency.sum(axis=2)
+    fastest = np.where(np.isfinite(total), total, np.inf).min(axis=1) + overhead
+    cap = float(hw.gpu.memory_bytes)
+    problems = []
+    for i, m in enumerate(workload.models):
+        if not np.any(memory[i] <= cap):
+            need = memory[i][np.isfinite(memory[i])]
+            problems.append(f"{m.name} fits no group" + (f" (needs {need.min() / 1e9:.3g} GB per GPU at best, "
+                                                        f"{cap / 1e9:.3g} GB)" if need.size else
+                                                        " (no group config it can run as)"))
+        elif fastest[i] > slo[i]:
+            problems.append(f"{m.name}: SLO {slo[i]:.4g} s is below its fastest latency {fastest[i]:.4g} s here")
+    return ServingPoint(workload, hw, tuple(m.name for m in workload.models), configs, model_rates(workload),
+                        single, groups, policy, test, train, str(hw.placement), tuple(problems), fastest)
+
+
+def place(point: ServingPoint) -> tuple[np.ndarray, int]:
+    """The greedy placement on the placement run: (placed uint8 [M, G], simulator runs)."""
+    M, G = point.groups.memory.shape
+    placed = np.zeros((M, G), dtype=np.uint8)
+    train = point.train
+    runs = K.greedy_place(train, point.groups, point.policy, point.placement == "fast", placed,
+                          K.scratch(train.arrival_s.shape[0], point.groups))
+    return placed, int(runs)
+
+
+def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) -> dict:
+    """The metrics of one placement on the evaluation run (module docstring); ``keep`` receives the
+    per-request arrays and per-model figures for `dse evaluate`."""
+    req, pol = point.test, point.policy
+    s = K.scratch(req.arrival_s.shape[0], point.groups)
+    K.run_placed(req, point.groups, placed, pol, s)
+    inside = (req.arrival_s >= pol.window_start_s) & (req.arrival_s < pol.window_end_s)
+    status = s.status[inside]
+    n = int(inside.sum())
+    good = status == K.GOOD
+    served = (status == K.GOOD) | (status == K.LATE)
+    lat = (s.finish - req.arrival_s)[inside][served]
+    span = pol.window_end_s - pol.window_start_s
+    gpus = sum(c.size for c in point.configs)
+    tps = np.array([c.tp for c in point.configs], dtype=np.float64)
+    util = float((s.busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
+    models = req.model[inside]
+    per_model = []
+    for i, name in enumerate(point.names):
+        mine = models == i
+        count = int(mine.sum())
+        ok = int((good & mine).sum())
+        per_model.append({"model": name, "rate_per_s": float(point.rates[i]), "slo_s": float(pol.slo_s[i]),
+                          "requests": count, "slo_attainment": ok / count if count else float("nan"),
+                          "replicas": int(placed[i].sum())})
+    attain = [r["slo_attainment"] for r in per_model if r["requests"]]
+    violations = list(point.problems)
+    for i, name in enumerate(point.names):
+        if not placed[i].any() and not any(p.startswith(f"{name} fits no group") for p in point.problems):
+            violations.append(f"{name} has no replica (memory full)")
+    metrics = {
+        "slo_attainment": float(good.sum()) / n if n else float("nan"),
+        "slo_attainment_min": min(attain) if attain else float("nan"),
+        "goodput_per_s": float(good.sum()) / span if span > 0 else float("nan"),
+        "latency_mean_s": float(lat.mean()) if lat.size else float("nan"),
+        "latency_p50_s": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "latency_p99_s": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "gpu_utilisation": util,
+        "requests": n,
+        "served": int(served.sum()),
+        "rejected": int((status == K.REJECTED).sum()),
+        "late": int((status == K.LATE).sum()),
+        "unplaced": int((status == K.UNPLACED).sum()),
+        "gpus": gpus,
+        "groups": len(point.configs),
+        "replicas": int(placed.sum()),
+        "layout": layout(point.configs),
+        "feasible": not violations,
+        "violations": "; ".join(violations),
+    }
+    if keep is not None:
+        keep["per_model"] = per_model
+        keep["busy"] = s.busy
+    return metrics
+
+
+def layout(configs: tuple[GroupConfig, ...]) -> str:
+    if all(c.size == 1 for c in configs):
+        return "replication"
+    if len(configs) == 1:
+        return "one_group"
+    return "mixed"
+
+
+def mapping_text(point: ServingPoint, placed: np.ndarray) -> str:
+    """'pp2[bert-a,bert-b] + 1gpu[bert-a]': each group's config and the models it holds."""
+    parts = []
+    for g, c in enumerate(point.configs):
+        held = [point.names[i] for i in range(len(point.names)) if placed[i, g]]
+        parts.append(f"{c.label}({','.join(held)})")
+    return " + ".join(parts)

@@ -1,0 +1,164 @@
+"""The ``serving`` system kind: several models on a GPU pool split into model-parallel groups
+(AlpaServe's placement problem), behind the registry's interface."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dse.errors import DseError
+from dse.spec.common import Knob
+from dse.system.base import SystemKind
+
+
+def _choices(value) -> tuple:
+    return value.choices if isinstance(value, Knob) else (value,)
+
+
+class ServingKind(SystemKind):
+    name = "serving"
+    hardware_sections = ()           # serving files say `kind: serving`
+    mapping_title = "placement"
+    serves_traffic = True
+
+    fields_heading = "Serving hardware fields"
+    spec_module = "dse.spec.serving"
+
+    def check_workload(self, workload, hardware) -> None:
+        from dse.system.serving.evaluator import check_workload
+
+        check_workload(workload, hardware)
+
+    def objectives(self, workload, hardware):
+        return (("slo_attainment", True), ("gpus", False))
+
+    def seed_points(self, workload, hardware) -> list[dict]:
+        """The baselines every search evaluates first (when the group split is a knob), by knob name:
+        the whole pool as one-GPU groups (selective replication) and as one model-parallel group
+        (each tp choice)."""
+        groups = hardware.groups
+        if not isinstance(groups, Knob):
+            return []
+        full = max(sum(int(x) for x in g.split("+")) for g in groups.choices)
+        wanted = ["+".join(["1"] * full), str(full)]
+        out = []
+        for g in wanted:
+            if g not in groups.choices:
+                continue
+            for tp in (_choices(hardware.tp) if g == str(full) else (1,)):
+                if tp not in _choices(hardware.tp):
+                    continue
+                point = {"hw.system.groups": g}
+                if isinstance(hardware.tp, Knob):
+                    point["hw.system.tp"] = tp
+                if point not in out:
+                    out.append(point)
+        return out
+
+    def build(self, workload, hardware):
+        from dse.system.serving.evaluator import build
+
+        return build(workload, hardware)
+
+    def design_rows(self, point, weights=None):
+        """One row per point: the greedy placement on its groups, judged on the evaluation run;
+        the mappings evaluated are the simulator runs of the greedy."""
+        from dse.system.serving.evaluator import evaluate, mapping_text, place
+
+        placed, runs = place(point)
+        return [{"objective_weight": float("nan"), "mapping": mapping_text(point, placed),
+                 **evaluate(point, placed)}], runs
+
+    def detail(self, point, mapping_path: Path | None) -> dict:
+        """The point's placement in full, with the baselines on the same number of GPUs: selective
+        replication (one-GPU groups) and one model-parallel group (the best tp)."""
+        from dse.system.serving.evaluator import build, evaluate, mapping_text, place
+
+        if mapping_path is not None:
+            raise DseError("--mapping", str(mapping_path), "no mapping file for serving hardware (set the groups "
+                           "with --set hw.system.groups=...; the placement is searched)")
+        placed, runs = place(point)
+        keep: dict = {}
+        metrics = evaluate(point, placed, keep)
+        groups = []
+        span = point.policy.window_end_s - point.policy.window_start_s
+        for g, c in enumerate(point.configs):
+            lat = point.groups.latency[:, g, :c.pp]
+            groups.append({"group": g, "gpus": c.size, "pp": c.pp, "tp": c.tp, "first_gpu": c.first_gpu,
+                           "models": [point.names[i] for i in range(len(point.names)) if placed[i, g]],
+                           "memory_used_bytes": float(sum(point.groups.memory[i, g] for i in range(len(point.names))
+                                                          if placed[i, g])),
+                           "busy_s": [float(x) for x in keep["busy"][g, :c.pp]],
+                           "utilisation": float(keep["busy"][g, :c.pp].sum() / (c.pp * span)),
+                           "stage_latency_s": {point.names[i]: [float(x) for x in lat[i]]
+                                               for i in range(len(point.names)) if placed[i, g]}})
+        per_model = keep["per_model"]
+        for i, row in enumerate(per_model):
+            row["single_gpu_latency_s"] = float(point.single_s[i])
+            row["fastest_latency_s"] = float(point.fastest_s[i])
+        gpus = metrics["gpus"]
+        baselines = []
+        tps = sorted({int(t) for t in _choices(point.hw.tp)} | {1})
+        candidates = [("replication", "+".join(["1"] * gpus), 1)]
+        candidates += [("one_group", str(gpus), tp) for tp in tps if gpus % tp == 0 and tp <= gpus]
+        best_one = None
+        for name, groups_text, tp in candidates:
+            if groups_text == point.hw.groups and tp == min(int(point.hw.tp), gpus):
+                other_placed, other = placed, point
+            else:
+                other = build(point.workload, replace(point.hw, groups=groups_text, tp=tp))
+                other_placed, _ = place(other)
+            m = evaluate(other, other_placed)
+            row = {"baseline": name, "groups": groups_text, "tp": tp, "mapping": mapping_text(other, other_placed),
+                   "slo_attainment": m["slo_attainment"], "goodput_per_s": m["goodput_per_s"],
+                   "latency_p99_s": m["latency_p99_s"], "feasible": m["feasible"], "violations": m["violations"]}
+            if name == "replication":
+                baselines.append(row)
+            elif best_one is None or (row["feasible"], _nz(row["slo_attainment"])) > \
+                    (best_one["feasible"], _nz(best_one["slo_attainment"])):
+                best_one = row
+        if best_one is not None:
+            baselines.append(best_one)
+        return {"mapping": mapping_text(point, placed), "mapping_source": f"greedy placement ({point.placement}, "
+                f"{runs} simulator runs)", **metrics, "per_group": groups, "per_model": per_model,
+                "baselines": baselines}
+
+    def render(self, console: Any, result: dict) -> None:
+        from dse.output.tables import knobs_line, per_op_table
+
+        def ms(v):
+            return "n/a" if v != v else f"{v * 1e3:,.4g}"
+
+        def pct(v):
+            return "n/a" if v != v else f"{v:.1%}"
+
+        console.print(per_op_table(
+            f"{result['workload']} on {result['hardware']}: groups",
+            ("group", "GPUs", "pp x tp", "models", "GB/GPU", "busy"),
+            [(str(g["group"]), str(g["gpus"]), f"{g['pp']}x{g['tp']}", ",".join(g["models"]) or "-",
+              f"{g['memory_used_bytes'] / 1e9:.3g}", pct(g["utilisation"])) for g in result["per_group"]]))
+        console.print(per_op_table(
+            "per model", ("model", "rate/s", "SLO ms", "1-GPU ms", "reps", "requests", "attained"),
+            [(r["model"], f"{r['rate_per_s']:.4g}", ms(r["slo_s"]), ms(r["single_gpu_latency_s"]), str(r["replicas"]),
+              str(r["requests"]), pct(r["slo_attainment"])) for r in result["per_model"]]))
+        console.print(knobs_line(result["params"]))
+        lines = [f"placement {result['mapping']} ({result['mapping_source']})",
+                 f"SLO attainment {pct(result['slo_attainment'])} (worst model {pct(result['slo_attainment_min'])}); "
+                 f"goodput {result['goodput_per_s']:.4g} req/s",
+                 f"latency of served requests: mean {ms(result['latency_mean_s'])} ms, p50 "
+                 f"{ms(result['latency_p50_s'])} ms, p99 {ms(result['latency_p99_s'])} ms",
+                 f"{result['requests']} requests in the window: {result['served']} served ({result['late']} late), "
+                 f"{result['rejected']} rejected, {result['unplaced']} unplaced; GPU utilisation "
+                 f"{pct(result['gpu_utilisation'])} of {result['gpus']} GPUs"]
+        for b in result["baselines"]:
+            label = "selective replication" if b["baseline"] == "replication" else f"one group (tp {b['tp']})"
+            lines.append(f"baseline {label}: {b['mapping']}: SLO attainment {pct(b['slo_attainment'])}, "
+                         f"p99 {ms(b['latency_p99_s'])} ms" + ("" if b["feasible"] else f" ({b['violations']})"))
+        lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
+        for line in lines:
+            console.print(line, highlight=False, markup=False)
+
+
+def _nz(v: float) -> float:
+    return -1.0 if v != v else v
