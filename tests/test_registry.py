@@ -13,7 +13,7 @@ from dse.system.base import REGISTRY, SystemKind, kind_named, kind_of
 
 
 def test_every_registered_kind_loads_and_names_itself():
-    assert list(REGISTRY) == ["chiplet", "llm", "training"]
+    assert list(REGISTRY) == ["chiplet", "llm", "training", "serving"]
     for name in REGISTRY:
         kind = kind_named(name)
         assert isinstance(kind, SystemKind) and kind.name == name
@@ -25,7 +25,7 @@ def test_every_registered_kind_loads_and_names_itself():
 def test_unknown_kind_is_one_line_error():
     with pytest.raises(DseError) as err:
         kind_named("tpu", "hw.yaml", "kind")
-    assert str(err.value) == "hw.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"
+    assert str(err.value) == "hw.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training', 'serving'], got 'tpu'"
 
 
 def _papi() -> dict:
@@ -43,9 +43,9 @@ def test_kind_field_or_sections_choose_the_kind():
 
 
 @pytest.mark.parametrize("text, message", [
-    ({"name": "x", "kind": "tpu"}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"),
-    ({"name": "x", "kind": 3}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 3"),
-    ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm', 'training']) or the sections "
+    ({"name": "x", "kind": "tpu"}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training', 'serving'], got 'tpu'"),
+    ({"name": "x", "kind": 3}, "x.yaml: kind: expected a system kind, one of ['chiplet', 'llm', 'training', 'serving'], got 3"),
+    ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm', 'training', 'serving']) or the sections "
                                 "of one kind {'chiplet': ['chiplets'], 'llm': ['gpu', 'pim']}, got ['dram', 'name']"),
     ({"name": "x", "chiplets": [], "gpu": {}}, "x.yaml: kind: expected sections of one kind only"),
     ([1, 2], "x.yaml: expected a mapping, got [1, 2]"),

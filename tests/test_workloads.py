@@ -29,6 +29,12 @@ def test_bundled_workloads_load(path):
     from dse.spec.workload import Pipeline
 
     spec = resolve(load_workload(str(path)), {})
+    if spec.serving is not None:                             # traffic for the serving kind
+        from dse.system.serving.arrivals import generate
+
+        arrivals, models = generate(spec, 0)
+        assert arrivals.size > 0 and set(models.tolist()) == set(range(len(spec.models)))
+        return
     if isinstance(spec.models[0].generator, Pipeline):       # a synthetic pipeline: schedules only
         hw = resolve(load_hardware(str(ROOT / "hardware/pipeline_only.yaml")), {})
         kind = kind_of(hw)
@@ -42,7 +48,7 @@ def test_bundled_workloads_load(path):
 @pytest.mark.parametrize("path", sorted((ROOT / "hardware").glob("*.yaml")), ids=lambda p: p.name)
 def test_bundled_hardware_load(path):
     hw = load_hardware(str(path))
-    assert kind_of(hw).name in ("chiplet", "llm", "training")
+    assert kind_of(hw).name in ("chiplet", "llm", "training", "serving")
 
 
 def test_mono_matches_hetero_totals():

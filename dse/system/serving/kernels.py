@@ -133,15 +133,18 @@ def _fits(groups, placed, used, m, g):
 @nb.njit(cache=True)
 def greedy_place(req, groups, policy, fast, placed, s):
     """Greedy replica placement guided by the simulator; fills ``placed`` (uint8 [M, G]) and returns
-    the number of simulator runs. Each round simulates the current placement and ranks the models
-    by their requests not served within SLO (in the window), most first. Then, while memory allows:
+    the number of simulator runs. Each round simulates the current placement and ranks the models:
+    those without a replica first (a service hosts every model it offers before it adds second
+    copies), each group by their requests not served within SLO (in the window), most first. Then,
+    while memory allows:
 
     ``fast`` (AlpaServe's fast greedy): add a replica of the first model in that order that fits on
     the group that received the fewest requests (one simulation per replica added).
 
     otherwise (simulated): for the first model in that order with a replica that helps, try it on
     every group it fits on and keep the one that serves the most requests within SLO; a model whose
-    every candidate serves no more than now is passed over for the next; stop when no model's
+    every candidate serves no more than now is passed over for the next (except for its first
+    replica, which goes where it serves most even if the total does not grow); stop when no model's
     replica helps. A group holds replicas while the sum of their bytes per GPU fits ``capacity``."""
     M, G = groups.memory.shape[0], groups.memory.shape[1]
     n = req.arrival_s.shape[0]
@@ -164,7 +167,14 @@ def greedy_place(req, groups, policy, fast, placed, s):
                     unserved[req.model[i]] += 1.0
                 if s.route[i] >= 0:
                     load[s.route[i]] += 1.0
-        order = np.argsort(-unserved, kind="mergesort")
+        rank = unserved.copy()                 # models with no replica yet come first
+        for m in range(M):
+            held = 0
+            for g in range(G):
+                held += placed[m, g]
+            if held == 0:
+                rank[m] += n + 1.0
+        order = np.argsort(-rank, kind="mergesort")
         added = False
         if fast:
             for g in np.argsort(load, kind="mergesort"):
@@ -181,7 +191,7 @@ def greedy_place(req, groups, policy, fast, placed, s):
                 if unserved[m] <= 0.0:
                     break
                 best_g = -1
-                best = good
+                best = good if rank[m] <= n else -1     # a model's first replica goes in regardless
                 for g in range(G):
                     if not _fits(groups, placed, used, m, g):
                         continue
