@@ -24,6 +24,8 @@ TR_WL = ROOT / "workloads/cm_9.6b_seq1024.yaml"
 TR_HW = ROOT / "hardware/a100_cluster_16.yaml"
 PIPE_WL = ROOT / "workloads/zb_table5_profiled.yaml"
 PIPE_HW = ROOT / "hardware/pipeline_only.yaml"
+SV_WL = ROOT / "workloads/bert_2x2.6b.yaml"
+SV_HW = ROOT / "hardware/v100x2_6gb.yaml"
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,40 @@ CASES = [
     Case("training: negative pass time", search(lambda t: edited(t, PIPE_WL, "forward_s: 18.522 ms",
                                                                   "forward_s: -18.522 ms"), PIPE_HW),
          "models[0].pipeline.forward_s: expected a number > 0 in seconds"),
+    # --- serving ----------------------------------------------------------------------------
+    Case("serving: zero rate", search(lambda t: edited(t, SV_WL, "rate_per_s: 4}", "rate_per_s: 0}"), SV_HW),
+         "models[0].serving.rate_per_s: expected a number > 0"),
+    Case("serving: negative rate", search(lambda t: edited(t, SV_WL, "rate_per_s: 4}", "rate_per_s: -4}"), SV_HW),
+         "models[0].serving.rate_per_s: expected a number > 0"),
+    Case("serving: CV 0", search(lambda t: edited(t, SV_WL, "cv: 3}", "cv: 0}"), SV_HW),
+         "serving.arrival.cv: expected a number > 0"),
+    Case("serving: cv on a Poisson process", search(lambda t: edited(t, SV_WL, "process: gamma", "process: poisson"),
+                                                   SV_HW),
+         "serving.arrival.cv: expected a field of the poisson process"),
+    Case("serving: bursts above the mean", search(lambda t: edited(
+        t, SV_WL, "{process: gamma, cv: 3}", "{process: bursty, burst_factor: 5, burst_fraction: 0.3}"), SV_HW),
+         "serving.arrival.burst_factor: expected a burst_factor > 1 with burst_factor x burst_fraction < 1"),
+    Case("serving: no rate", search(lambda t: edited(t, SV_WL, "serving: {rate_per_s: 4}", "count: 1"), SV_HW),
+         "models[0].serving.rate_per_s: expected a value (missing field; or serving.total_rate_per_s"),
+    Case("serving: a model that fits no group", search(SV_WL, lambda t: edited(t, SV_HW, "memory_bytes: 6 GB",
+                                                                                "memory_bytes: 2 GB")),
+         "models[0]: expected a model that fits some group of the cluster's 2 GPUs (bert-a needs 2.65 GB"),
+    Case("serving: more GPUs in groups than the cluster", search(SV_WL, lambda t: edited(
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: "2+1"')),
+         "system.groups: expected group sizes joined by '+' (e.g. '2+1+1'), or auto, at most the cluster's 2 GPUs"),
+    Case("serving: malformed groups", search(SV_WL, lambda t: edited(
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: 2x1')), "system.groups: expected group sizes"),
+    Case("serving: trace naming an unknown model", search(lambda t: (write(t, "t.csv", "arrival_s,model\n0.5,bert-a\n"
+                                                                           "1.0,gpt9\n"), edited(
+        t, SV_WL, "  arrival: {process: gamma, cv: 3}\n", "  trace: t.csv\n").replace("4}", "4}"))[1], SV_HW),
+         "t.csv: line 3: expected a model of the workload, one of ['bert-a', 'bert-b'], got 'gpt9'"),
+    Case("serving: malformed trace time", search(lambda t: (write(t, "t.csv", "arrival_s,model\nsoon,bert-a\n"), edited(
+        t, SV_WL, "  arrival: {process: gamma, cv: 3}\n", "  trace: t.csv\n"))[1], SV_HW),
+         "t.csv: line 2: expected arrival_s, a number of seconds >= 0, got 'soon'"),
+    Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
+         "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
+    Case("serving: no traffic for serving hardware", search(WL, SV_HW),
+         "gpt2_resnet50.yaml: serving: expected a serving section"),
     # --- options ----------------------------------------------------------------------------
     Case("--out is a file", lambda t: ["search", str(WL), str(HW), "--out", write(t, "f", "x"), "-q"],
          "--out: ", ),

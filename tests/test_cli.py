@@ -284,3 +284,41 @@ def test_cli_search_and_pareto_on_a_training_case(tmp_path):
         assert col in frame.columns
     front = dse80("pareto", str(tmp_path / "cm_9.6b_seq1024__a100-cluster-16"))
     assert front.returncode == 0 and "tokens_per_s" in front.stdout and "peak_memory_bytes" in front.stdout
+
+
+def test_cli_serving_search_seeds_the_baselines_and_reruns_add_nothing(tmp_path):
+    wl, hw = str(ROOT / "workloads/bert_2x2.6b.yaml"), str(ROOT / "hardware/v100x2_6gb.yaml")
+    r = dse80("search", wl, hw, "--trials", "6", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
+    again = dse80("search", wl, hw, "--trials", "6", "--out", str(tmp_path), "-q")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    frame = pd.read_parquet(tmp_path / "bert_2x2.6b__v100x2-6gb")
+    assert set(frame["kind"]) == {"serving"}
+    assert not frame.duplicated(subset=[c for c in frame.columns if c.startswith("param.")] + ["mapping"]).any()
+    # the baselines are the study's first trials: replication (1+1, tp 1), one group (2) at tp 1 and 2
+    first = frame.sort_values("trial").head(3)
+    assert list(first["param.hw.system.groups"]) == ["1+1", "2", "2"]
+    assert list(first["layout"]) == ["replication", "one_group", "one_group"]
+    for col in ("slo_attainment", "slo_attainment_min", "goodput_per_s", "latency_p99_s", "gpu_utilisation",
+                "rejected", "gpus", "feasible", "violations"):
+        assert col in frame.columns
+    # AlpaServe's point: with 6 GB GPUs the shared pipeline group attains more than dedicated GPUs
+    rep = frame[frame["layout"] == "replication"]["slo_attainment"].max()
+    one = frame[(frame["layout"] == "one_group") & (frame["param.hw.system.tp"] == 1)]["slo_attainment"].max()
+    assert one > rep + 0.1
+    front = dse80("pareto", str(tmp_path / "bert_2x2.6b__v100x2-6gb"))
+    assert front.returncode == 0 and "slo_attainment" in front.stdout and "pp2(bert-a,bert-b)" in front.stdout
+
+
+def test_cli_serving_evaluate_prints_baselines_and_strict_json():
+    wl, hw = str(ROOT / "workloads/bert_2x2.6b.yaml"), str(ROOT / "hardware/v100x2_6gb.yaml")
+    r = dse80("evaluate", wl, hw, "--set", "hw.system.groups=2")
+    assert r.returncode == 0, r.stderr
+    assert all(len(line) <= 80 for line in r.stdout.splitlines())
+    assert "baseline selective replication: 1gpu(" in r.stdout and "baseline one group" in r.stdout
+    j = json.loads(dse80("evaluate", wl, hw, "--set", "hw.system.groups=2", "--json").stdout)
+    assert j["kind"] == "serving" and j["mapping"] == "pp2(bert-a,bert-b)" and j["feasible"]
+    assert [b["baseline"] for b in j["baselines"]] == ["replication", "one_group"]
+    assert len(j["per_group"]) == 1 and j["per_group"][0]["pp"] == 2
+    assert {m["model"] for m in j["per_model"]} == {"bert-a", "bert-b"}
+    assert j["requests"] == sum(m["requests"] for m in j["per_model"])
