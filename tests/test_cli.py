@@ -241,7 +241,7 @@ def test_unknown_kind_one_line_exit_2(tmp_path):
     path = bad(tmp_path, "kind: tpu\n" + text)
     r = dse("evaluate", LLM_WL, path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"dse: error: {path}: kind: expected a system kind, one of ['chiplet', 'llm', 'training'], got 'tpu'"
+    assert r.stderr.strip() == f"dse: error: {path}: kind: expected a system kind, one of ['chiplet', 'llm', 'training', 'serving'], got 'tpu'"
     r = dse("search", LLM_WL, path, "--out", str(tmp_path / "out"), "-q")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
