@@ -345,7 +345,7 @@ def main() -> int:
     parser.add_argument("-k", default="", help="only mutants whose description contains this")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    chosen = [(i, m) for i, m in enumerate(MUTANTS) if args.k.lower() in m[3].lower()]
+    chosen = [(i, m) for i, m in enumerate(MUTANTS) if args.k.lower() in f"{m[3]} {m[0]}".lower()]
     for _, (path, fragment, replacement, *_) in chosen:          # every fragment applies
         apply((ROOT / path).read_text(), fragment, replacement)
     with tempfile.TemporaryDirectory() as tmp:

@@ -275,6 +275,22 @@ def test_stage_split_and_sends_hand_derived():
     assert two[1] - (two[0] - send) == pytest.approx(head, rel=1e-9)
 
 
+def test_uneven_layer_split_hand_derived():
+    # pp 3 over 32 layers: 11, 11, 10. The first two stages (same layers, a send each) are equal;
+    # the last holds 10/11 of a first stage's layer time plus the LM head (369.2 us, above).
+    from dse.system.serving.costs import layers_per_stage, model_config
+
+    assert layers_per_stage(32, 3).tolist() == [11, 11, 10]
+    h = load_hardware(str(HW6))
+    t = load_workload(str(BERT)).models[0].generator
+    link = h.cluster.intra_node
+    three, _ = model_config(t, 1, h.gpu, 3, 1, link, link)
+    send = 5e-6 + 2048 * 2560 * 2 / 150e9
+    head = 5e-6 + (2560 * 51200 * 2 + (2560 + 51200) * 2) / (900e9 * 0.8)
+    assert three[0] == pytest.approx(three[1], rel=1e-12)
+    assert three[2] - head == pytest.approx((three[0] - send) * 10 / 11, rel=1e-9)
+
+
 def test_decode_steps_add_per_token_time():
     # With 3 output tokens a request is the prefill + 2 decode steps: more time than 2 tokens,
     # and its KV cache of (2048 + 3) tokens x 2 x h x b x L = 2051 x 2 x 2560 x 2 x 32 B counts.
@@ -316,6 +332,37 @@ def test_trace_metrics_hand_derived(tmp_path):
     assert m["latency_mean_s"] == 1.375 and m["latency_p50_s"] == 1.25
     assert m["latency_p99_s"] == pytest.approx(1.985, rel=1e-12)
     assert m["gpu_utilisation"] == 0.4 and m["gpus"] == 1 and m["feasible"]
+
+
+def _trace_point(tmp_path, warmup: float, groups: str, tp: int, profiled: str):
+    from dse.system.serving.evaluator import build
+
+    (tmp_path / "t.csv").write_text("arrival_s,model\n0,m\n0.5,m\n1.0,m\n1.2,m\n5.0,m\n")
+    (tmp_path / "w.yaml").write_text(
+        f"name: w\nserving: {{duration_s: 10, warmup_s: {warmup}, trace: t.csv}}\nmodels:\n  - name: m\n"
+        f"    serving:\n      slo_s: 2.5\n      profiled: [{profiled}]\n")
+    hw = resolve(load_hardware(str(HW6)), {"system.groups": groups, "system.tp": tp})
+    return build(load_workload(str(tmp_path / "w.yaml")), replace(hw, request_overhead_s=0.0))
+
+
+def test_window_and_tp_hand_derived(tmp_path):
+    from dse.system.serving.evaluator import evaluate, place
+
+    one = "{pp: 1, tp: 1, stage_latency_s: [1.0], weight_bytes_per_gpu: 1 GB}"
+    # warm-up 1 s: the window is [1, 9): arrivals 1.0 (good, 2 s), 1.2 (rejected), 5.0 (good):
+    # attainment 2/3, goodput 2 / 8 s, busy 2 s of those arrivals / (1 GPU x 8 s) = 0.25
+    point = _trace_point(tmp_path, 1, "1", 1, one)
+    m = evaluate(point, place(point)[0])
+    assert m["requests"] == 3 and m["slo_attainment"] == 2 / 3
+    assert m["goodput_per_s"] == 0.25 and m["gpu_utilisation"] == 0.25
+    # tp 2 asked of a one-GPU group is capped to 1: the pp 1 tp 1 figures apply, 4 requests good
+    point = _trace_point(tmp_path, 0, "1", 2, one)
+    m = evaluate(point, place(point)[0])
+    assert m["feasible"] and m["served"] == 4
+    # a 2-GPU tp-2 group (one stage of two GPUs), 1 s per request: busy 4 s x 2 GPUs / (2 GPUs x 10 s)
+    point = _trace_point(tmp_path, 0, "2", 2, "{pp: 1, tp: 2, stage_latency_s: [1.0], weight_bytes_per_gpu: 1 GB}")
+    m = evaluate(point, place(point)[0])
+    assert m["gpus"] == 2 and m["gpu_utilisation"] == 0.4 and m["served"] == 4
 
 
 def test_memory_infeasibility_flagged_and_checked():
