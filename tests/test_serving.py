@@ -240,6 +240,12 @@ def test_greedy_replicates_where_memory_allows_and_stops_when_nothing_helps():
 
 # --- costs and memory --------------------------------------------------------------------------------
 
+def _bert():
+    """The 6 GB V100 pool, BERT-2.6B (FP16, 2048 tokens) and the NVLink it sends over."""
+    h = load_hardware(str(HW6))
+    return h, load_workload(str(BERT)).models[0].generator, h.cluster.intra_node
+
+
 def test_bert_memory_per_gpu_hand_derived():
     # BERT-2.6B, FP16, tied embedding: params 12 h^2 L + V h = 12 x 2560^2 x 32 + 51200 x 2560
     # = 2,516,582,400 + 131,072,000; one GPU: x 2 bytes = 5,295,308,800 B (an encoder keeps no KV).
@@ -247,9 +253,7 @@ def test_bert_memory_per_gpu_hand_derived():
     # (1,258,291,200 + 131,072,000) x 2 = 2,778,726,400 B.
     from dse.system.serving.costs import model_config
 
-    h = load_hardware(str(HW6))
-    t = load_workload(str(BERT)).models[0].generator
-    link = h.cluster.intra_node
+    h, t, link = _bert()
     _, one = model_config(t, 1, h.gpu, 1, 1, link, link)
     _, two = model_config(t, 1, h.gpu, 2, 1, link, link)
     assert one == 5_295_308_800
@@ -262,9 +266,7 @@ def test_stage_split_and_sends_hand_derived():
     # 150 GB/s with 5 us latency (73.4 us).
     from dse.system.serving.costs import model_config
 
-    h = load_hardware(str(HW6))
-    t = load_workload(str(BERT)).models[0].generator
-    link = h.cluster.intra_node
+    h, t, link = _bert()
     one, _ = model_config(t, 1, h.gpu, 1, 1, link, link)
     two, _ = model_config(t, 1, h.gpu, 2, 1, link, link)
     send = 5e-6 + 2048 * 2560 * 2 / 150e9
@@ -281,9 +283,7 @@ def test_uneven_layer_split_hand_derived():
     from dse.system.serving.costs import layers_per_stage, model_config
 
     assert layers_per_stage(32, 3).tolist() == [11, 11, 10]
-    h = load_hardware(str(HW6))
-    t = load_workload(str(BERT)).models[0].generator
-    link = h.cluster.intra_node
+    h, t, link = _bert()
     three, _ = model_config(t, 1, h.gpu, 3, 1, link, link)
     send = 5e-6 + 2048 * 2560 * 2 / 150e9
     head = 5e-6 + (2560 * 51200 * 2 + (2560 + 51200) * 2) / (900e9 * 0.8)
