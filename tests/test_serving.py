@@ -4,7 +4,6 @@ per-stage costs and memory, and the metrics of a replayed trace derived by hand.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import pytest
 from dse.errors import DseError
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
-from dse.spec.workload import Arrival, load_workload
+from dse.spec.serving_workload import Arrival
+from dse.spec.workload import load_workload
 from dse.system.serving import kernels as K
 from dse.system.serving.arrivals import bursty_process, gaps_process, generate, model_rates
 

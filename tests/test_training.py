@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes_per_token_per_layer_tp,

@@ -78,6 +78,11 @@ class Knob:
         return int(self.low) if self.integer else self.low
 
 
+def choices_of(value: Any) -> tuple:
+    """The values a field may take: a knob's choices, or the fixed value alone."""
+    return value.choices if isinstance(value, Knob) else (value,)
+
+
 @dataclass(frozen=True)
 class Parallel:
     """Tensor x pipeline x data parallel degrees (GPU kinds); ``auto`` (all None) lets the

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node, Parallel
+from dse.spec.common import Knob, Node, Parallel, choices_of
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim")
 ROLES = ("fc", "attn", "all")
@@ -201,7 +201,7 @@ def parse(root: Node) -> GpuPimHardware:
 def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[PimPool, ...]) -> None:
     """Every policy the spec allows must have the devices it dispatches to."""
     roles = {p.role for p in pims}
-    for choice in (policy.choices if isinstance(policy, Knob) else (policy,)):
+    for choice in choices_of(policy):
         needed = POLICY_ROLES[choice]
         if (choice != "pim" and gpu is None) or not set(needed) <= roles:
             pools = (f"a PIM pool with role {needed[0]}" if len(needed) == 1 else

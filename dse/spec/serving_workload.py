@@ -27,24 +27,97 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node
+from dse.spec.common import Knob, Node, choices_of
 
 MAX_TRACE_ROWS = 10**7
 
+ARRIVAL_PROCESSES = ("poisson", "gamma", "bursty")
+RATE_SPLITS = ("uniform", "power_law")
 
-def _fields():
-    from dse.spec.workload import FIELDS
 
-    return FIELDS
+@dataclass(frozen=True)
+class Arrival:
+    """A model's arrival process (serving kind), at the model's mean rate. ``poisson``: exponential
+    gaps. ``gamma``: Gamma gaps with coefficient of variation ``cv`` (shape 1/cv^2; cv 1 is Poisson).
+    ``bursty``: a two-state Markov-modulated Poisson process -- bursts at ``burst_factor`` times the
+    mean rate for ``burst_fraction`` of the time (exponential stays of mean ``mean_burst_s``), a
+    quieter rate in between that keeps the mean."""
+
+    process: str | Knob = "poisson"
+    cv: float | Knob = 1.0
+    burst_factor: float | Knob = 4.0
+    burst_fraction: float | Knob = 0.1
+    mean_burst_s: float | Knob = 5.0
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """Measured figures of a model under one parallel configuration (pp stages x tp tensor degree),
+    which replace the cost model's: per-stage latency of one request, weight bytes per GPU."""
+
+    pp: int
+    tp: int
+    stage_latency_s: tuple[float, ...]
+    weight_bytes_per_gpu: float
+
+
+@dataclass(frozen=True)
+class ModelServing:
+    """A model's traffic and service level (serving kind): its mean request rate (else a share of
+    the workload's ``total_rate_per_s``), its arrival process (else the workload's), its SLO in
+    seconds or as a multiple of its single-GPU latency (else the workload's ``slo_scale``), and
+    measured latencies that replace the cost model's."""
+
+    rate_per_s: float | Knob | None = None
+    arrival: Arrival | None = None
+    slo_s: float | Knob | None = None
+    slo_scale: float | Knob | None = None
+    profiled: tuple[Profiled, ...] = ()
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The simulated run of a serving workload: ``duration_s`` of arrivals (seeded), the first and
+    last ``warmup_s`` left out of the statistics; defaults every model may override (``arrival``,
+    ``slo_scale``); a total rate split over the models ``uniform``ly or by a ``power_law`` (model i,
+    0-based, gets a share proportional to (i + 1)^-alpha); or a replayed ``trace`` (CSV of
+    ``arrival_s,model``), which sets arrivals and rates."""
+
+    duration_s: float | Knob | None = None
+    warmup_s: float | None = None
+    seed: int = 0
+    arrival: Arrival = Arrival()
+    total_rate_per_s: float | Knob | None = None
+    rate_split: str | Knob = "uniform"
+    power_law_alpha: float | Knob = 0.5
+    slo_scale: float | Knob | None = None
+    trace: str | None = None               # the CSV's path (relative paths: to the workload file)
+    trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
+
+    @property
+    def window(self) -> float:
+        """The warm-up (and cool-down) excluded at each end: ``warmup_s``, else min(10 s, duration / 10)."""
+        if self.warmup_s is not None:
+            return float(self.warmup_s)
+        return min(10.0, float(self.duration_s) / 10.0)
+
+
+# The serving sections' fields (required, optional), merged into dse.spec.workload.FIELDS.
+SERVING_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "serving": ((), ("duration_s", "warmup_s", "seed", "arrival", "total_rate_per_s", "rate_split",
+                     "power_law_alpha", "slo_scale", "trace")),
+    "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
+    "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled")),
+    "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
+}
 
 
 def parse_arrival(node: Node):
-    from dse.spec.workload import ARRIVAL_PROCESSES, Arrival
-
-    f = node.mapping(*_fields()["serving.arrival"])
+    f = node.mapping(*SERVING_FIELDS["serving.arrival"])
     process = f["process"].name(ARRIVAL_PROCESSES)
     values: dict = {"process": process}
     if "cv" in f:
@@ -56,7 +129,7 @@ def parse_arrival(node: Node):
     if "mean_burst_s" in f:
         values["mean_burst_s"] = f["mean_burst_s"].number("s")
     allowed = {"gamma": {"cv"}, "bursty": {"burst_factor", "burst_fraction", "mean_burst_s"}, "poisson": set()}
-    processes = process.choices if isinstance(process, Knob) else (process,)
+    processes = choices_of(process)
     usable = set().union(*(allowed[p] for p in processes))
     for key in f:                                               # a field of another process is a mistake
         if key != "process" and key not in usable:
@@ -73,9 +146,7 @@ def parse_arrival(node: Node):
 
 
 def parse_model_serving(node: Node):
-    from dse.spec.workload import ModelServing, Profiled
-
-    f = node.mapping(*_fields()["models[].serving"])
+    f = node.mapping(*SERVING_FIELDS["models[].serving"])
     values: dict = {}
     if "rate_per_s" in f:
         values["rate_per_s"] = f["rate_per_s"].number(high=1e7)
@@ -91,7 +162,7 @@ def parse_model_serving(node: Node):
         items = []
         seen = set()
         for item in f["profiled"].sequence(min_len=1):
-            g = item.mapping(*_fields()["models[].serving.profiled[]"])
+            g = item.mapping(*SERVING_FIELDS["models[].serving.profiled[]"])
             pp = g["pp"].number(integer=True, knob=False, high=1024)
             tp = g["tp"].number(integer=True, knob=False, high=1024)
             lat = g["stage_latency_s"].sequence(min_len=1)
@@ -109,9 +180,7 @@ def parse_model_serving(node: Node):
 def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
     """The workload's serving section, checked against its models: every model gets a rate (its own,
     a share of ``total_rate_per_s``, or the trace's) and an SLO (``slo_s`` or a ``slo_scale``)."""
-    from dse.spec.workload import RATE_SPLITS, Serving
-
-    f = node.mapping(*_fields()["serving"])
+    f = node.mapping(*SERVING_FIELDS["serving"])
     values: dict = {}
     if "duration_s" in f:
         values["duration_s"] = f["duration_s"].number("s", high=1e7)
@@ -146,7 +215,7 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
                 raise model_nodes[i].child("serving", None).child(key, None).fail(
                     "no per-model rate or arrival process with a trace (the trace sets arrivals)", key)
     elif "duration_s" not in f:
-        raise f.get("duration_s", node.child("duration_s", None)).fail("a value (missing field; or a trace)")
+        raise node.child("duration_s", None).fail("a value (missing field; or a trace)")
     serving = Serving(**values)
     for i, m in enumerate(models):
         ms = m.serving

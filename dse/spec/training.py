@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node, Parallel
+from dse.spec.common import Knob, Node, Parallel, choices_of
 from dse.spec.gpu_pim import GPU_RATE_FIELDS, gpu_rates_fields
 
 MEMORY_MODELS = ("w_end", "zero_bubble")
@@ -146,7 +146,7 @@ def parse(root: Node) -> TrainingHardware:
                 if given and len(given) != len(turns):
                     raise b["offsets"].fail(f"all three turns {list(turns)} or none (then they are chosen)", given)
                 block = Block(placement, tuple((k, o[k].number(integer=True, high=64)) for k in names if k in o))
-            if "block" in _choices(family) and block is None:
+            if "block" in choices_of(family) and block is None:
                 raise s["family"].fail("a schedule.block section (placement, offsets) for family block", "block")
             schedule = ScheduleSpec(
                 family=family,
@@ -155,10 +155,6 @@ def parse(root: Node) -> TrainingHardware:
                 block=block)
     return TrainingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, parallel=parallel,
                             schedule=schedule)
-
-
-def _choices(value) -> tuple:
-    return value.choices if isinstance(value, Knob) else (value,)
 
 
 def parse_gpu(node: Node) -> TrainGpu:

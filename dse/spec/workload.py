@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from dse.errors import DseError
 from dse.models.presets import TRANSFORMER_PRESETS
 from dse.spec.common import Knob, Node, load_yaml, resolve
+from dse.spec.serving_workload import SERVING_FIELDS, ModelServing, Serving, parse_model_serving, parse_serving
 
 
 @dataclass(frozen=True)
@@ -142,77 +143,6 @@ class ResNet50:
     precision_bits: int | Knob = 8
 
 
-ARRIVAL_PROCESSES = ("poisson", "gamma", "bursty")
-RATE_SPLITS = ("uniform", "power_law")
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A model's arrival process (serving kind), at the model's mean rate. ``poisson``: exponential
-    gaps. ``gamma``: Gamma gaps with coefficient of variation ``cv`` (shape 1/cv^2; cv 1 is Poisson).
-    ``bursty``: a two-state Markov-modulated Poisson process -- bursts at ``burst_factor`` times the
-    mean rate for ``burst_fraction`` of the time (exponential stays of mean ``mean_burst_s``), a
-    quieter rate in between that keeps the mean."""
-
-    process: str | Knob = "poisson"
-    cv: float | Knob = 1.0
-    burst_factor: float | Knob = 4.0
-    burst_fraction: float | Knob = 0.1
-    mean_burst_s: float | Knob = 5.0
-
-
-@dataclass(frozen=True)
-class Profiled:
-    """Measured figures of a model under one parallel configuration (pp stages x tp tensor degree),
-    which replace the cost model's: per-stage latency of one request, weight bytes per GPU."""
-
-    pp: int
-    tp: int
-    stage_latency_s: tuple[float, ...]
-    weight_bytes_per_gpu: float
-
-
-@dataclass(frozen=True)
-class ModelServing:
-    """A model's traffic and service level (serving kind): its mean request rate (else a share of
-    the workload's ``total_rate_per_s``), its arrival process (else the workload's), its SLO in
-    seconds or as a multiple of its single-GPU latency (else the workload's ``slo_scale``), and
-    measured latencies that replace the cost model's."""
-
-    rate_per_s: float | Knob | None = None
-    arrival: Arrival | None = None
-    slo_s: float | Knob | None = None
-    slo_scale: float | Knob | None = None
-    profiled: tuple[Profiled, ...] = ()
-
-
-@dataclass(frozen=True)
-class Serving:
-    """The simulated run of a serving workload: ``duration_s`` of arrivals (seeded), the first and
-    last ``warmup_s`` left out of the statistics; defaults every model may override (``arrival``,
-    ``slo_scale``); a total rate split over the models ``uniform``ly or by a ``power_law`` (model i,
-    0-based, gets a share proportional to (i + 1)^-alpha); or a replayed ``trace`` (CSV of
-    ``arrival_s,model``), which sets arrivals and rates."""
-
-    duration_s: float | Knob | None = None
-    warmup_s: float | None = None
-    seed: int = 0
-    arrival: Arrival = Arrival()
-    total_rate_per_s: float | Knob | None = None
-    rate_split: str | Knob = "uniform"
-    power_law_alpha: float | Knob = 0.5
-    slo_scale: float | Knob | None = None
-    trace: str | None = None               # the CSV's path (relative paths: to the workload file)
-    trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
-
-    @property
-    def window(self) -> float:
-        """The warm-up (and cool-down) excluded at each end: ``warmup_s``, else min(10 s, duration / 10)."""
-        if self.warmup_s is not None:
-            return float(self.warmup_s)
-        return min(10.0, float(self.duration_s) / 10.0)
-
-
 @dataclass(frozen=True)
 class Model:
     name: str
@@ -237,12 +167,7 @@ _OP_INT_FIELDS = ("N", "K", "C", "Y", "X", "R", "S", "stride")
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "models"), ("description", "serving")),
-    "serving": ((), ("duration_s", "warmup_s", "seed", "arrival", "total_rate_per_s", "rate_split",
-                     "power_law_alpha", "slo_scale", "trace")),
-    "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
     "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "pipeline", "serving")),
-    "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled")),
-    "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
     "models[].transformer": (("seq_len",), _TRANSFORMER_KEYS + (
         "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant", "decode",
         "training")),
@@ -254,6 +179,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "comm_s", "activation_bytes", "w_memory_fraction")),
     "models[].resnet50": ((), ("batch", "image_size", "precision_bits")),
     "models[].ops[]": (("name",), _OP_INT_FIELDS + ("precision_bits", "weights")),
+    **SERVING_FIELDS,
 }
 
 
@@ -272,8 +198,6 @@ def parse_workload(root: Node) -> WorkloadSpec:
         seen.add(model.name)
     serving = None
     if "serving" in top:
-        from dse.spec.serving_workload import parse_serving
-
         serving = parse_serving(top["serving"], models, top["models"].sequence())
     elif any(m.serving is not None for m in models):
         at = next(i for i, m in enumerate(models) if m.serving is not None)
@@ -291,8 +215,6 @@ def _model(node: Node) -> Model:
     f = node.mapping(*FIELDS["models[]"])
     serving = None
     if "serving" in f:
-        from dse.spec.serving_workload import parse_model_serving
-
         serving = parse_model_serving(f["serving"])
     kinds = [k for k in ("transformer", "resnet50", "ops", "pipeline") if k in f]
     name = f["name"].name(knob=False)

@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
-from dse.spec.workload import Arrival, Profiled, load_workload  # noqa: E402
+from dse.spec.serving_workload import Arrival, Profiled  # noqa: E402
+from dse.spec.workload import load_workload  # noqa: E402
 from dse.system.serving.evaluator import build, evaluate, place  # noqa: E402
 
 PROFILED = ROOT / "workloads/alpaserve_profiled.yaml"

@@ -23,7 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from dse.spec.workload import Arrival, WorkloadSpec
+from dse.spec.serving_workload import Arrival
+from dse.spec.workload import WorkloadSpec
 
 
 def model_rates(w: WorkloadSpec) -> np.ndarray:

@@ -8,12 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import DseError
-from dse.spec.common import Knob
+from dse.spec.common import Knob, choices_of
 from dse.system.base import SystemKind
-
-
-def _choices(value) -> tuple:
-    return value.choices if isinstance(value, Knob) else (value,)
 
 
 class ServingKind(SystemKind):
@@ -46,8 +42,8 @@ class ServingKind(SystemKind):
         for g in wanted:
             if g not in groups.choices:
                 continue
-            for tp in (_choices(hardware.tp) if g == str(full) else (1,)):
-                if tp not in _choices(hardware.tp):
+            for tp in (choices_of(hardware.tp) if g == str(full) else (1,)):
+                if tp not in choices_of(hardware.tp):
                     continue
                 point = {"hw.system.groups": g}
                 if isinstance(hardware.tp, Knob):
@@ -99,7 +95,7 @@ class ServingKind(SystemKind):
             row["fastest_latency_s"] = float(point.fastest_s[i])
         gpus = metrics["gpus"]
         baselines = []
-        tps = sorted({int(t) for t in _choices(point.hw.tp)} | {1})
+        tps = sorted({int(t) for t in choices_of(point.hw.tp)} | {1})
         candidates = [("replication", "+".join(["1"] * gpus), 1)]
         candidates += [("one_group", str(gpus), tp) for tp in tps if gpus % tp == 0 and tp <= gpus]
         best_one = None

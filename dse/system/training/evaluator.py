@@ -27,7 +27,6 @@ link when all its members share a node, else over the inter-node link.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ from dse.cost.roofline import gpu_rates
 from dse.errors import DseError
 from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
 from dse.models.views import linear_ops
-from dse.spec.common import Knob
+from dse.spec.common import Knob, choices_of
 from dse.spec.training import NetLink, TrainingHardware
 from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
 from dse.system.training import schedules as sched
@@ -77,7 +76,7 @@ def check_fixed_block(workload: WorkloadSpec, hw: TrainingHardware) -> None:
     error before any search work. Offsets left as search ranges may collide at some of their values;
     those designs become infeasible rows instead (:func:`evaluate_config`)."""
     s = hw.schedule
-    families = s.family.choices if isinstance(s.family, Knob) else (s.family,)
+    families = choices_of(s.family)
     if "block" not in families or s.block is None:
         return
     gen = workload.models[0].generator
@@ -347,7 +346,7 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
             "peak_memory_bytes": float(peak_act.max()) if given else float("nan"),
         })
     else:
-        t, g, cl = point.t, hw.gpu, hw.cluster
+        t, g = point.t, hw.gpu
         tr = t.training
         b = t.precision_bits / 8.0
         per_param = b + float(tr.gradient_bytes_per_param) + float(tr.optimizer_bytes_per_param)
