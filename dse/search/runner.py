@@ -284,10 +284,11 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         summary.reaped += coord.reap(study, force=True)
         summary.complete_before = count(TrialState.COMPLETE)
         fresh = not study.get_trials(deepcopy=False)
-        if fresh and not part_files_or_none(folder):
+        orphan_rows = fresh and bool(part_files_or_none(folder))
+        if fresh and not orphan_rows:
             for seed in p.kind.seed_points(p.workload, p.hardware):    # the kind's baselines come first
                 study.enqueue_trial({n: label_of(v) for n, v in seed.items() if n in space.names})
-    if fresh and part_files_or_none(folder):
+    if orphan_rows:
         coord.close()       # rows without their study: a new one would write them again
         raise DseError("--storage", store.description, f"the storage holding study {p.name}, whose rows are "
                        f"already in {folder}/ (memory studies cannot resume); or another --study or --out",

@@ -235,14 +235,18 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
     return serving
 
 
-def read_trace(path: Path, names: list[str], node: Node) -> tuple[list[tuple[float, str]], str]:
+def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[list[tuple[float, str]], str]:
     """A trace CSV: a header ``arrival_s,model`` then one row per request (seconds from the start,
-    a model name of the workload), any order. Returns the rows and the file's SHA-256."""
+    a model name of the workload), any order. Returns the rows and the file's SHA-256. An unreadable
+    file is an error at ``node`` (the workload's ``trace`` field) when given."""
     source = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise node.fail("a readable CSV trace file", f"{source}: {exc.strerror or type(exc).__name__}") from None
+        why = exc.strerror or type(exc).__name__
+        if node is None:
+            raise DseError(source, "", "a readable CSV trace file", why) from None
+        raise node.fail("a readable CSV trace file", f"{source}: {why}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

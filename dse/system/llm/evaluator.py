@@ -106,14 +106,21 @@ def _divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]
 
 
-def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
-    """Rows GPU, FC_POOL, ATTN_POOL, ALL_POOL; columns D_* (absent devices: unit rates, never used).
-    A pool's devices are split evenly over the pp x dp stage replicas: D_NDEV = max(1, count // (pp dp))."""
+def blank_device_table() -> np.ndarray:
+    """Rows GPU, FC_POOL, ATTN_POOL, ALL_POOL; columns D_*; every device absent (unit rates, one
+    device, never used) until a caller fills its row."""
     dev = np.zeros((N_DEVICES, N_DCOLS))
     dev[:, D_NDEV] = 1.0
     dev[:, D_FLOPS] = 1.0
     dev[:, D_BW] = 1.0
     dev[:, D_LINK_BW] = 1.0
+    return dev
+
+
+def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
+    """The hardware's rows of :func:`blank_device_table` filled. A pool's devices are split evenly
+    over the pp x dp stage replicas: D_NDEV = max(1, count // (pp dp))."""
+    dev = blank_device_table()
     if hw.gpu is not None:
         g = hw.gpu
         dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s,

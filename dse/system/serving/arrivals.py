@@ -20,6 +20,7 @@ law (model i, 0-based, gets a share proportional to (i + 1)^-alpha).
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -32,8 +33,8 @@ def model_rates(w: WorkloadSpec) -> np.ndarray:
     s = w.serving
     M = len(w.models)
     if s.trace is not None:
-        names, counts = _trace_counts(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
-        return counts / float(s.duration_s)
+        _, model = _trace_arrays(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        return np.bincount(model, minlength=M) / float(s.duration_s)
     if s.total_rate_per_s is not None:
         if s.rate_split == "uniform":
             share = np.full(M, 1.0 / M)
@@ -83,8 +84,11 @@ def bursty_process(rng: np.random.Generator, rate: float, a: Arrival, duration: 
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+@lru_cache(maxsize=8)
 def generate(w: WorkloadSpec, stream: int) -> tuple[np.ndarray, np.ndarray]:
-    """(arrival_s ascending, model index) of every request of the run ``stream``."""
+    """(arrival_s ascending, model index) of every request of the run ``stream``. Cached per
+    (frozen) workload: every design point of a search, and `dse evaluate`'s baselines, replay the
+    same arrivals; the arrays are shared, read-only by convention."""
     s = w.serving
     if s.trace is not None:
         return _trace_arrays(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
@@ -108,19 +112,12 @@ def generate(w: WorkloadSpec, stream: int) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=8)
 def _trace_arrays(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The trace's rows as arrays, sorted by arrival (the spec checked the file; ``sha`` keys the cache)."""
-    import csv
+    """The trace's rows (read by the spec's reader) as arrays sorted by arrival; ``sha`` keys the cache."""
+    from dse.spec.serving_workload import read_trace
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh)][1:]
+    rows, _ = read_trace(Path(path), list(names))
     index = {n: i for i, n in enumerate(names)}
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    arrival = np.array([float(r[0]) for r in rows])
-    model = np.array([index[r[1].strip()] for r in rows], dtype=np.int64)
+    arrival = np.array([t for t, _ in rows])
+    model = np.array([index[name] for _, name in rows], dtype=np.int64)
     order = np.argsort(arrival, kind="stable")
     return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
-
-
-def _trace_counts(path: str, sha: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
-    _, model = _trace_arrays(path, sha, names)
-    return names, np.bincount(model, minlength=len(names)).astype(np.float64)

@@ -22,6 +22,8 @@ KV cache (prompt + output tokens) for its layers / tp (an encoder's one forward 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numba as nb
 import numpy as np
 
@@ -30,8 +32,7 @@ from dse.cost.roofline import gpu_rates
 from dse.models.operators import tied_embeddings
 from dse.models.views import ATTN, linear_ops
 from dse.spec.workload import Transformer
-from dse.system.llm.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_NDEV, GPU, N_DCOLS, N_DEVICES, N_OCOLS,
-                                    O_TIME, LlmSystem, Step, step_cost)
+from dse.system.llm.kernels import D_BW, D_FLOPS, D_LAUNCH, GPU, N_OCOLS, O_TIME, LlmSystem, Step, step_cost
 
 
 def layers_per_stage(layers: int, pp: int) -> np.ndarray:
@@ -78,22 +79,24 @@ def request_stage_times(ops, system, prompt, output_tokens, layers, send_bytes_p
 
 
 def gpu_device_table(gpu) -> np.ndarray:
-    """The LLM kind's device table with only the GPU row in use (other rows: unit rates, never used)."""
-    dev = np.zeros((N_DEVICES, N_DCOLS))
-    dev[:, D_NDEV] = 1.0
-    dev[:, D_FLOPS] = 1.0
-    dev[:, D_BW] = 1.0
-    dev[:, D_LINK_BW] = 1.0
+    """The LLM kind's device table with only the GPU row in use (no energies: serving has no energy
+    metric)."""
+    from dse.system.llm.evaluator import blank_device_table
+
+    dev = blank_device_table()
     dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(float(gpu.peak_flop_per_s), float(gpu.memory_bytes_per_s),
                                                   float(gpu.compute_efficiency), float(gpu.memory_efficiency))
     dev[GPU, D_LAUNCH] = float(gpu.kernel_launch_s)
     return dev
 
 
+@lru_cache(maxsize=1024)
 def model_config(t: Transformer, output_tokens: int, gpu, pp: int, tp: int, tp_link, send_link
                  ) -> tuple[np.ndarray, float]:
     """(stage latencies [pp] in seconds, bytes per GPU of the largest stage) of one request of ``t``
-    on pp x tp GPUs; TP collectives over ``tp_link``, stage sends over ``send_link``."""
+    on pp x tp GPUs; TP collectives over ``tp_link``, stage sends over ``send_link``. Cached per
+    (frozen) argument set: a search meets the same model and config at many design points; the
+    array is shared, read-only by convention."""
     ops = linear_ops(t, tp)
     b = ops.elem_bytes
     system = LlmSystem(gpu_device_table(gpu), tp, 1, float(tp_link.bytes_per_s), float(tp_link.latency_s), 0.0,

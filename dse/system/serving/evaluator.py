@@ -30,12 +30,6 @@ from dse.spec.serving import ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.serving import kernels as K
 
-METRICS = ("slo_attainment", "slo_attainment_min", "goodput_per_s", "latency_mean_s", "latency_p50_s",
-           "latency_p99_s", "gpu_utilisation", "requests", "served", "rejected", "late", "unplaced", "gpus",
-           "groups", "replicas")
-LAYOUTS = ("replication", "one_group", "mixed")
-
-
 @dataclass(frozen=True)
 class GroupConfig:
     size: int
@@ -56,7 +50,6 @@ class GroupConfig:
 class ServingPoint:
     workload: WorkloadSpec
     hw: ServingHardware
-    names: tuple[str, ...]
     configs: tuple[GroupConfig, ...]
     rates: np.ndarray            # [M] requests/s
     single_s: np.ndarray         # [M] single-GPU latency (no overhead); nan when unknown
@@ -64,9 +57,12 @@ class ServingPoint:
     policy: K.Policy
     test: K.Requests
     train: K.Requests
-    placement: str               # simulated | fast
     problems: tuple[str, ...]    # models that fit no group, SLOs below the fastest latency
     fastest_s: np.ndarray        # [M] fastest latency on these groups incl. overhead (inf: none)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.workload.models)
 
 
 def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
@@ -150,30 +146,24 @@ def _links(hw: ServingHardware, c: GroupConfig):
     return (cl.intra_node if tp_inside else cl.inter_node), cl.inter_node
 
 
-def _model_on(m, hw: ServingHardware, c: GroupConfig, cache: dict) -> tuple[np.ndarray | None, float, str | None]:
-    """(stage latencies or None, bytes per GPU, why not) of model ``m`` on group config ``c``."""
+def _model_on(m, hw: ServingHardware, c: GroupConfig) -> tuple[np.ndarray | None, float]:
+    """(stage latencies, bytes per GPU) of model ``m`` on group config ``c``: its profiled figures,
+    else the cost model's (cached per model, config and links); (None, inf) where it cannot run."""
     from dse.system.serving.costs import model_config, usable
 
     for p in (m.serving.profiled if m.serving is not None else ()):
         if p.pp == c.pp and p.tp == c.tp:
-            return np.array(p.stage_latency_s), float(p.weight_bytes_per_gpu), None
+            return np.array(p.stage_latency_s), float(p.weight_bytes_per_gpu)
     t = m.generator
-    if t is None:
-        return None, np.inf, f"no profiled figures for pp {c.pp} tp {c.tp}"
-    why = c.problem or usable(t, c.pp, c.tp)
-    if why:
-        return None, np.inf, why
+    if t is None or c.problem or usable(t, c.pp, c.tp):
+        return None, np.inf
     tp_link, send_link = _links(hw, c)
-    key = (m.name, c.pp, c.tp, tp_link, send_link)
-    if key not in cache:
-        cache[key] = model_config(t, output_tokens(t), hw.gpu, c.pp, c.tp, tp_link, send_link)
-    lat, mem = cache[key]
-    return lat, mem, None
+    return model_config(t, output_tokens(t), hw.gpu, c.pp, c.tp, tp_link, send_link)
 
 
-def single_gpu_latency(m, hw: ServingHardware, cache: dict) -> float:
+def single_gpu_latency(m, hw: ServingHardware) -> float:
     """The model's latency alone on one GPU (profiled pp 1 tp 1, else the cost model), memory aside."""
-    lat, _, _ = _model_on(m, hw, GroupConfig(1, 1, 1, 0, True, None), cache)
+    lat, _ = _model_on(m, hw, GroupConfig(1, 1, 1, 0, True, None))
     return float(lat.sum()) if lat is not None else float("nan")
 
 
@@ -185,11 +175,10 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
     S = max(c.pp for c in configs)
     latency = np.full((M, G, S), np.inf)
     memory = np.full((M, G), np.inf)
-    cache: dict = {}
-    single = np.array([single_gpu_latency(m, hw, cache) for m in workload.models])
+    single = np.array([single_gpu_latency(m, hw) for m in workload.models])
     for i, m in enumerate(workload.models):
         for g, c in enumerate(configs):
-            lat, mem, _ = _model_on(m, hw, c, cache)
+            lat, mem = _model_on(m, hw, c)
             if lat is not None:
                 latency[i, g, :c.pp] = lat
                 latency[i, g, c.pp:] = 0.0
@@ -211,8 +200,7 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                       float(hw.gpu.memory_bytes))
     test = K.Requests(*generate(workload, 0))
     train = K.Requests(*generate(workload, 1))
-    total = latency.sum(axis=2)
-    fastest = np.where(np.isfinite(total), total, np.inf).min(axis=1) + overhead
+    fastest = latency.sum(axis=2).min(axis=1) + overhead          # inf where the model runs nowhere
     cap = float(hw.gpu.memory_bytes)
     problems = []
     for i, m in enumerate(workload.models):
@@ -223,8 +211,8 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                                                         " (no group config it can run as)"))
         elif fastest[i] > slo[i]:
             problems.append(f"{m.name}: SLO {slo[i]:.4g} s is below its fastest latency {fastest[i]:.4g} s here")
-    return ServingPoint(workload, hw, tuple(m.name for m in workload.models), configs, model_rates(workload),
-                        single, groups, policy, test, train, str(hw.placement), tuple(problems), fastest)
+    return ServingPoint(workload, hw, configs, model_rates(workload), single, groups, policy, test, train,
+                        tuple(problems), fastest)
 
 
 def place(point: ServingPoint) -> tuple[np.ndarray, int]:
@@ -232,14 +220,14 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
     M, G = point.groups.memory.shape
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
-    runs = K.greedy_place(train, point.groups, point.policy, point.placement == "fast", placed,
+    runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
                           K.scratch(train.arrival_s.shape[0], point.groups))
     return placed, int(runs)
 
 
 def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) -> dict:
     """The metrics of one placement on the evaluation run (module docstring); ``keep`` receives the
-    per-request arrays and per-model figures for `dse evaluate`."""
+    per-model figures and the per-stage busy seconds for `dse evaluate`."""
     req, pol = point.test, point.policy
     s = K.scratch(req.arrival_s.shape[0], point.groups)
     K.run_placed(req, point.groups, placed, pol, s)
@@ -302,9 +290,7 @@ def layout(configs: tuple[GroupConfig, ...]) -> str:
 
 
 def mapping_text(point: ServingPoint, placed: np.ndarray) -> str:
-    """'pp2[bert-a,bert-b] + 1gpu[bert-a]': each group's config and the models it holds."""
-    parts = []
-    for g, c in enumerate(point.configs):
-        held = [point.names[i] for i in range(len(point.names)) if placed[i, g]]
-        parts.append(f"{c.label}({','.join(held)})")
-    return " + ".join(parts)
+    """'pp2(bert-a,bert-b) + 1gpu(bert-a)': each group's config and the models it holds."""
+    names = point.names
+    return " + ".join(f"{c.label}({','.join(names[i] for i in np.flatnonzero(placed[:, g]))})"
+                      for g, c in enumerate(point.configs))

@@ -120,7 +120,8 @@ def scratch(n: int, groups: Groups) -> Scratch:
 
 
 @nb.njit(cache=True)
-def _run(req, groups, placed, policy, s):
+def run_placed(req, groups, placed, policy, s):
+    """One simulation of a placement into the :class:`Scratch` ``s``; returns the GOOD count in the window."""
     return simulate(req, groups, placed, policy, s.finish, s.status, s.route, s.clock, s.busy)
 
 
@@ -131,12 +132,19 @@ def _fits(groups, placed, used, m, g):
 
 
 @nb.njit(cache=True)
+def _add(groups, placed, used, held, m, g):
+    placed[m, g] = 1
+    used[g] += groups.memory[m, g]
+    held[m] += 1
+
+
+@nb.njit(cache=True)
 def greedy_place(req, groups, policy, fast, placed, s):
     """Greedy replica placement guided by the simulator; fills ``placed`` (uint8 [M, G]) and returns
     the number of simulator runs. Each round simulates the current placement and ranks the models:
     those without a replica first (a service hosts every model it offers before it adds second
-    copies), each group by their requests not served within SLO (in the window), most first. Then,
-    while memory allows:
+    copies), then by their requests not served within SLO (in the window), most first. Then, while
+    memory allows:
 
     ``fast`` (AlpaServe's fast greedy): add a replica of the first model in that order that fits on
     the group that received the fewest requests (one simulation per replica added).
@@ -151,12 +159,14 @@ def greedy_place(req, groups, policy, fast, placed, s):
     for m in range(M):
         for g in range(G):
             placed[m, g] = 0
-    used = np.zeros(G)
+    used = np.zeros(G)                         # bytes per GPU of each group's replicas
+    held = np.zeros(M, dtype=np.int64)         # replicas of each model
     runs = 0
     unserved = np.zeros(M)
     load = np.zeros(G)
+    rank = np.zeros(M)
     while True:
-        good = _run(req, groups, placed, policy, s)
+        good = run_placed(req, groups, placed, policy, s)
         runs += 1
         unserved[:] = 0.0
         load[:] = 0.0
@@ -167,21 +177,15 @@ def greedy_place(req, groups, policy, fast, placed, s):
                     unserved[req.model[i]] += 1.0
                 if s.route[i] >= 0:
                     load[s.route[i]] += 1.0
-        rank = unserved.copy()                 # models with no replica yet come first
-        for m in range(M):
-            held = 0
-            for g in range(G):
-                held += placed[m, g]
-            if held == 0:
-                rank[m] += n + 1.0
+        for m in range(M):                     # models with no replica yet come first
+            rank[m] = unserved[m] + (n + 1.0 if held[m] == 0 else 0.0)
         order = np.argsort(-rank, kind="mergesort")
         added = False
         if fast:
             for g in np.argsort(load, kind="mergesort"):
                 for m in order:
                     if _fits(groups, placed, used, m, g):
-                        placed[m, g] = 1
-                        used[g] += groups.memory[m, g]
+                        _add(groups, placed, used, held, m, g)
                         added = True
                         break
                 if added:
@@ -191,28 +195,22 @@ def greedy_place(req, groups, policy, fast, placed, s):
                 if unserved[m] <= 0.0:
                     break
                 best_g = -1
-                best = good if rank[m] <= n else -1     # a model's first replica goes in regardless
+                best = good if held[m] > 0 else -1      # a model's first replica goes in regardless
                 for g in range(G):
                     if not _fits(groups, placed, used, m, g):
                         continue
                     placed[m, g] = 1
-                    got = _run(req, groups, placed, policy, s)
+                    got = run_placed(req, groups, placed, policy, s)
                     runs += 1
                     placed[m, g] = 0
                     if got > best:
                         best = got
                         best_g = g
                 if best_g >= 0:
-                    placed[m, best_g] = 1
-                    used[best_g] += groups.memory[m, best_g]
+                    _add(groups, placed, used, held, m, best_g)
                     added = True
                     break
         if not added:
             break
     return runs
 
-
-@nb.njit(cache=True)
-def run_placed(req, groups, placed, policy, s):
-    """One simulation of a given placement (the evaluation run); returns the GOOD count in the window."""
-    return _run(req, groups, placed, policy, s)

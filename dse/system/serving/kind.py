@@ -69,6 +69,8 @@ class ServingKind(SystemKind):
     def detail(self, point, mapping_path: Path | None) -> dict:
         """The point's placement in full, with the baselines on the same number of GPUs: selective
         replication (one-GPU groups) and one model-parallel group (the best tp)."""
+        import numpy as np
+
         from dse.system.serving.evaluator import build, evaluate, mapping_text, place
 
         if mapping_path is not None:
@@ -79,16 +81,16 @@ class ServingKind(SystemKind):
         metrics = evaluate(point, placed, keep)
         groups = []
         span = point.policy.window_end_s - point.policy.window_start_s
+        names = point.names
         for g, c in enumerate(point.configs):
             lat = point.groups.latency[:, g, :c.pp]
+            held = np.flatnonzero(placed[:, g])
             groups.append({"group": g, "gpus": c.size, "pp": c.pp, "tp": c.tp, "first_gpu": c.first_gpu,
-                           "models": [point.names[i] for i in range(len(point.names)) if placed[i, g]],
-                           "memory_used_bytes": float(sum(point.groups.memory[i, g] for i in range(len(point.names))
-                                                          if placed[i, g])),
+                           "models": [names[i] for i in held],
+                           "memory_used_bytes": float(point.groups.memory[held, g].sum()),
                            "busy_s": [float(x) for x in keep["busy"][g, :c.pp]],
                            "utilisation": float(keep["busy"][g, :c.pp].sum() / (c.pp * span)),
-                           "stage_latency_s": {point.names[i]: [float(x) for x in lat[i]]
-                                               for i in range(len(point.names)) if placed[i, g]}})
+                           "stage_latency_s": {names[i]: [float(x) for x in lat[i]] for i in held}})
         per_model = keep["per_model"]
         for i, row in enumerate(per_model):
             row["single_gpu_latency_s"] = float(point.single_s[i])
@@ -116,7 +118,7 @@ class ServingKind(SystemKind):
                 best_one = row
         if best_one is not None:
             baselines.append(best_one)
-        return {"mapping": mapping_text(point, placed), "mapping_source": f"greedy placement ({point.placement}, "
+        return {"mapping": mapping_text(point, placed), "mapping_source": f"greedy placement ({point.hw.placement}, "
                 f"{runs} simulator runs)", **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
 
