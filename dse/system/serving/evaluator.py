@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.errors import DseError
+from dse.spec.common import resolve
 from dse.spec.serving import ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.serving import kernels as K
@@ -82,8 +83,6 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
             raise DseError(workload.source, f"models[{i}].transformer.decode.output_tokens",
                            "a fixed number of output tokens for serving (one latency per request)",
                            t.decode.output_tokens)
-    from dse.spec.common import resolve
-
     w, h = resolve(workload, {}), resolve(hw, {})
     gpus = h.cluster.gpus
     for i, m in enumerate(w.models):
