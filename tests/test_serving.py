@@ -411,3 +411,12 @@ def test_alpaserve_reference_ordering():
     assert got["6", "2"] > got["6", "1+1"] and got["12", "1+1"] > got["12", "2"]
     for key, ref in ((("6", "1+1"), 0.639), (("6", "2"), 0.814), (("12", "1+1"), 0.826), (("12", "2"), 0.804)):
         assert abs(got[key] - ref) < 0.05, (key, got[key], ref)
+
+
+def test_pareto_summary_of_a_long_placement():
+    from dse.system.base import kind_named
+
+    kind = kind_named("serving")
+    assert kind.mapping_summary("pp2(bert-a,bert-b)") == "pp2(bert-a,bert-b)"
+    long = " + ".join(["1gpu(llama2-7b-chat,llama2-7b-code)"] * 3 + ["pp4(llama2-13b-chat)", "1gpu()"])
+    assert kind.mapping_summary(long) == "4x1gpu + pp4: 7 replicas"

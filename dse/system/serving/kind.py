@@ -52,6 +52,20 @@ class ServingKind(SystemKind):
                     out.append(point)
         return out
 
+    def mapping_summary(self, mapping: str) -> str:
+        """A placement short enough for `dse pareto`'s table: as it is up to 40 characters, else its
+        group configs counted and the replicas placed ('8x1gpu: 19 replicas'; the full text is in
+        the Parquet rows and `--csv`)."""
+        if len(mapping) <= 40:
+            return mapping
+        labels: dict[str, int] = {}
+        replicas = 0
+        for group in mapping.split(" + "):
+            label, _, held = group.partition("(")
+            labels[label] = labels.get(label, 0) + 1
+            replicas += len([x for x in held.rstrip(")").split(",") if x])
+        return " + ".join(f"{k}x{label}" if k > 1 else label for label, k in labels.items()) + f": {replicas} replicas"
+
     def build(self, workload, hardware):
         from dse.system.serving.evaluator import build
 
