@@ -38,7 +38,7 @@ def run(arrivals, models, groups, placed, slo, overhead=0.0, reject=True, window
     req = K.Requests(np.asarray(arrivals, dtype=np.float64), np.asarray(models, dtype=np.int64))
     pol = K.Policy(np.asarray(slo, dtype=np.float64), overhead, reject, *window)
     s = K.scratch(len(arrivals), groups)
-    good = K.run_placed(req, groups, np.asarray(placed, dtype=np.uint8), pol, s)
+    good = K.simulate(req, groups, np.asarray(placed, dtype=np.uint8), pol, s)
     return good, s
 
 
@@ -236,6 +236,21 @@ def test_greedy_replicates_where_memory_allows_and_stops_when_nothing_helps():
     placed, _ = _place([[[1.0], [1.0]], [[5.0], [5.0]]], [[5e9, 5e9], [5e9, 5e9]], 12e9, arrivals, models,
                        [1.5, 1.5], False)
     assert placed[1].sum() == 1 and placed[0].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_greedy_hosts_every_model_before_second_copies(fast):
+    # One 5 GB model per 6 GB GPU, two GPUs. Model 0 arrives every 0.5 s for 1 s of service: on one
+    # GPU about half its 400 requests are rejected, far more than model 1's 20 requests in all. By
+    # unserved requests alone model 0 would take both GPUs; every model is hosted first instead.
+    a0 = np.arange(0, 200, 0.5)
+    a1 = np.arange(0.25, 200, 10.0)
+    arrivals = np.concatenate([a0, a1])
+    models = np.concatenate([np.zeros(a0.size, np.int64), np.ones(a1.size, np.int64)])
+    order = np.argsort(arrivals, kind="stable")
+    placed, _ = _place([[[1.0], [1.0]], [[1.0], [1.0]]], [[5e9, 5e9], [5e9, 5e9]], 6e9, arrivals[order],
+                       models[order], [1.5, 1.5], fast)
+    assert placed.sum(axis=1).tolist() == [1, 1]
 
 
 # --- costs and memory --------------------------------------------------------------------------------

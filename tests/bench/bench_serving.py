@@ -58,7 +58,7 @@ def bench_simulator() -> None:
         req = K.Requests(t, models.astype(np.int64))
         pol = K.Policy(np.full(M, 10 * 0.8 * G / 1000.0), 0.0, True, 0.0, 1e18)
         s = K.scratch(t.size, groups)
-        sec = best_of(lambda: K.run_placed(req, groups, placed, pol, s))
+        sec = best_of(lambda: K.simulate(req, groups, placed, pol, s))
         good = int((s.status == K.GOOD).sum())
         rejected = int((s.status == K.REJECTED).sum())
         print(f"| {name} | {t.size:,} | {good:,} | {rejected:,} | {sec:.4f} | {t.size / sec:,.0f} |")

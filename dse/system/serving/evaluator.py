@@ -229,7 +229,7 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     per-model figures and the per-stage busy seconds for `dse evaluate`."""
     req, pol = point.test, point.policy
     s = K.scratch(req.arrival_s.shape[0], point.groups)
-    K.run_placed(req, point.groups, placed, pol, s)
+    K.simulate(req, point.groups, placed, pol, s)
     inside = (req.arrival_s >= pol.window_start_s) & (req.arrival_s < pol.window_end_s)
     status = s.status[inside]
     n = int(inside.sum())

@@ -47,13 +47,27 @@ class Policy(NamedTuple):
     window_end_s: float
 
 
+class Scratch(NamedTuple):
+    finish: np.ndarray         # float64 [n]
+    status: np.ndarray         # int8 [n]
+    route: np.ndarray          # int64 [n]
+    clock: np.ndarray          # float64 [G, S]
+    busy: np.ndarray           # float64 [G, S]
+
+
+def scratch(n: int, groups: Groups) -> Scratch:
+    G, S = groups.latency.shape[1], max(1, groups.latency.shape[2])
+    return Scratch(np.empty(n), np.empty(n, np.int8), np.empty(n, np.int64), np.empty((G, S)), np.empty((G, S)))
+
+
 @nb.njit(cache=True)
-def simulate(req, groups, placed, policy, finish, status, route, clock, busy):
+def simulate(req, groups, placed, policy, s):
     """One run of the simulator (see the module docstring) over ``placed`` (uint8 [M, G]: 1 where a
-    replica of model m sits on group g). Writes per request ``finish`` (s; the arrival time for
-    rejected and unplaced requests), ``status`` and ``route`` (the group, -1 if none), and per stage
-    ``busy`` (s, requests arriving in the window only); ``clock`` [G, S] is scratch. Returns the
-    number of GOOD requests arriving in the window."""
+    replica of model m sits on group g), into the :class:`Scratch` ``s``: per request ``finish``
+    (s; the arrival time for rejected and unplaced requests), ``status`` and ``route`` (the group,
+    -1 if none), and per stage ``busy`` (s, requests arriving in the window only); ``clock`` [G, S]
+    is working state. Returns the number of GOOD requests arriving in the window."""
+    finish, status, route, clock, busy = s.finish, s.status, s.route, s.clock, s.busy
     G = groups.stages.shape[0]
     S = clock.shape[1]
     for g in range(G):
@@ -106,25 +120,6 @@ def simulate(req, groups, placed, policy, finish, status, route, clock, busy):
     return good
 
 
-class Scratch(NamedTuple):
-    finish: np.ndarray         # float64 [n]
-    status: np.ndarray         # int8 [n]
-    route: np.ndarray          # int64 [n]
-    clock: np.ndarray          # float64 [G, S]
-    busy: np.ndarray           # float64 [G, S]
-
-
-def scratch(n: int, groups: Groups) -> Scratch:
-    G, S = groups.latency.shape[1], max(1, groups.latency.shape[2])
-    return Scratch(np.empty(n), np.empty(n, np.int8), np.empty(n, np.int64), np.empty((G, S)), np.empty((G, S)))
-
-
-@nb.njit(cache=True)
-def run_placed(req, groups, placed, policy, s):
-    """One simulation of a placement into the :class:`Scratch` ``s``; returns the GOOD count in the window."""
-    return simulate(req, groups, placed, policy, s.finish, s.status, s.route, s.clock, s.busy)
-
-
 @nb.njit(cache=True)
 def _fits(groups, placed, used, m, g):
     return (placed[m, g] == 0 and groups.latency[m, g, 0] < np.inf
@@ -166,7 +161,7 @@ def greedy_place(req, groups, policy, fast, placed, s):
     load = np.zeros(G)
     rank = np.zeros(M)
     while True:
-        good = run_placed(req, groups, placed, policy, s)
+        good = simulate(req, groups, placed, policy, s)
         runs += 1
         unserved[:] = 0.0
         load[:] = 0.0
@@ -200,7 +195,7 @@ def greedy_place(req, groups, policy, fast, placed, s):
                     if not _fits(groups, placed, used, m, g):
                         continue
                     placed[m, g] = 1
-                    got = run_placed(req, groups, placed, policy, s)
+                    got = simulate(req, groups, placed, policy, s)
                     runs += 1
                     placed[m, g] = 0
                     if got > best:
