@@ -185,6 +185,8 @@ CASES = [
     Case("serving: malformed trace time", search(lambda t: (write(t, "t.csv", "arrival_s,model\nsoon,bert-a\n"), edited(
         t, SV_WL, "  arrival: {process: gamma, cv: 3}\n", "  trace: t.csv\n"))[1], SV_HW),
          "t.csv: line 2: expected arrival_s, a number of seconds >= 0, got 'soon'"),
+    Case("serving: an absurdly long run", search(lambda t: edited(t, SV_WL, "duration_s: 2000", "duration_s: 1e7"), SV_HW),
+         "serving.duration_s: expected a run of at most 1e+07 requests (duration_s x total rate = 8e+07"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(WL, SV_HW),

@@ -25,7 +25,8 @@ from dse.spec.common import resolve
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("workloads/gpt2_resnet50.yaml", "hardware/mcm4_hetero.yaml"),
          ("workloads/gpt3_175b_decode.yaml", "hardware/papi.yaml"),
-         ("workloads/kraken_gpt3_6.7b_prefill.yaml", "hardware/a100_attacc.yaml")]
+         ("workloads/kraken_gpt3_6.7b_prefill.yaml", "hardware/a100_attacc.yaml"),
+         ("workloads/bert_2x2.6b.yaml", "hardware/v100x2_6gb.yaml")]
 EXAMPLES = int(os.environ.get("DSE_PROPERTY_EXAMPLES", "200"))
 SEEN = {"refused": 0, "accepted": 0}
 

@@ -166,9 +166,17 @@ def single_gpu_latency(m, hw: ServingHardware) -> float:
     return float(lat.sum()) if lat is not None else float("nan")
 
 
+MAX_REQUESTS = 10**7      # per simulated run: about 0.3 GB of per-request arrays
+
+
 def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
     from dse.system.serving.arrivals import generate, model_rates
 
+    rates = model_rates(workload)
+    expected = float(workload.serving.duration_s) * float(rates.sum())
+    if expected > MAX_REQUESTS:
+        raise DseError(workload.source, "serving.duration_s", f"a run of at most {MAX_REQUESTS:.0e} requests "
+                       f"(duration_s x total rate = {expected:.3g}; shorten the run or lower the rates)")
     configs = group_configs(hw)
     M, G = len(workload.models), len(configs)
     S = max(c.pp for c in configs)
@@ -210,7 +218,7 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                                                         " (no group config it can run as)"))
         elif fastest[i] > slo[i]:
             problems.append(f"{m.name}: SLO {slo[i]:.4g} s is below its fastest latency {fastest[i]:.4g} s here")
-    return ServingPoint(workload, hw, configs, model_rates(workload), single, groups, policy, test, train,
+    return ServingPoint(workload, hw, configs, rates, single, groups, policy, test, train,
                         tuple(problems), fastest)
 
 
