@@ -24,21 +24,26 @@ def one_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1) -> Op
 
 
 def one_chiplet(*, rows=4, cols=4, unroll=("K", "C"), stationary=0, l1_bytes=256.0, l2_bytes=1e9, clock_hz=1e9,
-                onchip_bpc=64.0, mac_pj=1.0, l1_pj=2.0, l2_pj=10.0) -> ChipletArrays:
+                onchip_bpc=64.0, mac_pj=1.0, l1_pj=2.0, l2_pj=10.0, acc_bytes=1.0, candidates=None) -> ChipletArrays:
+    """One chiplet; ``candidates`` (a list of (rows, cols) unrollings) makes it flexible. The
+    accumulator defaults to 1 byte, the element width of most hand cases, so partial sums cost
+    what they did before accumulator width was modelled; cases about it set ``acc_bytes``."""
     f = lambda v: np.array([float(v)])  # noqa: E731
-    return ChipletArrays(np.array([rows], dtype=np.int64), np.array([cols], dtype=np.int64), axes(*unroll)[None],
-                         np.array([stationary], dtype=np.int64), f(l1_bytes), f(l2_bytes), f(clock_hz), f(onchip_bpc),
-                         f(mac_pj), f(l1_pj), f(l2_pj))
+    units = candidates or [unroll]
+    return ChipletArrays(np.array([rows], dtype=np.int64), np.array([cols], dtype=np.int64),
+                         np.stack([axes(*u) for u in units])[None], np.array([len(units)], dtype=np.int64),
+                         np.array([stationary], dtype=np.int64), f(l1_bytes), f(l2_bytes), f(acc_bytes), f(clock_hz),
+                         f(onchip_bpc), f(mac_pj), f(l1_pj), f(l2_pj))
 
 
 def run_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1, rows=4, cols=4,
            unroll=("K", "C"), stationary=0, l1_bytes=256.0, l2_bytes=1e9, clock_hz=1e9,
            onchip_bpc=64.0, mac_pj=1.0, l1_pj=2.0, l2_pj=10.0, dram_bw=1e9, dram_pj=5.0,
-           dram_lat=0.0) -> dict:
+           dram_lat=0.0, acc_bytes=1.0, candidates=None) -> dict:
     out = np.zeros(N_COLS)
     ops = one_op(dims, stride=stride, elem_bytes=elem_bytes, w_static=w_static, first=first, last=last)
     chips = one_chiplet(rows=rows, cols=cols, unroll=unroll, stationary=stationary, l1_bytes=l1_bytes,
                         l2_bytes=l2_bytes, clock_hz=clock_hz, onchip_bpc=onchip_bpc, mac_pj=mac_pj, l1_pj=l1_pj,
-                        l2_pj=l2_pj)
+                        l2_pj=l2_pj, acc_bytes=acc_bytes, candidates=candidates)
     op_cost(op_row(ops, 0), chiplet_row(chips, 0), Dram(float(dram_bw), float(dram_pj), float(dram_lat)), out, scratch())
     return {name: out[i] for name, i in COL.items()}

@@ -7,6 +7,8 @@ YAML layout (units in field names; see README "Hardware spec")::
       - name: ws0
         pe_array: [64, 64]            # rows, cols
         dataflow: weight_stationary   # or output_stationary, row_stationary, or {rows, cols, stationary}
+        unrolling: fixed              # or flexible: each op takes its family's best spatial unrolling
+        accumulator_bits: 32          # partial-sum width (default max(32, precision))
         l1_bytes: 256                 # per PE
         l2_bytes: 10 MiB
         clock_hz: 500 MHz
@@ -43,6 +45,29 @@ DATAFLOW_PRESETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "output_stationary": (("Y",), ("X",), "output"),
     "row_stationary": (("R",), ("Y",), "weight"),
 }
+UNROLLINGS = ("fixed", "flexible")
+
+# What a flexible array may choose per op, by dataflow family (rows-axis dims, cols-axis dims), the
+# family's own preset first. The rule behind each list (ZigZag's spatial-mapping search, limited to
+# the unrollings the family's interconnect supports):
+#  output-stationary  both axes unroll output dims (N K Y X): each PE owns distinct outputs and
+#                     accumulates in place (no spatial reduction). "Y+X+N" is the token/pixel plane
+#                     flattened onto one axis (tokens x K for a GEMM).
+#  weight-stationary  both axes unroll weight dims (K C R S): each PE holds distinct weights;
+#                     C, R, S across an axis reduce through its adder tree (NVDLA's C x K, plus
+#                     R and S for few-channel layers such as a 3-channel stem).
+#  row-stationary     filter rows (R, and channels C replicated) down the rows, output rows (Y,
+#                     and filters K replicated) across the columns, as Eyeriss maps its PE sets.
+#  input-stationary   (custom dataflows only) channels C on one axis, the pixel plane on the other.
+FAMILY_UNROLLINGS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
+    "output_stationary": ((("Y",), ("X",)), (("X",), ("Y",)), (("Y",), ("K",)), (("K",), ("Y",)),
+                          (("Y", "X", "N"), ("K",)), (("K",), ("Y", "X", "N"))),
+    "weight_stationary": ((("K",), ("C",)), (("C",), ("K",)), (("K",), ("C", "R", "S")),
+                          (("C", "R", "S"), ("K",))),
+    "row_stationary": ((("R",), ("Y",)), (("R", "C"), ("Y",)), (("R",), ("Y", "K")), (("R", "C"), ("Y", "K"))),
+    "input_stationary": ((("C",), ("Y", "X", "N")), (("Y", "X", "N"), ("C",))),
+}
+FAMILY_OF_STATIONARY = {"weight": "weight_stationary", "output": "output_stationary", "input": "input_stationary"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +84,18 @@ class Dataflow:
     def label(self) -> str:
         return self.name
 
+    @property
+    def family(self) -> str:
+        """The preset's name, or the family of the stationary operand for a custom unrolling."""
+        return self.name if self.name in DATAFLOW_PRESETS else FAMILY_OF_STATIONARY[self.stationary]
+
+    def candidates(self, unrolling: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+        """Spatial unrollings the array may use: its own, then (flexible) the rest of its family's."""
+        own = (self.rows, self.cols)
+        if unrolling == "fixed":
+            return (own,)
+        return (own,) + tuple(u for u in FAMILY_UNROLLINGS[self.family] if u != own)
+
 
 @dataclass(frozen=True)
 class Chiplet:
@@ -73,6 +110,8 @@ class Chiplet:
     l1_pj: float | Knob
     l2_pj: float | Knob
     position: tuple[int, int]
+    unrolling: str | Knob = "fixed"
+    accumulator_bits: int | None = None      # None: max(32, the op's precision)
 
 
 @dataclass(frozen=True)
@@ -110,7 +149,7 @@ class ChipletHardware:
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "chiplets", "dram"), ("kind", "network", "system", "description")),
     "chiplets[]": (("name", "pe_array", "dataflow", "l1_bytes", "l2_bytes", "clock_hz", "onchip_bytes_per_cycle",
-                    "mac_pj", "l1_pj", "l2_pj"), ("position",)),
+                    "mac_pj", "l1_pj", "l2_pj"), ("position", "unrolling", "accumulator_bits")),
     "chiplets[].dataflow": (("rows", "cols", "stationary"), ("name",)),
     "network": (("mesh", "link_bytes_per_s", "link_pj_per_bit"), ("hop_latency_s",)),
     "dram": (("bytes_per_s", "pj_per_bit"), ("latency_s",)),
@@ -194,6 +233,9 @@ def _chiplet(node: Node, index: int, mesh: tuple[int, int]) -> Chiplet:
         l1_pj=f["l1_pj"].number("pj", allow_zero=True),
         l2_pj=f["l2_pj"].number("pj", allow_zero=True),
         position=position,
+        unrolling=f["unrolling"].name(UNROLLINGS) if "unrolling" in f else "fixed",
+        accumulator_bits=(f["accumulator_bits"].number(integer=True, knob=False, high=128)
+                          if "accumulator_bits" in f else None),
     )
 
 

@@ -103,6 +103,8 @@ def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
             "onchip_bytes": float(t[COL["onchip_bytes"]]),
             "dram_bytes": float(t[COL["dram_bytes"]]),
             "bound": BOUNDS[int(t[COL["bound"]])],
+            "unrolling": point.chiplets.unrolling_labels[c][int(t[COL["unrolling"]])],
+            "l2_blocks": int(t[COL["l2_blocks"]]),
         })
     return rows
 

@@ -9,7 +9,8 @@ einsum view of the model decomposition (dse.models.views.einsum_ops):
     first[n]/last[n] 1 for the first / last op of its model (input read from / output written to DRAM)
     mult[n]         inferences of the op's model per frame (the mix count)
     model[n]        model index
-Chiplets table (one row per chiplet): array shape, spatial unrolling, capacities, clock, energies.
+Chiplets table (one row per chiplet): array shape, candidate spatial unrollings (one for a fixed
+array, the family's for a flexible one), capacities, accumulator width, clock, energies.
 Network: XY-routed hop counts and the directed mesh links each chiplet pair's route uses.
 """
 
@@ -47,6 +48,7 @@ class OpsTable:
 class ChipletsTable:
     names: tuple[str, ...]
     dataflow_names: tuple[str, ...]
+    unrolling_labels: tuple[tuple[str, ...], ...]    # per chiplet, its candidate unrollings ("K x C")
     arrays: ChipletArrays
     pos: np.ndarray              # [n, 2]
 
@@ -111,24 +113,34 @@ def compile_ops(workload: WorkloadSpec) -> OpsTable:
     )
 
 
+def unrolling_label(rows: tuple[str, ...], cols: tuple[str, ...]) -> str:
+    return f"{'+'.join(rows)}x{'+'.join(cols)}"
+
+
 def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
     chips = hw.chiplets
-    axis = np.full((len(chips), 2, 3), -1, dtype=np.int64)
-    for i, c in enumerate(chips):
-        for a, dims in enumerate((c.dataflow.rows, c.dataflow.cols)):
-            for k, d in enumerate(dims):
-                axis[i, a, k] = DIM[d]
+    cands = [c.dataflow.candidates(c.unrolling) for c in chips]
+    n_max = max(len(u) for u in cands)
+    axis = np.full((len(chips), n_max, 2, 3), -1, dtype=np.int64)
+    for i, units in enumerate(cands):
+        for u, unroll in enumerate(units):
+            for a, dims in enumerate(unroll):
+                for k, d in enumerate(dims):
+                    axis[i, u, a, k] = DIM[d]
     f = lambda attr: np.array([float(getattr(c, attr)) for c in chips])  # noqa: E731
     return ChipletsTable(
         names=tuple(c.name for c in chips),
         dataflow_names=tuple(c.dataflow.name for c in chips),
+        unrolling_labels=tuple(tuple(unrolling_label(*u) for u in units) for units in cands),
         arrays=ChipletArrays(
             rows=np.array([c.pe_array[0] for c in chips], dtype=np.int64),
             cols=np.array([c.pe_array[1] for c in chips], dtype=np.int64),
             axis_dims=axis,
+            n_unroll=np.array([len(u) for u in cands], dtype=np.int64),
             stationary=np.array([STATIONARY.index(c.dataflow.stationary) for c in chips], dtype=np.int64),
-            l1_bytes=f("l1_bytes"), l2_bytes=f("l2_bytes"), clock_hz=f("clock_hz"),
-            onchip_bytes_per_cycle=f("onchip_bytes_per_cycle"),
+            l1_bytes=f("l1_bytes"), l2_bytes=f("l2_bytes"),
+            acc_bytes=np.array([0.0 if c.accumulator_bits is None else c.accumulator_bits / 8.0 for c in chips]),
+            clock_hz=f("clock_hz"), onchip_bytes_per_cycle=f("onchip_bytes_per_cycle"),
             mac_pj=f("mac_pj"), l1_pj=f("l1_pj"), l2_pj=f("l2_pj")),
         pos=np.array([c.position for c in chips], dtype=np.int64).reshape(len(chips), 2),
     )

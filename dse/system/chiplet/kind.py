@@ -73,12 +73,15 @@ class ChipletKind(SystemKind):
     def render(self, console: Any, result: dict) -> None:
         from dse.output.tables import knobs_line, per_op_table
 
+        # The unrolling column only when some op's chiplet could choose (a flexible array).
+        flexible = len({row["unrolling"] for row in result["per_op"]}) > len({row["chiplet"] for row in result["per_op"]})
+        extra = ("unrolling",) if flexible else ()
         console.print(per_op_table(
             f"{result['workload']} on {result['hardware']}",
-            ("op", "model", "chiplet", "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
-            [(row["name"], row["model"], row["chiplet"], str(row["count"]), f"{row['cycles']:,}",
-              f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}", f"{row['utilization']:.3f}",
-              row["bound"]) for row in result["per_op"]]))
+            ("op", "model", "chiplet", *extra, "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
+            [(row["name"], row["model"], row["chiplet"], *((row["unrolling"],) if flexible else ()), str(row["count"]),
+              f"{row['cycles']:,}", f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}",
+              f"{row['utilization']:.3f}", row["bound"]) for row in result["per_op"]]))
         console.print(knobs_line(result["params"]))
         console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
         utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()
