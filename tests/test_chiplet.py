@@ -11,7 +11,7 @@ from dse.system.chiplet.kernels import Effort, Frame
 
 
 def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelining=True, dram=None,
-        hops=None, link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9):
+        hops=None, link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9, static_w=0.0):
     n, c = time.shape
     hops = np.abs(np.subtract.outer(np.arange(c), np.arange(c))) if hops is None else hops
     n_links = max(1, c * c)
@@ -24,7 +24,7 @@ def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelinin
     first = np.r_[1, (model[1:] != model[:-1]).astype(np.int64)] if first is None else first
     return Frame(time, energy, np.zeros((n, c)) if dram is None else dram, out_bytes,
                  np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, hops, route,
-                 float(link_bw), float(link_pj), float(hop_lat), float(dram_bw), pipelining)
+                 float(link_bw), float(link_pj), float(hop_lat), float(dram_bw), pipelining, float(static_w))
 
 
 def run(assign, frame):
@@ -53,6 +53,13 @@ def test_two_op_frame_by_hand():
     met, _ = run([0, 0], args)
     assert met[kernels.M_PERIOD] == pytest.approx(11.0)
     assert met[kernels.M_NOP_BYTES] == 0.0
+    # A 0.5 W package leaks for each frame's period: pipelined 0.5 * 3 s = 1.5 J on top of 3.008 J;
+    # serial 0.5 * 6 s = 3 J (both chiplets powered while either works).
+    met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), static_w=0.5))
+    assert met[kernels.M_STATIC_J] == pytest.approx(1.5)
+    assert met[kernels.M_ENERGY] == pytest.approx(3.0 + 8e-3 + 1.5)
+    met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), static_w=0.5, pipelining=False))
+    assert met[kernels.M_STATIC_J] == pytest.approx(3.0 + 0.5e-9)
 
 
 def test_shared_dram_bounds_the_period():
@@ -125,7 +132,7 @@ def test_model_count_multiplies_work_and_latency():
 
 
 def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
-                link_bw, link_pj, hop_lat, dram_bw, pipelining):
+                link_bw, link_pj, hop_lat, dram_bw, pipelining, static_w):
     """The evaluator's docstring, in plain Python."""
     n_dev = time.shape[1]
     busy = [0.0] * n_dev
@@ -156,20 +163,20 @@ def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_mod
         latency = max([period] + [chain[m] + (count[m] - 1) * max(stage[m]) for m in range(n_models)])
     else:
         period = latency = max(serial, dram_total / dram_bw)
-    return period, latency, energy_total
+    return period, latency, energy_total + static_w * period
 
 
-def random_case(seed, n=7, c=3, pipelining=True):
+def random_case(seed, n=7, c=3, pipelining=True, static_w=0.0):
     rng = np.random.default_rng(seed)
     model = np.sort(rng.integers(0, 2, n))
     return ctx(rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0, 2e9, n),
                mult=rng.choice([1.0, 2.0, 4.0], n)[model], model=model, pipelining=pipelining,
-               dram=rng.uniform(0, 1e8, (n, c)))
+               dram=rng.uniform(0, 1e8, (n, c)), static_w=static_w)
 
 
 @pytest.mark.parametrize("seed", range(10))
 def test_evaluator_matches_python_twin(seed):
-    args = random_case(seed, pipelining=bool(seed % 2))
+    args = random_case(seed, pipelining=bool(seed % 2), static_w=0.3 * (seed % 3))
     assign = np.random.default_rng(seed).integers(0, 3, 7)
     met, _ = run(assign, args)
     period, latency, energy = python_twin(assign, *args)
@@ -268,3 +275,23 @@ def test_design_rows_write_each_distinct_mapping_once():
     rows, evaluated = kind.design_rows(point, (0.0, 0.5, 1.0))
     assert len(rows) == 1 and rows[0]["objective_weight"] == 0.0 and evaluated == 1
     assert rows[0]["mapping"] == "resnet50=os*54" and rows[0]["feasible"]
+
+
+def test_energy_breakdown_sums_and_static_is_package_leakage_times_period():
+    # mcm4_hetero.yaml: 4 chiplets x (4096 PEs x 10.7 uW + 10 MB x 20 mW/MB) = 4 x 0.2438272 W
+    # = 0.9753088 W of leakage, charged for each frame's period. MAC + L1 + L2 + DRAM + NoP +
+    # static = energy_j.
+    from dse.spec.common import resolve
+    from dse.spec.hardware import load_hardware
+    from dse.spec.workload import load_workload
+    from dse.system.chiplet import design
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    point = design.build(resolve(load_workload(str(root / "workloads/gpt2_resnet50.yaml")), {}),
+                         resolve(load_hardware(str(root / "hardware/mcm4_hetero.yaml")), {}))
+    assert point.frame.static_w == pytest.approx(0.9753088)
+    assign = np.zeros(point.ops.n, dtype=np.int64)
+    m = design.metrics_of(point, assign)
+    assert m["static_energy_j"] == pytest.approx(0.9753088 * m["period_s"])
+    parts = ("mac_energy_j", "l1_energy_j", "l2_energy_j", "dram_energy_j", "nop_energy_j", "static_energy_j")
+    assert sum(m[k] for k in parts) == pytest.approx(m["energy_j"], rel=1e-12)

@@ -126,6 +126,8 @@ def test_l2_blocking_by_hand():
     assert r["dram_bytes"] == pytest.approx(128)
     assert r["l2_overflow_bytes"] == pytest.approx(28)
     assert r["l2_blocks"] == 2
+    # A 128-byte L2 holds all three exactly: one block.
+    assert run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, l2_bytes=128.0)["l2_blocks"] == 1
     # An 80-byte L2 is filled exactly by that block (32 + 48): still 2 blocks.
     assert run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, l2_bytes=80.0)["l2_blocks"] == 2
     # A 40-byte L2. No order fits with f_A = 1 (e.g. P, K: 32 + 8 + 4 = 44). Re-fetched bytes per
@@ -194,6 +196,11 @@ def test_partial_sums_at_accumulator_width():
     r = run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, acc_bytes=4.0)
     assert r["onchip_bytes"] == pytest.approx(480)
     assert r["l2_accesses"] == pytest.approx(288)
+    # No accumulator width given (0): max(32 bits, the element width) -> 4 bytes for 1-byte data,
+    # 4 bytes for 2-byte data (on-chip bytes (224 * 2) + 2 * 32 * 4 = 704).
+    assert run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, acc_bytes=0.0)["onchip_bytes"] == pytest.approx(480)
+    r = run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, acc_bytes=0.0, elem_bytes=2.0)
+    assert r["onchip_bytes"] == pytest.approx(704)
 
 
 def test_strided_pointwise_conv_reads_only_its_pixels():

@@ -54,7 +54,7 @@ def frame(n_ops, positions, mesh, *, out_bytes, mult=1.0, time=1e-9, link_bw=1e9
     return Frame(np.full((n_ops, c), time), np.zeros((n_ops, c)), np.zeros((n_ops, c)), np.asarray(out_bytes, float),
                  np.full(n_ops, float(mult)), np.zeros(n_ops, dtype=np.int64),
                  np.r_[1, np.zeros(n_ops - 1)].astype(np.int64), 1, hops, route, float(link_bw), float(link_pj),
-                 float(hop_lat), 1e30, pipelining)
+                 float(hop_lat), 1e30, pipelining, 0.0)
 
 
 def cost(assign, f):

@@ -9,6 +9,8 @@ YAML layout (units in field names; see README "Hardware spec")::
         dataflow: weight_stationary   # or output_stationary, row_stationary, or {rows, cols, stationary}
         unrolling: fixed              # or flexible: each op takes its family's best spatial unrolling
         accumulator_bits: 32          # partial-sum width (default max(32, precision))
+        pe_static_w: 10.7 uW          # leakage per PE (default 0: dynamic energy only)
+        sram_static_w_per_mb: 20 mW   # leakage per MB of L2 (default 0)
         l1_bytes: 256                 # per PE
         l2_bytes: 10 MiB
         clock_hz: 500 MHz
@@ -112,6 +114,13 @@ class Chiplet:
     position: tuple[int, int]
     unrolling: str | Knob = "fixed"
     accumulator_bits: int | None = None      # None: max(32, the op's precision)
+    pe_static_w: float | Knob = 0.0          # leakage per PE (W)
+    sram_static_w_per_mb: float | Knob = 0.0     # leakage per 10^6 bytes of L2 (W)
+
+    @property
+    def static_w(self) -> float:
+        """Leakage of the chiplet: PEs plus L2 (resolved specs only)."""
+        return self.pe_array[0] * self.pe_array[1] * self.pe_static_w + self.l2_bytes / 1e6 * self.sram_static_w_per_mb
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,8 @@ class ChipletHardware:
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "chiplets", "dram"), ("kind", "network", "system", "description")),
     "chiplets[]": (("name", "pe_array", "dataflow", "l1_bytes", "l2_bytes", "clock_hz", "onchip_bytes_per_cycle",
-                    "mac_pj", "l1_pj", "l2_pj"), ("position", "unrolling", "accumulator_bits")),
+                    "mac_pj", "l1_pj", "l2_pj"), ("position", "unrolling", "accumulator_bits", "pe_static_w",
+                                                           "sram_static_w_per_mb")),
     "chiplets[].dataflow": (("rows", "cols", "stationary"), ("name",)),
     "network": (("mesh", "link_bytes_per_s", "link_pj_per_bit"), ("hop_latency_s",)),
     "dram": (("bytes_per_s", "pj_per_bit"), ("latency_s",)),
@@ -236,6 +246,9 @@ def _chiplet(node: Node, index: int, mesh: tuple[int, int]) -> Chiplet:
         unrolling=f["unrolling"].name(UNROLLINGS) if "unrolling" in f else "fixed",
         accumulator_bits=(f["accumulator_bits"].number(integer=True, knob=False, high=128)
                           if "accumulator_bits" in f else None),
+        pe_static_w=f["pe_static_w"].number("w", allow_zero=True, high=10.0) if "pe_static_w" in f else 0.0,
+        sram_static_w_per_mb=(f["sram_static_w_per_mb"].number("w", allow_zero=True, high=100.0)
+                              if "sram_static_w_per_mb" in f else 0.0),
     )
 
 

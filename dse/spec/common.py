@@ -39,7 +39,7 @@ _UNITS: dict[str, dict[str, float]] = {
     "pj_per_bit": {"pj/bit": 1.0, "pj/b": 1.0, "fj/bit": 1e-3},
     "bytes_per_cycle": {"b/cycle": 1.0, "bytes/cycle": 1.0},
     "flop_per_s": {"flop/s": 1.0, "gflop/s": 1e9, "tflop/s": 1e12, "pflop/s": 1e15},
-    "w": {"w": 1.0, "mw": 1e-3, "kw": 1e3},
+    "w": {"w": 1.0, "mw": 1e-3, "uw": 1e-6, "µw": 1e-6, "kw": 1e3},
     "pj_per_flop": {"pj/flop": 1.0, "fj/flop": 1e-3},
     "mm2": {"mm2": 1.0, "mm^2": 1.0},
 }

@@ -52,7 +52,7 @@ def build(workload: WorkloadSpec, hardware: ChipletHardware) -> DesignPoint:
         n_models=len(ops.model_names), hops=network.hops, route=network.route,
         link_bytes_per_s=network.link_bytes_per_s, link_pj_per_bit=network.link_pj_per_bit,
         hop_latency_s=network.hop_latency_s, dram_bytes_per_s=network.dram.bytes_per_s,
-        pipelining=network.pipelining,
+        pipelining=network.pipelining, static_w=float(sum(c.static_w for c in hardware.chiplets)),
     )
     return DesignPoint(ops, chiplets, network, table, frame)
 
@@ -65,7 +65,9 @@ def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = 
     period, latency, energy = raw[kernels.M_PERIOD], raw[kernels.M_LATENCY], raw[kernels.M_ENERGY]
     macs_on = np.zeros(point.chiplets.n)
     np.add.at(macs_on, assign, point.macs * point.ops.mult)
-    overflow = point.table[np.arange(point.ops.n), assign, COL["l2_overflow_bytes"]]
+    rows = point.table[np.arange(point.ops.n), assign]
+    overflow = rows[:, COL["l2_overflow_bytes"]]
+    part = lambda col: float((rows[:, COL[col]] * point.ops.mult).sum())  # noqa: E731
     out = {
         "throughput_per_s": 1.0 / period,
         "latency_s": latency,
@@ -75,6 +77,11 @@ def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = 
         "dram_bytes": raw[kernels.M_DRAM],
         "nop_bytes": raw[kernels.M_NOP_BYTES],
         "nop_energy_j": raw[kernels.M_NOP_J],
+        "mac_energy_j": part("mac_j"),
+        "l1_energy_j": part("l1_j"),
+        "l2_energy_j": part("l2_j"),
+        "dram_energy_j": part("dram_j"),
+        "static_energy_j": raw[kernels.M_STATIC_J],
         "macs": float((point.macs * point.ops.mult).sum()),
         "l2_overflow_bytes": float(overflow.max()),
         "pipelining": bool(point.network.pipelining),

@@ -48,7 +48,7 @@ class OpsTable:
 class ChipletsTable:
     names: tuple[str, ...]
     dataflow_names: tuple[str, ...]
-    unrolling_labels: tuple[tuple[str, ...], ...]    # per chiplet, its candidate unrollings ("K x C")
+    unrolling_labels: tuple[tuple[str, ...], ...]    # per chiplet, its candidate unrollings ("K×C")
     arrays: ChipletArrays
     pos: np.ndarray              # [n, 2]
 
@@ -114,7 +114,8 @@ def compile_ops(workload: WorkloadSpec) -> OpsTable:
 
 
 def unrolling_label(rows: tuple[str, ...], cols: tuple[str, ...]) -> str:
-    return f"{'+'.join(rows)}x{'+'.join(cols)}"
+    """``YXN×K``: the rows axis's loop dims, then the columns axis's."""
+    return f"{''.join(rows)}×{''.join(cols)}"
 
 
 def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:

@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit
 
 # Indices into the metrics vector filled by frame_cost().
-M_PERIOD, M_LATENCY, M_ENERGY, M_DRAM, M_NOP_BYTES, M_NOP_J = 0, 1, 2, 3, 4, 5
-N_METRICS = 6
+M_PERIOD, M_LATENCY, M_ENERGY, M_DRAM, M_NOP_BYTES, M_NOP_J, M_STATIC_J = 0, 1, 2, 3, 4, 5, 6
+N_METRICS = 7
 
 
 class Frame(NamedTuple):
@@ -36,6 +36,7 @@ class Frame(NamedTuple):
     hop_latency_s: float
     dram_bytes_per_s: float
     pipelining: bool
+    static_w: float          # leakage of the whole package (every chiplet powered all the time)
 
 
 class Goal(NamedTuple):
@@ -84,7 +85,9 @@ def frame_cost(assign, frame, busy, metrics):
     transfers of one inference) and slowest stage s_m (its busiest chiplet per inference),
         latency = max(period, max_m L_m + (count_m - 1) * s_m).
     Without pipelining everything runs one after another: latency = period = sum of all op and
-    transfer times (floored by the DRAM term). Energy per frame sums ops and transfers.
+    transfer times (floored by the DRAM term). Energy per frame sums ops and transfers, plus the
+    package's leakage for the time one frame holds it (no chiplet is power-gated):
+        static_J = static_w * period
     """
     n = assign.shape[0]
     n_dev = busy.shape[0]
@@ -148,9 +151,11 @@ def frame_cost(assign, frame, busy, metrics):
     else:
         period = max(serial, dram_s)
         latency = period
+    static_j = frame.static_w * period
     metrics[M_PERIOD] = period
     metrics[M_LATENCY] = latency
-    metrics[M_ENERGY] = e_total
+    metrics[M_ENERGY] = e_total + static_j
+    metrics[M_STATIC_J] = static_j
     metrics[M_DRAM] = dram_total
     metrics[M_NOP_BYTES] = nop_bytes
     metrics[M_NOP_J] = nop_j

@@ -90,7 +90,11 @@ class ChipletKind(SystemKind):
             f"throughput {result['throughput_per_s']:.4g} frames/s   latency {result['latency_s'] * 1e3:.4g} ms   "
             f"energy {result['energy_j'] * 1e3:.4g} mJ/frame   EDP {result['edp_js']:.4g} J·s\n"
             f"DRAM {result['dram_bytes'] / 1e6:.4g} MB/frame   NoP {result['nop_bytes'] / 1e6:.4g} MB/frame   "
-            f"pipelining {result['pipelining']}   utilisation: {utils}")
+            f"pipelining {result['pipelining']}   utilisation: {utils}\n"
+            "energy per frame (mJ): " + "  ".join(
+                f"{label} {result[key] * 1e3:.4g}" for label, key in
+                (("MAC", "mac_energy_j"), ("L1", "l1_energy_j"), ("L2", "l2_energy_j"), ("DRAM", "dram_energy_j"),
+                 ("NoP", "nop_energy_j"), ("static", "static_energy_j"))))
 
     def mapping_summary(self, mapping: str) -> str:
         """'gpt2=ws0*3,ws1*5,ws0*2;resnet50=os0*54' -> 'gpt2: ws0 5, ws1 5 | resnet50: os0 54'."""
