@@ -223,8 +223,8 @@ def test_step_matches_python_twin_on_random_cases():
 
 
 def test_device_table_by_hand():
-    # A100 in a100x8.yaml: 312 TFLOP/s x 0.8, 2039 GB/s x 0.85, 1 us launch, 0.6 pJ/FLOP, 3.59 pJ/bit.
-    dev = llm.device_table(resolve(load_hardware(HW.format("a100x8")), {}), 1, 1)
+    # A100 in a100x8_roofline.yaml: 312 TFLOP/s x 0.8, 2039 GB/s x 0.85, 1 us launch, 0.6 pJ/FLOP, 3.59 pJ/bit.
+    dev = llm.device_table(resolve(load_hardware(HW.format("a100x8_roofline")), {}), 1, 1)
     assert dev[K.GPU, D_FLOPS] == pytest.approx(249.6e12) and dev[K.GPU, D_BW] == pytest.approx(1733.15e9)
     assert (dev[K.GPU, D_LAUNCH], dev[K.GPU, D_PJ_FLOP], dev[K.GPU, D_PJ_BIT]) == (1e-6, 0.6, 3.59)
     # PAPI's FC-PIM: 8 dies x 97 area-limited banks of 4 FPUs (test_pim_rates_attacc_and_papi_devices):
@@ -290,7 +290,7 @@ def test_trace_sorts_each_replicas_requests():
     # Requests given out of order (3, 1, 2 tokens) decode as 3 steps with 3, 2 and 1 active
     # requests (a request leaves when done), whatever their order in the batch.
     wl = _decode_workload("llama-65b", batch=3, tlp=1, out=1)
-    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    hw = resolve(load_hardware(HW.format("a100x8_roofline")), {})
     point = replace(llm.build(wl, hw), lengths=np.array([3, 1, 2], dtype=np.int64))
     m = llm.evaluate_config(point, 8, 1, 1)
     ops = linear_ops(point.t, 8)
@@ -307,7 +307,7 @@ def test_trace_sorts_each_replicas_requests():
 
 def test_tokens_per_s_counts_prefill_time():
     wl = resolve(load_workload("workloads/llama65b_serving.yaml"), {"models[0].transformer.batch": 8})
-    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8")), {})), 8, 1, 1)
+    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8_roofline")), {})), 8, 1, 1)
     assert m["latency_s"] == m["ttft_s"] + m["decode_s"]
     assert m["tokens_per_s"] == pytest.approx(8 * 128 / (m["ttft_s"] + m["decode_s"]), rel=1e-12)
 
@@ -331,7 +331,7 @@ def test_prefill_runs_every_prompt_and_moves_its_kv():
 
 def test_auto_parallel_configs_by_hand():
     # 8 GPUs: tp x pp x dp = 8 with tp <= 64 heads, pp <= 80 layers, dp <= batch.
-    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    hw = resolve(load_hardware(HW.format("a100x8_roofline")), {})
     hw = replace(hw, parallel=replace(hw.parallel, tp=None, pp=None, dp=None))
     all_ten = [(1, 1, 8), (1, 2, 4), (1, 4, 2), (1, 8, 1), (2, 1, 4), (2, 2, 2), (2, 4, 1), (4, 1, 2), (4, 2, 1),
                (8, 1, 1)]
@@ -345,7 +345,7 @@ def test_prefill_only_memory_holds_the_prompts_kv():
     # activations 2 x 2048 x (5120 + 20480 / 8) x 2 B.
     wl = resolve(load_workload("workloads/kraken_gpt3_13b_prefill.yaml"),
                  {"models[0].transformer.seq_len": 2048, "models[0].transformer.layer_variant": "standard"})
-    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8")), {})), 8, 1, 1)
+    m = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("a100x8_roofline")), {})), 8, 1, 1)
     kv = 2048 * 40 * 2 * 5120 * 2 / 8
     weights = (12 * 40 * 5120 ** 2 + 50257 * 5120) * 2 / 8
     act = 2 * 2048 * (5120 + 20480 / 8) * 2
@@ -380,7 +380,7 @@ def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):
 def test_capacity_violation_is_flagged_not_hidden():
     # LLaMA-65B on one A100 per replica (dp 8): 130.6 GB of weights > 80 GB.
     wl = _decode_workload("llama-65b", batch=8, tlp=1, out=4, prefill=True, seq=128)
-    hw = resolve(load_hardware(HW.format("a100x8")), {})
+    hw = resolve(load_hardware(HW.format("a100x8_roofline")), {})
     m = llm.evaluate_config(llm.build(wl, hw), 1, 1, 8)
     assert not m["feasible"] and "GPU memory" in m["violations"]
     assert m["peak_gpu_memory_bytes"] > 80e9
@@ -466,9 +466,44 @@ def test_decode_workload_on_chiplets_is_an_error():
 
 
 def test_bundled_llm_specs_load():
-    for name in ("a100x8", "h100x8", "papi", "a100_attacc", "attacc_only"):
+    for name in ("a100x8", "a100x8_roofline", "a100x4", "h100x8", "papi", "a100_attacc", "attacc_only"):
         assert load_hardware(HW.format(name)).name == name
-    for name in ("llama65b_decode", "gpt3_66b_decode", "gpt3_175b_decode", "llama65b_serving",
+    for name in ("llama65b_decode", "gpt3_66b_decode", "gpt3_175b_decode", "llama65b_serving", "llama2_70b_lmdeploy",
                  "kraken_gpt3_6.7b_prefill", "kraken_gpt3_175b_prefill"):
         load_workload(f"workloads/{name}.yaml")
     assert math.isclose(resolve(load_hardware(HW.format("papi")), {}).pims[0].die_area_mm2(), 97 * 1.24)
+
+
+def test_calibrated_rates_by_hand():
+    # Half rate at m = compute_half rows and s = memory_half bytes; 0 halves keep the flat caps.
+    from dse.cost.roofline import calibrated_rates
+
+    assert calibrated_rates(100.0, 10.0, 32.0, 2.0**21, 32.0, 2.0**21) == pytest.approx((50.0, 5.0))
+    assert calibrated_rates(100.0, 10.0, 96.0, 3 * 2.0**21, 32.0, 2.0**21) == pytest.approx((75.0, 7.5))
+    assert calibrated_rates(100.0, 10.0, 1.0, 1.0, 0.0, 0.0) == (100.0, 10.0)
+
+
+def test_calibrated_decode_attention_and_step_overhead_by_hand():
+    # Llama-2-70B (hidden 8192, 64 heads, 8 KV heads of 128, FP16) on a100x4.yaml, TP 4, batch 1,
+    # first decode step (context C = 2048 + 1). The fused attention op per GPU reads K and V of its
+    # 2 KV heads: byte_c = 2 x 1024 x 2 = 4096 B per context token, byte_t = 2 x 8192 x 2 = 32768 B,
+    # bytes = (4096 x 2049 + 32768) / 4 = 2,106,368. One request x 2 KV heads = 2 streams of
+    # 1,053,184 B: bandwidth 0.7 x 2039e9 x s / (s + 2 MiB); time = 1 us launch + bytes / that.
+    # FLOPs per GPU = 4 h q C / 4 = 4 x 8192 x 2049 / 4, at 0.7 x 312e12 x 1 / (1 + 32): memory-bound.
+    wl = resolve(load_workload("workloads/llama2_70b_lmdeploy.yaml"), {"models[0].transformer.batch": 1})
+    hw = resolve(load_hardware(HW.format("a100x4")), {})
+    rows: list = []
+    m = llm.evaluate_config(llm.build(wl, hw), 4, 1, 1, op_rows=rows)
+    attn = next(r for r in rows if r["phase"] == "decode step 1" and r["name"] == "attn")
+    assert attn["bytes"] == pytest.approx(2_106_368)
+    s = 2_106_368 / 2
+    bw = 0.7 * 2039e9 * s / (s + 2**21)
+    assert attn["latency_s"] == pytest.approx(1e-6 + 2_106_368 / bw, rel=1e-12)
+    assert attn["bound"] == "memory"
+    # The step is its ops (x layers), the collectives and the 2 ms overhead, once.
+    step = [r for r in rows if r["phase"] == "decode step 1"]
+    ops_s = sum(r["latency_s"] * r["count"] for r in step)
+    flat = replace(hw, gpu=replace(hw.gpu, step_overhead_s=0.0))
+    m0 = llm.evaluate_config(llm.build(wl, flat), 4, 1, 1)
+    assert m["decode_first_step_s"] - m0["decode_first_step_s"] == pytest.approx(2e-3, rel=1e-9)
+    assert ops_s < m["decode_first_step_s"] - 2e-3

@@ -41,7 +41,7 @@ def _llama(batch: int):
 
 
 def _a100(**gpu):
-    hw = resolve(load_hardware("hardware/a100x8.yaml"), {})
+    hw = resolve(load_hardware("hardware/a100x8_roofline.yaml"), {})
     return replace(hw, gpu=replace(hw.gpu, **gpu)) if gpu else hw
 
 

@@ -38,6 +38,26 @@ def gpu_rates(peak_flop_per_s, memory_bytes_per_s, compute_efficiency, memory_ef
 
 
 @nb.njit(cache=True)
+def calibrated_rates(flop_per_s, bytes_per_s, m, stream_bytes, compute_half, memory_half):
+    """Rates one kernel reaches on a calibrated GPU (saturation curves; 0 halves = the flat caps):
+
+        flop_per_s' = flop_per_s * m / (m + compute_half)                   (compute_half > 0)
+        bytes_per_s' = bytes_per_s * s / (s + memory_half)                  (memory_half > 0)
+
+    ``m`` is the GEMM's row count (tokens; a decode GEMV has few rows and fills few tensor-core
+    tiles); ``s`` the bytes of one independent stream (an FC op's whole operand set; one request's
+    K/V of one KV head for attention): a short stream does not reach peak bandwidth. The rates
+    reach half of the caps at ``m = compute_half`` rows and ``s = memory_half`` bytes."""
+    f = flop_per_s
+    b = bytes_per_s
+    if compute_half > 0.0:
+        f = flop_per_s * m / (m + compute_half)
+    if memory_half > 0.0:
+        b = bytes_per_s * stream_bytes / (stream_bytes + memory_half)
+    return f, b
+
+
+@nb.njit(cache=True)
 def pim_rates(banks, fpus_per_bank, fpu_flop_per_s, bank_bytes_per_s, external_bytes_per_s,
               power_multiple):
     """Rates of one bank-level PIM device (AttAcc / PAPI style), returns (flop_per_s, bytes_per_s):

@@ -13,6 +13,9 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
       compute_efficiency: 0.8              # cap on achieved / peak FLOP/s
       memory_efficiency: 0.85              # cap on achieved / peak memory bandwidth
       kernel_launch_s: 1 us                # per kernel
+      compute_half_tokens: 0               # calibration (optional, 0 = flat caps): GEMM rows at half rate,
+      memory_half_bytes: 0                 #   bytes of one stream at half bandwidth,
+      step_overhead_s: 0                   #   fixed framework time per forward step
       pj_per_flop: 0.8
       memory_pj_per_bit: 3.59
       idle_w: 90 W
@@ -80,6 +83,9 @@ class Gpu:
     memory_pj_per_bit: float | Knob
     idle_w: float | Knob
     link: str
+    compute_half_tokens: float | Knob = 0.0      # calibration (0: flat caps); see dse.cost.roofline
+    memory_half_bytes: float | Knob = 0.0
+    step_overhead_s: float | Knob = 0.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,8 @@ GPU_RATE_FIELDS = ("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "com
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name",), ("kind", "gpu", "pim", "interconnect", "system", "description")),
-    "gpu": (("count",) + GPU_RATE_FIELDS + ("pj_per_flop", "memory_pj_per_bit", "idle_w", "link"), ("name",)),
+    "gpu": (("count",) + GPU_RATE_FIELDS + ("pj_per_flop", "memory_pj_per_bit", "idle_w", "link"),
+            ("name", "compute_half_tokens", "memory_half_bytes", "step_overhead_s")),
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
@@ -245,6 +252,10 @@ def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
         memory_pj_per_bit=f["memory_pj_per_bit"].number("pj_per_bit", allow_zero=True),
         idle_w=f["idle_w"].number("w", allow_zero=True),
         link=_link_ref(f["link"], links),
+        compute_half_tokens=f["compute_half_tokens"].number(allow_zero=True) if "compute_half_tokens" in f else 0.0,
+        memory_half_bytes=(f["memory_half_bytes"].number("bytes", allow_zero=True)
+                           if "memory_half_bytes" in f else 0.0),
+        step_overhead_s=f["step_overhead_s"].number("s", allow_zero=True) if "step_overhead_s" in f else 0.0,
     )
 
 

@@ -1,5 +1,6 @@
 """LLaMA-65B on 8 x A100-80GB, TP 8, FP16, context 2048: dse beside GenZ 0.0.16 and llm-analysis
-0.2.2 (REFERENCES.md), with each named term switched off in turn to show where differences come from.
+0.2.2 (REFERENCES.md): the calibrated model, then the pure roofline preset with each named term
+switched off in turn to show where differences come from.
 
     python tests/bench/compare_references.py
 """
@@ -29,10 +30,12 @@ def run(hw, batch: int) -> dict:
 
 
 def main() -> None:
-    base = resolve(load_hardware(str(ROOT / "hardware/a100x8.yaml")), {})
+    base = resolve(load_hardware(str(ROOT / "hardware/a100x8_roofline.yaml")), {})
+    calibrated = resolve(load_hardware(str(ROOT / "hardware/a100x8.yaml")), {})
     g = base.gpu
     variants = [
-        ("dse (a100x8.yaml)", base),
+        ("dse calibrated (a100x8.yaml)", calibrated),
+        ("dse pure roofline (a100x8_roofline.yaml)", base),
         ("  - kernel launch 1 µs -> 0", replace(base, gpu=replace(g, kernel_launch_s=0.0))),
         ("  - all-reduce latency 3.03 µs/step -> 0", replace(base, links=(replace(base.links[0], latency_s=0.0),))),
         ("  - efficiency caps 0.8/0.85 -> 1", replace(base, gpu=replace(g, compute_efficiency=1.0, memory_efficiency=1.0))),

@@ -22,7 +22,7 @@ from dse.models.views import CLASSES, LinearOps, linear_ops
 from dse.spec.gpu_pim import POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system import memory
-from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT,
+from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_MEM_HALF, D_STEP,
                                     D_LINK_PJ, D_NDEV, D_PJ_BIT, D_PJ_FLOP, DEVICE_NAMES, FC_POOL, GPU,
                                     N_DCOLS, N_DEVICES, N_OCOLS, N_RES, O_BOUND, O_BYTES, O_DEVICE,
                                     O_ENERGY, O_FLOPS, O_TIME, R_COMM, R_ENERGY, R_FC_GPU_STEPS,
@@ -126,6 +126,8 @@ def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
         dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s,
                                                       g.compute_efficiency, g.memory_efficiency)
         dev[GPU, D_LAUNCH], dev[GPU, D_PJ_FLOP], dev[GPU, D_PJ_BIT] = g.kernel_launch_s, g.pj_per_flop, g.memory_pj_per_bit
+        dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF] = g.compute_half_tokens, g.memory_half_bytes
+        dev[GPU, D_STEP] = g.step_overhead_s
     for pool in hw.pims:
         d = DEVICE_ROLES[pool.role]
         banks = pool.dies * pool.banks_per_die_value()

@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from dse.cost.collectives import all_gather, ring_allreduce, send_recv
-from dse.cost.roofline import op_energy, roofline
+from dse.cost.roofline import calibrated_rates, op_energy, roofline
 from dse.models.views import ATTN, FC
 
 # Devices (rows of the device table).
@@ -32,7 +32,9 @@ P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM = range(4)
 # Device-table columns: achievable rates, launch overhead, energies, devices sharing an op (a PIM
 # pool's devices per replica and stage), and the link each device talks over.
 D_FLOPS, D_BW, D_LAUNCH, D_PJ_FLOP, D_PJ_BIT, D_NDEV, D_LINK_BW, D_LINK_LAT, D_LINK_PJ = range(9)
-N_DCOLS = 9
+# GPU calibration (0 = the flat caps): rows and stream bytes at half rate, overhead per step.
+D_COMP_HALF, D_MEM_HALF, D_STEP = 9, 10, 11
+N_DCOLS = 12
 # Per-op output columns of step_cost.
 O_TIME, O_ENERGY, O_FLOPS, O_BYTES, O_BOUND, O_DEVICE = range(6)
 N_OCOLS = 6
@@ -94,7 +96,8 @@ def step_cost(step, ops, system, op_out):
         standard: 2 L AR;  kraken: (L - pp) max(0, AR - t_attn) + pp AR
     The LM head (``last_only`` ops) runs on ``head_tokens``; with FC on the GPUs the vocab-parallel
     LM head adds an all-gather of the logits (T_head vocab b); pipeline stages add (pp - 1)
-    send/recv of the activations (T h b). Collective energy: wire bytes x 8 x pJ/bit.
+    send/recv of the activations (T h b). Collective energy: wire bytes x 8 x pJ/bit. The step
+    adds the GPU's fixed overhead D_STEP once (framework: scheduling, sampling, host sync).
     Per-op results go to ``op_out`` (O_* columns). Returns (time_s, energy_j, comm_s)."""
     dev = system.dev
     n = ops.cls.shape[0]
@@ -110,7 +113,12 @@ def step_cost(step, ops, system, op_out):
         Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
         fl = (ops.flop_t[i] * Ti + ops.flop_qc[i] * step.q * step.context) / share
         by = (ops.byte_w[i] + ops.byte_t[i] * Ti + ops.byte_c[i] * step.context) / share
-        t, bound = roofline(fl, by, dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH])
+        m = step.q if c == ATTN else Ti
+        stream = by
+        if ops.streams[i] > 0.0:
+            stream = by / (Ti / step.q * ops.streams[i] / share)
+        fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, stream, dev[d, D_COMP_HALF], dev[d, D_MEM_HALF])
+        t, bound = roofline(fl, by, fr, br, dev[d, D_LAUNCH])
         e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
         if d != GPU:
             ts, wire = send_recv((ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti,
@@ -155,7 +163,7 @@ def step_cost(step, ops, system, op_out):
         p2p, wire = send_recv(system.act_bytes_per_token * step.tokens, bw, lat)
         comm += (pp - 1) * p2p
         energy += (pp - 1) * wire * 8.0 * pj * 1e-12
-    return total + comm, energy, comm
+    return total + comm + dev[GPU, D_STEP], energy, comm
 
 
 @nb.njit(cache=True)
