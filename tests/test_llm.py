@@ -354,11 +354,11 @@ def test_prefill_only_memory_holds_the_prompts_kv():
 
 
 def test_pim_only_pool_holds_weights_and_kv():
-    # AttAcc-only: 90 devices, pp 1 x dp 1 -> each holds 1/90 of the weights and of the KV cache.
+    # pim_all90: 90 devices, pp 1 x dp 1 -> each holds 1/90 of the weights and of the KV cache.
     # GPT-3 66B (64 layers, h 9216), FP16, 4 requests, prompt 512, 8 output tokens, no prefill:
     # peak context 4 x (512 + 7 + 1) tokens x 64 x 2 x 9216 x 2 B.
     wl = _decode_workload("gpt3-66b", batch=4, tlp=1, out=8)
-    hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    hw = resolve(load_hardware(HW.format("pim_all90")), {})
     m = llm.evaluate_config(llm.build(wl, hw), 1, 1, 1)
     from dse.models.operators import parameter_count
 
@@ -366,6 +366,23 @@ def test_pim_only_pool_holds_weights_and_kv():
     kv = 4 * 520 * 64 * 2 * 9216 * 2
     assert m["peak_pim_memory_bytes"] == pytest.approx((weights + kv) / 90, rel=1e-12)
     assert np.isnan(m["peak_gpu_memory_bytes"])
+    # attacc_only (PAPI's placement): the 30 FC devices hold the weights, the 60 attention devices
+    # the KV cache; the peak is the larger per device, weights / 30 (4.38 GB against 82 MB).
+    split = llm.evaluate_config(llm.build(wl, resolve(load_hardware(HW.format("attacc_only")), {})), 1, 1, 1)
+    assert split["peak_pim_memory_bytes"] == pytest.approx(max(weights / 30, kv / 60), rel=1e-12)
+
+
+def test_pim_split_dispatch_and_kernel_floor_by_hand():
+    # attacc_only: FC and element-wise ops on the FC pool, attention on the attention pool; each op
+    # on a pool pays its 1.6 us floor (the pool's launch column) before its streaming time.
+    from dse.system.llm import kernels as K
+
+    assert K.dispatch(K.P_PIM_SPLIT, 32.0, 4.0) == (K.FC_POOL, K.ATTN_POOL, K.FC_POOL)
+    hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    dev = llm.device_table(hw, 1, 1)
+    assert dev[K.FC_POOL, K.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[K.ATTN_POOL, K.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[K.FC_POOL, K.D_NDEV] == 30 and dev[K.ATTN_POOL, K.D_NDEV] == 60
 
 
 def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):

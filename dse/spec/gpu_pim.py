@@ -40,10 +40,11 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
         die_max_mm2: 121
         access_pj_per_bit: 0.55            # ACT/PRE + cell read, per bit streamed inside the bank
         alu_pj_per_flop: 0.16
+        kernel_floor_s: 1.6 us             # optional: fixed time per op (input broadcast, activation)
         link: nvlink
     system:
       parallel: {tp: 8, pp: 1, dp: 1}      # or `auto`: every tp x pp x dp = GPU count is tried
-      dispatch: {policy: papi, alpha: 32}  # gpu | gpu_attn_pim | papi | pim
+      dispatch: {policy: papi, alpha: 32}  # gpu | gpu_attn_pim | papi | pim | pim_split
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ from typing import ClassVar
 from dse.errors import DseError
 from dse.spec.common import Knob, Node, Parallel, choices_of
 
-POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim")
+POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim", "pim_split")
 ROLES = ("fc", "attn", "all")
 # PIM pool roles each dispatch policy sends work to (and whose pools hold its weights / KV cache).
-POLICY_ROLES = {"gpu": (), "gpu_attn_pim": ("attn",), "papi": ("fc", "attn"), "pim": ("all",)}
+POLICY_ROLES = {"gpu": (), "gpu_attn_pim": ("attn",), "papi": ("fc", "attn"), "pim": ("all",),
+                "pim_split": ("fc", "attn")}
+# Policies that run without a GPU (everything on PIM).
+PIM_ONLY = ("pim", "pim_split")
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class PimPool:
     access_pj_per_bit: float | Knob
     alu_pj_per_flop: float | Knob
     link: str
+    kernel_floor_s: float | Knob = 0.0       # fixed time per op on the pool (see README)
 
     def banks_per_die_value(self) -> int:
         """Banks per die; ``area_limited`` fits as many as PAPI's area budget allows:
@@ -159,7 +164,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
-               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ()),
+               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ("kernel_floor_s",)),
     "system": ((), ("parallel", "dispatch")),
     "system.parallel": (("tp", "pp", "dp"), ()),
     "system.dispatch": (("policy",), ("alpha",)),
@@ -210,11 +215,11 @@ def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[P
     roles = {p.role for p in pims}
     for choice in choices_of(policy):
         needed = POLICY_ROLES[choice]
-        if (choice != "pim" and gpu is None) or not set(needed) <= roles:
+        if (choice not in PIM_ONLY and gpu is None) or not set(needed) <= roles:
             pools = (f"a PIM pool with role {needed[0]}" if len(needed) == 1 else
                      f"PIM pools with roles {' and '.join(needed)}" if needed else "")
-            what = " and ".join(x for x in ("a gpu section" if not needed else "a gpu" if choice != "pim" else "",
-                                            pools) if x)
+            what = " and ".join(x for x in ("a gpu section" if not needed else
+                                            "a gpu" if choice not in PIM_ONLY else "", pools) if x)
             raise node.fail(f"a policy this hardware can run (policy {choice} needs {what})", choice)
 
 
@@ -281,6 +286,7 @@ def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
         access_pj_per_bit=f["access_pj_per_bit"].number("pj_per_bit", allow_zero=True),
         alu_pj_per_flop=f["alu_pj_per_flop"].number("pj_per_flop", allow_zero=True),
         link=_link_ref(f["link"], links),
+        kernel_floor_s=f["kernel_floor_s"].number("s", allow_zero=True) if "kernel_floor_s" in f else 0.0,
     )
     return pool
 

@@ -19,7 +19,7 @@ from dse.cost.collectives import send_recv
 from dse.cost.roofline import BOUNDS_LLM, gpu_rates, pim_rates
 from dse.errors import DseError
 from dse.models.views import CLASSES, LinearOps, linear_ops
-from dse.spec.gpu_pim import POLICIES, POLICY_ROLES, GpuPimHardware
+from dse.spec.gpu_pim import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system import memory
 from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_MEM_HALF, D_STEP,
@@ -89,7 +89,7 @@ def parallel_configs(point: LlmPoint) -> list[tuple[int, int, int]]:
     par = hw.parallel
     if not par.auto:
         return [(int(par.tp), int(par.pp), int(par.dp))]
-    if hw.gpu is not None and hw.dispatch.policy != "pim":
+    if uses_gpu(hw):
         n = int(hw.gpu.count)
         out = []
         for tp in _divisors(n):
@@ -97,7 +97,7 @@ def parallel_configs(point: LlmPoint) -> list[tuple[int, int, int]]:
                 if tp <= t.num_attention_heads and pp <= t.num_hidden_layers and n // (tp * pp) <= t.batch:
                     out.append((tp, pp, n // (tp * pp)))
         return out
-    pool = hw.pool("all")
+    pool = hw.pool("all") if hw.dispatch.policy == "pim" else min(hw.pims, key=lambda p: p.count)
     return [(1, pp, dp) for dp in _divisors(int(pool.count)) for pp in _divisors(int(pool.count) // dp)
             if pp <= t.num_hidden_layers and dp <= t.batch]
 
@@ -135,6 +135,7 @@ def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
                                                   pool.bank_bytes_per_s, pool.external_bytes_per_s,
                                                   pool.power_multiple)
         dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT] = pool.alu_pj_per_flop, pool.access_pj_per_bit
+        dev[d, D_LAUNCH] = pool.kernel_floor_s
         dev[d, D_NDEV] = max(1.0, float(pool.count // (pp * dp)))
         link = hw.link(pool.link)
         dev[d, D_LINK_BW], dev[d, D_LINK_LAT], dev[d, D_LINK_PJ] = link.bytes_per_s, link.latency_s, link.pj_per_bit
@@ -147,7 +148,7 @@ def check_gemv(point: LlmPoint) -> None:
     hw, t = point.hw, point.t
     policy = hw.dispatch.policy
     phases = [("decode", t.decode.tlp)]
-    if policy == "pim" and t.decode.include_prefill:      # other policies prefill on the GPU
+    if policy in PIM_ONLY and t.decode.include_prefill:      # other policies prefill on the GPU
         phases.insert(0, ("prefill", t.seq_len))
     for phase, q in phases:
         for pool in hw.pims:
@@ -184,7 +185,7 @@ def config_violations(point: LlmPoint, tp: int, pp: int, dp: int) -> list[str]:
 
 
 def uses_gpu(hw: GpuPimHardware) -> bool:
-    return hw.gpu is not None and hw.dispatch.policy != "pim"
+    return hw.gpu is not None and hw.dispatch.policy not in PIM_ONLY
 
 
 def system_bundle(point: LlmPoint, ops: LinearOps, tp: int, pp: int, dp: int) -> LlmSystem:
@@ -203,9 +204,12 @@ def prefill(point: LlmPoint, ops: LinearOps, system: LlmSystem, n_req: int,
     GPUs unless PIM-only; then, when an attention pool holds the KV cache, the prompt's KV moves
     to it over the pool's link. Returns (ttft_s, energy_j of the replica, comm_s)."""
     hw, t = point.hw, point.t
-    dev_p = ALL_POOL if hw.dispatch.policy == "pim" else GPU
+    if hw.dispatch.policy == "pim_split":
+        fc_p, attn_p, elem_p = FC_POOL, ATTN_POOL, FC_POOL
+    else:
+        fc_p = attn_p = elem_p = ALL_POOL if hw.dispatch.policy == "pim" else GPU
     T = n_req * t.seq_len
-    step = Step(float(T), float(n_req), float(t.seq_len), float(T), dev_p, dev_p, dev_p)
+    step = Step(float(T), float(n_req), float(t.seq_len), float(T), fc_p, attn_p, elem_p)
     ttft, energy, comm = step_cost(step, ops.arrays, system, op_out)
     kv_move = 0.0
     if "attn" in POLICY_ROLES[hw.dispatch.policy]:

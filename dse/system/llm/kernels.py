@@ -28,7 +28,7 @@ GPU, FC_POOL, ATTN_POOL, ALL_POOL = 0, 1, 2, 3
 N_DEVICES = 4
 DEVICE_NAMES = ("gpu", "fc_pim", "attn_pim", "pim")
 # Dispatch policies, in dse.spec.gpu_pim.POLICIES order.
-P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM = range(4)
+P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM, P_PIM_SPLIT = range(5)
 # Device-table columns: achievable rates, launch overhead, energies, devices sharing an op (a PIM
 # pool's devices per replica and stage), and the link each device talks over.
 D_FLOPS, D_BW, D_LAUNCH, D_PJ_FLOP, D_PJ_BIT, D_NDEV, D_LINK_BW, D_LINK_LAT, D_LINK_PJ = range(9)
@@ -171,9 +171,12 @@ def dispatch(policy, alpha, T):
     """Devices (fc, attn, elem) of a decode step with T = RLP x TLP tokens. Policies: P_GPU (all on
     the GPU), P_GPU_ATTN_PIM (attention on the attention pool), P_PAPI (FC on the GPU if
     T > alpha, else on the FC pool; attention on the attention pool), P_PIM (all on the all-role
+    pool), P_PIM_SPLIT (no GPU: FC and element-wise on the FC pool, attention on the attention
     pool)."""
     if policy == P_PIM:
         return ALL_POOL, ALL_POOL, ALL_POOL
+    if policy == P_PIM_SPLIT:
+        return FC_POOL, ATTN_POOL, FC_POOL
     fc = FC_POOL if policy == P_PAPI and T <= alpha else GPU
     return fc, (GPU if policy == P_GPU else ATTN_POOL), GPU
 
