@@ -120,6 +120,25 @@ def pareto(
 
 
 @app.command()
+def validate(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (strict JSON: null for non-finite)"),
+    only: Optional[str] = typer.Option(None, "-k", help="only cases whose name or group contains this text"),
+) -> None:
+    """How close dse is: the shipped reference cases (published and measured figures) with their
+    tolerances. Exit 0 when every case marked must holds, 1 otherwise."""
+    from dse.validate import load_cases, report
+
+    cases = [c for c in load_cases() if only is None or only.lower() in (c.name + " " + c.group).lower()]
+    if not cases:
+        _fail(DseError("-k", "", "text matching at least one case name or group", only))
+    try:
+        ok = report(cases, as_json)
+    except DseError as err:
+        _fail(err)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
 def status(
     results: Path = typer.Argument(Path("results"), help="results folder (of studies, or one study's)"),
     storage: Optional[str] = typer.Option(None, help="the studies' shared storage (default: each study's "

@@ -145,6 +145,12 @@ MUTANTS: list[tuple] = [
      "return 2.0 * tokens * (hidden + ffn_width) * elem_bytes", "FFN activations not split by TP"),
     ("dse/system/memory.py", "return weight_bytes / pp / tp", "return weight_bytes / tp", "weights not split by PP"),
     # --- dse/system/chiplet ---------------------------------------------------------------------------
+    ("dse/validate.py", 'return abs(value / self.reference - 1.0) <= tol["rel"] + 1e-12',
+     'return abs(value / self.reference - 1.0) <= 2.0 * tol["rel"] + 1e-12', "validate: relative tolerance doubled"),
+    ("dse/validate.py", '"ok": all(r["within_tolerance"] for r in must)}', '"ok": True}',
+     "validate passes whatever the must cases"),
+    ("dse/validate.py", "return lo <= value / self.reference <= hi", "return lo <= value / self.reference",
+     "validate: band without its upper bound"),
     ("dse/system/chiplet/kernels.py", "    static_j = frame.static_w * period", "    static_j = frame.static_w * latency",
      "leakage charged for the frame latency instead of its period"),
     ("dse/spec/chiplet.py", "self.pe_array[0] * self.pe_array[1] * self.pe_static_w + self.l2_bytes / 1e6",
