@@ -524,3 +524,10 @@ def test_calibrated_decode_attention_and_step_overhead_by_hand():
     m0 = llm.evaluate_config(llm.build(wl, flat), 4, 1, 1)
     assert m["decode_first_step_s"] - m0["decode_first_step_s"] == pytest.approx(2e-3, rel=1e-9)
     assert ops_s < m["decode_first_step_s"] - 2e-3
+    # Batch 16: 16 requests x 2 KV heads = 32 streams of the same 1,053,184 B, so the same rate.
+    wl16 = resolve(load_workload("workloads/llama2_70b_lmdeploy.yaml"), {"models[0].transformer.batch": 16})
+    rows = []
+    llm.evaluate_config(llm.build(wl16, hw), 4, 1, 1, op_rows=rows)
+    attn = next(r for r in rows if r["phase"] == "decode step 1" and r["name"] == "attn")
+    assert attn["bytes"] == pytest.approx(16 * 2_106_368)
+    assert attn["latency_s"] == pytest.approx(1e-6 + 16 * 2_106_368 / bw, rel=1e-12)
