@@ -96,16 +96,10 @@ def op_cost(dims, stride, array, unroll, stationary, metric) -> float:
     import numpy as np
 
     from dse.cost import dataflow as df
-    from dse.spec.chiplet import LOOP_DIMS, STATIONARY
 
-    axis = np.full((1, 1, 2, 3), -1, dtype=np.int64)
-    for a, dims_on_axis in enumerate(unroll):
-        for k, d in enumerate(dims_on_axis):
-            axis[0, 0, a, k] = LOOP_DIMS.index(d)
-    one = lambda v: np.array([float(v)])  # noqa: E731
+    chips = df.single_chiplet(array[0], array[1], unroll, stationary, 256.0, 1e12)
     i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    chips = df.ChipletArrays(i64(array[0]), i64(array[1]), axis, i64(1), i64(STATIONARY.index(stationary)),
-                             one(256), one(1e12), one(0), one(1e9), one(1e9), one(1), one(1), one(1))
+    one = lambda v: np.array([float(v)])  # noqa: E731
     ops = df.OpArrays(np.array([dims], dtype=np.int64), i64(stride), one(1), i64(1), i64(1), i64(1))
     out = np.zeros(df.N_COLS)
     df.op_cost(df.op_row(ops, 0), df.chiplet_row(chips, 0), df.Dram(1e15, 0.0, 0.0), out, df.scratch())

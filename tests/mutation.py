@@ -157,6 +157,8 @@ MUTANTS: list[tuple] = [
      "PIM per-op floor dropped"),
     ("dse/system/llm/kernels.py", "        return FC_POOL, ATTN_POOL, FC_POOL", "        return ATTN_POOL, FC_POOL, FC_POOL",
      "pim_split: FC and attention pools swapped"),
+    ("dse/system/llm/evaluator.py", "            energy += pool.idle_w * pool.count * latency",
+     "            energy += pool.idle_w * latency", "PIM static power of one device"),
     ("dse/validate.py", 'return abs(value / self.reference - 1.0) <= tol["rel"] + 1e-12',
      'return abs(value / self.reference - 1.0) <= 2.0 * tol["rel"] + 1e-12', "validate: relative tolerance doubled"),
     ("dse/validate.py", '"ok": all(r["within_tolerance"] for r in must)}', '"ok": True}',

@@ -531,3 +531,14 @@ def test_calibrated_decode_attention_and_step_overhead_by_hand():
     attn = next(r for r in rows if r["phase"] == "decode step 1" and r["name"] == "attn")
     assert attn["bytes"] == pytest.approx(16 * 2_106_368)
     assert attn["latency_s"] == pytest.approx(1e-6 + 16 * 2_106_368 / bw, rel=1e-12)
+
+
+def test_pim_static_power_is_charged_for_the_wall_time():
+    # attacc_only with 0.5 W per PIM device: 90 devices x 0.5 W x latency more energy than with 0.
+    wl = _decode_workload("gpt3-66b", batch=4, tlp=1, out=8)
+    hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    m0 = llm.evaluate_config(llm.build(wl, hw), 1, 1, 1)
+    warm = replace(hw, pims=tuple(replace(p, idle_w=0.5) for p in hw.pims))
+    m1 = llm.evaluate_config(llm.build(wl, warm), 1, 1, 1)
+    assert m1["latency_s"] == m0["latency_s"]
+    assert m1["energy_j"] - m0["energy_j"] == pytest.approx(90 * 0.5 * m0["latency_s"], rel=1e-9)

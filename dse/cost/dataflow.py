@@ -127,6 +127,23 @@ def scratch():
     return Scratch(np.empty((3, 7), dtype=np.int64), np.empty(8))
 
 
+def single_chiplet(rows: int, cols: int, unroll: tuple[tuple[str, ...], tuple[str, ...]], stationary: str,
+                   l1_bytes: float, l2_bytes: float, clock_hz: float = 1e9,
+                   onchip_bytes_per_cycle: float = 1e9) -> ChipletArrays:
+    """A one-chiplet table with a fixed unrolling (dims by name) and unit energies: for reference
+    cases and case scripts that cost one op without a hardware file."""
+    from dse.spec.chiplet import LOOP_DIMS, STATIONARY
+
+    axis = np.full((1, 1, 2, 3), -1, dtype=np.int64)
+    for a, dims in enumerate(unroll):
+        for k, d in enumerate(dims):
+            axis[0, 0, a, k] = LOOP_DIMS.index(d)
+    one = lambda v: np.array([float(v)])  # noqa: E731
+    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    return ChipletArrays(i64(rows), i64(cols), axis, i64(1), i64(STATIONARY.index(stationary)), one(l1_bytes),
+                         one(l2_bytes), one(0), one(clock_hz), one(onchip_bytes_per_cycle), one(1), one(1), one(1))
+
+
 @njit(cache=True)
 def read_extent(out_len, window, stride):
     """Input pixels one spatial dim actually reads: the union of ``out_len`` windows of ``window``

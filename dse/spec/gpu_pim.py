@@ -113,6 +113,7 @@ class PimPool:
     alu_pj_per_flop: float | Knob
     link: str
     kernel_floor_s: float | Knob = 0.0       # fixed time per op on the pool (see README)
+    idle_w: float | Knob = 0.0               # static power per device, charged for the whole wall time
 
     def banks_per_die_value(self) -> int:
         """Banks per die; ``area_limited`` fits as many as PAPI's area budget allows:
@@ -164,7 +165,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
-               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ("kernel_floor_s",)),
+               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ("kernel_floor_s", "idle_w")),
     "system": ((), ("parallel", "dispatch")),
     "system.parallel": (("tp", "pp", "dp"), ()),
     "system.dispatch": (("policy",), ("alpha",)),
@@ -287,6 +288,7 @@ def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
         alu_pj_per_flop=f["alu_pj_per_flop"].number("pj_per_flop", allow_zero=True),
         link=_link_ref(f["link"], links),
         kernel_floor_s=f["kernel_floor_s"].number("s", allow_zero=True) if "kernel_floor_s" in f else 0.0,
+        idle_w=f["idle_w"].number("w", allow_zero=True) if "idle_w" in f else 0.0,
     )
     return pool
 

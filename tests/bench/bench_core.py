@@ -54,13 +54,22 @@ def main() -> None:
     ops, dev, net = point.ops, point.chiplets, point.network
     print(f"workload: {ops.n} ops (GPT-2 1024 tokens + 8 x ResNet-50), hardware: {dev.n} chiplets")
 
-    # 1. op-cost evaluations: the same 4 chiplets tiled 64x -> 256 devices x 127 ops per call.
+    # 1. op-cost evaluations: the same 4 chiplets tiled 64x -> 256 devices x 127 ops per call; each
+    #    includes the L2 blocking search. Then the flexible monolith (6 candidate unrollings per op).
     tiled = ChipletArrays(*[np.ascontiguousarray(np.concatenate([a] * 64)) for a in dev.arrays])
     cost_table(ops.arrays, tiled, net.dram)
     t = best_of(lambda: cost_table(ops.arrays, tiled, net.dram))
     evals = ops.n * 4 * 64
-    print(f"op-cost evaluations: {evals / t:,.0f} per second on one core "
+    print(f"op-cost evaluations, fixed arrays: {evals / t:,.0f} per second on one core "
           f"({evals} (op, chiplet) pairs in {t * 1e3:.2f} ms)")
+    mono = design.build(resolve(load_workload(WL), {}), resolve(load_hardware(str(ROOT / "hardware/mono_os.yaml")), {}))
+    flex = ChipletArrays(*[np.ascontiguousarray(np.concatenate([a] * 256)) for a in mono.chiplets.arrays])
+    cost_table(ops.arrays, flex, net.dram)
+    tf = best_of(lambda: cost_table(ops.arrays, flex, net.dram))
+    n_cand = int(mono.chiplets.arrays.n_unroll[0])
+    print(f"op-cost evaluations, flexible array ({n_cand} candidate unrollings): {ops.n * 256 / tf:,.0f} per second "
+          f"({ops.n * 256 * n_cand / tf:,.0f} candidate evaluations per second; the search costs "
+          f"{tf / (ops.n * 256) / (t / evals):.1f}x a fixed array's evaluation)")
 
     # 2. mapping evaluation: 1e6 evaluations of 64 random mappings inside one jitted loop, and one
     #    call from Python (includes the dispatcher's argument unboxing).

@@ -327,6 +327,9 @@ def evaluate_config(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | 
     latency = (0.0 if math.isnan(ttft) else ttft) + decode_s
     if uses_gpu(hw):
         energy += hw.gpu.idle_w * hw.gpu.count * latency
+    for pool in hw.pims:                 # static power of the PIM devices a policy powers
+        if pool.role in POLICY_ROLES[hw.dispatch.policy]:
+            energy += pool.idle_w * pool.count * latency
     gpu_mem, pim_mem, mem_violations = memory_use(point, ops, system, n_req, kv_peak)
     violations += mem_violations
     return {
