@@ -2,7 +2,7 @@
 chiplet (a 32 x 32 array, 2.1 MB L2, 16 B of L1 per PE, 16 GB/s DRAM, 1 GHz, INT8) under three
 unrollings, each with its hand derivation printed beside dse's figures. Before loop blocking, dse
 charged every L2 access of an operand that did not fit to DRAM: the output-stationary K x Y array
-read the conv's weights 4.4 times (10.3 MB) and the FFN's twice (8.7 MB).
+read the conv's weights 4 times (10.3 MB of DRAM traffic) and the FFN's twice (8.7 MB).
 
     python tests/bench/case_blocking.py
 """
