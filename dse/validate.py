@@ -96,11 +96,10 @@ def op_cost(dims, stride, array, unroll, stationary, metric) -> float:
     import numpy as np
 
     from dse.cost import dataflow as df
+    from dse.system.chiplet.ir import single_chiplet, single_op
 
-    chips = df.single_chiplet(array[0], array[1], unroll, stationary, 256.0, 1e12)
-    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    one = lambda v: np.array([float(v)])  # noqa: E731
-    ops = df.OpArrays(np.array([dims], dtype=np.int64), i64(stride), one(1), i64(1), i64(1), i64(1))
+    chips = single_chiplet(array[0], array[1], unroll, stationary, 256.0, 1e12)
+    ops = single_op(dims, stride)
     out = np.zeros(df.N_COLS)
     df.op_cost(df.op_row(ops, 0), df.chiplet_row(chips, 0), df.Dram(1e15, 0.0, 0.0), out, df.scratch())
     return float(out[df.COL[metric]])
@@ -152,39 +151,45 @@ def papi_speedup(baseline) -> float:
     return papi_grid()[baseline]
 
 
-def kraken_ttft_change() -> float:
-    """Geomean TTFT change (%) of Kraken layers against standard TP over GPT-3 6.7B-175B, TP 4/8,
-    prompts 128/2048, batch 1, on a100x8.yaml (cells that fit in memory)."""
+def kraken_cells():
+    """(model size, tp, context, standard metrics, kraken metrics) over GPT-3 6.7B-175B, TP 4/8,
+    prompts 128/2048, batch 1, on a100x8.yaml."""
     from dse.system.llm import evaluator as llm
 
     hw = _spec("hardware", "a100x8")
-    logs = []
     for size in ("6.7b", "13b", "66b", "175b"):
         for tp in (4, 8):
             for ctx in (128, 2048):
                 m = {v: llm.evaluate_config(llm.build(_spec("workloads", f"kraken_gpt3_{size}_prefill", {
                     "models[0].transformer.seq_len": ctx, "models[0].transformer.layer_variant": v}), hw), tp, 1, 1)
                      for v in ("standard", "kraken")}
-                if m["standard"]["feasible"]:
-                    logs.append(math.log(m["kraken"]["ttft_s"] / m["standard"]["ttft_s"]))
+                yield size, tp, ctx, m["standard"], m["kraken"]
+
+
+def kraken_ttft_change() -> float:
+    """Geomean TTFT change (%) of Kraken layers against standard TP over :func:`kraken_cells` that
+    fit in memory."""
+    logs = [math.log(k["ttft_s"] / s["ttft_s"]) for _, _, _, s, k in kraken_cells() if s["feasible"]]
     return (math.exp(sum(logs) / len(logs)) - 1.0) * 100.0
+
+
+def chiplet_best(workload, hardware) -> tuple[dict, dict]:
+    """Metrics of a chiplet design's fastest mapping and of its least-energy mapping (resolved specs)."""
+    from dse.system.chiplet import design
+
+    point = design.build(workload, hardware)
+    assigns, raw, _ = design.optimise(point, (0.0, 1.0))
+    return design.metrics_of(point, assigns[0], raw[0]), design.metrics_of(point, assigns[1], raw[1])
 
 
 def chiplet_ratio(workload, hetero, mono, metric) -> float:
     """Heterogeneous / monolithic: frames/s at each design's fastest mapping (``throughput``), or
     monolith J / hetero J at each one's least-energy mapping (``energy_efficiency``)."""
-    from dse.system.chiplet import design
-
     wl = _spec("workloads", workload)
-
-    def best(hw_name):
-        point = design.build(wl, _spec("hardware", hw_name))
-        assigns, raw, _ = design.optimise(point, (0.0, 1.0))
-        return (design.metrics_of(point, assigns[0], raw[0])["throughput_per_s"],
-                design.metrics_of(point, assigns[1], raw[1])["energy_j"])
-
-    (th, eh), (tm, em) = best(hetero), best(mono)
-    return th / tm if metric == "throughput" else em / eh
+    (fh, eh), (fm, em) = (chiplet_best(wl, _spec("hardware", hw)) for hw in (hetero, mono))
+    if metric == "throughput":
+        return fh["throughput_per_s"] / fm["throughput_per_s"]
+    return em["energy_j"] / eh["energy_j"]
 
 
 def training(workload, hardware, knobs, metric) -> float:

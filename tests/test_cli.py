@@ -269,17 +269,22 @@ def test_cli_evaluate_synthetic_prints_the_timeline_and_json():
     assert all(abs(d["busy_s"] - 24 * (18.522 + 18.086 + 9.337) / 1e3) < 1e-9 for d in j["per_device"])
 
 
-def test_cli_search_and_pareto_on_a_training_case(tmp_path):
-    wl, hw = str(ROOT / "workloads/cm_9.6b_seq1024.yaml"), str(ROOT / "hardware/a100_cluster_16.yaml")
-    r = dse80("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+def search_twice(workload: str, hardware: str, hw_name: str, trials: int, tmp_path: Path) -> pd.DataFrame:
+    """Run the same search twice: the second run has nothing to do, and no design is written twice.
+    Returns the study's rows."""
+    wl, hw = str(ROOT / f"workloads/{workload}.yaml"), str(ROOT / f"hardware/{hardware}.yaml")
+    r = dse80("search", wl, hw, "--trials", str(trials), "--out", str(tmp_path), "-q")
     assert r.returncode == 0, r.stderr
-    again = dse80("search", wl, hw, "--trials", "20", "--out", str(tmp_path), "-q")
+    again = dse80("search", wl, hw, "--trials", str(trials), "--out", str(tmp_path), "-q")
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    import pandas as pd
-
-    frame = pd.read_parquet(tmp_path / "cm_9.6b_seq1024__a100-cluster-16")
-    assert set(frame["kind"]) == {"training"}
+    frame = pd.read_parquet(tmp_path / f"{workload}__{hw_name}")
     assert not frame.duplicated(subset=[c for c in frame.columns if c.startswith("param.")] + ["mapping"]).any()
+    return frame
+
+
+def test_cli_search_and_pareto_on_a_training_case(tmp_path):
+    frame = search_twice("cm_9.6b_seq1024", "a100_cluster_16", "a100-cluster-16", 20, tmp_path)
+    assert set(frame["kind"]) == {"training"}
     for col in ("tokens_per_s", "mfu", "iteration_s", "peak_memory_bytes", "bubble_rate", "peak_activation_units"):
         assert col in frame.columns
     front = dse80("pareto", str(tmp_path / "cm_9.6b_seq1024__a100-cluster-16"))
@@ -287,14 +292,8 @@ def test_cli_search_and_pareto_on_a_training_case(tmp_path):
 
 
 def test_cli_serving_search_seeds_the_baselines_and_reruns_add_nothing(tmp_path):
-    wl, hw = str(ROOT / "workloads/bert_2x2.6b.yaml"), str(ROOT / "hardware/v100x2_6gb.yaml")
-    r = dse80("search", wl, hw, "--trials", "6", "--out", str(tmp_path), "-q")
-    assert r.returncode == 0, r.stderr
-    again = dse80("search", wl, hw, "--trials", "6", "--out", str(tmp_path), "-q")
-    assert again.returncode == 0 and "nothing to do" in again.stdout
-    frame = pd.read_parquet(tmp_path / "bert_2x2.6b__v100x2-6gb")
+    frame = search_twice("bert_2x2.6b", "v100x2_6gb", "v100x2-6gb", 6, tmp_path)
     assert set(frame["kind"]) == {"serving"}
-    assert not frame.duplicated(subset=[c for c in frame.columns if c.startswith("param.")] + ["mapping"]).any()
     # the baselines are the study's first trials: replication (1+1, tp 1), one group (2) at tp 1 and 2
     first = frame.sort_values("trial").head(3)
     assert list(first["param.hw.system.groups"]) == ["1+1", "2", "2"]

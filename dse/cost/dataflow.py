@@ -30,10 +30,8 @@ REL_O = np.array([1, 1, 0, 1, 1, 0, 0], dtype=np.int64)
 # Order in which L1 capacity enlarges the stationary tile along temporal dims: R S C K X Y N.
 L1_ORDER = np.array([5, 6, 2, 1, 4, 3, 0], dtype=np.int64)
 # L2 blocking works on three macro dims: 0 P (output pixels N*Y*X), 1 K, 2 C (R and S stay whole).
-# Each operand is indexed by two of them; IRRELEVANT[x] is the one that does not index operand x
-# (I, W, O): I is not indexed by K, W not by P, O not by C.
+# Each operand is indexed by two of them: I is not indexed by K, W not by P, O not by C.
 BLOCK_P, BLOCK_K, BLOCK_C = 0, 1, 2
-IRRELEVANT = (BLOCK_K, BLOCK_P, BLOCK_C)
 # How an op's operands sit in L2 (cost column "l2_blocks" > 1 means blocked; see l2_blocking).
 FITS, BLOCKED, STREAMED = 0, 1, 2
 
@@ -127,23 +125,6 @@ def scratch():
     return Scratch(np.empty((3, 7), dtype=np.int64), np.empty(8))
 
 
-def single_chiplet(rows: int, cols: int, unroll: tuple[tuple[str, ...], tuple[str, ...]], stationary: str,
-                   l1_bytes: float, l2_bytes: float, clock_hz: float = 1e9,
-                   onchip_bytes_per_cycle: float = 1e9) -> ChipletArrays:
-    """A one-chiplet table with a fixed unrolling (dims by name) and unit energies: for reference
-    cases and case scripts that cost one op without a hardware file."""
-    from dse.spec.chiplet import LOOP_DIMS, STATIONARY
-
-    axis = np.full((1, 1, 2, 3), -1, dtype=np.int64)
-    for a, dims in enumerate(unroll):
-        for k, d in enumerate(dims):
-            axis[0, 0, a, k] = LOOP_DIMS.index(d)
-    one = lambda v: np.array([float(v)])  # noqa: E731
-    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-    return ChipletArrays(i64(rows), i64(cols), axis, i64(1), i64(STATIONARY.index(stationary)), one(l1_bytes),
-                         one(l2_bytes), one(0), one(clock_hz), one(onchip_bytes_per_cycle), one(1), one(1), one(1))
-
-
 @njit(cache=True)
 def read_extent(out_len, window, stride):
     """Input pixels one spatial dim actually reads: the union of ``out_len`` windows of ``window``
@@ -233,7 +214,7 @@ def l2_blocking(sizes, acc_o, extent, capacity):
     FITS: I + W + O fit L2 whole; one pass over each operand (passes 1, 1, 1, one block).
     BLOCKED: an outer loop over dim A split ``f_A`` ways around an inner loop over dim B split
     ``f_B`` ways, everything else whole inside a block. The operand that A does not index
-    (IRRELEVANT: I for K, W for P, O for C) is re-fetched once per outer iteration (``f_A``
+    (I for K, W for P, O for C) is re-fetched once per outer iteration (``f_A``
     passes); the other two pass once (each block's slice of them is loaded once). For A = C the
     output is re-visited: its partial sums are written and read back ``f_C - 1`` times at
     accumulator width. Of the six orders (A, B) in the order (P,K) (P,C) (K,P) (K,C) (C,P) (C,K),

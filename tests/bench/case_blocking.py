@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from dse.cost import dataflow as df  # noqa: E402
+from dse.system.chiplet.ir import single_chiplet, single_op  # noqa: E402
 
 L2 = 2.1e6
 CASES = (
@@ -34,13 +35,12 @@ ARRAYS = (("weight-stationary K x C", (("K",), ("C",)), "weight"),
 
 
 def chip(unroll, stationary):
-    return df.single_chiplet(32, 32, unroll, stationary, 16.0, L2, clock_hz=1e9, onchip_bytes_per_cycle=64.0)
+    return single_chiplet(32, 32, unroll, stationary, 16.0, L2, clock_hz=1e9, onchip_bytes_per_cycle=64.0)
 
 
 def main() -> None:
     for name, dims, stride, hand in CASES:
-        ops = df.OpArrays(np.array([dims], dtype=np.int64), np.array([stride]), np.array([1.0]), np.array([1]),
-                          np.array([1]), np.array([1]))
+        ops = single_op(dims, stride)
         print(f"{name}\n  hand: {hand}")
         for label, unroll, stationary in ARRAYS:
             out = np.zeros(df.N_COLS)

@@ -15,32 +15,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.spec.common import resolve  # noqa: E402
-from dse.spec.hardware import load_hardware  # noqa: E402
-from dse.spec.workload import load_workload  # noqa: E402
-from dse.system.llm import evaluator as llm  # noqa: E402
+from dse.validate import kraken_cells  # noqa: E402
 
 
 def main() -> None:
-    hw = resolve(load_hardware(str(ROOT / "hardware/a100x8.yaml")), {})
     ratios = []
     print(f"{'model':10} {'TP':>3} {'ctx':>5} {'standard ms':>12} {'kraken ms':>10} {'change':>8} "
           f"{'AR exposed std/kraken ms':>25}  feasible")
-    for size in ("6.7b", "13b", "66b", "175b"):
-        wl = load_workload(str(ROOT / f"workloads/kraken_gpt3_{size}_prefill.yaml"))
-        for tp in (4, 8):
-            for ctx in (128, 2048):
-                m = {}
-                for variant in ("standard", "kraken"):
-                    w = resolve(wl, {"models[0].transformer.seq_len": ctx, "models[0].transformer.layer_variant": variant})
-                    m[variant] = llm.evaluate_config(llm.build(w, hw), tp, 1, 1)
-                s, k = m["standard"], m["kraken"]
-                r = k["ttft_s"] / s["ttft_s"]
-                if s["feasible"]:
-                    ratios.append(r)
-                print(f"gpt3-{size:5} {tp:3d} {ctx:5d} {s['ttft_s'] * 1e3:12.2f} {k['ttft_s'] * 1e3:10.2f} "
-                      f"{(r - 1) * 100:+7.1f}% {s['comm_s'] * 1e3:12.2f} / {k['comm_s'] * 1e3:8.2f}  "
-                      f"{s['feasible']}{'' if s['feasible'] else ' (' + s['violations'] + ')'}")
+    for size, tp, ctx, s, k in kraken_cells():
+        r = k["ttft_s"] / s["ttft_s"]
+        if s["feasible"]:
+            ratios.append(r)
+        print(f"gpt3-{size:5} {tp:3d} {ctx:5d} {s['ttft_s'] * 1e3:12.2f} {k['ttft_s'] * 1e3:10.2f} "
+              f"{(r - 1) * 100:+7.1f}% {s['comm_s'] * 1e3:12.2f} / {k['comm_s'] * 1e3:8.2f}  "
+              f"{s['feasible']}{'' if s['feasible'] else ' (' + s['violations'] + ')'}")
     gm = math.exp(sum(map(math.log, ratios)) / len(ratios))
     print(f"geomean TTFT change over {len(ratios)} feasible cells: {(gm - 1) * 100:+.1f}% (paper: -35.6%)")
 

@@ -118,16 +118,20 @@ def unrolling_label(rows: tuple[str, ...], cols: tuple[str, ...]) -> str:
     return f"{''.join(rows)}×{''.join(cols)}"
 
 
+def axis_array(candidates: list[tuple[tuple[str, ...], tuple[str, ...]]], n_max: int) -> np.ndarray:
+    """[n_max, 2, 3] loop-dim indices of each candidate unrolling's rows and cols axes (-1 unused)."""
+    axis = np.full((n_max, 2, 3), -1, dtype=np.int64)
+    for u, unroll in enumerate(candidates):
+        for a, dims in enumerate(unroll):
+            for k, d in enumerate(dims):
+                axis[u, a, k] = DIM[d]
+    return axis
+
+
 def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
     chips = hw.chiplets
     cands = [c.dataflow.candidates(c.unrolling) for c in chips]
     n_max = max(len(u) for u in cands)
-    axis = np.full((len(chips), n_max, 2, 3), -1, dtype=np.int64)
-    for i, units in enumerate(cands):
-        for u, unroll in enumerate(units):
-            for a, dims in enumerate(unroll):
-                for k, d in enumerate(dims):
-                    axis[i, u, a, k] = DIM[d]
     f = lambda attr: np.array([float(getattr(c, attr)) for c in chips])  # noqa: E731
     return ChipletsTable(
         names=tuple(c.name for c in chips),
@@ -136,7 +140,7 @@ def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
         arrays=ChipletArrays(
             rows=np.array([c.pe_array[0] for c in chips], dtype=np.int64),
             cols=np.array([c.pe_array[1] for c in chips], dtype=np.int64),
-            axis_dims=axis,
+            axis_dims=np.stack([axis_array(units, n_max) for units in cands]),
             n_unroll=np.array([len(u) for u in cands], dtype=np.int64),
             stationary=np.array([STATIONARY.index(c.dataflow.stationary) for c in chips], dtype=np.int64),
             l1_bytes=f("l1_bytes"), l2_bytes=f("l2_bytes"),
@@ -145,6 +149,25 @@ def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
             mac_pj=f("mac_pj"), l1_pj=f("l1_pj"), l2_pj=f("l2_pj")),
         pos=np.array([c.position for c in chips], dtype=np.int64).reshape(len(chips), 2),
     )
+
+
+def single_chiplet(rows: int, cols: int, unroll: tuple[tuple[str, ...], tuple[str, ...]], stationary: str,
+                   l1_bytes: float, l2_bytes: float, clock_hz: float = 1e9,
+                   onchip_bytes_per_cycle: float = 1e9) -> ChipletArrays:
+    """A one-chiplet table with a fixed unrolling (dims by name) and unit energies: for reference
+    cases and case scripts that cost one op without a hardware file."""
+    one = lambda v: np.array([float(v)])  # noqa: E731
+    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    return ChipletArrays(i64(rows), i64(cols), axis_array([unroll], 1)[None], i64(1),
+                         i64(STATIONARY.index(stationary)), one(l1_bytes), one(l2_bytes), one(0), one(clock_hz),
+                         one(onchip_bytes_per_cycle), one(1), one(1), one(1))
+
+
+def single_op(dims: tuple[int, ...], stride: int = 1, elem_bytes: float = 1.0) -> OpArrays:
+    """A one-op table (N K C Y X R S): a model's only op (input from and output to DRAM), static W."""
+    i64 = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    return OpArrays(np.array([dims], dtype=np.int64), i64(stride), np.array([float(elem_bytes)]), i64(1), i64(1),
+                    i64(1))
 
 
 def xy_routes(positions: list[tuple[int, int]], mesh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,8 @@ from dse.models.views import CLASSES, LinearOps, linear_ops
 from dse.spec.gpu_pim import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system import memory
-from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_MEM_HALF, D_STEP,
-                                    D_LINK_PJ, D_NDEV, D_PJ_BIT, D_PJ_FLOP, DEVICE_NAMES, FC_POOL, GPU,
+from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_LINK_BW,
+                                    D_LINK_LAT, D_LINK_PJ, D_MEM_HALF, D_NDEV, D_STEP, D_PJ_BIT, D_PJ_FLOP, DEVICE_NAMES, FC_POOL, GPU,
                                     N_DCOLS, N_DEVICES, N_OCOLS, N_RES, O_BOUND, O_BYTES, O_DEVICE,
                                     O_ENERGY, O_FLOPS, O_TIME, R_COMM, R_ENERGY, R_FC_GPU_STEPS,
                                     R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS, R_TPOT_SUM, LlmSystem,
@@ -97,7 +97,7 @@ def parallel_configs(point: LlmPoint) -> list[tuple[int, int, int]]:
                 if tp <= t.num_attention_heads and pp <= t.num_hidden_layers and n // (tp * pp) <= t.batch:
                     out.append((tp, pp, n // (tp * pp)))
         return out
-    pool = hw.pool("all") if hw.dispatch.policy == "pim" else min(hw.pims, key=lambda p: p.count)
+    pool = min((p for p in hw.pims if p.role in POLICY_ROLES[hw.dispatch.policy]), key=lambda p: p.count)
     return [(1, pp, dp) for dp in _divisors(int(pool.count)) for pp in _divisors(int(pool.count) // dp)
             if pp <= t.num_hidden_layers and dp <= t.batch]
 
@@ -204,11 +204,11 @@ def prefill(point: LlmPoint, ops: LinearOps, system: LlmSystem, n_req: int,
     GPUs unless PIM-only; then, when an attention pool holds the KV cache, the prompt's KV moves
     to it over the pool's link. Returns (ttft_s, energy_j of the replica, comm_s)."""
     hw, t = point.hw, point.t
-    if hw.dispatch.policy == "pim_split":
-        fc_p, attn_p, elem_p = FC_POOL, ATTN_POOL, FC_POOL
-    else:
-        fc_p = attn_p = elem_p = ALL_POOL if hw.dispatch.policy == "pim" else GPU
     T = n_req * t.seq_len
+    if uses_gpu(hw):
+        fc_p = attn_p = elem_p = GPU
+    else:                          # PIM-only: the policy's own devices
+        fc_p, attn_p, elem_p = dispatch(POLICIES.index(hw.dispatch.policy), float(hw.dispatch.alpha), float(T))
     step = Step(float(T), float(n_req), float(t.seq_len), float(T), fc_p, attn_p, elem_p)
     ttft, energy, comm = step_cost(step, ops.arrays, system, op_out)
     kv_move = 0.0
