@@ -537,6 +537,7 @@ def test_pim_static_power_is_charged_for_the_wall_time():
     # attacc_only with 0.5 W per PIM device: 90 devices x 0.5 W x latency more energy than with 0.
     wl = _decode_workload("gpt3-66b", batch=4, tlp=1, out=8)
     hw = resolve(load_hardware(HW.format("attacc_only")), {})
+    hw = replace(hw, pims=tuple(replace(p, idle_w=0.0) for p in hw.pims))
     m0 = llm.evaluate_config(llm.build(wl, hw), 1, 1, 1)
     warm = replace(hw, pims=tuple(replace(p, idle_w=0.5) for p in hw.pims))
     m1 = llm.evaluate_config(llm.build(wl, warm), 1, 1, 1)

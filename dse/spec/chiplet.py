@@ -10,7 +10,7 @@ YAML layout (units in field names; see README "Hardware spec")::
         unrolling: fixed              # or flexible: each op takes its family's best spatial unrolling
         accumulator_bits: 32          # partial-sum width (default max(32, precision))
         pe_static_w: 10.7 uW          # leakage per PE (default 0: dynamic energy only)
-        sram_static_w_per_mb: 20 mW   # leakage per MB of L2 (default 0)
+        sram_static_w_per_mb: 56.4 mW # leakage per MB of SRAM: every PE's L1 plus the L2 (default 0)
         l1_bytes: 256                 # per PE
         l2_bytes: 10 MiB
         clock_hz: 500 MHz
@@ -115,12 +115,18 @@ class Chiplet:
     unrolling: str | Knob = "fixed"
     accumulator_bits: int | None = None      # None: max(32, the op's precision)
     pe_static_w: float | Knob = 0.0          # leakage per PE (W)
-    sram_static_w_per_mb: float | Knob = 0.0     # leakage per 10^6 bytes of L2 (W)
+    sram_static_w_per_mb: float | Knob = 0.0     # leakage per 10^6 bytes of SRAM, L1 and L2 (W)
 
     @property
     def static_w(self) -> float:
-        """Leakage of the chiplet: PEs plus L2 (resolved specs only)."""
-        return self.pe_array[0] * self.pe_array[1] * self.pe_static_w + self.l2_bytes / 1e6 * self.sram_static_w_per_mb
+        """Leakage of the chiplet (resolved specs only)::
+
+            P_static = n_pe * (pe_static_w + l1_bytes / 1e6 * sram_static_w_per_mb)
+                       + l2_bytes / 1e6 * sram_static_w_per_mb
+        """
+        n_pe = self.pe_array[0] * self.pe_array[1]
+        sram_mb = (n_pe * self.l1_bytes + self.l2_bytes) / 1e6
+        return n_pe * self.pe_static_w + sram_mb * self.sram_static_w_per_mb
 
 
 @dataclass(frozen=True)
