@@ -373,3 +373,31 @@ def test_kernel_matches_python_twin(seed):
     assert r["latency_s"] == pytest.approx(latency, rel=1e-12)
     assert r["energy_j"] == pytest.approx(energy, rel=1e-12)
     assert r["dram_bytes"] == pytest.approx(dram, rel=1e-12)
+
+
+def test_cost_table_shares_l2_blocking_only_between_equal_chiplets():
+    # cost_table computes each op's L2 blocking once per (L2 bytes, accumulator width) and reuses it
+    # for later chiplets with the same pair; every entry must equal op_cost on that pair alone.
+    # Chiplets: 40-byte L2 at a 1-byte accumulator (test_l2_blocking_by_hand: 160 DRAM bytes, 6
+    # blocks), the same L2 at a 4-byte accumulator (C-split partial sums now cost 4 bytes), a
+    # 100-byte L2 (128 bytes, 2 blocks), and the first chiplet again (shares its blocking).
+    from dse.cost.dataflow import COL, ChipletArrays, Dram, OpArrays, cost_table
+    from tests.helpers import one_chiplet, one_op
+
+    specs = [dict(l2_bytes=40.0, acc_bytes=1.0), dict(l2_bytes=40.0, acc_bytes=4.0), dict(l2_bytes=100.0, acc_bytes=1.0),
+             dict(l2_bytes=40.0, acc_bytes=1.0)]
+    ops_dims = [(1, 8, 8, 4, 1, 1, 1), (1, 16, 8, 4, 1, 1, 1), (1, 8, 24, 4, 1, 1, 1)]
+    chips = [one_chiplet(rows=2, cols=4, l1_bytes=2.0, **s) for s in specs]
+    ops = [one_op(d) for d in ops_dims]
+    both = ChipletArrays(*[np.concatenate(parts) for parts in zip(*chips)])
+    all_ops = OpArrays(*[np.concatenate(parts) for parts in zip(*ops)])
+    table = cost_table(all_ops, both, Dram(1e9, 5.0, 0.0))
+    for i, d in enumerate(ops_dims):
+        for c, s in enumerate(specs):
+            alone = run_op(d, rows=2, cols=4, l1_bytes=2.0, **s)
+            for name in ("dram_bytes", "l2_blocks", "latency_s", "energy_j", "onchip_bytes"):
+                assert table[i, c, COL[name]] == alone[name], (i, c, name)
+    assert table[0, 0, COL["dram_bytes"]] == 160 and table[0, 0, COL["l2_blocks"]] == 6
+    assert table[0, 2, COL["dram_bytes"]] == 128 and table[0, 2, COL["l2_blocks"]] == 2
+    # the accumulator width changes some op's blocking at the same L2 (else sharing could not be checked)
+    assert any(table[i, 1, COL["dram_bytes"]] != table[i, 0, COL["dram_bytes"]] for i in range(len(ops_dims)))

@@ -115,14 +115,18 @@ class Dram(NamedTuple):
 class Scratch(NamedTuple):
     """Caller-owned work space, so the kernel allocates nothing."""
 
-    ints: np.ndarray         # int64 [3, 7]: lanes, spatial flags, stationary tile per dim
-    floats: np.ndarray       # float64 [8]: tile extents [0:7]
+    floats: np.ndarray       # float64 [4, 8]: rows EXT, LANES, FOLDS, DIM, one column per loop dim
+
+
+# Rows of Scratch.floats: a dim's extent inside one stationary tile, its lanes, its spatial folds
+# (ceil(D / lanes)), and the dim itself as a float.
+EXT, LANES, FOLDS, DIM = 0, 1, 2, 3
 
 
 @njit(cache=True)
 def scratch():
     """A fresh :class:`Scratch` (callable from Python and from kernels)."""
-    return Scratch(np.empty((3, 7), dtype=np.int64), np.empty(8))
+    return Scratch(np.empty((4, 8)))
 
 
 @njit(cache=True)
@@ -135,8 +139,9 @@ def read_extent(out_len, window, stride):
 
 @njit(cache=True)
 def _slice(extent, f):
-    """Fraction of a dim of ``extent`` one of ``f`` blocks holds: ceil(extent / f) / extent."""
-    return ((extent + f - 1) // f) / extent
+    """Fraction of a dim of ``extent`` one of ``f`` blocks holds: ceil(extent / f) / extent (in
+    floats: exact for integers below 2^53, and faster than an integer division)."""
+    return np.ceil(extent / f) / extent
 
 
 @njit(cache=True)
@@ -191,11 +196,11 @@ def _least(sizes, acc_o, extent, capacity, var, f0, f1, f2):
     f = d if m < 1 else max(2, (d + m - 1) // m)
     f = min(f, d)
     g0, g1, g2 = _with(var, f, f0, f1, f2)
-    while f < d and l2_footprint(sizes, acc_o, extent, g0, g1, g2) > capacity:
+    while l2_footprint(sizes, acc_o, extent, g0, g1, g2) > capacity:
+        if f >= d:
+            return 0
         f += 1
         g0, g1, g2 = _with(var, f, f0, f1, f2)
-    if l2_footprint(sizes, acc_o, extent, g0, g1, g2) > capacity:
-        return 0
     while f > 2:
         g0, g1, g2 = _with(var, f - 1, f0, f1, f2)
         if l2_footprint(sizes, acc_o, extent, g0, g1, g2) > capacity:
@@ -231,7 +236,7 @@ def l2_blocking(sizes, acc_o, extent, capacity):
     best_a, best_b, best_fa = -1, -1, 0
     for a in range(3):
         for b in range(3):
-            if b == a:
+            if b == a or best == 0.0:      # nothing re-fetched: no later order can be strictly better
                 continue
             # dim b at its finest split; the third dim whole
             f0, f1, f2 = _with(b, extent[b], 1, 1, 1)
@@ -253,7 +258,40 @@ def l2_blocking(sizes, acc_o, extent, capacity):
 
 
 @njit(cache=True)
+def operand_sizes(op):
+    """Elements of I (the pixels actually read, :func:`read_extent`), W and O, and the MACs."""
+    dims = op.dims
+    size_i = dims[0] * dims[2] * read_extent(dims[3], dims[5], op.stride) * read_extent(dims[4], dims[6], op.stride)
+    size_w = dims[1] * dims[2] * dims[5] * dims[6] * 1.0
+    size_o = dims[0] * dims[1] * dims[3] * dims[4] * 1.0
+    return size_i, size_w, size_o
+
+
+@njit(cache=True)
+def acc_bytes_of(op, chip):
+    """Partial-sum width: the chiplet's ``accumulator_bits`` / 8, else max(4, element bytes)."""
+    return chip.acc_bytes if chip.acc_bytes > 0.0 else max(4.0, op.elem_bytes)
+
+
+@njit(cache=True)
+def op_blocking(op, chip):
+    """:func:`l2_blocking` of one op on one chiplet (it depends on the chiplet only through
+    ``l2_bytes`` and the accumulator width, so :func:`cost_table` shares it between chiplets)."""
+    size_i, size_w, size_o = operand_sizes(op)
+    e = op.elem_bytes
+    dims = op.dims
+    return l2_blocking((size_i * e, size_w * e, size_o * e), size_o * acc_bytes_of(op, chip),
+                       (dims[0] * dims[3] * dims[4], dims[1], dims[2]), chip.l2_bytes)
+
+
+@njit(cache=True)
 def op_cost(op, chip, dram, out, work):
+    """:func:`op_cost_blocked` with the op's :func:`op_blocking` on this chiplet."""
+    op_cost_blocked(op, chip, dram, op_blocking(op, chip), out, work)
+
+
+@njit(cache=True)
+def op_cost_blocked(op, chip, dram, blocking, out, work):
     """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
 
     Candidate unrollings. A fixed array has one spatial unrolling (candidate 0); a flexible one
@@ -307,8 +345,10 @@ def op_cost(op, chip, dram, out, work):
 
     Arguments: the op (:class:`OpRow`), the chiplet (:class:`ChipletRow`), the shared ``dram``
     (:class:`Dram`), ``out`` (gets the COLUMNS) and ``work`` (:class:`Scratch`, owned by the caller
-    so the kernel allocates nothing). The per-candidate stages stay in one loop body on purpose:
-    split into stage functions it measured 2-3x slower (array views and calls per stage).
+    so the kernel allocates nothing), and ``blocking`` (:func:`op_blocking`'s tuple). The
+    per-candidate stages stay in one loop body and index ``work.floats`` in place on purpose: split
+    into stage functions it measured 2-3x slower, and taking row views of the scratch array (each
+    view is reference-counted) 1.5x slower.
     """
     dims = op.dims
     stride = op.stride
@@ -317,25 +357,20 @@ def op_cost(op, chip, dram, out, work):
     cols = chip.cols
     clock_hz = chip.clock_hz
     l2_bytes = chip.l2_bytes
-    acc = chip.acc_bytes if chip.acc_bytes > 0.0 else max(4.0, elem_bytes)
-    iscr = work.ints
-    lanes = iscr[0]
-    spatial = iscr[1]
-    tile = iscr[2]
-    ext = work.floats
+    acc = acc_bytes_of(op, chip)
+    fl = work.floats     # rows EXT, LANES, FOLDS, DIM (indexed in place: no views)
+    for d in range(7):
+        fl[DIM, d] = dims[d]
 
     # Operand sizes (elements) and the L2 blocking: the same for every unrolling.
-    size_i = dims[0] * dims[2] * read_extent(dims[3], dims[5], stride) * read_extent(dims[4], dims[6], stride)
-    size_w = dims[1] * dims[2] * dims[5] * dims[6] * 1.0
-    size_o = dims[0] * dims[1] * dims[3] * dims[4] * 1.0
+    size_i, size_w, size_o = operand_sizes(op)
     macs = 1.0
     for d in range(7):
         macs *= dims[d]
     sz_i = size_i * elem_bytes
     sz_w = size_w * elem_bytes
     sz_o = size_o * elem_bytes
-    state, p_i, p_w, p_o, blocks = l2_blocking(
-        (sz_i, sz_w, sz_o), size_o * acc, (dims[0] * dims[3] * dims[4], dims[1], dims[2]), l2_bytes)
+    state, p_i, p_w, p_o, blocks = blocking
     dram_fixed = 0.0
     from_i = state == STREAMED or op.first == 1 or p_i > 1.0 or sz_i > l2_bytes
     from_w = state == STREAMED or op.w_static == 1 or p_w > 1.0 or sz_w > l2_bytes
@@ -366,62 +401,55 @@ def op_cost(op, chip, dram, out, work):
 
     best_latency = -1.0
     best_energy = 0.0
+    cap0 = max(1.0, np.floor(chip.l1_bytes / 2.0 / elem_bytes))
+    onchip_rate = chip.onchip_bytes_per_cycle * clock_hz
     for u in range(chip.n_unroll):
-        axis_dims = chip.axis_dims[u]
+        # Spatial: lanes per dim (1 on temporal dims), then folds = ceil(D / lanes) (D on temporal dims).
         for d in range(7):
-            lanes[d] = 1
-            spatial[d] = 0
-            tile[d] = 1
+            fl[LANES, d] = 1.0
         for a in range(2):
-            left = rows if a == 0 else cols
+            left = rows * 1.0 if a == 0 else cols * 1.0
             for k in range(3):
-                d = axis_dims[a, k]
-                if d < 0:
-                    continue
-                lanes[d] = min(dims[d], left)
-                spatial[d] = 1
-                left = left // lanes[d]
+                d = chip.axis_dims[u, a, k]
+                if d >= 0:
+                    fl[LANES, d] = min(fl[DIM, d], left)
+                    left = np.floor(left / fl[LANES, d])
         cycles = 1.0
         for d in range(7):
-            if spatial[d] == 1:
-                cycles *= (dims[d] + lanes[d] - 1) // lanes[d]
-            else:
-                cycles *= dims[d]
+            fo = fl[DIM, d] if fl[LANES, d] == 1.0 else np.ceil(fl[DIM, d] / fl[LANES, d])
+            fl[FOLDS, d] = fo
+            cycles *= fo
 
-        # L1: stationary tile and the number of tiles.
-        for d in range(7):
-            if rel_s[d] == 1 and spatial[d] == 1:
-                tile[d] = lanes[d]
-        cap = max(1, int(chip.l1_bytes / 2.0 / elem_bytes))
-        for j in range(7):
-            d = L1_ORDER[j]
-            if rel_s[d] == 1:
-                if spatial[d] == 0:
-                    tile[d] = min(dims[d], cap)
-                    cap = max(1, cap // tile[d])
-                else:
-                    held = min((dims[d] + lanes[d] - 1) // lanes[d], cap)
-                    tile[d] = lanes[d] * held
-                    cap = max(1, cap // held)
+        # L1: the stationary tile holds held_d = min(folds_d, cap) folds of each of S's dims in
+        # L1_ORDER (a temporal dim's folds are its elements); tiles along d: ceil(folds_d / held_d)
+        # (= ceil(D_d / (lanes_d held_d))). Divisions are skipped where they are exact.
+        cap = cap0
         n_tiles = 1.0
         tile_elems = 1.0
         for d in range(7):
+            fl[EXT, d] = fl[DIM, d]
+        for j in range(7):
+            d = L1_ORDER[j]
             if rel_s[d] == 1:
-                f = (dims[d] + tile[d] - 1) // tile[d]
-                n_tiles *= f
-                ext[d] = dims[d] / f
-                tile_elems *= min(tile[d], dims[d])
-            else:
-                ext[d] = dims[d]
-        t_w = n_tiles * ext[1] * ext[2] * ext[5] * ext[6]
-        t_i = n_tiles * ext[0] * ext[2] * read_extent(ext[3], ext[5], stride) * read_extent(ext[4], ext[6], stride)
-        o_writes = n_tiles * ext[0] * ext[1] * ext[3] * ext[4]
+                fo = fl[FOLDS, d]
+                held = 1.0
+                if cap > 1.0:
+                    held = min(fo, cap)
+                    cap = max(1.0, np.floor(cap / held))
+                if held < fo:
+                    f = fo if held == 1.0 else np.ceil(fo / held)
+                    n_tiles *= f
+                    fl[EXT, d] = fl[DIM, d] / f
+                tile_elems *= min(fl[LANES, d] * held, fl[DIM, d])
+        t_w = n_tiles * fl[EXT, 1] * fl[EXT, 2] * fl[EXT, 5] * fl[EXT, 6]
+        t_i = n_tiles * fl[EXT, 0] * fl[EXT, 2] * read_extent(fl[EXT, 3], fl[EXT, 5], stride) * read_extent(fl[EXT, 4], fl[EXT, 6], stride)
+        o_writes = n_tiles * fl[EXT, 0] * fl[EXT, 1] * fl[EXT, 3] * fl[EXT, 4]
         l2_acc = t_i + t_w + 2.0 * o_writes - size_o
         onchip_bytes = (t_i + t_w + size_o) * elem_bytes + 2.0 * (o_writes - size_o) * acc
         dram_bytes = onchip_bytes if state == STREAMED else dram_fixed
 
         compute_s = cycles / clock_hz
-        onchip_s = onchip_bytes / (chip.onchip_bytes_per_cycle * clock_hz)
+        onchip_s = onchip_bytes / onchip_rate
         dram_s = dram_bytes / dram.bytes_per_s
         bound = 0
         worst = compute_s
@@ -432,7 +460,7 @@ def op_cost(op, chip, dram, out, work):
             bound = 2
             worst = dram_s
         tile_bytes = min(tile_elems, s_size) * elem_bytes
-        exposed = tile_bytes / (chip.onchip_bytes_per_cycle * clock_hz)
+        exposed = tile_bytes / onchip_rate
         if s_dram:
             exposed += tile_bytes / dram.bytes_per_s
         latency = worst + exposed + fill_s
@@ -472,13 +500,36 @@ def op_cost(op, chip, dram, out, work):
 @njit(cache=True)
 def cost_table(ops, chips, dram):
     """op x chiplet cost table: ``table[i, c, :] = op_cost(op i, chiplet c)`` (columns COLUMNS),
-    shape [n_ops, n_chiplets, N_COLS]."""
+    shape [n_ops, n_chiplets, N_COLS]. Chiplets with the same L2 bytes and accumulator width share
+    each op's :func:`op_blocking` (computed once, for the first of them)."""
     n_ops = ops.dims.shape[0]
     n_dev = chips.rows.shape[0]
     table = np.empty((n_ops, n_dev, N_COLS))
     work = scratch()
+    first = np.empty(n_dev, dtype=np.int64)      # the first chiplet with c's L2 and accumulator
+    for c in range(n_dev):
+        first[c] = c
+        for b in range(c):
+            if chips.l2_bytes[b] == chips.l2_bytes[c] and chips.acc_bytes[b] == chips.acc_bytes[c]:
+                first[c] = b
+                break
+    states = np.empty(n_dev, dtype=np.int64)
+    passes = np.empty((n_dev, 4))
+    out = np.empty(N_COLS)
     for i in range(n_ops):
         op = op_row(ops, i)
         for c in range(n_dev):
-            op_cost(op, chiplet_row(chips, c), dram, table[i, c], work)
+            chip = chiplet_row(chips, c)
+            b = first[c]
+            if b == c:
+                st, p_i, p_w, p_o, blocks = op_blocking(op, chip)
+                states[c] = st
+                passes[c, 0] = p_i
+                passes[c, 1] = p_w
+                passes[c, 2] = p_o
+                passes[c, 3] = blocks
+            blocking = (states[b], passes[b, 0], passes[b, 1], passes[b, 2], passes[b, 3])
+            op_cost_blocked(op, chip, dram, blocking, out, work)
+            for k in range(N_COLS):
+                table[i, c, k] = out[k]
     return table
