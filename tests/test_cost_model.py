@@ -143,6 +143,13 @@ def test_l2_blocking_by_hand():
     r = run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, l2_bytes=40.0)
     assert r["dram_bytes"] == pytest.approx(160)
     assert r["l2_blocks"] == 6
+    # A 9-byte L2 is filled exactly by the finest two-dim block, K and C split 8 ways each
+    # (I 32/8 + W 64/64 + O 32/8 = 4 + 1 + 4 = 9): it still fits. Only orders of K and C have it;
+    # (K, C) re-fetches I 8 times (the first order with that block; (C, K) would re-visit the
+    # outputs, 2 x 7 x 32 = 448 bytes): 64 blocks, DRAM = I 8 x 32 + W 64 + O 32 = 352.
+    r = run_op((1, 8, 8, 4, 1, 1, 1), rows=2, cols=4, l1_bytes=2.0, l2_bytes=9.0)
+    assert r["dram_bytes"] == pytest.approx(352)
+    assert r["l2_blocks"] == 64
 
 
 def test_weights_larger_than_l2_are_fetched_once():
