@@ -11,8 +11,23 @@ import typer
 
 from dse.errors import DseError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Plain (click) help: flags show as flags and the text fits 80 columns.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Design-space exploration for AI computing systems (chiplets, GPUs, PIM).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dse import __version__
+
+        typer.echo(f"dse {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="print the version and exit")) -> None:
+    """Design-space exploration for AI computing systems (chiplets, GPUs, PIM)."""
 
 
 def _fail(err: DseError) -> None:
@@ -22,8 +37,8 @@ def _fail(err: DseError) -> None:
 
 @app.command()
 def search(
-    workload: str = typer.Argument(..., help="workload spec (YAML)"),
-    hardware: str = typer.Argument(..., help="hardware spec (YAML)"),
+    workload: str = typer.Argument(..., metavar="WORKLOAD", help="workload spec (YAML)"),
+    hardware: str = typer.Argument(..., metavar="HARDWARE", help="hardware spec (YAML)"),
     study: Optional[str] = typer.Option(None, help="study name (default: <workload>__<hardware>)"),
     out: Path = typer.Option(Path("results"), help="results folder; the study goes in OUT/STUDY/"),
     trials: int = typer.Option(300, min=1, max=10_000_000,
@@ -35,7 +50,8 @@ def search(
                                           "memory, FILE.log, sqlite:///FILE or postgresql://USER@HOST/DB"),
     worker: Optional[int] = typer.Option(None, min=0, max=1_000_000, help="worker index (default "
                                          "$SLURM_ARRAY_TASK_ID, else 0): give each worker of a study its own"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar; one summary line"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar (on a terminal) or status lines "
+                               "(elsewhere, every 5 s on stderr); one summary line"),
 ) -> None:
     """Multi-objective search over the specs' knobs, each point's mapping solved by its system kind.
     Re-running resumes the study; workers sharing a storage split its budget."""
@@ -43,26 +59,16 @@ def search(
 
     cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
                        worker=worker)
-    progress: list = []          # started on the first round: a finished study prints no bar
+    from dse.output.progress import Progress
 
-    def update(s) -> None:
-        if not progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[best]}"), TimeElapsedColumn())
-            bar.start()
-            progress.extend([bar, bar.add_task("search", total=s.budget, best="")])
-        bar, task = progress
-        bar.update(task, completed=s.complete_after, best=f"{s.best_text()}, {s.mappings_evaluated:,} mappings")
-
+    progress = None if quiet else Progress()
     try:
-        summary = run_search(workload, hardware, cfg, on_trial=None if quiet else update)
+        summary = run_search(workload, hardware, cfg, on_trial=None if quiet else progress.update)
     except DseError as err:
         _fail(err)
     finally:
-        if progress:
-            progress[0].stop()
+        if progress is not None:
+            progress.close()
     if summary.already_done:
         typer.echo(f"study {summary.study} already has {summary.complete_before} of {summary.budget} trials "
                    f"({summary.storage}); nothing to do. Raise --trials to continue it.")
@@ -83,25 +89,56 @@ def search(
 
 @app.command()
 def evaluate(
-    workload: str = typer.Argument(..., help="workload spec (YAML)"),
-    hardware: str = typer.Argument(..., help="hardware spec (YAML)"),
+    workload: str = typer.Argument(..., metavar="WORKLOAD", help="workload spec (YAML)"),
+    hardware: str = typer.Argument(..., metavar="HARDWARE", help="hardware spec (YAML)"),
     mapping: Optional[Path] = typer.Option(None, help="mapping file (YAML); default: the inner optimiser's best-throughput mapping"),
-    set_: list[str] = typer.Option([], "--set", help="assign a knob: NAME=VALUE (names as in `dse search` params)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    set_: list[str] = typer.Option([], "--set", help="assign a knob: NAME=VALUE, NAME as `dse knobs` lists it "
+                                   "(e.g. batch=1, tp=8); any value the field accepts"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (strict JSON: null for "
+                                 "non-finite values)"),
+    full: bool = typer.Option(False, "--full", help="every op in the table (default: ops grouped per model "
+                              "and chiplet, or per phase and device)"),
+    figure: Optional[Path] = typer.Option(None, help="also draw the latency and energy breakdown: FILE.svg "
+                                          "or FILE.html"),
 ) -> None:
     """One design point with its full per-op cost breakdown."""
     from dse.point import evaluate_point, render
 
     try:
+        if figure is not None:
+            from dse.output.figure import check_breakdown_path
+
+            check_breakdown_path(figure)
         result = evaluate_point(workload, hardware, mapping, set_)
+        render(result, as_json, full)
+        if figure is not None:
+            from dse.output.figure import write_breakdown
+
+            write_breakdown(figure, result)
+            typer.echo(f"figure written to {figure}", err=as_json)
     except DseError as err:
         _fail(err)
-    render(result, as_json)
+
+
+@app.command()
+def knobs(
+    workload: str = typer.Argument(..., metavar="WORKLOAD", help="workload spec (YAML)"),
+    hardware: str = typer.Argument(..., metavar="HARDWARE", help="hardware spec (YAML)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The design knobs of a workload x hardware pair: the short name `--set` accepts, the full
+    name (Parquet `param.` columns), the choices or range, and the default."""
+    from dse.output.tables import knobs_report
+
+    try:
+        knobs_report(workload, hardware, as_json)
+    except DseError as err:
+        _fail(err)
 
 
 @app.command()
 def pareto(
-    results: Path = typer.Argument(..., help="results folder (any number of part files) or one .parquet"),
+    results: Path = typer.Argument(..., metavar="RESULTS", help="results folder (any number of part files) or one .parquet"),
     objectives: Optional[str] = typer.Option(None, help="comma list of COLUMN:max|min (default: the study's "
                                              "objectives, e.g. throughput_per_s:max,energy_j:min or "
                                              "tokens_per_s:max,energy_per_token_j:min)"),
@@ -109,12 +146,15 @@ def pareto(
     csv: Optional[Path] = typer.Option(None, help="also write the front as CSV"),
     limit: int = typer.Option(30, min=1, help="rows shown in the table (the CSV has all)"),
     study: Optional[str] = typer.Option(None, help="the study to read when RESULTS holds several"),
+    figure: Optional[Path] = typer.Option(None, help="also draw the front of the first two objectives: "
+                                          "FILE.svg or FILE.html (hover a point for its design); "
+                                          "FILE.png or FILE.pdf with matplotlib installed"),
 ) -> None:
     """The non-dominated designs of a study."""
     from dse.output.report import pareto_report
 
     try:
-        pareto_report(results, objectives, plot, csv, limit, study)
+        pareto_report(results, objectives, plot, csv, limit, study, figure)
     except DseError as err:
         _fail(err)
 
@@ -162,7 +202,7 @@ def status(
 
 @app.command()
 def batch(
-    sweep: Path = typer.Argument(..., help="sweep file (YAML): runs of workload x hardware, options per run"),
+    sweep: Path = typer.Argument(..., metavar="SWEEP", help="sweep file (YAML): runs of workload x hardware, options per run"),
     slurm: bool = typer.Option(False, "--slurm", help="write a Slurm job-array script (one task per worker)"),
     local: bool = typer.Option(False, "--local", help="run the tasks here as processes"),
     jobs: int = typer.Option(2, min=1, max=1024, help="--local: processes at a time"),
@@ -217,7 +257,7 @@ app.add_typer(results_app, name="results")
 
 @results_app.command("compact")
 def results_compact(
-    folder: Path = typer.Argument(..., help="a study's results folder (OUT/STUDY)"),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="a study's results folder (OUT/STUDY)"),
 ) -> None:
     """Rewrite a study's many part files as one, atomically (duplicates dropped, unreadable parts kept)."""
     from dse.output.store import compact

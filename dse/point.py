@@ -5,36 +5,54 @@ renders it."""
 from __future__ import annotations
 
 import json
+import math
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from dse.errors import DseError
 
 
-def parse_sets(space, assignments: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` overrides for knobs: VALUE is a choice's label (``64x64``, ``true``,
-    ``weight_stationary``) or a number inside a {min, max} range."""
-    from dse.spec.common import label_of
+def parse_sets(space, assignments: list[str], warn=None) -> dict[str, Any]:
+    """``NAME=VALUE`` overrides for knobs. NAME is a knob's full name (``wl.models[0].transformer.batch``),
+    the same without ``wl.``/``hw.``, or its alias (``batch``; ``dse knobs`` lists them). VALUE is a
+    choice's label (``64x64``, ``true``, ``weight_stationary``) or any value the field accepts (YAML
+    syntax, ``AxB`` for an array shape), checked like the spec field; a value outside the study's
+    choices or range is used and reported through ``warn``."""
+    import yaml
+
+    from dse.spec.common import Node, label_of
 
     values: dict[str, Any] = {}
     for text in assignments:
-        name, sep, raw = text.partition("=")
-        if not sep or name not in space.names:
-            raise DseError("--set", name or text, f"NAME=VALUE with NAME one of {list(space.names)}", text)
+        given, sep, raw = text.partition("=")
+        name = space.named(given.strip()) if sep else None
+        if name is None:
+            aliases = list(space.aliases.values())
+            raise DseError("--set", given or text, f"NAME=VALUE with NAME a knob ({', '.join(aliases)}; "
+                           "`dse knobs WORKLOAD HARDWARE` lists them)", text)
         knob = space.knobs[space.names.index(name)]
         if knob.choices is not None:
             labels = [str(label_of(c)).lower() for c in knob.choices]
-            if raw.strip().lower() not in labels:
-                raise DseError("--set", name, f"one of {labels}", raw)
-            values[knob.path] = knob.choices[labels.index(raw.strip().lower())]
-        else:
-            try:
-                number = float(raw)
-            except ValueError:
-                raise DseError("--set", name, f"a number in [{knob.low}, {knob.high}]", raw) from None
-            if not knob.low <= number <= knob.high or knob.integer and number != int(number):
-                raise DseError("--set", name, f"{'an integer' if knob.integer else 'a number'} in [{knob.low}, {knob.high}]", raw)
-            values[knob.path] = int(number) if knob.integer else number
+            if raw.strip().lower() in labels:
+                values[knob.path] = knob.choices[labels.index(raw.strip().lower())]
+                continue
+        shape = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", raw)
+        try:
+            data = [int(shape.group(1)), int(shape.group(2))] if shape else yaml.safe_load(raw)
+        except yaml.YAMLError:
+            data = raw
+        if knob.parse is None:
+            raise DseError("--set", name, "one of the knob's choices", raw)
+        value = knob.parse(Node(data, "--set", name))
+        inside = (knob.choices is not None and value in knob.choices) or (
+            knob.choices is None and knob.low <= value <= knob.high)
+        if not inside and warn is not None:
+            space_text = (f"choices {[label_of(c) for c in knob.choices]}" if knob.choices is not None
+                          else f"range [{knob.low}, {knob.high}]")
+            warn(f"--set {given.strip()}={raw.strip()}: outside the study's {space_text} (used anyway)")
+        values[knob.path] = value
     return values
 
 
@@ -52,19 +70,31 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     kind = kind_of(hardware)
     kind.check_pair(workload, hardware)
     space = Space.of(kind.knobs(workload, hardware))
-    values = parse_sets(space, sets)
+    values = parse_sets(space, sets, warn=lambda text: print(f"dse: warning: {text}", file=sys.stderr))
     wl_vals, hw_vals = space.split(values)
     point = kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
     return {"kind": kind.name, "workload": workload.name, "hardware": hardware.name,
             "params": space.labels(values), **kind.detail(point, mapping_path)}
 
 
-def render(result: dict, as_json: bool) -> None:
+def strict(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None, so that ``json.dumps``
+    writes strict JSON (null) that every parser reads."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
+def render(result: dict, as_json: bool, full: bool = False) -> None:
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(strict(result), indent=2, allow_nan=False))
         return
     from rich.console import Console
 
     from dse.system.base import kind_named
 
-    kind_named(result["kind"]).render(Console(), result)
+    kind_named(result["kind"]).render(Console(), result, full)

@@ -232,22 +232,17 @@ def summary(results: list[dict]) -> dict:
             "ok": all(r["within_tolerance"] for r in must)}
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def report(cases: list[Case], as_json: bool) -> bool:
     """Run the cases and print them (a table per group and the deviations' reasons, or JSON);
     True when every ``must`` case holds."""
     import json
 
+    from dse.point import strict
+
     results = run(cases)
     summ = summary(results)
     if as_json:
-        print(json.dumps({"cases": [{k: _json_safe(v) for k, v in r.items()} for r in results], "summary": summ},
-                         indent=2, allow_nan=False))
+        print(json.dumps(strict({"cases": results, "summary": summ}), indent=2, allow_nan=False))
         return summ["ok"]
     from rich.console import Console
     from rich.table import Table

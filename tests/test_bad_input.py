@@ -123,6 +123,23 @@ CASES = [
         lambda t: edited(t, LLM_WL, "tlp: {choices: [1, 2, 4]}", "tlp: {choices: [1, 2, 64]}"), LLM_HW),
         "models[0].transformer.decode.tlp: expected GEMV-like ops on PIM pool"),
     Case("spec of another kind", search(LLM_WL, HW), "models[0].transformer.decode: expected no decode section"),
+    # --- imported models --------------------------------------------------------------------
+    Case("hf_config: no such file", search(lambda t: write(t, "hf.yaml", "name: w\nmodels:\n  - name: m\n    transformer:"
+                                                       " {hf_config: none.json, seq_len: 8}\n"), LLM_HW),
+         "hf.yaml: models[0].transformer.hf_config: expected a readable Hugging Face config.json"),
+    Case("hf_config: malformed JSON", search(lambda t: (write(t, "c.json", "{\"model_type\": "), write(
+        t, "hf.yaml", "name: w\nmodels:\n  - name: m\n    transformer: {hf_config: c.json, seq_len: 8}\n"))[1], LLM_HW),
+         "hf.yaml: models[0].transformer.hf_config: expected well-formed JSON"),
+    Case("hf_config: mixture of experts", search(lambda t: (write(t, "c.json", '{"model_type": "mixtral", '
+                                                                 '"num_local_experts": 8}'), write(
+        t, "hf.yaml", "name: w\nmodels:\n  - name: m\n    transformer: {hf_config: c.json, seq_len: 8}\n"))[1], LLM_HW),
+         "hf.yaml: models[0].transformer.hf_config (c.json): num_local_experts: expected a dense model"),
+    Case("onnx: not a model", search(lambda t: (write(t, "m.onnx", b"\x00garbage"), write(
+        t, "o.yaml", "name: w\nmodels:\n  - name: m\n    onnx: {file: m.onnx}\n"))[1], HW),
+         "o.yaml: models[0].onnx.file"),
+    Case("onnx: unknown field", search(lambda t: write(t, "o.yaml", "name: w\nmodels:\n  - name: m\n    onnx: "
+                                                       "{file: m.onnx, batchsize: 2}\n"), HW),
+         "o.yaml: models[0].onnx.batchsize: expected one of the known fields"),
     # --- training ---------------------------------------------------------------------------
     Case("training: tp x pp x dp != GPUs", search(TR_WL, lambda t: edited(
         t, TR_HW, "parallel: auto", "parallel: {tp: 2, pp: 2, dp: 2}")),
@@ -206,8 +223,12 @@ CASES = [
          "--storage: mysql://h/db: expected the default"),
     Case("--storage in /proc", search(WL, HW, "--storage", "/proc/x.log"), "--storage: /proc/x.log: expected a writable journal file"),
     Case("--set unknown knob", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.nope=1"], "--set: hw.nope: expected NAME=VALUE"),
-    Case("--set bad choice", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.chiplets.ws0.pe_array=7x7"],
-         "expected one of ['64x64', '32x128', '128x32']"),
+    # --set takes any value the field accepts (7x7 is a legal array, used with a warning); an
+    # illegal one is checked like the spec field
+    Case("--set illegal value", lambda t: ["evaluate", str(WL), str(HW), "--set", "ws0.pe_array=0x7"],
+         "--set: hw.chiplets.ws0.pe_array: expected pe_array [rows, cols] of positive integers, got [0, 7]"),
+    Case("--set not a boolean", lambda t: ["evaluate", str(WL), str(HW), "--set", "pipelining=maybe"],
+         "--set: hw.system.pipelining: expected true or false, got 'maybe'"),
     Case("infeasible mapping", lambda t: ["evaluate", str(WL), str(HW), "--mapping",
                                           write(t, "map.yaml", "mapping: {gpt2: [nope]}\n")],
          "map.yaml: mapping.gpt2"),

@@ -165,7 +165,10 @@ def transformer_operators(t: Transformer) -> tuple[Operator, ...]:
 
 
 def tied_embeddings(t: Transformer) -> bool:
-    """GPT ties the token embedding to the LM head; LLaMA keeps a separate one."""
+    """``tie_word_embeddings`` when given (a Hugging Face config's key), else GPT ties the token
+    embedding to the LM head and LLaMA keeps a separate one."""
+    if t.tie_word_embeddings is not None:
+        return bool(t.tie_word_embeddings)
     return t.architecture != "llama"
 
 

@@ -35,13 +35,37 @@ def non_dominated(values: np.ndarray, maximise: np.ndarray) -> np.ndarray:
     return mask
 
 
-def parse_objectives(text: str) -> list[tuple[str, bool]]:
-    """``throughput_per_s:max,energy_j:min`` -> [(column, maximise)]."""
+# Metrics a user maximises, by name; every other metric dse writes (times, energies, bytes, power,
+# bubble rates) is minimised. Used when --objectives gives a column without :max or :min.
+MAXIMISED_SUFFIXES = ("_per_s", "attainment")
+MAXIMISED_PREFIXES = ("utilization", "slo_attainment")
+MINIMISED_SUFFIXES = ("_s", "_j", "_js", "_bytes", "_w", "_rate", "_ms")
+
+
+def natural_direction(name: str) -> bool | None:
+    """True (maximise) for rates and attainments, False for times, energies, bytes, power and
+    rates of waste; None when the name says nothing."""
+    if name.endswith(MAXIMISED_SUFFIXES) or name.startswith(MAXIMISED_PREFIXES):
+        return True
+    if name.endswith(MINIMISED_SUFFIXES):
+        return False
+    return None
+
+
+def parse_objectives(text: str) -> list[tuple[str, bool, bool]]:
+    """``throughput_per_s:max,energy_j`` -> [(column, maximise, implied)]: a column without
+    ``:max`` / ``:min`` takes its :func:`natural_direction` (``implied`` True); ValueError names the
+    part that has neither."""
     out = []
     for part in text.split(","):
-        name, _, direction = part.strip().partition(":")
-        direction = direction or "min"
-        if not name or direction not in ("min", "max"):
+        name, sep, direction = part.strip().partition(":")
+        if not name or (sep and direction not in ("min", "max")):
             raise ValueError(part)
-        out.append((name, direction == "max"))
+        if sep:
+            out.append((name, direction == "max", False))
+            continue
+        natural = natural_direction(name)
+        if natural is None:
+            raise ValueError(f"{part} (no :max or :min, and the name does not say)")
+        out.append((name, natural, True))
     return out

@@ -9,6 +9,7 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.output.front import non_dominated, parse_objectives
+from dse.search.space import short_names
 
 
 def front_of(frame, objectives: list[tuple[str, bool]], source: str):
@@ -29,13 +30,15 @@ def front_of(frame, objectives: list[tuple[str, bool]], source: str):
     return frame.assign(on_front=mask), front
 
 
+FIGURE_SUFFIXES = (".svg", ".html", ".png", ".pdf")
+
+
 def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int,
-                  study: str | None = None) -> None:
+                  study: str | None = None, figure: Path | None = None) -> None:
     """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``,
     written by every search); a file without them needs ``--objectives``. Unreadable parts are
     skipped and named, duplicates dropped and counted; rows of several studies need ``study``."""
     from rich.console import Console
-    from rich.table import Table
 
     from dse.output.store import META_KIND, META_OBJECTIVES, load_dataset
     from dse.system.base import kind_named
@@ -44,8 +47,22 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         from dse.output.store import check_output_file
 
         check_output_file(csv, "--csv")
+    if figure is not None:
+        from dse.output.store import check_output_file
+
+        check_output_file(figure, "--figure")
+        if figure.suffix.lower() not in FIGURE_SUFFIXES:
+            raise DseError("--figure", str(figure), f"a file ending in one of {', '.join(FIGURE_SUFFIXES)}")
+        if figure.suffix.lower() in (".png", ".pdf"):
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise DseError("--figure", str(figure), ".svg or .html, or matplotlib installed for PNG / PDF "
+                               "(pip install 'dse[figures]')") from None
+    implied: list[str] = []
     if objectives_text is not None:
         objectives = _objectives(objectives_text)
+        implied = [f"{n} {'maximised' if m else 'minimised'}" for n, m, i in _parsed(objectives_text) if i]
     data = load_dataset(results, study)
     meta = data.metadata
     if objectives_text is None:
@@ -59,6 +76,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     frame = data.frame
     everything, front = front_of(frame, objectives, str(results))
     console = Console()
+    if len(front) == 0:
+        console.print(empty_front_reason(frame, objectives), soft_wrap=True)
+        return
     names = [n for n, _ in objectives]
     params = [c for c in front.columns if c.startswith("param.")]
     # Designs with identical objective values (e.g. knobs of an idle chiplet) fold into one row.
@@ -68,16 +88,29 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     arrows = ", ".join(f"{n} {'↑' if m else '↓'}" for n, m in objectives)
     name = meta.get("dse.study")
     where = f"{name} in {results}" if name and Path(results).name != name else str(results)
-    table = Table(title=f"Pareto front of {where}: {len(front)} of {len(frame)} designs ({arrows})")
-    columns = list(dict.fromkeys(c for c in names + ["latency_s", "trial", "alike"] + params
-                                 if c in shown.columns))
-    for col in columns:
-        table.add_column(_heading(col, params), overflow="fold")
-    table.add_column(kind.mapping_title if kind else "mapping", overflow="fold")
-    for _, row in shown.head(limit).iterrows():
-        mapping = str(row.get("mapping", ""))
-        table.add_row(*[_fmt(row[c]) for c in columns], kind.mapping_summary(mapping) if kind else mapping)
+    title = f"Pareto front of {where}: {len(front)} of {len(frame)} designs ({arrows})"
+    labels = dict(zip(params, short_names(params)))
+    wanted = list(dict.fromkeys(c for c in names + params + ["latency_s", "trial", "alike"] if c in shown.columns))
+    mapping_title = kind.mapping_title if kind else "mapping"
+    rows = [([_fmt(row[c]) for c in wanted], kind.mapping_summary(str(row.get("mapping", ""))) if kind
+             else str(row.get("mapping", ""))) for _, row in shown.head(limit).iterrows()]
+    # Columns by priority, dropped from the end until the table fits the terminal: the mapping,
+    # then alike, trial, latency, then knobs from the last; the objectives always stay.
+    order = [c for c in ("mapping", "alike", "trial", "latency_s") if c == "mapping" or c in wanted]
+    order += [c for c in reversed(wanted) if c in params]
+    hidden: list[str] = []
+    while True:
+        keep = [c for c in wanted if c not in hidden]
+        table, need = _front_table(title, keep, labels, rows, wanted, None if "mapping" in hidden else mapping_title)
+        if need <= console.width or not order:
+            break
+        hidden.append(order.pop(0))
     console.print(table)
+    if hidden:
+        shown_names = ", ".join(labels.get(c, mapping_title if c == "mapping" else c) for c in hidden)
+        console.print(f"hidden at {console.width} columns: {shown_names} (a wider terminal, or --csv)")
+    if implied:
+        console.print(f"directions from the metric names (give :max or :min to choose): {', '.join(implied)}")
     console.print("alike: front designs with these same objective values; full mappings: --csv")
     notes = []
     if data.duplicates:
@@ -102,20 +135,93 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
 
         atomic_write(csv, "--csv", lambda tmp: front.to_csv(tmp, index=False))
         console.print(f"front written to {csv}")
+    if figure is not None:
+        write_figure(figure, everything, objectives, params, kind, where, len(front), len(frame))
+        console.print(f"figure written to {figure}")
 
 
-def _heading(col: str, params: list[str]) -> str:
-    """A knob column's heading: its last path segment when no other knob shares it
-    (``param.wl.models[0].transformer.training.microbatch_size`` -> ``microbatch_size``)."""
-    if not col.startswith("param."):
-        return col
-    last = col.rsplit(".", 1)[-1]
-    if sum(p.rsplit(".", 1)[-1] == last for p in params) == 1:
-        return last
-    return col.removeprefix("param.").removeprefix("hw.").removeprefix("wl.")
+def _front_table(title: str, keep: list[str], labels: dict, rows: list, wanted: list[str], mapping_title: str | None):
+    """The front table of the columns ``keep`` (numbers and knob values never wrapped or cut, knobs
+    by short name) and the width it needs."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+    index = [wanted.index(c) for c in keep]
+    need = -2
+    for col, i in zip(keep, index):
+        head = labels.get(col, col)
+        cell_width = max([len(cells[i]) for cells, _ in rows] or [0])
+        if len(head) > cell_width and "." in head:          # a knob's name on two lines: ws0. / pe_array
+            head = "\n".join(head.rsplit(".", 1)).replace("\n", ".\n")
+        width = max([cell_width] + [len(part) for part in head.split("\n")])
+        table.add_column(head, no_wrap=True, min_width=width, justify="left" if col in labels else "right")
+        need += width + 2
+    if mapping_title is not None:
+        table.add_column(mapping_title, overflow="fold", min_width=20)
+        need += 20 + 2
+    for cells, mapping in rows:
+        table.add_row(*[cells[i] for i in index], *([mapping] if mapping_title is not None else []))
+    return table, need
+
+
+def empty_front_reason(frame, objectives: list[tuple[str, bool]]) -> str:
+    """Why a study has no front: no rows, every design infeasible (its most common violations), or
+    no row with finite objective values."""
+    if len(frame) == 0:
+        return "no designs in these results (has the search written any part file?)"
+    if "feasible" in frame.columns and not frame["feasible"].astype(bool).any():
+        lines = [f"no feasible design: all {len(frame)} designs violate a constraint. Most common violations:"]
+        if "violations" in frame.columns:
+            import re
+
+            each = frame["violations"].astype(str).str.split("; ").explode()
+            each = each[each != ""]
+            shape = each.map(lambda t: re.sub(r"\d+(\.\d+)?", "#", t))      # group by wording, not figures
+            for form, n in shape.value_counts().head(5).items():
+                lines.append(f"  {n} x {form}  (e.g. {each[shape == form].iloc[0]})")
+        lines.append("Relax the spec (memory, devices, parallel degrees) or widen the knobs' choices.")
+        return "\n".join(lines)
+    names = ", ".join(n for n, _ in objectives)
+    return f"no design has finite values of {names} among the {len(frame)} feasible ones"
+
+
+def write_figure(path: Path, everything, objectives: list[tuple[str, bool]], params: list[str], kind,
+                 where: str, n_front: int, n_all: int) -> None:
+    """The front of the first two objectives as a figure (dse.output.figure), written atomically."""
+    from dse.output.figure import FrontFigure, front_html, front_matplotlib, front_svg
+    from dse.output.store import atomic_write
+
+    names = [n for n, _ in objectives]
+    ycol = names[1] if len(names) > 1 else names[0]
+    labels = []
+    for _, row in everything.iterrows():
+        knobs = ", ".join(f"{a}={_fmt(row[c])}" for a, c in zip(short_names(params), params))
+        text = ", ".join(f"{n}={_fmt(row[n])}" for n in names)
+        mapping = kind.mapping_summary(str(row.get("mapping", ""))) if kind else ""
+        labels.append("; ".join(t for t in (text, knobs, mapping) if t))
+    fig = FrontFigure(everything[names[0]].to_numpy(float), everything[ycol].to_numpy(float),
+                      everything["on_front"].to_numpy(bool), tuple(labels), names[0], ycol, objectives[0][1],
+                      objectives[-1][1] if len(names) > 1 else objectives[0][1],
+                      f"Pareto front of {where}: {n_front} of {n_all} designs")
+    suffix = path.suffix.lower()
+    if suffix == ".svg":
+        atomic_write(path, "--figure", lambda tmp: tmp.write_text(front_svg(fig), encoding="utf-8"))
+    elif suffix == ".html":
+        atomic_write(path, "--figure", lambda tmp: tmp.write_text(front_html(fig), encoding="utf-8"))
+    else:
+        def draw(tmp: Path) -> None:
+            front_matplotlib(fig, str(tmp), suffix[1:])
+
+        atomic_write(path, "--figure", draw)
 
 
 def _objectives(text: str) -> list[tuple[str, bool]]:
+    return [(name, maximise) for name, maximise, _ in _parsed(text)]
+
+
+def _parsed(text: str) -> list[tuple[str, bool, bool]]:
     try:
         return parse_objectives(text)
     except ValueError as exc:

@@ -3,18 +3,107 @@
 from __future__ import annotations
 
 
-def per_op_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]):
-    """A rich table: the first three columns (names) left-aligned, numbers right, the last (bound) left."""
+def per_op_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], text_columns: int = 3):
+    """A compact rich table: the first ``text_columns`` columns (names) and the last (bound) are
+    text, left-aligned and folded when narrow; the numbers are right-aligned and never wrapped or
+    cut (each column at least as wide as its widest number)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i < 3 or i == len(columns) - 1 else "right")
+        text = i < text_columns or i == len(columns) - 1
+        if text:
+            table.add_column(col, justify="left", overflow="fold")
+        else:
+            width = max([len(col)] + [len(r[i]) for r in rows])
+            table.add_column(col, justify="right", no_wrap=True, min_width=width)
     for row in rows:
         table.add_row(*row)
     return table
 
 
+def grouped(rows: list[dict], keys: tuple[str, ...], sums: tuple[str, ...], weight: str = "latency_s",
+            count: str = "count") -> list[dict]:
+    """Per-op rows folded into one row per distinct ``keys`` (in first-seen order): ``ops`` (rows),
+    each of ``sums`` summed times the row's ``count``, ``bound`` the bound holding the largest share
+    of ``weight`` (times count), and ``weighted_utilization`` (``utilization`` weighted by
+    ``cycles`` x count) when the rows have both."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        k = tuple(r[key] for key in keys)
+        g = out.setdefault(k, {**{key: r[key] for key in keys}, "ops": 0, **{f: 0.0 for f in sums},
+                               "_bounds": {}, "_util": 0.0, "_cycles": 0.0})
+        n = r.get(count, 1)
+        g["ops"] += 1
+        for f in sums:
+            g[f] += r[f] * n
+        g["_bounds"][r["bound"]] = g["_bounds"].get(r["bound"], 0.0) + r[weight] * n
+        if "utilization" in r and "cycles" in r:
+            g["_util"] += r["utilization"] * r["cycles"] * n
+            g["_cycles"] += r["cycles"] * n
+    result = []
+    for g in out.values():
+        bounds = g.pop("_bounds")
+        g["bound"] = max(bounds, key=bounds.get) if bounds else ""
+        util, cycles = g.pop("_util"), g.pop("_cycles")
+        if cycles:
+            g["weighted_utilization"] = util / cycles
+        result.append(g)
+    return result
+
+
 def knobs_line(params: dict) -> str:
-    """``knobs: name=value, ...`` of a `dse evaluate` result (``(no knobs)`` when there are none)."""
-    return "knobs: " + (", ".join(f"{k}={v}" for k, v in params.items()) or "(no knobs)")
+    """``knobs: batch=8, tp=4, ...`` of a `dse evaluate` result, by short name (``(no knobs)`` when
+    there are none); ``--json`` keeps the full names."""
+    from dse.search.space import short_names
+
+    return "knobs: " + (", ".join(f"{a}={v}" for a, v in zip(short_names(list(params)), params.values()))
+                        or "(no knobs)")
+
+
+def knobs_report(workload_path: str, hardware_path: str, as_json: bool) -> None:
+    """``dse knobs``: every knob of the pair with its short name, values and default."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from dse.search.space import Space
+    from dse.spec.common import label_of
+    from dse.spec.hardware import load_hardware
+    from dse.spec.workload import load_workload
+    from dse.system.base import kind_of
+
+    workload, hardware = load_workload(workload_path), load_hardware(hardware_path)
+    kind = kind_of(hardware)
+    kind.check_pair(workload, hardware)
+    space = Space.of(kind.knobs(workload, hardware))
+    rows = []
+    for name, knob in zip(space.names, space.knobs):
+        if knob.choices is not None:
+            values = {"choices": [label_of(c) for c in knob.choices]}
+        else:
+            values = {"min": knob.low, "max": knob.high, "log": knob.log, "integer": knob.integer}
+        rows.append({"name": space.aliases[name], "full_name": name, **values, "default": label_of(knob.default)})
+    if as_json:
+        print(json.dumps({"kind": kind.name, "workload": workload.name, "hardware": hardware.name, "knobs": rows},
+                         indent=2))
+        return
+    console = Console()
+    if not rows:
+        console.print(f"{workload.name} on {hardware.name}: no knobs (every field is fixed)")
+        return
+    table = Table(title=f"knobs of {workload.name} on {hardware.name} ({kind.name})")
+    table.add_column("name (--set)", no_wrap=True)
+    table.add_column("values")
+    table.add_column("default", no_wrap=True)
+    table.add_column("full name (Parquet param.)", overflow="fold")
+    for r in rows:
+        if "choices" in r:
+            values = ", ".join(str(c) for c in r["choices"])
+        else:
+            values = f"{r['min']:g} .. {r['max']:g}" + (" (log)" if r["log"] else "") + (" integer" if r["integer"] else "")
+        table.add_row(r["name"], values, str(r["default"]), r["full_name"])
+    console.print(table)
+    console.print("--set NAME=VALUE takes any value the field accepts (a warning when outside these values)")

@@ -62,6 +62,7 @@ class SearchSummary:
     reaped: int = 0                  # trials of dead workers failed and re-queued by this worker
     rows: int = 0
     mappings_evaluated: int = 0
+    pending: int = 0                 # trials evaluated in this round, not yet told
     parts: list[Path] = field(default_factory=list)
     objectives: tuple = ()
     best: list = field(default_factory=list)     # best feasible value per objective
@@ -73,7 +74,14 @@ class SearchSummary:
         return self.complete_before >= self.budget
 
     def best_text(self) -> str:
-        return ", ".join(f"best {name} {value:.4g}" for (name, _), value in zip(self.objectives, self.best))
+        from dse.output.progress import best_values_text
+
+        return best_values_text(self)
+
+    def improve(self, values: list[float]) -> None:
+        """Fold one feasible design's objective values into ``best`` (NaN: none yet)."""
+        self.best = [b if math.isnan(a) else (max(a, b) if m else min(a, b))
+                     for a, b, (_, m) in zip(self.best, values, self.objectives)]
 
 
 STUDY_NAME = "a study name of 1-120 letters, digits, '_', '.', '-' (not starting with '.')"
@@ -272,7 +280,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
     sseed = p.provenance["sampler_seed"]
     summary = SearchSummary(study=p.name, folder=folder, storage=store.description, budget=cfg.trials,
                             worker=index, sampler_seed=sseed, objectives=objs,
-                            best=[0.0 if m else float("inf") for _, m in objs])
+                            best=[math.nan for _ in objs])
     coord = store.coordinator
     study = open_study(p.name, store, make_sampler(sseed, max(2, min(cfg.batch, cfg.trials))),
                        tuple("maximize" if m else "minimize" for _, m in objs), p.binding)
@@ -359,11 +367,16 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
         point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
         point_rows, evaluated = p.kind.design_rows(point)
         params = {f"param.{n}": label_of(q.values[k.path]) for n, k in zip(space.names, space.knobs)}
+        # the trial's count on its first row, 0 on the others: the column sums to the work done
         rows.extend({**p.provenance, "trial": q.trial.number, **params, **_plain(row),
-                     "mappings_evaluated": evaluated} for row in point_rows)
+                     "mappings_evaluated": evaluated if i == 0 else 0} for i, row in enumerate(point_rows))
         q.result = best_values(point_rows, objs)
         summary.mappings_evaluated += evaluated
         summary.points += 1
+        summary.pending += 1
+        best, feasible = q.result
+        if feasible:
+            summary.improve(best)
 
     def flush() -> None:
         """Write the evaluated rows as one part, then tell every resolved trial (budget permitting)."""
@@ -379,6 +392,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
             rows.clear()
             failpoint("written")
         ready = [q for q in proposals if q.result is not None or (q.owner is not None and q.owner.result is not None)]
+        summary.pending = 0
         if not ready:
             return
         with coord.lock():
@@ -393,8 +407,7 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                         summary.trials += 1
                         summary.repeats += q.state == "repeat"
                         if feasible:
-                            summary.best = [max(a, b) if m else min(a, b)
-                                            for a, b, (_, m) in zip(summary.best, best, objs)]
+                            summary.improve(best)
                     else:
                         q.trial.set_user_attr("over_budget", True)
                         study.tell(q.trial, state=TrialState.FAIL)
@@ -440,6 +453,9 @@ def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,
                     coord.beat(study, live_ids())
                     if due():
                         flush()
+                    if on_trial:
+                        summary.seconds = time.perf_counter() - start
+                        on_trial(summary)
             flush()      # every batch is told before the next ask: one worker's run is reproducible
             summary.seconds = time.perf_counter() - start
             if on_trial:

@@ -122,7 +122,7 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
                     st.trials_without_rows = len(owners - keys)
                 text = str(data.metadata.get(META_OBJECTIVES.decode(), ""))
                 feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
-                for name, maximise in (parse_objectives(text) if text else []):
+                for name, maximise, _ in (parse_objectives(text) if text else []):
                     if name in feasible and len(feasible):
                         value = float(feasible[name].max() if maximise else feasible[name].min())
                         if math.isfinite(value):

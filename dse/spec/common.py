@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -69,6 +69,9 @@ class Knob:
     high: float | None = None
     log: bool = False
     integer: bool = False
+    # How the plain field parses one value (``dse evaluate --set`` checks a value outside the
+    # choices with it); not part of the knob's identity.
+    parse: Callable[[Node], Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def default(self) -> Any:
@@ -210,7 +213,7 @@ class Node:
             values = tuple(parse_one(item) for item in items)
             if len(set(map(_freeze, values))) != len(values):
                 raise fields_["choices"].fail("distinct choices")
-            return Knob(self.path, choices=values)
+            return Knob(self.path, choices=values, parse=parse_one)
         if "min" not in fields_ or "max" not in fields_:
             raise self.fail("a range {min: ..., max: ...} or {choices: [...]}")
         low, high = parse_one(fields_["min"]), parse_one(fields_["max"])
@@ -221,7 +224,7 @@ class Node:
         log = fields_["log"].boolean(knob=False) if "log" in fields_ else False
         if log and low <= 0:
             raise fields_["min"].fail("min > 0 for a log range")
-        return Knob(self.path, low=low, high=high, log=log, integer=integer)
+        return Knob(self.path, low=low, high=high, log=log, integer=integer, parse=parse_one)
 
 
 def _freeze(value: Any) -> Any:

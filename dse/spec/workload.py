@@ -18,6 +18,7 @@ values), not a stored parameter, so it is not read from DRAM as weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from dse.errors import DseError
 from dse.models.presets import TRANSFORMER_PRESETS
@@ -130,6 +131,7 @@ class Transformer:
     layer_variant: str | Knob = "standard"
     decode: Decode | None = None
     training: Training | None = None
+    tie_word_embeddings: bool | None = None   # None: tied for gpt, separate for llama
 
     @property
     def kv_heads(self) -> int:
@@ -167,10 +169,11 @@ _OP_INT_FIELDS = ("N", "K", "C", "Y", "X", "R", "S", "stride")
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "models"), ("description", "serving")),
-    "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "pipeline", "serving")),
+    "models[]": (("name",), ("count", "transformer", "resnet50", "ops", "onnx", "pipeline", "serving")),
+    "models[].onnx": (("file",), ("batch", "precision_bits")),
     "models[].transformer": (("seq_len",), _TRANSFORMER_KEYS + (
-        "preset", "batch", "precision_bits", "architecture", "num_key_value_heads", "layer_variant", "decode",
-        "training")),
+        "preset", "hf_config", "batch", "precision_bits", "architecture", "num_key_value_heads",
+        "tie_word_embeddings", "layer_variant", "decode", "training")),
     "models[].transformer.decode": ((), ("output_tokens", "tlp", "include_prefill", "seed")),
     "models[].transformer.training": (("global_batch",), (
         "microbatch_size", "gradient_bytes_per_param", "optimizer_bytes_per_param", "recompute", "dropout",
@@ -216,12 +219,12 @@ def _model(node: Node) -> Model:
     serving = None
     if "serving" in f:
         serving = parse_model_serving(f["serving"])
-    kinds = [k for k in ("transformer", "resnet50", "ops", "pipeline") if k in f]
+    kinds = [k for k in ("transformer", "resnet50", "ops", "onnx", "pipeline") if k in f]
     name = f["name"].name(knob=False)
     if not kinds and serving is not None and serving.profiled:
         return Model(name, 1, None, (), serving)             # measured figures only (serving kind)
     if len(kinds) != 1:
-        raise node.fail("exactly one of transformer, resnet50, ops or pipeline (or, for serving, only "
+        raise node.fail("exactly one of transformer, resnet50, ops, onnx or pipeline (or, for serving, only "
                         "profiled figures)", kinds or None)
     count = f["count"].number(integer=True) if "count" in f else 1
     if "transformer" in f:
@@ -237,8 +240,29 @@ def _model(node: Node) -> Model:
         ), ())
     if "pipeline" in f:
         return Model(name, count, _pipeline(f["pipeline"]), ())
+    if "onnx" in f:
+        return Model(name, count, None, _onnx(f["onnx"]))
     ops = tuple(_op(item) for item in f["ops"].sequence(min_len=1))
     return Model(name, count, None, ops)
+
+
+def _beside(node: Node) -> Path:
+    """A file named by a spec field, relative to the spec file's folder."""
+    path = Path(node.name(knob=False))
+    return path if path.is_absolute() else Path(node.source).resolve().parent / path
+
+
+def _onnx(node: Node) -> tuple[Op, ...]:
+    from dse.models.onnx_import import import_onnx
+
+    f = node.mapping(*FIELDS["models[].onnx"])
+    batch = f["batch"].number(integer=True, knob=False, high=1 << 20) if "batch" in f else 1
+    bits = None
+    if "precision_bits" in f:
+        bits = f["precision_bits"].number(integer=True, knob=False)
+        if bits not in (4, 8, 16, 32):
+            raise f["precision_bits"].fail("precision_bits of 4, 8, 16 or 32")
+    return import_onnx(_beside(f["file"]), node.source, f["file"].path, batch, bits)
 
 
 def _pipeline(node: Node) -> Pipeline:
@@ -276,8 +300,17 @@ def _training(node: Node) -> Training:
 def _transformer(node: Node) -> Transformer:
     f = node.mapping(*FIELDS["models[].transformer"])
     values: dict = {}
+    if "preset" in f and "hf_config" in f:
+        raise f["hf_config"].fail("either a preset or an hf_config, not both")
     if "preset" in f:
         values.update(TRANSFORMER_PRESETS[f["preset"].name(tuple(TRANSFORMER_PRESETS), knob=False)])
+    if "hf_config" in f:
+        from dse.models.hf_config import transformer_keys
+
+        node_hf = f["hf_config"]
+        values.update(transformer_keys(_beside(node_hf), node_hf.source, node_hf.path))
+    if "tie_word_embeddings" in f:
+        values["tie_word_embeddings"] = f["tie_word_embeddings"].boolean(knob=False)
     for key in _TRANSFORMER_KEYS + ("seq_len", "batch", "num_key_value_heads"):
         if key in f:
             values[key] = f[key].number(integer=True)

@@ -96,8 +96,9 @@ class SystemKind(ABC):
         """`dse evaluate`: one design in full (mapping, its source, metrics, ``per_op`` rows)."""
 
     @abstractmethod
-    def render(self, console: Any, result: dict) -> None:
-        """Print a `detail` result (with workload, hardware and params added) for people."""
+    def render(self, console: Any, result: dict, full: bool = False) -> None:
+        """Print a `detail` result (with workload, hardware and params added) for people: its ops
+        grouped, or every op with ``full``."""
 
     def mapping_summary(self, mapping: str) -> str:
         """A short form of a row's mapping text for `dse pareto`'s table."""

@@ -66,22 +66,35 @@ class ChipletKind(SystemKind):
             assign = np.asarray(assigns[0])
             source = MAPPING_FROM_OPTIMISER
         metrics = design.metrics_of(point, assign)
+        # A chiplet design is always feasible: operands larger than L2 are blocked or streamed.
         return {"mapping": design.encode_mapping(point, assign), "mapping_source": source,
+                "feasible": True, "violations": "",
                 **{k: (v if isinstance(v, bool) else float(v)) for k, v in metrics.items()},
                 "per_op": design.per_op(point, assign)}
 
-    def render(self, console: Any, result: dict) -> None:
-        from dse.output.tables import knobs_line, per_op_table
+    def render(self, console: Any, result: dict, full: bool = False) -> None:
+        from dse.output.tables import grouped, knobs_line, per_op_table
 
-        # The unrolling column only when some op's chiplet could choose (a flexible array).
-        flexible = len({row["unrolling"] for row in result["per_op"]}) > len({row["chiplet"] for row in result["per_op"]})
-        extra = ("unrolling",) if flexible else ()
-        console.print(per_op_table(
-            f"{result['workload']} on {result['hardware']}",
-            ("op", "model", "chiplet", *extra, "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
-            [(row["name"], row["model"], row["chiplet"], *((row["unrolling"],) if flexible else ()), str(row["count"]),
-              f"{row['cycles']:,}", f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e6:,.1f}",
-              f"{row['utilization']:.3f}", row["bound"]) for row in result["per_op"]]))
+        title = f"{result['workload']} on {result['hardware']}"
+        if full:
+            # The unrolling column only when some op's chiplet could choose (a flexible array).
+            flexible = (len({row["unrolling"] for row in result["per_op"]})
+                        > len({row["chiplet"] for row in result["per_op"]}))
+            extra = ("unrolling",) if flexible else ()
+            console.print(per_op_table(
+                title, ("op", "model", "chiplet", *extra, "x", "cycles", "latency µs", "energy µJ", "util", "bound"),
+                [(row["name"], row["model"], row["chiplet"], *((row["unrolling"],) if flexible else ()),
+                  str(row["count"]), f"{row['cycles']:.6g}", f"{row['latency_s'] * 1e6:.5g}",
+                  f"{row['energy_j'] * 1e6:.5g}", f"{row['utilization']:.3f}", row["bound"])
+                 for row in result["per_op"]], text_columns=3 + len(extra)))
+        else:
+            groups = grouped(result["per_op"], ("model", "chiplet"), ("cycles", "latency_s", "energy_j"))
+            console.print(per_op_table(
+                f"{title}, per model and chiplet (--full: per op)",
+                ("model", "chiplet", "ops", "cycles", "latency ms", "energy mJ", "util", "bound"),
+                [(g["model"], g["chiplet"], str(g["ops"]), f"{g['cycles']:.4g}", f"{g['latency_s'] * 1e3:.4g}",
+                  f"{g['energy_j'] * 1e3:.4g}", f"{g['weighted_utilization']:.3f}", g["bound"]) for g in groups],
+                text_columns=2))
         console.print(knobs_line(result["params"]))
         console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
         utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()

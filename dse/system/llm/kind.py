@@ -74,15 +74,25 @@ class LlmKind(SystemKind):
                 **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
                 "per_op": rows}
 
-    def render(self, console: Any, result: dict) -> None:
-        from dse.output.tables import knobs_line, per_op_table
+    def render(self, console: Any, result: dict, full: bool = False) -> None:
+        from dse.output.tables import grouped, knobs_line, per_op_table
 
-        console.print(per_op_table(
-            f"{result['workload']} on {result['hardware']} ({result['mapping']}, per device)",
-            ("phase", "op", "device", "x", "GFLOP", "MB", "latency µs", "energy mJ", "bound"),
-            [(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:,.3f}",
-              f"{row['bytes'] / 1e6:,.2f}", f"{row['latency_s'] * 1e6:,.1f}", f"{row['energy_j'] * 1e3:,.3f}",
-              row["bound"]) for row in result["per_op"]]))
+        title = (f"{result['workload']} on {result['hardware']} ({result['mapping']}; FLOPs, bytes and time "
+                 "per device, energy of all the devices running an op)")
+        if full:
+            console.print(per_op_table(
+                title, ("phase", "op", "device", "x", "GFLOP", "MB", "latency µs", "energy mJ", "bound"),
+                [(row["phase"], row["name"], row["device"], str(row["count"]), f"{row['flops'] / 1e9:.4g}",
+                  f"{row['bytes'] / 1e6:.4g}", f"{row['latency_s'] * 1e6:.4g}", f"{row['energy_j'] * 1e3:.4g}",
+                  row["bound"]) for row in result["per_op"]]))
+        else:
+            groups = grouped(result["per_op"], ("phase", "device"), ("flops", "bytes", "latency_s", "energy_j"))
+            console.print(per_op_table(
+                f"{title}, per phase and device (--full: per op)",
+                ("phase", "device", "ops", "GFLOP", "GB", "latency ms", "energy J", "bound"),
+                [(g["phase"], g["device"], str(g["ops"]), f"{g['flops'] / 1e9:.4g}", f"{g['bytes'] / 1e9:.4g}",
+                  f"{g['latency_s'] * 1e3:.4g}", f"{g['energy_j']:.4g}", g["bound"]) for g in groups],
+                text_columns=2))
         console.print(knobs_line(result["params"]))
         console.print(f"parallel ({result['mapping_source']}): {result['mapping']}   dispatch {result['policy']}"
                       + (f" alpha {result['alpha']:g}" if result["policy"] == "papi" else ""))

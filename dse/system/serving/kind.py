@@ -136,7 +136,7 @@ class ServingKind(SystemKind):
                 f"{runs} simulator runs)", **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
 
-    def render(self, console: Any, result: dict) -> None:
+    def render(self, console: Any, result: dict, full: bool = False) -> None:
         from dse.output.tables import knobs_line, per_op_table
 
         def ms(v):

@@ -94,7 +94,7 @@ class TrainingKind(SystemKind):
                 **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
                 "per_stage": stages, "per_device": devices, "passes": passes}
 
-    def render(self, console: Any, result: dict) -> None:
+    def render(self, console: Any, result: dict, full: bool = False) -> None:
         from dse.output.tables import knobs_line, per_op_table
         from dse.system.training.timeline import timeline_lines
 
