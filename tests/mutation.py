@@ -327,7 +327,12 @@ MUTANTS: list[tuple] = [
      "    util = float(s.busy.sum() / (gpus * span))", "utilisation without the tp GPUs of a stage"),
     ("dse/system/serving/evaluator.py", "        tp = min(int(hw.tp), size)", "        tp = int(hw.tp)",
      "tp not capped by the group size"),
-    # --- output and imported models (issue 12) --------------------------------------------------
+]
+
+# Mutants of the output, model-import and knob-name code (issue 12), run against the tests that
+# exercise them: (file, fragment, replacement, description, test files)
+OUTPUT_TESTS = "tests/test_output.py tests/test_import.py tests/test_cli.py"
+MUTANTS += [(*m, OUTPUT_TESTS) for m in [
     ("dse/output/figure.py", "dist = np.abs(dv * (u - u[0]) - du * (v - v[0])) / norm", "dist = np.abs(dv * (u - u[0])) / norm",
      "knee: distance to the chord without its x term"),
     ("dse/output/tables.py", "            g[f] += r[f] * n", "            g[f] += r[f]", "grouped sums ignore the op count"),
@@ -357,7 +362,7 @@ MUTANTS: list[tuple] = [
      "knob aliases one segment too long"),
     ("dse/output/progress.py", "        done = min(s.budget, s.complete_after + s.pending)", "        done = min(s.budget, s.complete_after)",
      "progress ignores evaluated, untold trials"),
-]
+]]
 
 # Mutants of the search loop, storage and CLI checks: killed only by the subprocess tests (real CLI,
 # journal files, kills), which need the JIT. (file, fragment, replacement, description, test files)
