@@ -119,6 +119,7 @@ def test_tiny_cnn_ops_macs_and_weights_by_hand():
     assert [op.name for op in ops] == ["conv1", "conv2", "fc"]
     assert [op.macs for op in ops] == [110_592, 147_456, 320]
     assert (ops[1].stride, ops[1].Y, ops[1].R) == (2, 8, 3)
+    assert [(op.N, op.K, op.C) for op in ops] == [(2, 8, 3), (2, 16, 8), (2, 10, 16)]   # K out, C in channels
     model = onnx.load(str(ROOT / "workloads/tiny_cnn.onnx"))
     weights = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer if len(t.dims) > 1}
     assert sum(op.K * op.C * op.R * op.S for op in ops if op.weights_static) == sum(weights.values()) == 1528

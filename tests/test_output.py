@@ -283,6 +283,14 @@ def test_evaluate_figure_breakdown(tmp_path):
     ns = "{http://www.w3.org/2000/svg}"
     bars = [e.find(f"{ns}title").text for e in tree.iter(f"{ns}rect") if e.find(f"{ns}title") is not None]
     assert any(b.startswith("prefill / gpu / qkv:") for b in bars) and len(bars) == 2 * 18   # 9 ops x 2 phases
+    # every kind draws one: chiplets, training stages, serving groups
+    for wl, hw, label in (("gpt2_resnet50", "mcm4_hetero", "gpt2 / ws0:"), ("zb_table5_profiled", "pipeline_only", "stage 0"),
+                          ("bert_2x2.6b", "v100x2_6gb", "group 0:")):
+        out = tmp_path / f"{wl}.svg"
+        r = dse("evaluate", str(ROOT / f"workloads/{wl}.yaml"), str(ROOT / f"hardware/{hw}.yaml"), "--figure", str(out))
+        assert r.returncode == 0, r.stderr
+        titles = [e.find(f"{ns}title").text for e in ET.parse(out).iter(f"{ns}rect") if e.find(f"{ns}title") is not None]
+        assert any(t.startswith(label) for t in titles), titles
     r = dse("evaluate", LLAMA, A100, "--figure", str(tmp_path / "bd.pdf"))
     assert r.returncode == 2 and "expected a file ending in .svg or .html" in r.stderr
 

@@ -240,8 +240,8 @@ def breakdown_groups(result: dict) -> tuple[str, list[tuple[str, float, float]]]
         return "per stage (F + B + W)", [(f"stage {r['stage']} (dev {r['device']})",
                                           r["forward_s"] + r["backward_s"] + r["weight_grad_s"], math.nan)
                                          for r in result["per_stage"]]
-    return "per group (busy fraction)", [(f"group {g['group']}", g["utilisation"], math.nan)
-                                         for g in result["per_group"]]
+    return "per group (busy time of its stages, summed)", [(f"group {g['group']}", float(sum(g["busy_s"])),
+                                                           math.nan) for g in result["per_group"]]
 
 
 def breakdown_svg(title: str, what: str, bars: list[tuple[str, float, float]]) -> str:

@@ -132,21 +132,35 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
 
 
 def render(statuses: list[StudyStatus]) -> None:
+    """The studies as a table that fits the terminal: names and numbers never split; when the best
+    values do not fit beside the counts, they follow the table, one line per study."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="studies", caption="trials: complete/budget; run, fail, wait: trials in those states")
-    mismatched = [st for st in statuses if st.points_without_trial or st.trials_without_rows]
-    for col in ("study", "trials", "run", "fail", "wait", "rows", "points", "best feasible"):
-        table.add_column(col, overflow="fold", justify="left" if col in ("study", "best feasible") else "right")
+    console = Console()
+    rows = []
     for st in statuses:
         trials = f"{st.complete}/{st.budget}" if st.budget else str(st.complete)
-        best = "\n".join(f"{k} {v:.4g}" for k, v in st.best.items())
-        table.add_row(st.study, trials, str(st.running), str(st.failed), str(st.waiting),
-                      str(st.rows) + (f" (+{st.duplicate_rows} dup)" if st.duplicate_rows else ""),
-                      str(st.points), best)
-    console = Console()
+        rows.append([st.study, trials, str(st.running), str(st.failed), str(st.waiting),
+                     str(st.rows) + (f" (+{st.duplicate_rows} dup)" if st.duplicate_rows else ""), str(st.points)])
+    best = [", ".join(f"{k} {v:.4g}" for k, v in st.best.items()) or "-" for st in statuses]
+    heads = ["study", "trials", "run", "fail", "wait", "rows", "points"]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
+    beside = sum(widths) + 2 * len(widths) + max([len("best feasible")] + [len(b) for b in best]) <= console.width
+    table = Table(title="studies", caption="trials: complete/budget; run, fail, wait: trials in those states",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    mismatched = [st for st in statuses if st.points_without_trial or st.trials_without_rows]
+    for head, width in zip(heads, widths):
+        table.add_column(head, no_wrap=True, min_width=width, justify="left" if head == "study" else "right")
+    if beside:
+        table.add_column("best feasible", overflow="fold")
+    for row, b in zip(rows, best):
+        table.add_row(*row, *([b] if beside else []))
     console.print(table)
+    if not beside:
+        for st, b in zip(statuses, best):
+            console.print(f"{st.study}: best {b}", highlight=False)
     for st in mismatched:
         console.print(f"{st.study}: {st.points_without_trial or 0} design points have rows but no complete trial "
                       f"(a killed worker's; the next run adopts them), {st.trials_without_rows or 0} complete "
