@@ -96,7 +96,9 @@ class ChipletKind(SystemKind):
                   f"{g['energy_j'] * 1e3:.4g}", f"{g['weighted_utilization']:.3f}", g["bound"]) for g in groups],
                 text_columns=2))
         console.print(knobs_line(result["params"]))
-        console.print(f"mapping ({result['mapping_source']}): {result['mapping']}")
+        # spaces after the separators let a narrow terminal wrap the mapping between runs, not inside one
+        console.print(f"mapping ({result['mapping_source']}): "
+                      + result["mapping"].replace(",", ", ").replace(";", "; "))
         utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()
                           if k.startswith("utilization_"))
         console.print(
