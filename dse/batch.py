@@ -83,7 +83,7 @@ class Sweep:
         """The task's command line (``dse search ...``), paths as written in the sweep file."""
         args = ["dse", "search", run.workload, run.hardware, "--study", run.study, "--out", self.out,
                 "--trials", str(run.trials), "--seed", str(run.seed), "--batch", str(run.batch),
-                "--worker", str(worker), "--quiet"]
+                "--worker", str(worker)]          # not --quiet: a status line every 5 s in the task's log
         if self.storage:
             args += ["--storage", self.storage]
         return args

@@ -416,7 +416,8 @@ def copy_repo(dest: Path) -> None:
 # test_mutation_list.py checks this file's fragments against the sources: in a mutant's copy it fails
 # by construction, so it would "kill" every mutant that the real tests let through.
 SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py",
-                    "tests/test_properties.py", "tests/test_mutation_list.py")
+                    "tests/test_properties.py", "tests/test_mutation_list.py", "tests/test_output.py",
+                    "tests/test_import.py")
 
 
 def run_one(index: int, mutant: tuple, workdir: Path) -> tuple[int, bool, str, float]:
