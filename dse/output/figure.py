@@ -76,7 +76,7 @@ def _range(v: np.ndarray) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _panel(out: list[str], fig: FrontFigure, x, y, front, labels, left: float, width: float,
+def _panel(out: list[str], x, y, front, labels, left: float, width: float,
            xr: tuple[float, float], yr: tuple[float, float], title: str, annotate: bool) -> None:
     """One scatter panel at ``left`` (``width`` wide) over the ranges ``xr``, ``yr``; points outside
     the ranges are left out (the zoomed panel)."""
@@ -155,9 +155,9 @@ def front_svg(fig: FrontFigure) -> str:
            f'<rect width="{width}" height="{HEIGHT}" fill="white"/>',
            f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">{html.escape(fig.title)}</text>']
     pw = WIDTH - LEFT - RIGHT
-    _panel(out, fig, x, y, front, labels, LEFT, pw, xr, yr, "all designs" if zoom else "", zoom is None)
+    _panel(out, x, y, front, labels, LEFT, pw, xr, yr, "all designs" if zoom else "", zoom is None)
     if zoom is not None:
-        _panel(out, fig, x, y, front, labels, WIDTH + LEFT * 0.5, pw, zoom[0], zoom[1], "zoom on the front", True)
+        _panel(out, x, y, front, labels, WIDTH + LEFT * 0.5, pw, zoom[0], zoom[1], "zoom on the front", True)
     arrow = lambda m: "higher is better" if m else "lower is better"  # noqa: E731
     out.append(f'<text x="{width / 2}" y="{HEIGHT - 18}" text-anchor="middle">'
                f'{html.escape(fig.xname)} ({arrow(fig.x_max)})</text>')
