@@ -11,27 +11,23 @@ from dse.system.chiplet.kernels import Effort, Frame
 
 
 def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelining=True, dram=None,
-        hops=None, link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9, static_w=0.0):
+        link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9, static_w=0.0, mesh=None):
+    """A frame on a mesh (default: the chiplets in a row, c x 1, so hops = |i - j|)."""
     n, c = time.shape
-    hops = np.abs(np.subtract.outer(np.arange(c), np.arange(c))) if hops is None else hops
-    n_links = max(1, c * c)
-    route = np.zeros((c, c, n_links), dtype=np.int64)
-    for s in range(c):
-        for d in range(c):
-            if s != d:
-                route[s, d, s * c + d] = 1           # one private link per ordered pair
+    cols, rows = (c, 1) if mesh is None else mesh
+    pos = np.array([(i % cols, i // cols) for i in range(c)], dtype=np.int64).reshape(c, 2)
     model = np.zeros(n, dtype=np.int64) if model is None else model
     first = np.r_[1, (model[1:] != model[:-1]).astype(np.int64)] if first is None else first
     return Frame(time, energy, np.zeros((n, c)) if dram is None else dram, out_bytes,
-                 np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, hops, route,
+                 np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, pos, cols, rows,
                  float(link_bw), float(link_pj), float(hop_lat), float(dram_bw), pipelining, float(static_w))
 
 
 def run(assign, frame):
-    busy = np.zeros(frame.time.shape[1])
+    sc = kernels.scratch(frame)
     met = np.zeros(kernels.N_METRICS)
-    kernels.frame_cost(np.asarray(assign, dtype=np.int64), frame, busy, met)
-    return met, busy
+    kernels.frame_cost(np.asarray(assign, dtype=np.int64), frame, sc, met)
+    return met, sc.busy
 
 
 def test_two_op_frame_by_hand():
@@ -90,13 +86,13 @@ def test_chain_dp_is_exact_for_sum_objectives():
         node = rng.uniform(0.0, 2.0, (6, 3))
         wt, we = 0.7, 30.0
         assign = np.zeros(6, dtype=np.int64)
-        kernels.chain_dp(node, f, wt, we, assign)
+        kernels.chain_dp(node, f, wt, we, assign, kernels.dp_work(f))
 
         def total(a):
             v = sum(node[i, a[i]] for i in range(6))
             for i in range(1, 6):
                 if not f.first[i] and a[i - 1] != a[i]:
-                    b, h = f.out_bytes[i - 1], f.hops[a[i - 1], a[i]]
+                    b, h = f.out_bytes[i - 1], abs(a[i - 1] - a[i])     # chiplets in a row
                     v += f.mult[i] * (wt * (b / f.link_bytes_per_s + h * f.hop_latency_s)
                                       + we * b * 8 * f.link_pj_per_bit * h * 1e-12)
             return v
@@ -105,22 +101,31 @@ def test_chain_dp_is_exact_for_sum_objectives():
         assert total(assign) == pytest.approx(best, rel=1e-12), seed
 
 
+def lagrangian_start(f, w, rounds):
+    """Step 1 of optimise alone: the best mapping of ``rounds`` Lagrangian rounds from lambda = 1."""
+    n, c = f.time.shape
+    p_ref, e_ref = refs(f)
+    work = kernels.Work(kernels.scratch(f), np.zeros(kernels.N_METRICS), np.empty((n, c)), np.ones(c),
+                        np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), kernels.dp_work(f))
+    kernels.lagrangian(f, kernels.Goal(w, p_ref, e_ref), rounds, work)
+    met, _ = run(work.lagr, f)
+    return (1 - w) * met[kernels.M_PERIOD] / p_ref + w * met[kernels.M_ENERGY] / e_ref
+
+
 def test_lagrangian_rounds_improve_the_start():
     # With pipelining, the Lagrangian rounds (step 1 of optimise) find better starting mappings
-    # than one plain DP round: with no local search and no kicks, the mean gap to the optimum over
-    # 20 random cases is measured (deterministic, seeded) at 13.1 % with 40 rounds, 15.6 % with one.
+    # than one plain DP round: over 20 random cases x 3 weights the mean gap of the Lagrangian
+    # mapping to the optimum is measured (deterministic, seeded) at 28.1 % with 40 rounds, 43.4 % with one.
     gaps = {}
     for rounds in (1, 40):
         g = []
         for seed in range(20):
             f = random_case(seed)
             p_ref, e_ref = refs(f)
-            _, metrics, _ = kernels.optimise(f, WEIGHTS, Effort(rounds, 0, 0, 0))
             _, best = kernels.brute_force(f, WEIGHTS, p_ref, e_ref)
-            got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
-            g.append((got / best - 1).mean())
+            g += [lagrangian_start(f, w, rounds) / b - 1 for w, b in zip(WEIGHTS, best)]
         gaps[rounds] = float(np.mean(g))
-    assert gaps[40] < 0.14 < 0.15 < gaps[1], gaps
+    assert gaps[40] < 0.30 < 0.40 < gaps[1], gaps
 
 
 def test_model_count_multiplies_work_and_latency():
@@ -131,9 +136,11 @@ def test_model_count_multiplies_work_and_latency():
     assert met[kernels.M_ENERGY] == pytest.approx(8.0)
 
 
-def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_models, hops, route,
+def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_models, pos, cols, rows,
                 link_bw, link_pj, hop_lat, dram_bw, pipelining, static_w):
-    """The evaluator's docstring, in plain Python."""
+    """The evaluator's docstring, in plain Python (routes from ir.xy_links)."""
+    from dse.system.chiplet.ir import xy_links
+
     n_dev = time.shape[1]
     busy = [0.0] * n_dev
     links = {}
@@ -152,11 +159,12 @@ def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_mod
         dram_total += k * dram[i, c]
         if not first[i] and assign[i - 1] != c:
             p, b = assign[i - 1], out_bytes[i - 1]
-            tx = b / link_bw + hops[p, c] * hop_lat
+            route = xy_links(tuple(pos[p]), tuple(pos[c]), cols)
+            tx = b / link_bw + len(route) * hop_lat
             chain[m] += tx
             serial += k * tx
-            energy_total += k * b * 8 * link_pj * hops[p, c] * 1e-12
-            for link in np.flatnonzero(route[p, c]):
+            energy_total += k * b * 8 * link_pj * len(route) * 1e-12
+            for link in route:
                 links[link] = links.get(link, 0.0) + k * b / link_bw
     if pipelining:
         period = max([dram_total / dram_bw] + busy + list(links.values()))
@@ -192,13 +200,14 @@ def refs(args):
 
 
 WEIGHTS = np.array([0.0, 0.5, 1.0])
+NO_HINTS = np.zeros((0, 7), dtype=np.int64)
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_optimiser_is_exact_without_pipelining(seed):
     # Without pipelining the objective is a sum over ops and transfers: the chain DP is exact.
     args = random_case(seed, pipelining=False)
-    _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
+    _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0), NO_HINTS)
     p_ref, e_ref = refs(args)
     _, best = kernels.brute_force(args, WEIGHTS, p_ref, e_ref)
     got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref
@@ -214,7 +223,7 @@ def test_optimiser_near_brute_force_with_pipelining():
     gaps = []
     for seed in range(40):
         args = random_case(seed)
-        _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0))
+        _, metrics, _ = kernels.optimise(args, WEIGHTS, Effort(40, 50, 20, 0), NO_HINTS)
         p_ref, e_ref = refs(args)
         _, best = kernels.brute_force(args, WEIGHTS, p_ref, e_ref)
         got = (1 - WEIGHTS) * metrics[:, 0] / p_ref + WEIGHTS * metrics[:, 2] / e_ref

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dse.system.chiplet import kernels
-from dse.system.chiplet.ir import EAST, NORTH, SOUTH, WEST, xy_routes
+from dse.system.chiplet.ir import EAST, NORTH, SOUTH, WEST, xy_links
 from dse.system.chiplet.kernels import Frame
 
 
@@ -16,50 +16,67 @@ def link(x, y, direction, columns):
     return (y * columns + x) * 4 + direction
 
 
-def used(route, s, d):
-    return sorted(np.flatnonzero(route[s, d]).tolist())
+def used(pos, s, d, columns):
+    return sorted(xy_links(pos[s], pos[d], columns))
+
+
+def kernel_links(f, s, d):
+    """The links kernels.route_links walks for s -> d (the kernels' own route)."""
+    path = np.zeros(f.mesh_cols + f.mesh_rows, dtype=np.int64)
+    return sorted(path[:kernels.route_links(f, s, d, path)].tolist())
 
 
 def test_xy_routes_2x2():
     pos = [(0, 0), (1, 0), (0, 1), (1, 1)]
-    hops, route = xy_routes(pos, (2, 2))
-    assert route.shape == (4, 4, 16)
     # (0,0) -> (1,1): x first (east from (0,0)), then north from (1,0).
-    assert used(route, 0, 3) == sorted([link(0, 0, EAST, 2), link(1, 0, NORTH, 2)]) == [0, 6]
+    assert used(pos, 0, 3, 2) == sorted([link(0, 0, EAST, 2), link(1, 0, NORTH, 2)]) == [0, 6]
     # (1,1) -> (0,0): west from (1,1), then south from (0,1).
-    assert used(route, 3, 0) == sorted([link(1, 1, WEST, 2), link(0, 1, SOUTH, 2)]) == [11, 13]
-    assert hops.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1], [1, 2, 0, 1], [2, 1, 1, 0]]
-    assert used(route, 1, 1) == []
+    assert used(pos, 3, 0, 2) == sorted([link(1, 1, WEST, 2), link(0, 1, SOUTH, 2)]) == [11, 13]
+    assert used(pos, 1, 1, 2) == []
+    f = frame(2, pos, (2, 2), out_bytes=[0.0, 0.0])
+    hops = [[kernels.hop_count(f.pos, s, d) for d in range(4)] for s in range(4)]
+    assert hops == [[0, 1, 1, 2], [1, 0, 2, 1], [1, 2, 0, 1], [2, 1, 1, 0]]
 
 
 def test_xy_routes_3x3():
     pos = [(x, y) for y in range(3) for x in range(3)]
-    hops, route = xy_routes(pos, (3, 3))
     # (0,0) -> (2,2): east, east, north, north: links 0, 4, 10, 22; 4 hops.
-    assert used(route, 0, 8) == [link(0, 0, EAST, 3), link(1, 0, EAST, 3), link(2, 0, NORTH, 3),
-                                 link(2, 1, NORTH, 3)] == [0, 4, 10, 22]
-    assert hops[0, 8] == 4 and hops[8, 0] == 4
+    assert used(pos, 0, 8, 3) == [link(0, 0, EAST, 3), link(1, 0, EAST, 3), link(2, 0, NORTH, 3),
+                                  link(2, 1, NORTH, 3)] == [0, 4, 10, 22]
     # (2,1) -> (0,1): two hops west along row 1.
-    assert used(route, 5, 3) == [link(1, 1, WEST, 3), link(2, 1, WEST, 3)]
-    # Manhattan distance everywhere.
+    assert used(pos, 5, 3, 3) == [link(1, 1, WEST, 3), link(2, 1, WEST, 3)]
+    # The kernels walk the same routes, and hops are the Manhattan distance everywhere.
+    f = frame(2, pos, (3, 3), out_bytes=[0.0, 0.0])
     for s, (xs, ys) in enumerate(pos):
         for d, (xd, yd) in enumerate(pos):
-            assert hops[s, d] == abs(xs - xd) + abs(ys - yd) == route[s, d].sum()
+            assert kernel_links(f, s, d) == used(pos, s, d, 3)
+            assert kernels.hop_count(f.pos, s, d) == abs(xs - xd) + abs(ys - yd) == len(used(pos, s, d, 3))
+
+
+def test_routes_on_a_sparse_rectangular_mesh():
+    # 5 x 3 mesh with 4 chiplets scattered over it: the kernels' walk equals the reference.
+    pos = [(0, 2), (4, 0), (2, 1), (3, 2)]
+    f = frame(2, pos, (5, 3), out_bytes=[0.0, 0.0])
+    for s in range(4):
+        for d in range(4):
+            assert kernel_links(f, s, d) == used(pos, s, d, 5)
+    # (4,0) -> (0,2): four hops west along row 0, then two north along column 0.
+    assert used(pos, 1, 0, 5) == sorted([link(x, 0, WEST, 5) for x in (1, 2, 3, 4)]
+                                        + [link(0, 0, NORTH, 5), link(0, 1, NORTH, 5)])
 
 
 def frame(n_ops, positions, mesh, *, out_bytes, mult=1.0, time=1e-9, link_bw=1e9, link_pj=1.0, hop_lat=0.0,
           pipelining=True):
-    hops, route = xy_routes(positions, mesh)
     c = len(positions)
     return Frame(np.full((n_ops, c), time), np.zeros((n_ops, c)), np.zeros((n_ops, c)), np.asarray(out_bytes, float),
                  np.full(n_ops, float(mult)), np.zeros(n_ops, dtype=np.int64),
-                 np.r_[1, np.zeros(n_ops - 1)].astype(np.int64), 1, hops, route, float(link_bw), float(link_pj),
-                 float(hop_lat), 1e30, pipelining, 0.0)
+                 np.r_[1, np.zeros(n_ops - 1)].astype(np.int64), 1, np.array(positions, dtype=np.int64),
+                 int(mesh[0]), int(mesh[1]), float(link_bw), float(link_pj), float(hop_lat), 1e30, pipelining, 0.0)
 
 
 def cost(assign, f):
     met = np.zeros(kernels.N_METRICS)
-    kernels.frame_cost(np.asarray(assign, dtype=np.int64), f, np.zeros(f.time.shape[1]), met)
+    kernels.frame_cost(np.asarray(assign, dtype=np.int64), f, kernels.scratch(f), met)
     return met
 
 

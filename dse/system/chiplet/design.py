@@ -49,7 +49,7 @@ def build(workload: WorkloadSpec, hardware: ChipletHardware) -> DesignPoint:
         energy=np.ascontiguousarray(table[:, :, COL["energy_j"]]),
         dram=np.ascontiguousarray(table[:, :, COL["dram_bytes"]]),
         out_bytes=output_bytes(ops), mult=ops.mult, model=ops.model, first=ops.arrays.first,
-        n_models=len(ops.model_names), hops=network.hops, route=network.route,
+        n_models=len(ops.model_names), pos=network.pos, mesh_cols=network.mesh[0], mesh_rows=network.mesh[1],
         link_bytes_per_s=network.link_bytes_per_s, link_pj_per_bit=network.link_pj_per_bit,
         hop_latency_s=network.hop_latency_s, dram_bytes_per_s=network.dram.bytes_per_s,
         pipelining=network.pipelining, static_w=float(sum(c.static_w for c in hardware.chiplets)),
@@ -61,7 +61,7 @@ def metrics_of(point: DesignPoint, assign: np.ndarray, raw: np.ndarray | None = 
     """Named frame metrics of a mapping (the JSON / Parquet contract; see README)."""
     if raw is None:
         raw = np.zeros(kernels.N_METRICS)
-        kernels.frame_cost(assign, point.frame, np.zeros(point.chiplets.n), raw)
+        kernels.frame_cost(assign, point.frame, kernels.scratch(point.frame), raw)
     period, latency, energy = raw[kernels.M_PERIOD], raw[kernels.M_LATENCY], raw[kernels.M_ENERGY]
     macs_on = np.zeros(point.chiplets.n)
     np.add.at(macs_on, assign, point.macs * point.ops.mult)
@@ -119,26 +119,29 @@ def per_op(point: DesignPoint, assign: np.ndarray) -> list[dict]:
 EXHAUSTIVE_LIMIT = 4096
 
 
-DEFAULT_EFFORT = kernels.Effort(iterations=40, sweeps=200, kicks=20, seed=0)
+DEFAULT_EFFORT = kernels.Effort(iterations=40, sweeps=100_000, kicks=60, seed=0, patience=8)
 
 
-def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, effort: kernels.Effort = DEFAULT_EFFORT):
+def optimise(point: DesignPoint, weights=DEFAULT_WEIGHTS, effort: kernels.Effort = DEFAULT_EFFORT,
+             hints: np.ndarray | None = None):
     """Best mappings per objective weight: (assignments [w, n], raw metrics [w, N_METRICS], evaluated).
 
     Exhaustive (kernels.brute_force) when there are at most EXHAUSTIVE_LIMIT mappings, else the
-    heuristic kernels.optimise (Lagrangian chain DP + local search + iterated kicks)."""
+    heuristic kernels.optimise (Lagrangian chain DP + local search + iterated kicks), which also
+    starts from the rows of ``hints`` (mappings of the same ops and chiplets), if given."""
     w = np.asarray(weights, dtype=np.float64)
     frame = point.frame
     n, c = frame.time.shape
     if c ** n > EXHAUSTIVE_LIMIT:
-        return kernels.optimise(frame, w, effort)
-    busy = np.zeros(c)
+        hints = np.zeros((0, n), dtype=np.int64) if hints is None else np.asarray(hints, dtype=np.int64).reshape(-1, n)
+        return kernels.optimise(frame, w, effort, hints)
+    sc = kernels.scratch(frame)
     raw = np.zeros(kernels.N_METRICS)
-    kernels.frame_cost(kernels.fastest_mapping(frame), frame, busy, raw)
+    kernels.frame_cost(kernels.fastest_mapping(frame), frame, sc, raw)
     assigns, _ = kernels.brute_force(frame, w, raw[kernels.M_PERIOD], raw[kernels.M_ENERGY])
     metrics = np.zeros((len(w), kernels.N_METRICS))
     for k, assign in enumerate(assigns):
-        kernels.frame_cost(assign, frame, busy, metrics[k])
+        kernels.frame_cost(assign, frame, sc, metrics[k])
     return assigns, metrics, c ** n
 
 

@@ -11,7 +11,7 @@ einsum view of the model decomposition (dse.models.views.einsum_ops):
     model[n]        model index
 Chiplets table (one row per chiplet): array shape, candidate spatial unrollings (one for a fixed
 array, the family's for a flexible one), capacities, accumulator width, clock, energies.
-Network: XY-routed hop counts and the directed mesh links each chiplet pair's route uses.
+Network: chiplet positions on the mesh; XY routes are walked on the fly (memory O(c), not c x c x links).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class ChipletsTable:
     dataflow_names: tuple[str, ...]
     unrolling_labels: tuple[tuple[str, ...], ...]    # per chiplet, its candidate unrollings ("K×C")
     arrays: ChipletArrays
-    pos: np.ndarray              # [n, 2]
 
     @property
     def n(self) -> int:
@@ -64,8 +63,8 @@ class ChipletsTable:
 
 @dataclass(frozen=True)
 class NetworkTable:
-    hops: np.ndarray             # [c, c] XY hop count
-    route: np.ndarray            # [c, c, n_links] 1 where the XY route src->dst uses the link
+    pos: np.ndarray              # [c, 2] (x, y) of each chiplet on the mesh
+    mesh: tuple[int, int]        # (columns, rows); routes are XY, walked on the fly (xy_links)
     link_bytes_per_s: float
     link_pj_per_bit: float
     hop_latency_s: float
@@ -147,7 +146,6 @@ def compile_chiplets(hw: ChipletHardware) -> ChipletsTable:
             acc_bytes=np.array([0.0 if c.accumulator_bits is None else c.accumulator_bits / 8.0 for c in chips]),
             clock_hz=f("clock_hz"), onchip_bytes_per_cycle=f("onchip_bytes_per_cycle"),
             mac_pj=f("mac_pj"), l1_pj=f("l1_pj"), l2_pj=f("l2_pj")),
-        pos=np.array([c.position for c in chips], dtype=np.int64).reshape(len(chips), 2),
     )
 
 
@@ -170,35 +168,28 @@ def single_op(dims: tuple[int, ...], stride: int = 1, elem_bytes: float = 1.0) -
                     i64(1))
 
 
-def xy_routes(positions: list[tuple[int, int]], mesh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """XY routing on a ``mesh`` = (columns, rows): move along x first, then y. Links are directed,
-    indexed ``(y * columns + x) * 4 + direction`` at the link's source node, direction EAST (+x),
-    WEST (-x), NORTH (+y), SOUTH (-y). Returns (hops [c, c], route [c, c, links])."""
-    cols, rows = mesh
-    n = len(positions)
-    hops = np.zeros((n, n), dtype=np.int64)
-    route = np.zeros((n, n, cols * rows * 4), dtype=np.int64)
-    for s, src in enumerate(positions):
-        for d, dst in enumerate(positions):
-            x, y = src
-            while x != dst[0]:
-                step = 1 if dst[0] > x else -1
-                route[s, d, (y * cols + x) * 4 + (EAST if step > 0 else WEST)] = 1
-                x += step
-                hops[s, d] += 1
-            while y != dst[1]:
-                step = 1 if dst[1] > y else -1
-                route[s, d, (y * cols + x) * 4 + (NORTH if step > 0 else SOUTH)] = 1
-                y += step
-                hops[s, d] += 1
-    return hops, route
+def xy_links(src: tuple[int, int], dst: tuple[int, int], columns: int) -> list[int]:
+    """Directed links of the XY route src -> dst on a mesh with ``columns`` columns: along x first,
+    then y. Links are indexed ``(y * columns + x) * 4 + direction`` at the link's source node,
+    direction EAST (+x), WEST (-x), NORTH (+y), SOUTH (-y). The plain-Python reference of the
+    kernels' route walk (kernels.route_links); nothing stores a c x c x links table."""
+    (x, y), links = src, []
+    while x != dst[0]:
+        step = 1 if dst[0] > x else -1
+        links.append((y * columns + x) * 4 + (EAST if step > 0 else WEST))
+        x += step
+    while y != dst[1]:
+        step = 1 if dst[1] > y else -1
+        links.append((y * columns + x) * 4 + (NORTH if step > 0 else SOUTH))
+        y += step
+    return links
 
 
 def compile_network(hw: ChipletHardware) -> NetworkTable:
-    hops, route = xy_routes([c.position for c in hw.chiplets], hw.network.mesh)
     net, dram = hw.network, hw.dram
     return NetworkTable(
-        hops=hops, route=route,
+        pos=np.array([c.position for c in hw.chiplets], dtype=np.int64).reshape(len(hw.chiplets), 2),
+        mesh=(int(net.mesh[0]), int(net.mesh[1])),
         link_bytes_per_s=float(net.link_bytes_per_s), link_pj_per_bit=float(net.link_pj_per_bit),
         hop_latency_s=float(net.hop_latency_s),
         dram=Dram(float(dram.bytes_per_s), float(dram.pj_per_bit), float(dram.latency_s)),
