@@ -171,15 +171,17 @@ def test_descent_ends_in_a_local_optimum():
 def test_results_do_not_depend_on_the_thread_count():
     import numba
 
-    f = mesh_case(3, n=40, mesh=(3, 2))
+    # 170 ops x 6 chiplets >= PARALLEL_MIN: the descents take the prange path
+    f = mesh_case(3, n=170, mesh=(3, 2), n_models=5)
+    assert 170 * 6 >= kernels.PARALLEL_MIN
     weights = np.array([0.0, 0.5, 1.0])
-    no_hints = np.zeros((0, 40), dtype=np.int64)
+    no_hints = np.zeros((0, 170), dtype=np.int64)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernels.optimise(f, weights, Effort(40, 10_000, 20, 0, 4), no_hints)
+        one = kernels.optimise(f, weights, Effort(10, 10_000, 8, 0, 2), no_hints)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernels.optimise(f, weights, Effort(40, 10_000, 20, 0, 4), no_hints)
+        many = kernels.optimise(f, weights, Effort(10, 10_000, 8, 0, 2), no_hints)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one[0], many[0])

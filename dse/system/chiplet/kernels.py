@@ -30,6 +30,9 @@ RESYNC = 64
 # Kicks of the iterated local search are drawn and descended in rounds of this many (in parallel);
 # a fixed size keeps the result independent of the number of threads.
 KICK_ROUND = 4
+# Descents run in parallel from this many ops x chiplets up (4 x 127 ran 0.88x as fast on 2 threads
+# as on one, 8 x 127 1.34x; tests/bench/bench_scale.py).
+PARALLEL_MIN = 1000
 # A kick's descent looks at the ops within this many of the kicked ones; a kick that beats the best
 # mapping is then descended over the whole frame.
 KICK_REACH = 16
@@ -632,16 +635,36 @@ def descend(assign, pre, frame, goal, sweeps, first_op, last_op):
     return obj, evaluated
 
 
+@njit(cache=True)
+def descend_rows(cands, windows, pre, frame, goal, sweeps, objs, evaluated):
+    """:func:`descend` from every row of ``cands``, one after another (see :func:`descend_all`)."""
+    for r in range(cands.shape[0]):
+        obj, ev = descend(cands[r], pre, frame, goal, sweeps, windows[r, 0], windows[r, 1])
+        objs[r] = obj
+        evaluated[r] = ev
+
+
 @njit(cache=True, parallel=True)
-def descend_all(cands, windows, pre, frame, goal, sweeps, objs, evaluated):
-    """:func:`descend` from every row of ``cands`` (in place) over its window of ops (``windows[r]``
-    = first, last), in parallel; objective and mappings evaluated per row into ``objs`` and
-    ``evaluated``. (The work arrays are allocated inside
-    :func:`descend`: numba may hoist allocations written in a prange body out of the loop.)"""
+def descend_rows_parallel(cands, windows, pre, frame, goal, sweeps, objs, evaluated):
+    """:func:`descend` from every row of ``cands``, in parallel (numba prange). The work arrays
+    are allocated inside :func:`descend`: numba may hoist allocations written in a prange body
+    out of the loop, which would share them between rows."""
     for r in prange(cands.shape[0]):
         obj, ev = descend(cands[r], pre, frame, goal, sweeps, windows[r, 0], windows[r, 1])
         objs[r] = obj
         evaluated[r] = ev
+
+
+@njit(cache=True)
+def descend_all(cands, windows, pre, frame, goal, sweeps, objs, evaluated):
+    """:func:`descend` from every row of ``cands`` (in place) over its window of ops (``windows[r]``
+    = first, last); objective and mappings evaluated per row into ``objs`` and ``evaluated``. In
+    parallel when the frame has at least PARALLEL_MIN ops x chiplets (below that, starting the
+    threads costs more than it saves: measured by tests/bench/bench_scale.py)."""
+    if cands.shape[0] > 1 and frame.time.shape[0] * frame.time.shape[1] >= PARALLEL_MIN:
+        descend_rows_parallel(cands, windows, pre, frame, goal, sweeps, objs, evaluated)
+    else:
+        descend_rows(cands, windows, pre, frame, goal, sweeps, objs, evaluated)
 
 
 # --- the chain DP and the Lagrangian step ----------------------------------------------------------
