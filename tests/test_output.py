@@ -166,6 +166,18 @@ def test_pareto_at_80_columns_keeps_every_number_whole(chiplet_study):
     assert "hidden at" not in wide.stdout
 
 
+def test_many_hidden_knobs_are_counted_not_listed():
+    # A 6x6 mesh has 36 knobs: past four hidden knobs the note counts them and names the ends.
+    from dse.output.report import _hidden_note
+
+    labels = {f"param.hw.chiplets.c{i}.dataflow": f"c{i}.dataflow" for i in range(6)}
+    hidden = ["mapping", "trial", *labels]
+    assert _hidden_note(hidden, labels, "ops per chiplet") == \
+        "ops per chiplet, trial, 6 knobs (c0.dataflow … c5.dataflow)"
+    assert _hidden_note(hidden[:5], labels, "ops per chiplet") == \
+        "ops per chiplet, trial, c0.dataflow, c1.dataflow, c2.dataflow"
+
+
 def test_evaluate_at_80_columns_groups_ops_and_cuts_nothing():
     r = dse("evaluate", WL, HW, columns=80)
     assert r.returncode == 0, r.stderr

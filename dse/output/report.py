@@ -107,8 +107,8 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         hidden.append(order.pop(0))
     console.print(table)
     if hidden:
-        shown_names = ", ".join(labels.get(c, mapping_title if c == "mapping" else c) for c in hidden)
-        console.print(f"hidden at {console.width} columns: {shown_names} (a wider terminal, or --csv)")
+        console.print(f"hidden at {console.width} columns: {_hidden_note(hidden, labels, mapping_title)} "
+                      "(a wider terminal, or --csv)")
     if implied:
         console.print(f"directions from the metric names (give :max or :min to choose): {', '.join(implied)}")
     console.print("alike: front designs with these same objective values; full mappings: --csv")
@@ -138,6 +138,16 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     if figure is not None:
         write_figure(figure, everything, objectives, params, kind, where, len(front), len(frame))
         console.print(f"figure written to {figure}")
+
+
+def _hidden_note(hidden: list[str], labels: dict[str, str], mapping_title: str) -> str:
+    """The hidden columns by name; more than four hidden knobs are counted, with the first and last
+    named (a 6x6 mesh has 36 knobs)."""
+    names = [labels.get(c, mapping_title if c == "mapping" else c) for c in hidden]
+    knobs = [labels[c] for c in hidden if c in labels]
+    if len(knobs) <= 4:
+        return ", ".join(names)
+    return ", ".join(n for n in names if n not in knobs) + f", {len(knobs)} knobs ({knobs[0]} … {knobs[-1]})"
 
 
 def _front_table(title: str, keep: list[str], labels: dict, rows: list, wanted: list[str], mapping_title: str | None):
