@@ -48,6 +48,16 @@ def random_run(rng, a, f):
     return lo, hi
 
 
+def random_state(f, seed):
+    """(rng, prefix sums, a search state on a random mapping, synced) for frame f."""
+    n, c = f.time.shape
+    rng = np.random.default_rng(seed)
+    st = kernels.new_state(f)
+    st.assign[:] = rng.integers(0, c, n)
+    kernels.sync(st, f)
+    return rng, kernels.prefix(f), st
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_moves_priced_by_deltas_match_the_reference_evaluator(seed):
     # Every move best_target prices must cost what frame_cost says the moved mapping costs; and
@@ -55,11 +65,7 @@ def test_moves_priced_by_deltas_match_the_reference_evaluator(seed):
     # one exists. Random walks of 60 applied moves, pipelined and serial frames, 3 weights.
     f = mesh_case(seed, pipelining=seed % 4 != 3, mesh=(3, 2) if seed % 2 else (2, 2))
     n, c = f.time.shape
-    rng = np.random.default_rng(seed)
-    pre = kernels.prefix(f)
-    st = kernels.new_state(f)
-    st.assign[:] = rng.integers(0, c, n)
-    kernels.sync(st, f)
+    rng, pre, st = random_state(f, seed)
     for step in range(60):
         goal = Goal((0.0, 0.4, 1.0)[step % 3], 3.0, 40.0)
         a = st.assign
@@ -89,11 +95,7 @@ def test_applied_moves_keep_the_state_equal_to_a_full_evaluation(seed):
     # frame_cost computes from scratch for the same mapping (the guard's reference).
     f = mesh_case(100 + seed, n=30, mesh=(3, 3), n_models=4)
     n, c = f.time.shape
-    rng = np.random.default_rng(seed)
-    pre = kernels.prefix(f)
-    st = kernels.new_state(f)
-    st.assign[:] = rng.integers(0, c, n)
-    kernels.sync(st, f)
+    rng, pre, st = random_state(f, seed)
     for _ in range(80):
         lo, hi = random_run(rng, st.assign, f)
         t = int(rng.integers(0, c))
@@ -105,8 +107,8 @@ def test_applied_moves_keep_the_state_equal_to_a_full_evaluation(seed):
     np.testing.assert_allclose(busy, st.sc.busy, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(link, st.sc.link, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(acc, st.acc, rtol=1e-10)
-    assert st.sc.busy[top[0]] == st.sc.busy.max() and st.sc.link[top[3]] == st.sc.link.max()
-    assert sorted(st.sc.busy[top[:3]]) == sorted(np.sort(st.sc.busy)[-3:])
+    assert st.sc.busy[top[0]] == st.sc.busy.max() and st.sc.link[top[2]] == st.sc.link.max()
+    assert sorted(st.sc.busy[top[:2]]) == sorted(np.sort(st.sc.busy)[-2:])
 
 
 @pytest.mark.parametrize("mesh,chiplets", [((3, 2), None), ((2, 2), 3), ((4, 4), 3)])

@@ -96,7 +96,7 @@ class State(NamedTuple):
     assign: np.ndarray   # [n] the mapping
     sc: Scratch          # busy / link arrays (also frame_cost's scratch for the guard)
     acc: np.ndarray      # [3] A_DRAM, A_ENERGY (without static), A_SERIAL
-    top: np.ndarray      # [4] the three busiest chiplets (-1 if fewer), then the busiest link
+    top: np.ndarray      # [3] the two busiest chiplets (-1 if fewer), then the busiest link
     rem: np.ndarray      # [links] loads a move takes off (zero between moves)
     add: np.ndarray      # [links] loads a move puts on (zero between moves)
     met: np.ndarray      # [N_METRICS] exact metrics of the last full evaluation
@@ -306,28 +306,23 @@ def prefix(frame):
 def new_state(frame):
     n, n_dev = frame.time.shape
     n_links = frame.mesh_cols * frame.mesh_rows * 4
-    return State(np.zeros(n, dtype=np.int64), scratch(frame), np.zeros(3), np.full(4, -1, dtype=np.int64),
+    return State(np.zeros(n, dtype=np.int64), scratch(frame), np.zeros(3), np.full(3, -1, dtype=np.int64),
                  np.zeros(n_links), np.zeros(n_links), np.zeros(N_METRICS))
 
 
 @njit(cache=True)
 def refresh_top(state):
-    """The three busiest chiplets and the busiest link of the state (after a full or applied move)."""
+    """The two busiest chiplets and the busiest link of the state (after a full or applied move)."""
     busy, top = state.sc.busy, state.top
     top[0] = -1
     top[1] = -1
-    top[2] = -1
     for c in range(busy.shape[0]):
         if top[0] < 0 or busy[c] > busy[top[0]]:
-            top[2] = top[1]
             top[1] = top[0]
             top[0] = c
         elif top[1] < 0 or busy[c] > busy[top[1]]:
-            top[2] = top[1]
             top[1] = c
-        elif top[2] < 0 or busy[c] > busy[top[2]]:
-            top[2] = c
-    top[3] = np.argmax(state.sc.link)
+    top[2] = np.argmax(state.sc.link)
 
 
 @njit(cache=True)
@@ -346,19 +341,17 @@ def state_period(state, frame):
     dram_s = state.acc[A_DRAM] / frame.dram_bytes_per_s
     top = state.top
     if frame.pipelining:
-        return max(dram_s, state.sc.busy[top[0]], state.sc.link[top[3]])
+        return max(dram_s, state.sc.busy[top[0]], state.sc.link[top[2]])
     return max(state.acc[A_SERIAL], dram_s)
 
 
 @njit(cache=True, inline="always")
-def busy_without(top, busy, a, b):
-    """The largest chiplet busy time among chiplets other than a and b (0 if none), from the
-    three busiest chiplets ``top[:3]``."""
-    for j in range(3):
-        c = top[j]
-        if c >= 0 and c != a and c != b:
-            return busy[c]
-    return 0.0
+def busy_without(top, busy, a):
+    """The largest busy time of the chiplets other than a (0 if none), from the two busiest
+    chiplets ``top[:2]``."""
+    if top[0] != a:
+        return busy[top[0]]
+    return busy[top[1]] if top[1] >= 0 else 0.0
 
 
 @njit(cache=True, inline="always")
@@ -406,7 +399,8 @@ def best_target(state, pre, frame, goal, lo, hi, current):
     +T_c, the sums by (T_c - T_h), and at most four transfers: the edges into lo and out of hi leave
     their routes to h and take routes to c (none where the neighbour is on the chiplet itself).
     The period after the move is the max of
-        the DRAM term, busy_h - T_h, busy_c + T_c, the busiest other chiplet (top three kept),
+        the DRAM term, busy_h - T_h, busy_c + T_c, the busiest chiplet other than h (the two
+        busiest are kept; where that is c itself, busy_c + T_c covers it),
         the busiest link off the removed routes, the removed routes' links after removal,
         and the added routes' links after the move (walked: O(hops));
     the first two link terms are computed once per run, so pricing one target costs O(1 + hops).
@@ -444,6 +438,9 @@ def best_target(state, pre, frame, goal, lo, hi, current):
         e_base -= tx_energy(frame, k, b_out, hs)
         s_base -= tx_time(frame, k, b_out, hs)
     busy_h = busy[h] - t_h
+    # the busiest chiplet other than h; for a target c it may be c's own old busy time, which
+    # busy_c + T_c >= busy_c covers anyway
+    busy_others = busy_without(top, busy, h)
     best = current
     best_c = h
     # A bound for every target at once: the run costs at least its ops' least time, energy and DRAM
@@ -452,20 +449,20 @@ def best_target(state, pre, frame, goal, lo, hi, current):
     e_low = e_base + k * (plow[hi + 1, 1] - plow[lo, 1])
     d_low = (d_base + k * (plow[hi + 1, 2] - plow[lo, 2])) / frame.dram_bytes_per_s
     if frame.pipelining:
-        p_low = max(d_low, busy_h, busy_without(top, busy, h, -1))
+        p_low = max(d_low, busy_h, busy_others)
     else:
         p_low = max(d_low, s_base + k * (plow[hi + 1, 0] - plow[lo, 0]))
     if scalarise(p_low, e_low, frame, goal) >= best - 1e-12 * abs(best):
         return best, best_c, 0
     # link maxima that do not depend on the target: off the removed routes, and on them after removal
-    m_off = link[top[3]]
+    m_off = link[top[2]]
     m_on = 0.0
     if frame.pipelining and (rem_in or rem_out):
         if rem_in:
             load_route(frame, p_in, h, k * b_in / frame.link_bytes_per_s, rem, path)
         if rem_out:
             load_route(frame, h, s_out, k * b_out / frame.link_bytes_per_s, rem, path)
-        if rem[top[3]] > 0.0:
+        if rem[top[2]] > 0.0:
             m_off = 0.0
             for ln in range(link.shape[0]):
                 if rem[ln] == 0.0 and link[ln] > m_off:
@@ -502,7 +499,7 @@ def best_target(state, pre, frame, goal, lo, hi, current):
             s += tx_time(frame, k, b_out, hs)
         dram_s = d / frame.dram_bytes_per_s
         if frame.pipelining:
-            period = max(dram_s, busy_h, busy[c] + t_c, busy_without(top, busy, h, c), m_off, m_on)
+            period = max(dram_s, busy_h, busy[c] + t_c, busy_others, m_off, m_on)
             bar = best - 1e-12 * abs(best)
             if scalarise(period, e, frame, goal) >= bar:
                 continue            # the added routes can only raise the period
