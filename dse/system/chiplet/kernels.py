@@ -135,13 +135,13 @@ class Effort(NamedTuple):
 
 # --- network -------------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def hop_count(pos, s, d):
     """XY hops between chiplets s and d at mesh positions ``pos``: |x_s - x_d| + |y_s - y_d|."""
     return abs(pos[s, 0] - pos[d, 0]) + abs(pos[s, 1] - pos[d, 1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def route_links(frame, s, d, path):
     """Directed links of the XY route s -> d (along x first, then y) into ``path``; returns their
     number. Link index = (y * columns + x) * 4 + direction at the link's source node."""
@@ -271,7 +271,7 @@ def objective(metrics, goal):
     return (1.0 - goal.w) * metrics[M_PERIOD] / goal.p_ref + goal.w * metrics[M_ENERGY] / goal.e_ref
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def scalarise(period, dyn_j, frame, goal):
     """The objective from a period and the dynamic (op + transfer) energy: energy = dyn + static_w period."""
     return (1.0 - goal.w) * period / goal.p_ref + goal.w * (dyn_j + frame.static_w * period) / goal.e_ref
@@ -335,7 +335,7 @@ def sync(state, frame):
     refresh_top(state)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def state_period(state, frame):
     """The frame period of the state's incremental sums (the frame_cost formula)."""
     dram_s = state.acc[A_DRAM] / frame.dram_bytes_per_s
@@ -345,7 +345,7 @@ def state_period(state, frame):
     return max(state.acc[A_SERIAL], dram_s)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def busy_without(top, busy, a):
     """The largest busy time of the chiplets other than a (0 if none), from the two busiest
     chiplets ``top[:2]``."""
@@ -354,24 +354,24 @@ def busy_without(top, busy, a):
     return busy[top[1]] if top[1] >= 0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def tx_energy(frame, k, b, h):
     return k * b * 8.0 * frame.link_pj_per_bit * h * 1e-12
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def tx_time(frame, k, b, h):
     return k * (b / frame.link_bytes_per_s + h * frame.hop_latency_s)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def load_route(frame, s, d, load, into, path):
     """into[l] += load on every link of the route s -> d."""
     for j in range(route_links(frame, s, d, path)):
         into[path[j]] += load
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def route_peak(frame, s, d, link, rem, add, path):
     """max over the route s -> d of link - rem + add (a link's busy time after the priced move)."""
     peak = 0.0
@@ -382,13 +382,13 @@ def route_peak(frame, s, d, link, rem, add, path):
     return peak
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def clear_route(frame, s, d, into, path):
     for j in range(route_links(frame, s, d, path)):
         into[path[j]] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def best_target(state, pre, frame, goal, lo, hi, current):
     """Price moving ops lo..hi (a run of one model, all on one chiplet h) to every other chiplet by
     deltas, and return (best objective, its chiplet, moves priced); the chiplet is h when no move
