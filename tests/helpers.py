@@ -1,10 +1,11 @@
-"""Shared test helpers: build IR-level inputs for one op / one chiplet without YAML."""
+"""Shared test helpers: build IR-level inputs for one op / one chiplet, or a chiplet frame, without YAML."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dse.cost.dataflow import COL, N_COLS, ChipletArrays, Dram, OpArrays, chiplet_row, op_cost, op_row, scratch
+from dse.system.chiplet.kernels import Frame
 
 DIMS = "NKCYXRS"
 
@@ -47,3 +48,20 @@ def run_op(dims, *, stride=1, elem_bytes=1.0, w_static=1, first=1, last=1, rows=
                         l2_pj=l2_pj, acc_bytes=acc_bytes, candidates=candidates)
     op_cost(op_row(ops, 0), chiplet_row(chips, 0), Dram(float(dram_bw), float(dram_pj), float(dram_lat)), out, scratch())
     return {name: out[i] for name, i in COL.items()}
+
+
+def mesh_frame(time, energy, out_bytes, *, dram=None, mult=None, model=None, first=None, mesh=None, positions=None,
+               link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9, pipelining=True, static_w=0.0) -> Frame:
+    """A chiplet-kernel frame for hand and random cases. Chiplets sit at ``positions`` on ``mesh``
+    (columns, rows); by default in a row (c x 1, so hops = |i - j|), or row-major on ``mesh``. One
+    model unless ``model`` says otherwise; a model's first op is where ``model`` changes."""
+    n, c = time.shape
+    cols, rows = (c, 1) if mesh is None else mesh
+    if positions is None:
+        positions = [(i % cols, i // cols) for i in range(c)]
+    model = np.zeros(n, dtype=np.int64) if model is None else model
+    first = np.r_[1, (model[1:] != model[:-1]).astype(np.int64)] if first is None else first
+    return Frame(time, energy, np.zeros((n, c)) if dram is None else dram, np.asarray(out_bytes, float),
+                 np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1,
+                 np.array(positions, dtype=np.int64).reshape(c, 2), int(cols), int(rows), float(link_bw),
+                 float(link_pj), float(hop_lat), float(dram_bw), pipelining, float(static_w))

@@ -7,20 +7,8 @@ import numpy as np
 import pytest
 
 from dse.system.chiplet import kernels
-from dse.system.chiplet.kernels import Effort, Frame
-
-
-def ctx(time, energy, out_bytes, *, mult=None, model=None, first=None, pipelining=True, dram=None,
-        link_bw=1e9, link_pj=1.0, hop_lat=1e-9, dram_bw=1e9, static_w=0.0, mesh=None):
-    """A frame on a mesh (default: the chiplets in a row, c x 1, so hops = |i - j|)."""
-    n, c = time.shape
-    cols, rows = (c, 1) if mesh is None else mesh
-    pos = np.array([(i % cols, i // cols) for i in range(c)], dtype=np.int64).reshape(c, 2)
-    model = np.zeros(n, dtype=np.int64) if model is None else model
-    first = np.r_[1, (model[1:] != model[:-1]).astype(np.int64)] if first is None else first
-    return Frame(time, energy, np.zeros((n, c)) if dram is None else dram, out_bytes,
-                 np.ones(n) if mult is None else mult, model, first, int(model.max()) + 1, pos, cols, rows,
-                 float(link_bw), float(link_pj), float(hop_lat), float(dram_bw), pipelining, float(static_w))
+from dse.system.chiplet.kernels import Effort
+from tests.helpers import mesh_frame
 
 
 def run(assign, frame):
@@ -35,7 +23,7 @@ def test_two_op_frame_by_hand():
     # 1 GB/s link: transfer = 1 s + 1 ns, energy 8e9 bit * 1 pJ = 8 mJ.
     time = np.array([[2.0, 9.0], [9.0, 3.0]])
     energy = np.array([[1.0, 9.0], [9.0, 2.0]])
-    args = ctx(time, energy, np.array([1e9, 0.0]))
+    args = mesh_frame(time, energy, np.array([1e9, 0.0]))
     met, busy = run([0, 1], args)
     # Pipelined: period = max(busy 2, busy 3, link 1) = 3; latency = chain 2 + 1 + 1e-9 + 3 = 6 s.
     assert met[kernels.M_PERIOD] == pytest.approx(3.0)
@@ -43,7 +31,7 @@ def test_two_op_frame_by_hand():
     assert met[kernels.M_ENERGY] == pytest.approx(3.0 + 8e-3)
     assert list(busy) == [2.0, 3.0]
     # Without pipelining everything is serial: period = latency = 6 s (+1 ns).
-    met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), pipelining=False))
+    met, _ = run([0, 1], mesh_frame(time, energy, np.array([1e9, 0.0]), pipelining=False))
     assert met[kernels.M_PERIOD] == pytest.approx(6.0 + 1e-9, rel=0, abs=1e-15)
     # Both ops on chiplet 0: no transfer; period 11 s.
     met, _ = run([0, 0], args)
@@ -51,10 +39,10 @@ def test_two_op_frame_by_hand():
     assert met[kernels.M_NOP_BYTES] == 0.0
     # A 0.5 W package leaks for each frame's period: pipelined 0.5 * 3 s = 1.5 J on top of 3.008 J;
     # serial 0.5 * 6 s = 3 J (both chiplets powered while either works).
-    met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), static_w=0.5))
+    met, _ = run([0, 1], mesh_frame(time, energy, np.array([1e9, 0.0]), static_w=0.5))
     assert met[kernels.M_STATIC_J] == pytest.approx(1.5)
     assert met[kernels.M_ENERGY] == pytest.approx(3.0 + 8e-3 + 1.5)
-    met, _ = run([0, 1], ctx(time, energy, np.array([1e9, 0.0]), static_w=0.5, pipelining=False))
+    met, _ = run([0, 1], mesh_frame(time, energy, np.array([1e9, 0.0]), static_w=0.5, pipelining=False))
     assert met[kernels.M_STATIC_J] == pytest.approx(3.0 + 0.5e-9)
 
 
@@ -62,7 +50,7 @@ def test_shared_dram_bounds_the_period():
     # Two chiplets each busy 1 s, but together they move 3e9 DRAM bytes at 1 GB/s: period 3 s.
     time = np.array([[1.0, 1.0], [1.0, 1.0]])
     dram = np.full((2, 2), 1.5e9)
-    met, _ = run([0, 1], ctx(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1])))
+    met, _ = run([0, 1], mesh_frame(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1])))
     assert met[kernels.M_PERIOD] == pytest.approx(3.0)
 
 
@@ -70,7 +58,7 @@ def test_serial_frame_is_floored_by_dram():
     # Without pipelining: ops 1 s + 1 s in series, but 3e9 DRAM bytes at 1 GB/s take 3 s.
     time = np.array([[1.0, 1.0], [1.0, 1.0]])
     dram = np.full((2, 2), 1.5e9)
-    met, _ = run([0, 1], ctx(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1]),
+    met, _ = run([0, 1], mesh_frame(time, np.zeros((2, 2)), np.zeros(2), dram=dram, model=np.array([0, 1]),
                              pipelining=False))
     assert met[kernels.M_PERIOD] == pytest.approx(3.0) and met[kernels.M_LATENCY] == pytest.approx(3.0)
 
@@ -130,7 +118,7 @@ def test_lagrangian_rounds_improve_the_start():
 
 def test_model_count_multiplies_work_and_latency():
     # One model, count 4, single op of 1 s on chiplet 0: busy 4 s; latency = 1 + 3 * 1 = 4 s.
-    met, busy = run([0], ctx(np.array([[1.0, 5.0]]), np.array([[2.0, 2.0]]), np.zeros(1), mult=np.array([4.0])))
+    met, busy = run([0], mesh_frame(np.array([[1.0, 5.0]]), np.array([[2.0, 2.0]]), np.zeros(1), mult=np.array([4.0])))
     assert busy[0] == pytest.approx(4.0)
     assert met[kernels.M_LATENCY] == pytest.approx(4.0)
     assert met[kernels.M_ENERGY] == pytest.approx(8.0)
@@ -177,7 +165,7 @@ def python_twin(assign, time, energy, dram, out_bytes, mult, model, first, n_mod
 def random_case(seed, n=7, c=3, pipelining=True, static_w=0.0):
     rng = np.random.default_rng(seed)
     model = np.sort(rng.integers(0, 2, n))
-    return ctx(rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0, 2e9, n),
+    return mesh_frame(rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0, 2e9, n),
                mult=rng.choice([1.0, 2.0, 4.0], n)[model], model=model, pipelining=pipelining,
                dram=rng.uniform(0, 1e8, (n, c)), static_w=static_w)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dse.system.chiplet import kernels
-from dse.system.chiplet.kernels import Effort, Frame, Goal
+from dse.system.chiplet.kernels import Effort, Goal
+from tests.helpers import mesh_frame
 
 
 def mesh_case(seed, n=24, mesh=(3, 2), n_models=3, pipelining=True, static_w=0.5, chiplets=None):
@@ -21,12 +22,10 @@ def mesh_case(seed, n=24, mesh=(3, 2), n_models=3, pipelining=True, static_w=0.5
     c = cols * rows if chiplets is None else chiplets
     model = np.sort(rng.integers(0, n_models, n))
     model = np.unique(model, return_inverse=True)[1].astype(np.int64)
-    first = np.r_[1, (model[1:] != model[:-1])].astype(np.int64)
     mult = rng.choice([1.0, 2.0, 3.0], int(model.max()) + 1)[model]
-    pos = np.array([(i % cols, i // cols) for i in range(c)], dtype=np.int64).reshape(c, 2)
-    return Frame(rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0, 1e9, (n, c)),
-                 rng.uniform(0, 2e9, n), mult, model, first, int(model.max()) + 1, pos, cols, rows, 1e9, 1.0,
-                 1e-3, 5e9, pipelining, static_w)
+    time, energy, dram = rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0.1, 2.0, (n, c)), rng.uniform(0, 1e9, (n, c))
+    return mesh_frame(time, energy, rng.uniform(0, 2e9, n), dram=dram, mult=mult, model=model, mesh=mesh,
+                      hop_lat=1e-3, dram_bw=5e9, pipelining=pipelining, static_w=static_w)
 
 
 def full_objective(assign, f, goal):

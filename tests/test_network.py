@@ -8,7 +8,7 @@ import pytest
 
 from dse.system.chiplet import kernels
 from dse.system.chiplet.ir import EAST, NORTH, SOUTH, WEST, xy_links
-from dse.system.chiplet.kernels import Frame
+from tests.helpers import mesh_frame
 
 
 def link(x, y, direction, columns):
@@ -68,10 +68,9 @@ def test_routes_on_a_sparse_rectangular_mesh():
 def frame(n_ops, positions, mesh, *, out_bytes, mult=1.0, time=1e-9, link_bw=1e9, link_pj=1.0, hop_lat=0.0,
           pipelining=True):
     c = len(positions)
-    return Frame(np.full((n_ops, c), time), np.zeros((n_ops, c)), np.zeros((n_ops, c)), np.asarray(out_bytes, float),
-                 np.full(n_ops, float(mult)), np.zeros(n_ops, dtype=np.int64),
-                 np.r_[1, np.zeros(n_ops - 1)].astype(np.int64), 1, np.array(positions, dtype=np.int64),
-                 int(mesh[0]), int(mesh[1]), float(link_bw), float(link_pj), float(hop_lat), 1e30, pipelining, 0.0)
+    return mesh_frame(np.full((n_ops, c), time), np.zeros((n_ops, c)), out_bytes, mult=np.full(n_ops, float(mult)),
+                      mesh=mesh, positions=positions, link_bw=link_bw, link_pj=link_pj, hop_lat=hop_lat,
+                      dram_bw=1e30, pipelining=pipelining)
 
 
 def cost(assign, f):

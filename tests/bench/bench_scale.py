@@ -35,21 +35,22 @@ WORKLOADS = {127: "workloads/gpt2_resnet50.yaml", 1001: "workloads/datacenter_mi
 # --- worker side (imports whichever dse is on sys.path) --------------------------------------------
 
 def hardware(c: int):
-    """c SCAR datacenter chiplets (mcm4_hetero.yaml's constants) on a mesh, checkerboard WS / OS."""
+    """c chiplets of hardware/scar_6x6_hetero.yaml (SCAR's datacenter chiplet, its network and
+    DRAM) on a mesh, weight- and output-stationary in a checkerboard."""
+    import yaml
+
     from dse.spec.common import Node
     from dse.spec.hardware import parse_hardware
 
+    spec = yaml.safe_load((ROOT / "hardware/scar_6x6_hetero.yaml").read_text())
     cols, rows = MESH[c]
-    chip = {"pe_array": [64, 64], "l1_bytes": 256, "l2_bytes": 10e6, "clock_hz": 500e6, "onchip_bytes_per_cycle": 256,
-            "mac_pj": 0.23, "l1_pj": 0.3864, "l2_pj": 4.2803, "pe_static_w": 10.7e-6, "sram_static_w_per_mb": 0.0564}
+    chip = {k: v for k, v in spec["chiplets"][0].items() if k not in ("name", "position", "dataflow")}
     chips = [{**chip, "name": f"c{i}", "position": [i % cols, i // cols],
               "dataflow": "weight_stationary" if (i % cols + i // cols) % 2 == 0 else "output_stationary"}
              for i in range(c)]
-    return parse_hardware(Node({
-        "name": f"mesh{c}", "chiplets": chips,
-        "network": {"mesh": [cols, rows], "link_bytes_per_s": 100e9, "link_pj_per_bit": 2.04, "hop_latency_s": 35e-9},
-        "dram": {"bytes_per_s": 64e9, "pj_per_bit": 14.8, "latency_s": 200e-9},
-        "system": {"pipelining": True}}, f"mesh{c}", ""))
+    return parse_hardware(Node({"name": f"mesh{c}", "chiplets": chips,
+                                "network": {**spec["network"], "mesh": [cols, rows]}, "dram": spec["dram"],
+                                "system": {"pipelining": True}}, f"mesh{c}", ""))
 
 
 def point_of(c: int, ops: int):

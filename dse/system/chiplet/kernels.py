@@ -234,10 +234,10 @@ def frame_cost(assign, frame, sc, metrics):
             if p != c:
                 b = out_bytes[i - 1]
                 h = hop_count(pos, p, c)
-                tx = b / frame.link_bytes_per_s + h * frame.hop_latency_s
+                tx = tx_time(frame, 1.0, b, h)
                 chain[m] += tx
                 serial += k * tx
-                ej = b * 8.0 * frame.link_pj_per_bit * h * 1e-12
+                ej = tx_energy(frame, 1.0, b, h)
                 e_total += k * ej
                 nop_j += k * ej
                 nop_bytes += k * b
@@ -282,7 +282,8 @@ def scalarise(period, dyn_j, frame, goal):
 @njit(cache=True)
 def prefix(frame):
     """Prefix sums of time, energy and DRAM bytes over the op order (see :class:`Prefix`)."""
-    n, n_dev = frame.time.shape
+    time, energy, dram = frame.time, frame.energy, frame.dram
+    n, n_dev = time.shape
     pt = np.zeros((n + 1, n_dev))
     pe = np.zeros((n + 1, n_dev))
     pd = np.zeros((n + 1, n_dev))
@@ -290,12 +291,12 @@ def prefix(frame):
     for i in range(n):
         lt, le, ld = np.inf, np.inf, np.inf
         for c in range(n_dev):
-            pt[i + 1, c] = pt[i, c] + frame.time[i, c]
-            pe[i + 1, c] = pe[i, c] + frame.energy[i, c]
-            pd[i + 1, c] = pd[i, c] + frame.dram[i, c]
-            lt = min(lt, frame.time[i, c])
-            le = min(le, frame.energy[i, c])
-            ld = min(ld, frame.dram[i, c])
+            pt[i + 1, c] = pt[i, c] + time[i, c]
+            pe[i + 1, c] = pe[i, c] + energy[i, c]
+            pd[i + 1, c] = pd[i, c] + dram[i, c]
+            lt = min(lt, time[i, c])
+            le = min(le, energy[i, c])
+            ld = min(ld, dram[i, c])
         low[i + 1, 0] = low[i, 0] + lt
         low[i + 1, 1] = low[i, 1] + le
         low[i + 1, 2] = low[i, 2] + ld
@@ -356,11 +357,13 @@ def busy_without(top, busy, a):
 
 @njit(cache=True)
 def tx_energy(frame, k, b, h):
+    """Energy of k transfers of b bytes over h hops: k * b * 8 * link_pj_per_bit * h (J)."""
     return k * b * 8.0 * frame.link_pj_per_bit * h * 1e-12
 
 
 @njit(cache=True)
 def tx_time(frame, k, b, h):
+    """Time of k transfers of b bytes over h hops: k * (b / link_bytes_per_s + h * hop_latency_s)."""
     return k * (b / frame.link_bytes_per_s + h * frame.hop_latency_s)
 
 
@@ -467,17 +470,11 @@ def best_target(state, pre, frame, goal, lo, hi, current):
             for ln in range(link.shape[0]):
                 if rem[ln] == 0.0 and link[ln] > m_off:
                     m_off = link[ln]
-        for r in range(2):
-            if r == 0 and rem_in:
-                cnt = route_links(frame, p_in, h, path)
-            elif r == 1 and rem_out:
-                cnt = route_links(frame, h, s_out, path)
-            else:
-                continue
-            for j in range(cnt):
-                v = link[path[j]] - rem[path[j]]
-                if v > m_on:
-                    m_on = v
+        # (``add`` is all zero between targets, so route_peak gives link - rem here)
+        if rem_in:
+            m_on = route_peak(frame, p_in, h, link, rem, add, path)
+        if rem_out:
+            m_on = max(m_on, route_peak(frame, h, s_out, link, rem, add, path))
     priced = 0
     for c in range(n_dev):
         if c == h:
@@ -580,8 +577,9 @@ def local_search(state, pre, frame, goal, sweeps, first_op, last_op):
     chiplet (priced by deltas, :func:`best_target`); apply the first that lowers the objective and
     look at the run starting there again (so a run boundary can travel far in one sweep); repeat
     until a sweep improves nothing (or ``sweeps`` passes). Only runs starting in first_op..last_op
-    are looked at (the whole frame for a start; a window around the kick for a kick). The mapping is re-evaluated
-    from scratch every RESYNC applied moves and at the end. Returns (exact objective, evaluated)."""
+    are looked at (the whole frame for a start; a window around the kick for a kick). The mapping
+    is re-evaluated from scratch every RESYNC applied moves and at the end. Returns (exact
+    objective, evaluated)."""
     assign, first = state.assign, frame.first
     n = assign.shape[0]
     sync(state, frame)

@@ -19,6 +19,12 @@ class ChipletKind(SystemKind):
     fields_heading = "Chiplet hardware fields"
     spec_module = "dse.spec.chiplet"
 
+    def __init__(self) -> None:
+        # The distinct best mappings of the last design point this object optimised, per (ops,
+        # chiplets) shape: the next point's inner search starts from them too (its outer knobs
+        # usually changed little). One object serves one search process.
+        self._previous: dict[tuple[int, int], Any] = {}
+
     def check_workload(self, workload, hardware) -> None:
         """Decode (token-by-token generation) runs on GPU/PIM hardware, not here."""
         for i, m in enumerate(workload.models):
@@ -34,12 +40,6 @@ class ChipletKind(SystemKind):
         from dse.system.chiplet import design
 
         return design.build(workload, hardware)
-
-    def __init__(self) -> None:
-        # The distinct best mappings of the last design point this object optimised, per (ops,
-        # chiplets) shape: the next point's inner search starts from them too (its outer knobs
-        # usually changed little). One object serves one search process.
-        self._previous: dict[tuple[int, int], Any] = {}
 
     def design_rows(self, point, weights=None):
         """The inner optimiser's best mapping per objective weight (default: design.DEFAULT_WEIGHTS,
