@@ -21,8 +21,10 @@ from dse.spec.hardware import load_hardware, parse_hardware
 from dse.spec.workload import Decode, Transformer, load_workload, parse_workload
 from dse.system.llm import evaluator as llm
 from dse.system.llm import kernels as K
-from dse.system.llm.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
-                                    D_PJ_FLOP, LlmSystem, Step, Trace)
+from dse.system.gpu import kernels as G
+from dse.system.gpu.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
+                                    D_PJ_FLOP, GpuSystem, Step)
+from dse.system.llm.kernels import Trace
 
 HW = "hardware/{}.yaml"
 
@@ -93,7 +95,7 @@ TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, i
 
 
 def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
-    dev = np.zeros((K.N_DEVICES, K.N_DCOLS))
+    dev = np.zeros((K.N_DEVICES, G.N_DCOLS))
     dev[:, D_FLOPS] = flops
     dev[:, D_BW] = bw
     dev[:, D_LAUNCH] = launch
@@ -103,14 +105,14 @@ def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
 
 
 def _system(ops, dev, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
-    return LlmSystem(dev, tp, pp, float(link[0]), float(link[1]), float(link[2]), ops.hidden * ops.elem_bytes,
+    return GpuSystem(dev, tp, pp, float(link[0]), float(link[1]), float(link[2]), ops.hidden * ops.elem_bytes,
                      ops.vocab * ops.elem_bytes, kraken)
 
 
 def _step(ops, dev, T, T_head, q, C, fc, attn, elem, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
-    out = np.zeros((ops.n, K.N_OCOLS))
+    out = np.zeros((ops.n, G.N_OCOLS))
     step = Step(float(T), float(T_head), float(q), float(C), fc, attn, elem)
-    t, e, comm = K.step_cost(step, ops.arrays, _system(ops, dev, tp, pp, link, kraken), out)
+    t, e, comm = G.step_cost(step, ops.arrays, _system(ops, dev, tp, pp, link, kraken), out)
     return t, e, comm, out
 
 
@@ -130,9 +132,9 @@ def test_step_hand_derived_tiny_decoder():
     ops = linear_ops(TINY, 1)
     t, e, comm, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0)
     assert t == pytest.approx(222.536e-6) and comm == 0.0
-    assert out[ops.index("attn"), K.O_BYTES] == pytest.approx(2816)
-    assert out[ops.index("attn"), K.O_FLOPS] == pytest.approx(4 * 64 * 10)
-    assert (out[:, K.O_BOUND] == 1).all()
+    assert out[ops.index("attn"), G.O_BYTES] == pytest.approx(2816)
+    assert out[ops.index("attn"), G.O_FLOPS] == pytest.approx(4 * 64 * 10)
+    assert (out[:, G.O_BOUND] == 1).all()
 
 
 def test_tp_all_reduces_standard_and_kraken():
@@ -147,7 +149,7 @@ def test_tp_all_reduces_standard_and_kraken():
     # Kraken: one all-reduce per layer overlapped with the next layer's attention:
     # (L - pp) max(0, AR - t_attn) + pp AR. Attention per GPU: 2816 B / 2 heads' share = 1.408 µs.
     _, _, comm_k, out = _step(ops, _gpu_only_dev(), 1, 1, 1, 10, 0, 0, 0, tp=2, kraken=True)
-    t_attn = out[ops.index("attn"), K.O_TIME]
+    t_attn = out[ops.index("attn"), G.O_TIME]
     assert t_attn == pytest.approx(1.408e-6)
     assert comm_k == pytest.approx(1 * max(0.0, ar - t_attn) + 1 * ar + ag)
     # A slow attention hides the all-reduce completely: only the last layer's is exposed.
@@ -161,14 +163,14 @@ def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
     total = energy = attn_t = 0.0
     for i in range(ops.n):
         d = devs[int(a.cls[i])]
-        share = a.gpu_div[i] if d == K.GPU else dev[d, D_NDEV]
-        runners = tp if d == K.GPU else dev[d, D_NDEV]
+        share = a.gpu_div[i] if d == G.GPU else dev[d, D_NDEV]
+        runners = tp if d == G.GPU else dev[d, D_NDEV]
         Ti = T_head if a.last_only[i] else T
         fl = (a.flop_t[i] * Ti + a.flop_qc[i] * q * C) / share
         by = (a.byte_w[i] + a.byte_t[i] * Ti + a.byte_c[i] * C) / share
         t = dev[d, D_LAUNCH] + max(fl / dev[d, D_FLOPS], by / dev[d, D_BW])
         e = (fl * dev[d, D_PJ_FLOP] + by * 8 * dev[d, D_PJ_BIT]) * 1e-12 * runners
-        if d != K.GPU:
+        if d != G.GPU:
             moved = (a.bcast_t[i] + (a.byte_t[i] - a.bcast_t[i]) / share) * Ti
             if moved > 0:
                 t += dev[d, D_LINK_LAT] + moved / dev[d, D_LINK_BW]
@@ -205,7 +207,7 @@ def test_step_matches_python_twin_on_random_cases():
         tp = int(rng.choice([1, 2, 3, 4]))
         pp = int(rng.choice([1, 2]))
         ops = linear_ops(t, tp)
-        dev = np.zeros((K.N_DEVICES, K.N_DCOLS))
+        dev = np.zeros((K.N_DEVICES, G.N_DCOLS))
         for d in range(K.N_DEVICES):
             dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH] = rng.uniform(1e11, 1e13), rng.uniform(1e9, 1e12), rng.uniform(0, 2e-6)
             dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT], dev[d, D_NDEV] = rng.uniform(0, 1), rng.uniform(0, 4), float(rng.integers(1, 8))
@@ -225,8 +227,8 @@ def test_step_matches_python_twin_on_random_cases():
 def test_device_table_by_hand():
     # A100 in a100x8_roofline.yaml: 312 TFLOP/s x 0.8, 2039 GB/s x 0.85, 1 us launch, 0.6 pJ/FLOP, 3.59 pJ/bit.
     dev = llm.device_table(resolve(load_hardware(HW.format("a100x8_roofline")), {}), 1, 1)
-    assert dev[K.GPU, D_FLOPS] == pytest.approx(249.6e12) and dev[K.GPU, D_BW] == pytest.approx(1733.15e9)
-    assert (dev[K.GPU, D_LAUNCH], dev[K.GPU, D_PJ_FLOP], dev[K.GPU, D_PJ_BIT]) == (1e-6, 0.6, 3.59)
+    assert dev[G.GPU, D_FLOPS] == pytest.approx(249.6e12) and dev[G.GPU, D_BW] == pytest.approx(1733.15e9)
+    assert (dev[G.GPU, D_LAUNCH], dev[G.GPU, D_PJ_FLOP], dev[G.GPU, D_PJ_BIT]) == (1e-6, 0.6, 3.59)
     # PAPI's FC-PIM: 8 dies x 97 area-limited banks of 4 FPUs (test_pim_rates_attacc_and_papi_devices):
     # 24,134.4 GFLOP/s and 6,033.6 GB/s per device; ALU 0.16 pJ/FLOP, 0.55 pJ/bit; over its link.
     papi = resolve(load_hardware(HW.format("papi")), {})
@@ -242,7 +244,7 @@ def test_device_table_by_hand():
 
 def _trace(ops, dev, lengths, prompt, tlp, policy=0, alpha=0.0):
     res = np.zeros(K.N_RES)
-    out = np.zeros((ops.n, K.N_OCOLS))
+    out = np.zeros((ops.n, G.N_OCOLS))
     trace = Trace(np.sort(np.asarray(lengths, dtype=np.int64)), prompt, tlp, policy, float(alpha))
     K.decode_trace(trace, ops.arrays, _system(ops, dev, link=(1e11, 0.0, 0.0)), out, res)
     return res
@@ -295,8 +297,8 @@ def test_trace_sorts_each_replicas_requests():
     m = llm.evaluate_config(point, 8, 1, 1)
     ops = linear_ops(point.t, 8)
     system = llm.system_bundle(point, ops, 8, 1, 1)
-    out = np.zeros((ops.n, K.N_OCOLS))
-    steps = [K.step_cost(Step(float(n), float(n), 1.0, float(n * (512 + g + 1)), 0, 0, 0), ops.arrays, system, out)[0]
+    out = np.zeros((ops.n, G.N_OCOLS))
+    steps = [G.step_cost(Step(float(n), float(n), 1.0, float(n * (512 + g + 1)), 0, 0, 0), ops.arrays, system, out)[0]
              for n, g in ((3, 0), (2, 1), (1, 2))]
     assert m["decode_steps"] == 3 and m["output_tokens"] == 6
     assert m["decode_s"] == pytest.approx(sum(steps), rel=1e-12)
@@ -322,8 +324,8 @@ def test_prefill_runs_every_prompt_and_moves_its_kv():
     point = llm.build(wl, hw)
     m = llm.evaluate_config(point, 6, 1, 1)
     ops = linear_ops(point.t, 6)
-    out = np.zeros((ops.n, K.N_OCOLS))
-    step, _, _ = K.step_cost(Step(1024.0, 2.0, 512.0, 1024.0, K.GPU, K.GPU, K.GPU), ops.arrays,
+    out = np.zeros((ops.n, G.N_OCOLS))
+    step, _, _ = G.step_cost(Step(1024.0, 2.0, 512.0, 1024.0, G.GPU, G.GPU, G.GPU), ops.arrays,
                              llm.system_bundle(point, ops, 6, 1, 1), out)
     kv_bytes = 1024 * 64 * 2 * 9216 * 2
     assert m["ttft_s"] == pytest.approx(step + 1e-6 + kv_bytes / 64e9, rel=1e-12)
@@ -380,9 +382,9 @@ def test_pim_split_dispatch_and_kernel_floor_by_hand():
     assert K.dispatch(K.P_PIM_SPLIT, 32.0, 4.0) == (K.FC_POOL, K.ATTN_POOL, K.FC_POOL)
     hw = resolve(load_hardware(HW.format("attacc_only")), {})
     dev = llm.device_table(hw, 1, 1)
-    assert dev[K.FC_POOL, K.D_LAUNCH] == pytest.approx(1.6e-6)
-    assert dev[K.ATTN_POOL, K.D_LAUNCH] == pytest.approx(1.6e-6)
-    assert dev[K.FC_POOL, K.D_NDEV] == 30 and dev[K.ATTN_POOL, K.D_NDEV] == 60
+    assert dev[K.FC_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[K.ATTN_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[K.FC_POOL, G.D_NDEV] == 30 and dev[K.ATTN_POOL, G.D_NDEV] == 60
 
 
 def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
 from dse.models.operators import parameter_count
-from dse.system import memory
+from dse.system.gpu import memory
 from dse.system.llm import evaluator
-from dse.system.llm.kernels import ATTN_POOL, D_NDEV, FC_POOL
+from dse.system.gpu.kernels import D_NDEV
+from dse.system.llm.kernels import ATTN_POOL, FC_POOL
 
 # LLaMA-65B, FP16: K and V of one token over 80 layers = 80 x 2 x 8192 x 2 B.
 KV_PER_TOKEN = 80 * 2 * 8192 * 2                     # 2,621,440 B
@@ -28,9 +30,16 @@ def test_formulas_by_hand():
     # 2 x 2048 tokens x (8192 + 44032 / 8) x 2 B = 112,197,632 B.
     assert memory.prefill_activations(2048, 8192, 44032, 8, 2.0) == 112_197_632
     # 65.3B params x 12 B (Adam states + master weights) / (pp 4 x tp 8 x ZeRO over dp 2).
-    assert memory.optimizer_state_per_device(65.3e9, 12, 8, 4, 2) == pytest.approx(65.3e9 * 12 / 64)
+    # 4 stages of 3, 2, 2, 3 layers on 2 devices (V shape: stages 0, 3 on device 0; 1, 2 on device 1),
+    # 10 per layer, 7 per embedding: device 0 holds 3 x 10 + 3 x 10 + 7 (embedding) + 7 (LM head) = 74,
+    # device 1 holds 2 x 10 + 2 x 10 = 40; tied embeddings on one device are one copy: 67.
+    layers, stage_device = np.array([3.0, 2.0, 2.0, 3.0]), np.array([0, 1, 1, 0])
+    assert list(memory.device_parameters(layers, stage_device, 2, 10.0, 7.0, False)) == [74.0, 40.0]
+    assert list(memory.device_parameters(layers, stage_device, 2, 10.0, 7.0, True)) == [67.0, 40.0]
+    # sequential stages: the embedding on device 0 and the LM head on device 3, tied or not.
+    assert list(memory.device_parameters(layers, np.arange(4), 4, 10.0, 7.0, True)) == [37.0, 20.0, 20.0, 37.0]
+    assert list(memory.training_state(np.array([1e9, 2e9]), 16.0)) == [16e9, 32e9]
     # 3 microbatches x 2048 tokens x 201,216 B x ceil(22 / 8) = 3 layers / tp 2.
-    assert memory.saved_activations_per_device(3, 2048, 201_216, 22, 8, 2) == 3 * 2048 * 201_216 * 3 / 2
     assert memory.over_capacity("GPU memory", 81e9, 80e9) == "GPU memory 81.0 GB > 80.0 GB"
     assert memory.over_capacity("GPU memory", 80e9, 80e9) is None
 

@@ -295,7 +295,8 @@ def test_stage_split_and_sends_hand_derived():
 def test_uneven_layer_split_hand_derived():
     # pp 3 over 32 layers: 11, 11, 10. The first two stages (same layers, a send each) are equal;
     # the last holds 10/11 of a first stage's layer time plus the LM head (369.2 us, above).
-    from dse.system.serving.costs import layers_per_stage, model_config
+    from dse.system.gpu.parallel import layers_per_stage
+    from dse.system.serving.costs import model_config
 
     assert layers_per_stage(32, 3).tolist() == [11, 11, 10]
     h, t, link = _bert()

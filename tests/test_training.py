@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pytest
 
 from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes_per_token_per_layer_tp,
@@ -13,11 +15,14 @@ from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes
 from dse.models.views import linear_ops
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
-from dse.spec.training import Cluster, NetLink, ScheduleSpec, TrainGpu, TrainingHardware, Parallel
+from dse.spec.training import ScheduleSpec, TrainingHardware, Parallel
 from dse.spec.workload import Model, Pipeline, Training, Transformer, WorkloadSpec, load_workload
 from dse.system.base import kind_named
 from dse.system.training import evaluator as ev
-from dse.system.training.costs import TrainShape, pass_times
+from dse.system.gpu.devices import blank_device_table
+from dse.system.gpu.kernels import D_BW, D_FLOPS, D_LAUNCH, GPU, GpuSystem, pass_costs, pass_multipliers
+from dse.system.gpu.parallel import layers_per_stage
+from dse.system.gpu.spec import Cluster, Gpu, Link
 
 ROOT = Path(__file__).resolve().parent.parent
 KIND = kind_named("training")
@@ -30,9 +35,9 @@ def gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16, mb=1, **training) ->
 
 
 def hardware(nodes=2, gpn=8, parallel=Parallel(), family="1f1b", memory=80e9, **schedule) -> TrainingHardware:
-    gpu = TrainGpu("g", peak_flop_per_s=100e12, memory_bytes=memory, memory_bytes_per_s=1e12,
-                   compute_efficiency=0.5, memory_efficiency=0.8, kernel_launch_s=2e-6)
-    cluster = Cluster(nodes, gpn, intra_node=NetLink(200e9, 2e-6), inter_node=NetLink(20e9, 10e-6))
+    gpu = Gpu("g", peak_flop_per_s=100e12, memory_bytes=memory, memory_bytes_per_s=1e12,
+              compute_efficiency=0.5, memory_efficiency=0.8, kernel_launch_s=2e-6)
+    cluster = Cluster(nodes, gpn, intra_node=Link("intra", 200e9, 2e-6), inter_node=Link("inter", 20e9, 10e-6))
     return TrainingHardware("hw", "hw.yaml", gpu, cluster, parallel, ScheduleSpec(family=family, **schedule))
 
 
@@ -43,6 +48,35 @@ def point(t: Transformer, hw: TrainingHardware):
 
 
 # --- per-pass costs: the kernel against a twin written from the operator records -------------------
+
+class TrainShape(NamedTuple):
+    """The twin's inputs: one microbatch's shape and the flat rates it runs at."""
+
+    tokens: float
+    queries: float
+    context: float
+    flop_per_s: float
+    bytes_per_s: float
+    launch_s: float
+    tp: int
+    tp_bytes_per_s: float
+    tp_latency_s: float
+    act_bytes_per_token: float
+    recompute: bool
+    attn_backward: float
+
+
+def pass_times(arrays, shape: TrainShape, layer: bool) -> tuple[float, float, float, float]:
+    """The shared kernel (dse.system.gpu.kernels.pass_costs) on a GPU row with ``shape``'s rates."""
+    dev = blank_device_table()
+    dev[GPU, D_FLOPS], dev[GPU, D_BW], dev[GPU, D_LAUNCH] = shape.flop_per_s, shape.bytes_per_s, shape.launch_s
+    system = GpuSystem(dev, shape.tp, 1, shape.tp_bytes_per_s, shape.tp_latency_s, 0.0, shape.act_bytes_per_token,
+                       0.0, False)
+    out = np.empty(3)
+    flops = pass_costs(arrays, system, shape.tokens, shape.queries, pass_multipliers(shape.attn_backward), layer,
+                       shape.recompute, out)
+    return out[0], out[1], out[2], flops
+
 
 def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> tuple[float, float, float]:
     """From dse.models.operators directly (not the LLM view): per op and TP share 1 / div,
@@ -213,7 +247,7 @@ def test_auto_splits_by_hand():
     configs = ev.parallel_configs(p)
     assert len(configs) == 14 and (1, 16, 1) in configs and (16, 1, 1) not in configs
     # 32 slots on 16 stages: the embedding's stage and the loss's stage hold one layer, the others two
-    assert list(ev.layers_per_stage(p.t, 16)) == [1] + [2] * 14 + [1]
+    assert list(layers_per_stage(p.t.num_hidden_layers, 16, True)) == [1] + [2] * 14 + [1]
     rows, n = KIND.design_rows(p)
     assert n == 14 and len(rows) == 14
 

@@ -55,6 +55,7 @@ from typing import ClassVar
 
 from dse.errors import DseError
 from dse.spec.common import Knob, Node, Parallel, choices_of
+from dse.system.gpu.spec import Gpu, Link, gpu_fields, parse_gpu, parse_link
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim", "pim_split")
 ROLES = ("fc", "attn", "all")
@@ -63,33 +64,6 @@ POLICY_ROLES = {"gpu": (), "gpu_attn_pim": ("attn",), "papi": ("fc", "attn"), "p
                 "pim_split": ("fc", "attn")}
 # Policies that run without a GPU (everything on PIM).
 PIM_ONLY = ("pim", "pim_split")
-
-
-@dataclass(frozen=True)
-class Link:
-    name: str
-    bytes_per_s: float | Knob
-    latency_s: float | Knob
-    pj_per_bit: float | Knob
-
-
-@dataclass(frozen=True)
-class Gpu:
-    name: str
-    count: int | Knob
-    peak_flop_per_s: float | Knob
-    memory_bytes: float | Knob
-    memory_bytes_per_s: float | Knob
-    compute_efficiency: float | Knob
-    memory_efficiency: float | Knob
-    kernel_launch_s: float | Knob
-    pj_per_flop: float | Knob
-    memory_pj_per_bit: float | Knob
-    idle_w: float | Knob
-    link: str
-    compute_half_tokens: float | Knob = 0.0      # calibration (0: flat caps); see dse.cost.roofline
-    memory_half_bytes: float | Knob = 0.0
-    step_overhead_s: float | Knob = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,15 +127,13 @@ class GpuPimHardware:
         return next((p for p in self.pims if p.role == role), None)
 
 
-# The fields every GPU section has (this kind's and the training kind's); see gpu_rates_fields.
-GPU_RATE_FIELDS = ("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "compute_efficiency", "memory_efficiency",
-                   "kernel_launch_s")
+# Fields of the shared gpu section this kind requires: where its GPUs sit, and their energy.
+GPU_REQUIRED = ("count", "link", "pj_per_flop", "memory_pj_per_bit", "idle_w")
 
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name",), ("kind", "gpu", "pim", "interconnect", "system", "description")),
-    "gpu": (("count",) + GPU_RATE_FIELDS + ("pj_per_flop", "memory_pj_per_bit", "idle_w", "link"),
-            ("name", "compute_half_tokens", "memory_half_bytes", "step_overhead_s")),
+    "gpu": gpu_fields(GPU_REQUIRED),
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
@@ -182,7 +154,7 @@ def parse(root: Node) -> GpuPimHardware:
         raise ic.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
     links = tuple(_link(str(k), ic.child(str(k), v)) for k, v in ic.value.items())
     link_names = tuple(link.name for link in links)
-    gpu = _gpu(top["gpu"], link_names) if "gpu" in top else None
+    gpu = parse_gpu(top["gpu"], GPU_REQUIRED, link_names) if "gpu" in top else None
     pims: list[PimPool] = []
     if "pim" in top:
         for i, node in enumerate(top["pim"].sequence(min_len=1)):
@@ -225,44 +197,9 @@ def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[P
 
 
 def _link(key: str, node: Node) -> Link:
-    f = node.mapping(*FIELDS["interconnect.<link>"])
-    return Link(name=key, bytes_per_s=f["bytes_per_s"].number("bytes_per_s"),
-                latency_s=f["latency_s"].number("s", allow_zero=True),
-                pj_per_bit=f["pj_per_bit"].number("pj_per_bit", allow_zero=True))
-
-
-def _link_ref(node: Node, names: tuple[str, ...]) -> str:
-    return node.name(names, knob=False)
-
-
-def gpu_rates_fields(f: dict[str, Node]) -> dict:
-    """The fields every GPU section shares (this kind's and the training kind's): name, peak rates,
-    capacity, efficiency caps and launch overhead."""
-    return dict(
-        name=f["name"].name(knob=False) if "name" in f else "gpu",
-        peak_flop_per_s=f["peak_flop_per_s"].number("flop_per_s"),
-        memory_bytes=f["memory_bytes"].number("bytes"),
-        memory_bytes_per_s=f["memory_bytes_per_s"].number("bytes_per_s"),
-        compute_efficiency=f["compute_efficiency"].fraction(),
-        memory_efficiency=f["memory_efficiency"].fraction(),
-        kernel_launch_s=f["kernel_launch_s"].number("s", allow_zero=True),
-    )
-
-
-def _gpu(node: Node, links: tuple[str, ...]) -> Gpu:
-    f = node.mapping(*FIELDS["gpu"])
-    return Gpu(
-        **gpu_rates_fields(f),
-        count=f["count"].number(integer=True),
-        pj_per_flop=f["pj_per_flop"].number("pj_per_flop", allow_zero=True),
-        memory_pj_per_bit=f["memory_pj_per_bit"].number("pj_per_bit", allow_zero=True),
-        idle_w=f["idle_w"].number("w", allow_zero=True),
-        link=_link_ref(f["link"], links),
-        compute_half_tokens=f["compute_half_tokens"].number(allow_zero=True) if "compute_half_tokens" in f else 0.0,
-        memory_half_bytes=(f["memory_half_bytes"].number("bytes", allow_zero=True)
-                           if "memory_half_bytes" in f else 0.0),
-        step_overhead_s=f["step_overhead_s"].number("s", allow_zero=True) if "step_overhead_s" in f else 0.0,
-    )
+    """An interconnect entry; this kind counts its energy, so pj_per_bit is required."""
+    node.mapping(*FIELDS["interconnect.<link>"])
+    return parse_link(key, node)
 
 
 def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
@@ -286,7 +223,7 @@ def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
         die_max_mm2=f["die_max_mm2"].number("mm2"),
         access_pj_per_bit=f["access_pj_per_bit"].number("pj_per_bit", allow_zero=True),
         alu_pj_per_flop=f["alu_pj_per_flop"].number("pj_per_flop", allow_zero=True),
-        link=_link_ref(f["link"], links),
+        link=f["link"].name(links, knob=False),
         kernel_floor_s=f["kernel_floor_s"].number("s", allow_zero=True) if "kernel_floor_s" in f else 0.0,
         idle_w=f["idle_w"].number("w", allow_zero=True) if "idle_w" in f else 0.0,
     )

@@ -3,7 +3,7 @@ several models (AlpaServe). YAML layout (units in field names)::
 
     name: v100x2-6gb
     kind: serving
-    gpu:                                   # the training kind's GPU fields
+    gpu:                                   # the shared GPU fields (dse.system.gpu.spec)
       name: V100-16GB (6 GB budget)
       peak_flop_per_s: 125 TFLOP/s
       memory_bytes: 6 GB                   # what the models' weights (and one request's KV cache) may use
@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.spec.common import Knob, Node
-from dse.spec.gpu_pim import GPU_RATE_FIELDS
-from dse.spec.training import Cluster, TrainGpu, parse_cluster, parse_gpu
+from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, gpu_fields, parse_cluster, parse_gpu
 
 PLACEMENTS = ("simulated", "fast")
 ADMISSIONS = ("reject", "serve_late")
@@ -45,7 +44,7 @@ class ServingHardware:
     kind: ClassVar[str] = "serving"
     name: str
     source: str
-    gpu: TrainGpu
+    gpu: Gpu
     cluster: Cluster
     groups: str | Knob            # "4+2+1+1": group sizes, largest first
     tp: int | Knob
@@ -56,10 +55,8 @@ class ServingHardware:
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "kind", "gpu", "cluster"), ("system", "description")),
-    "gpu": (GPU_RATE_FIELDS, ("name",)),
-    "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
-    "cluster.intra_node": (("bytes_per_s", "latency_s"), ()),
-    "cluster.inter_node": (("bytes_per_s", "latency_s"), ()),
+    "gpu": gpu_fields(),
+    **CLUSTER_FIELDS,
     "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s")),
 }
 

@@ -37,7 +37,7 @@ from typing import ClassVar
 
 from dse.errors import DseError
 from dse.spec.common import Knob, Node, Parallel, choices_of
-from dse.spec.gpu_pim import GPU_RATE_FIELDS, gpu_rates_fields
+from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, gpu_fields, parse_cluster, parse_gpu
 
 MEMORY_MODELS = ("w_end", "zero_bubble")
 # The schedule vocabulary (dse.system.training.schedules builds each of these).
@@ -49,35 +49,6 @@ BLOCK_OFFSETS = {
     "v_shape": ("f_up", "f_turn", "f_down", "fb_turn", "b_up", "b_turn", "b_down"),
 }
 V_TURNS = ("f_turn", "fb_turn", "b_turn")     # a V block's turns: all given, or none (then chosen)
-
-
-@dataclass(frozen=True)
-class TrainGpu:
-    name: str
-    peak_flop_per_s: float | Knob
-    memory_bytes: float | Knob
-    memory_bytes_per_s: float | Knob
-    compute_efficiency: float | Knob
-    memory_efficiency: float | Knob
-    kernel_launch_s: float | Knob
-
-
-@dataclass(frozen=True)
-class NetLink:
-    bytes_per_s: float | Knob
-    latency_s: float | Knob
-
-
-@dataclass(frozen=True)
-class Cluster:
-    nodes: int | Knob
-    gpus_per_node: int | Knob
-    intra_node: NetLink
-    inter_node: NetLink
-
-    @property
-    def gpus(self) -> int:
-        return int(self.nodes) * int(self.gpus_per_node)
 
 
 @dataclass(frozen=True)
@@ -99,7 +70,7 @@ class TrainingHardware:
     kind: ClassVar[str] = "training"
     name: str
     source: str
-    gpu: TrainGpu | None
+    gpu: Gpu | None
     cluster: Cluster | None
     parallel: Parallel
     schedule: ScheduleSpec
@@ -107,10 +78,8 @@ class TrainingHardware:
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "kind"), ("gpu", "cluster", "system", "description")),
-    "gpu": (GPU_RATE_FIELDS, ("name",)),
-    "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
-    "cluster.intra_node": (("bytes_per_s", "latency_s"), ()),
-    "cluster.inter_node": (("bytes_per_s", "latency_s"), ()),
+    "gpu": gpu_fields(),
+    **CLUSTER_FIELDS,
     "system": ((), ("parallel", "schedule")),
     "system.parallel": (("tp", "pp", "dp"), ()),
     "system.schedule": (("family",), ("chunks", "memory_model", "block")),
@@ -155,24 +124,6 @@ def parse(root: Node) -> TrainingHardware:
                 block=block)
     return TrainingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, parallel=parallel,
                             schedule=schedule)
-
-
-def parse_gpu(node: Node) -> TrainGpu:
-    return TrainGpu(**gpu_rates_fields(node.mapping(*FIELDS["gpu"])))
-
-
-def _link(node: Node, key: str) -> NetLink:
-    f = node.mapping(*FIELDS[f"cluster.{key}"])
-    return NetLink(bytes_per_s=f["bytes_per_s"].number("bytes_per_s"),
-                   latency_s=f["latency_s"].number("s", allow_zero=True))
-
-
-def parse_cluster(node: Node) -> Cluster:
-    f = node.mapping(*FIELDS["cluster"])
-    return Cluster(nodes=f["nodes"].number(integer=True, high=100000),
-                   gpus_per_node=f["gpus_per_node"].number(integer=True, high=1024),
-                   intra_node=_link(f["intra_node"], "intra_node"),
-                   inter_node=_link(f["inter_node"], "inter_node"))
 
 
 def _parallel(node: Node, cluster: Cluster | None) -> Parallel:

@@ -4,7 +4,7 @@ dispatch (PAPI).
 
 resolved specs -> :func:`build` (:class:`LlmPoint`) -> per parallel config (tp, pp, dp):
 :func:`linear_ops` (the model's LLM view with TP shares) + :func:`device_table` ->
-:func:`prefill` and :func:`decode` (kernels) -> :func:`memory` (dse.system.memory) -> the metrics
+:func:`prefill` and :func:`decode` (kernels) -> :func:`memory_use` (dse.system.gpu.memory) -> the metrics
 of :func:`evaluate_config` (the JSON / Parquet contract; see README).
 """
 
@@ -16,18 +16,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dse.cost.collectives import send_recv
-from dse.cost.roofline import BOUNDS_LLM, gpu_rates, pim_rates
+from dse.cost.roofline import BOUNDS_LLM, pim_rates
 from dse.errors import DseError
 from dse.models.views import CLASSES, LinearOps, linear_ops
 from dse.spec.gpu_pim import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
-from dse.system import memory
-from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_LINK_BW,
-                                    D_LINK_LAT, D_LINK_PJ, D_MEM_HALF, D_NDEV, D_STEP, D_PJ_BIT, D_PJ_FLOP, DEVICE_NAMES, FC_POOL, GPU,
-                                    N_DCOLS, N_DEVICES, N_OCOLS, N_RES, O_BOUND, O_BYTES, O_DEVICE,
-                                    O_ENERGY, O_FLOPS, O_TIME, R_COMM, R_ENERGY, R_FC_GPU_STEPS,
-                                    R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS, R_TPOT_SUM, LlmSystem,
-                                    Step, Trace, decode_trace, dispatch, step_cost)
+from dse.system.gpu import memory
+from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
+from dse.system.gpu.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
+                                    D_PJ_FLOP, GPU, N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS,
+                                    O_TIME, GpuSystem, Step, step_cost)
+from dse.system.gpu.parallel import divisors, parallel_configs as gpu_configs
+from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, DEVICE_NAMES, FC_POOL, N_DEVICES, N_RES, R_COMM,
+                                    R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS,
+                                    R_TPOT_SUM, Trace, decode_trace, dispatch)
 
 # Rows of the device table that hold each PIM pool role.
 DEVICE_ROLES = {"fc": FC_POOL, "attn": ATTN_POOL, "all": ALL_POOL}
@@ -90,44 +92,20 @@ def parallel_configs(point: LlmPoint) -> list[tuple[int, int, int]]:
     if not par.auto:
         return [(int(par.tp), int(par.pp), int(par.dp))]
     if uses_gpu(hw):
-        n = int(hw.gpu.count)
-        out = []
-        for tp in _divisors(n):
-            for pp in _divisors(n // tp):
-                if tp <= t.num_attention_heads and pp <= t.num_hidden_layers and n // (tp * pp) <= t.batch:
-                    out.append((tp, pp, n // (tp * pp)))
-        return out
+        return gpu_configs(int(hw.gpu.count), lambda tp, pp, dp: tp <= t.num_attention_heads
+                           and pp <= t.num_hidden_layers and dp <= t.batch)
     pool = min((p for p in hw.pims if p.role in POLICY_ROLES[hw.dispatch.policy]), key=lambda p: p.count)
-    return [(1, pp, dp) for dp in _divisors(int(pool.count)) for pp in _divisors(int(pool.count) // dp)
+    return [(1, pp, dp) for dp in divisors(int(pool.count)) for pp in divisors(int(pool.count) // dp)
             if pp <= t.num_hidden_layers and dp <= t.batch]
 
 
-def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
-
-
-def blank_device_table() -> np.ndarray:
-    """Rows GPU, FC_POOL, ATTN_POOL, ALL_POOL; columns D_*; every device absent (unit rates, one
-    device, never used) until a caller fills its row."""
-    dev = np.zeros((N_DEVICES, N_DCOLS))
-    dev[:, D_NDEV] = 1.0
-    dev[:, D_FLOPS] = 1.0
-    dev[:, D_BW] = 1.0
-    dev[:, D_LINK_BW] = 1.0
-    return dev
-
-
 def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
-    """The hardware's rows of :func:`blank_device_table` filled. A pool's devices are split evenly
-    over the pp x dp stage replicas: D_NDEV = max(1, count // (pp dp))."""
-    dev = blank_device_table()
+    """The shared device table (dse.system.gpu.devices) with the GPU row and one row per PIM pool
+    role (FC_POOL, ATTN_POOL, ALL_POOL). A pool's devices are split evenly over the pp x dp stage
+    replicas: D_NDEV = max(1, count // (pp dp))."""
+    dev = blank_device_table(N_DEVICES)
     if hw.gpu is not None:
-        g = hw.gpu
-        dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s,
-                                                      g.compute_efficiency, g.memory_efficiency)
-        dev[GPU, D_LAUNCH], dev[GPU, D_PJ_FLOP], dev[GPU, D_PJ_BIT] = g.kernel_launch_s, g.pj_per_flop, g.memory_pj_per_bit
-        dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF] = g.compute_half_tokens, g.memory_half_bytes
-        dev[GPU, D_STEP] = g.step_overhead_s
+        fill_gpu_row(dev, hw.gpu)
     for pool in hw.pims:
         d = DEVICE_ROLES[pool.role]
         banks = pool.dies * pool.banks_per_die_value()
@@ -188,17 +166,14 @@ def uses_gpu(hw: GpuPimHardware) -> bool:
     return hw.gpu is not None and hw.dispatch.policy not in PIM_ONLY
 
 
-def system_bundle(point: LlmPoint, ops: LinearOps, tp: int, pp: int, dp: int) -> LlmSystem:
+def system_bundle(point: LlmPoint, ops: LinearOps, tp: int, pp: int, dp: int) -> GpuSystem:
     hw = point.hw
     link = hw.link(hw.gpu.link) if hw.gpu is not None else hw.link(hw.pims[0].link)
-    b = ops.elem_bytes
-    return LlmSystem(dev=device_table(hw, pp, dp), tp=tp, pp=pp, link_bytes_per_s=float(link.bytes_per_s),
-                     link_latency_s=float(link.latency_s), link_pj_per_bit=float(link.pj_per_bit),
-                     act_bytes_per_token=ops.hidden * b, logit_bytes_per_token=ops.vocab * b,
-                     kraken=point.t.layer_variant == "kraken")
+    return gpu_system(device_table(hw, pp, dp), tp, pp, link, ops.hidden, ops.vocab, ops.elem_bytes,
+                      kraken=point.t.layer_variant == "kraken")
 
 
-def prefill(point: LlmPoint, ops: LinearOps, system: LlmSystem, n_req: int,
+def prefill(point: LlmPoint, ops: LinearOps, system: GpuSystem, n_req: int,
             op_out: np.ndarray) -> tuple[float, float, float]:
     """Prefill of one replica's ``n_req`` prompts (all replicas run theirs concurrently), on the
     GPUs unless PIM-only; then, when an attention pool holds the KV cache, the prompt's KV moves
@@ -219,7 +194,7 @@ def prefill(point: LlmPoint, ops: LinearOps, system: LlmSystem, n_req: int,
     return ttft + kv_move, energy, comm
 
 
-def decode(point: LlmPoint, ops: LinearOps, system: LlmSystem, lengths: np.ndarray,
+def decode(point: LlmPoint, ops: LinearOps, system: GpuSystem, lengths: np.ndarray,
            op_out: np.ndarray) -> np.ndarray:
     """The decode trace of one replica's requests (``lengths`` ascending): the R_* result vector."""
     t, hw = point.t, point.hw
@@ -230,7 +205,7 @@ def decode(point: LlmPoint, ops: LinearOps, system: LlmSystem, lengths: np.ndarr
     return res
 
 
-def first_step(point: LlmPoint, ops: LinearOps, system: LlmSystem, n0: int, op_out: np.ndarray) -> None:
+def first_step(point: LlmPoint, ops: LinearOps, system: GpuSystem, n0: int, op_out: np.ndarray) -> None:
     """Re-run the first decode step at the full batch of ``n0`` requests to fill ``op_out``."""
     t, hw = point.t, point.hw
     T0 = float(n0 * t.decode.tlp)
@@ -239,9 +214,9 @@ def first_step(point: LlmPoint, ops: LinearOps, system: LlmSystem, n0: int, op_o
     step_cost(step, ops.arrays, system, op_out)
 
 
-def memory_use(point: LlmPoint, ops: LinearOps, system: LlmSystem, n_req: int,
+def memory_use(point: LlmPoint, ops: LinearOps, system: GpuSystem, n_req: int,
                kv_peak: float) -> tuple[float, float, list[str]]:
-    """Peak bytes per GPU and per PIM device, and capacity violations (dse.system.memory):
+    """Peak bytes per GPU and per PIM device, and capacity violations (dse.system.gpu.memory):
 
         KV tokens   = max(peak context tokens of the decode, n_req x prompt after a prefill)
         KV / stage  = memory.kv_cache_per_stage(KV tokens, K+V bytes per token, layers, pp)

@@ -1,7 +1,8 @@
 """Per-stage latency and per-GPU memory of one request of a model under one parallel configuration
-(pp pipeline stages x tp tensor degree), from the LLM kind's step cost (dse.system.llm.kernels.
-step_cost: the roofline on the shared decomposition, TP all-reduces and the LM head's all-gather
-included). No batching: a request runs alone on its stage.
+(pp pipeline stages x tp tensor degree), from the shared GPU step cost (dse.system.gpu.kernels.
+step_cost: the calibrated roofline on the shared decomposition, TP all-reduces and the LM head's
+all-gather included, the GPU's per-step overhead once per step) and the shared memory model
+(dse.system.gpu.memory). No batching: a request runs alone on its stage.
 
 A request is the prefill of its ``prompt`` tokens (an encoder's one forward; it yields the first
 output token), then ``output_tokens - 1`` decode steps, step j (1-based) reading a context of
@@ -10,14 +11,16 @@ prompt + j tokens. Per step, with the whole-model step time split into the decod
 
     stage_k += body x layers_k / layers  +  [k = last] head  +  [k < last] send(h b x step tokens)
 
-where the layers are split as evenly as possible, the first ``layers mod pp`` stages one more.
+where the layers are split as evenly as possible, the first ``layers mod pp`` stages one more
+(dse.system.gpu.parallel.layers_per_stage).
 Under pipelining a request walks the stages with all its tokens (the request-level model of
 AlpaServe): exact for a request alone; with several requests in flight it assumes their token steps
 interleave perfectly in the pipeline, as pipeline-parallel decoding with several sequences does.
 
-Memory per GPU of stage k: its layers' weights / tp, the token embedding on the first stage and
-the LM head on the last (one copy when pp = 1 and they are tied), and for a decoder one request's
-KV cache (prompt + output tokens) for its layers / tp (an encoder's one forward keeps none). The configuration's figure is the largest stage's.
+Memory per GPU of stage k (dse.system.gpu.memory.device_parameters): its layers' weights / tp and,
+for a decoder, one request's KV cache (prompt + output tokens) for its layers / tp (an encoder's
+one forward keeps none), the token embedding on the first stage and the LM head on the last (one
+copy when pp = 1 and they are tied). The configuration's figure is the largest stage's.
 """
 
 from __future__ import annotations
@@ -28,17 +31,13 @@ import numba as nb
 import numpy as np
 
 from dse.cost.collectives import all_gather, send_recv
-from dse.cost.roofline import gpu_rates
 from dse.models.operators import tied_embeddings
 from dse.models.views import ATTN, linear_ops
 from dse.spec.workload import Transformer
-from dse.system.llm.kernels import D_BW, D_FLOPS, D_LAUNCH, GPU, N_OCOLS, O_TIME, LlmSystem, Step, step_cost
-
-
-def layers_per_stage(layers: int, pp: int) -> np.ndarray:
-    """``layers`` split over ``pp`` stages as evenly as possible, the first stages one more."""
-    base, extra = divmod(layers, pp)
-    return np.array([base + (1 if k < extra else 0) for k in range(pp)], dtype=np.float64)
+from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
+from dse.system.gpu.kernels import GPU, N_OCOLS, O_TIME, Step, step_cost
+from dse.system.gpu.memory import device_parameters
+from dse.system.gpu.parallel import layers_per_stage
 
 
 @nb.njit(cache=True)
@@ -78,18 +77,6 @@ def request_stage_times(ops, system, prompt, output_tokens, layers, send_bytes_p
     return out
 
 
-def gpu_device_table(gpu) -> np.ndarray:
-    """The LLM kind's device table with only the GPU row in use (no energies: serving has no energy
-    metric)."""
-    from dse.system.llm.evaluator import blank_device_table
-
-    dev = blank_device_table()
-    dev[GPU, D_FLOPS], dev[GPU, D_BW] = gpu_rates(float(gpu.peak_flop_per_s), float(gpu.memory_bytes_per_s),
-                                                  float(gpu.compute_efficiency), float(gpu.memory_efficiency))
-    dev[GPU, D_LAUNCH] = float(gpu.kernel_launch_s)
-    return dev
-
-
 @lru_cache(maxsize=1024)
 def model_config(t: Transformer, output_tokens: int, gpu, pp: int, tp: int, tp_link, send_link
                  ) -> tuple[np.ndarray, float]:
@@ -99,8 +86,8 @@ def model_config(t: Transformer, output_tokens: int, gpu, pp: int, tp: int, tp_l
     array is shared, read-only by convention."""
     ops = linear_ops(t, tp)
     b = ops.elem_bytes
-    system = LlmSystem(gpu_device_table(gpu), tp, 1, float(tp_link.bytes_per_s), float(tp_link.latency_s), 0.0,
-                       t.hidden_size * b, t.vocab_size * b, t.layer_variant == "kraken")
+    system = gpu_system(fill_gpu_row(blank_device_table(), gpu), tp, 1, tp_link, t.hidden_size, t.vocab_size, b,
+                        kraken=t.layer_variant == "kraken")
     layers = layers_per_stage(t.num_hidden_layers, pp)
     lat = request_stage_times(ops.arrays, system, int(t.seq_len), int(output_tokens), layers,
                               float(send_link.bytes_per_s), float(send_link.latency_s), np.zeros(pp))
@@ -109,10 +96,8 @@ def model_config(t: Transformer, output_tokens: int, gpu, pp: int, tp: int, tp_l
     kv_layer = sum(a.byte_c[i] / a.gpu_div[i] for i in range(ops.n) if a.cls[i] == ATTN)
     context = int(t.seq_len) + int(output_tokens) if t.decode is not None else 0   # an encoder keeps no KV cache
     head_bytes = t.vocab_size * t.hidden_size * b / tp
-    stage = layers * (layer_bytes + kv_layer * context)
-    stage[0] += head_bytes                                     # token embedding
-    if not (pp == 1 and tied_embeddings(t)):
-        stage[pp - 1] += head_bytes                            # LM head
+    stage = device_parameters(layers, np.arange(pp), pp, layer_bytes + kv_layer * context, head_bytes,
+                              tied_embeddings(t))
     return lat, float(stage.max())
 
 

@@ -29,6 +29,7 @@ from dse.errors import DseError
 from dse.spec.common import resolve
 from dse.spec.serving import ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
+from dse.system.gpu.parallel import aligned_within_node, within_node
 from dse.system.serving import kernels as K
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def group_configs(hw: ServingHardware) -> tuple[GroupConfig, ...]:
         tp = min(int(hw.tp), size)
         problem = None if size % tp == 0 else f"tp {tp} does not divide a group of {size} GPUs"
         pp = size // tp if problem is None else 1
-        within = start // gpn == (start + size - 1) // gpn
+        within = within_node(size, gpn, start)
         out.append(GroupConfig(size, pp, tp, start, within, problem))
         start += size
     return tuple(out)
@@ -141,7 +142,7 @@ def _links(hw: ServingHardware, c: GroupConfig):
     if c.within_node:
         return cl.intra_node, cl.intra_node
     gpn = int(cl.gpus_per_node)
-    tp_inside = c.tp <= gpn and gpn % c.tp == 0 and c.first_gpu % c.tp == 0
+    tp_inside = aligned_within_node(c.tp, gpn) and c.first_gpu % c.tp == 0
     return (cl.intra_node if tp_inside else cl.inter_node), cl.inter_node
 
 

@@ -32,13 +32,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.cost.collectives import ring_allreduce, send_recv
-from dse.cost.roofline import gpu_rates
 from dse.errors import DseError
 from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
 from dse.models.views import linear_ops
 from dse.spec.common import Knob, choices_of
-from dse.spec.training import NetLink, TrainingHardware
+from dse.spec.training import TrainingHardware
 from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
+from dse.system.gpu import memory
+from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
+from dse.system.gpu.kernels import D_BW, GPU, PASS_B, PASS_F, PASS_W, pass_costs, pass_multipliers
+from dse.system.gpu.parallel import aligned_within_node, layers_per_stage
+from dse.system.gpu.parallel import parallel_configs as gpu_configs
+from dse.system.gpu.spec import Link
 from dse.system.training import schedules as sched
 from dse.system.training.kernels import D_BUSY, D_FIRST, D_LAST, D_PEAK, N_DEV_COLS, PassCosts, simulate
 
@@ -182,24 +187,7 @@ def parallel_configs(point: TrainingPoint) -> list[tuple[int, int, int]]:
     par = hw.parallel
     if not par.auto:
         return [(int(par.tp), int(par.pp), int(par.dp))]
-    n = hw.cluster.gpus
-    out = []
-    for tp in _divisors(n):
-        for pp in _divisors(n // tp):
-            dp = n // (tp * pp)
-            if split_problem(point, tp, pp, dp) is None:
-                out.append((tp, pp, dp))
-    return out
-
-
-def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
-
-
-def _within_node(count: int, gpn: int) -> bool:
-    """A group of ``count`` consecutive GPUs that starts at a multiple of its size (TP ranks; the
-    TP x DP block of a stage) lies inside one node of ``gpn`` GPUs."""
-    return count <= gpn and gpn % count == 0
+    return gpu_configs(hw.cluster.gpus, lambda tp, pp, dp: split_problem(point, tp, pp, dp) is None)
 
 
 @dataclass(frozen=True)
@@ -207,7 +195,7 @@ class StageCosts:
     costs: PassCosts
     params: np.ndarray           # [p] parameters per device (per TP rank)
     layer_flops: float           # forward FLOPs of one microbatch through the whole model, all ranks
-    dp_link: NetLink | None      # the link the data-parallel all-reduce runs over (None: synthetic)
+    dp_link: Link | None         # the link the data-parallel all-reduce runs over (None: synthetic)
 
 
 def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> StageCosts:
@@ -222,23 +210,22 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
         costs = PassCosts(full * pipe.forward_s / v, full * pipe.backward_s / v, full * pipe.weight_s / v,
                           full * pipe.comm_s, full * act / v, full * act * pipe.w_memory_fraction / v, mm)
         return StageCosts(costs, np.zeros(p), float("nan"), None)
-    from dse.system.training.costs import TrainShape, pass_times
-
     t, hw = point.t, point.hw
-    tr, g, cl = t.training, hw.gpu, hw.cluster
+    tr, cl = t.training, hw.cluster
     mb = int(tr.microbatch_size)
     T = float(mb * t.seq_len)
     b = t.precision_bits / 8.0
     gpn = int(cl.gpus_per_node)
-    tp_link = cl.intra_node if _within_node(tp, gpn) else cl.inter_node
-    flop_rate, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
-    shape = TrainShape(T, float(t.seq_len), T, flop_rate, byte_rate, float(g.kernel_launch_s), tp,
-                       float(tp_link.bytes_per_s), float(tp_link.latency_s), t.hidden_size * b, bool(tr.recompute),
-                       2.5 if tr.flash_attention else 2.0)
+    tp_link = cl.intra_node if aligned_within_node(tp, gpn) else cl.inter_node
+    system = gpu_system(fill_gpu_row(blank_device_table(), hw.gpu), tp, 1, tp_link, t.hidden_size, t.vocab_size, b)
+    mult = pass_multipliers(2.5 if tr.flash_attention else 2.0)
     ops = linear_ops(t, tp)
-    lf, lb, lw, layer_flops = pass_times(ops.arrays, shape, True)
-    hf, hb, hw_, head_flops = pass_times(ops.arrays, shape, False)
-    layers = layers_per_stage(t, S)
+    layer_pass, head_pass = np.empty(3), np.empty(3)
+    layer_flops = pass_costs(ops.arrays, system, T, float(t.seq_len), mult, True, bool(tr.recompute), layer_pass)
+    head_flops = pass_costs(ops.arrays, system, T, float(t.seq_len), mult, False, bool(tr.recompute), head_pass)
+    lf, lb, lw = layer_pass[PASS_F], layer_pass[PASS_B], layer_pass[PASS_W]
+    hf, hb, hw_ = head_pass[PASS_F], head_pass[PASS_B], head_pass[PASS_W]
+    layers = layers_per_stage(t.num_hidden_layers, S, bool(tr.split_embedding_loss))
     f_s = layers * lf
     b_s = layers * lb
     w_s = layers * lw
@@ -267,27 +254,10 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
     costs = PassCosts(f_s, b_s, w_s, comm, alloc, keep, mm)
     layer_params = sum(ops.arrays.byte_w[i] / ops.arrays.gpu_div[i]
                        for i in range(ops.n) if ops.arrays.last_only[i] == 0) / b
-    head_params = t.vocab_size * t.hidden_size / tp
-    params = np.zeros(p)
-    for st in range(S):
-        params[s.stage_device[st]] += layers[st] * layer_params
-    first_dev, last_dev = int(s.stage_device[0]), int(s.stage_device[S - 1])
-    params[first_dev] += head_params                           # token embedding
-    if not (first_dev == last_dev and tied_embeddings(t)):
-        params[last_dev] += head_params                        # LM head
-    dp_link = cl.intra_node if _within_node(block_gpus, gpn) else cl.inter_node
+    params = memory.device_parameters(layers, s.stage_device, p, layer_params, t.vocab_size * t.hidden_size / tp,
+                                      tied_embeddings(t))
+    dp_link = cl.intra_node if aligned_within_node(block_gpus, gpn) else cl.inter_node
     return StageCosts(costs, params, t.num_hidden_layers * layer_flops + head_flops, dp_link)
-
-
-def layers_per_stage(t: Transformer, stages: int) -> np.ndarray:
-    """Decoder layers of each virtual stage: slots / stages each, one fewer on the first and on the
-    last stage when the embedding and the loss count as layers (``split_embedding_loss``)."""
-    tr = t.training
-    out = np.full(stages, tr.stage_slots(t.num_hidden_layers) // stages, dtype=np.float64)
-    if tr.split_embedding_loss:
-        out[0] -= 1
-        out[stages - 1] -= 1
-    return out
 
 
 def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: dict | None = None) -> dict:
@@ -350,20 +320,21 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
         tr = t.training
         b = t.precision_bits / 8.0
         per_param = b + float(tr.gradient_bytes_per_param) + float(tr.optimizer_bytes_per_param)
-        state = sc.params * per_param
+        state = memory.training_state(sc.params, per_param)
         dp_ar = max(ring_allreduce(float(q * tr.gradient_bytes_per_param), dp, float(sc.dp_link.bytes_per_s),
                                    float(sc.dp_link.latency_s))[0] for q in sc.params)
-        _, byte_rate = gpu_rates(g.peak_flop_per_s, g.memory_bytes_per_s, g.compute_efficiency, g.memory_efficiency)
+        byte_rate = fill_gpu_row(blank_device_table(), g)[GPU, D_BW]
         opt_s = float(sc.params.max()) * (per_param + b + float(tr.optimizer_bytes_per_param)) / byte_rate
         iteration = makespan + dp_ar + opt_s
         total = state + peak_act
         tokens = int(tr.global_batch) * t.seq_len
         model_flops = 3.0 * sc.layer_flops * int(tr.global_batch) / int(tr.microbatch_size)
         worst = int(np.argmax(total))
-        if total[worst] > g.memory_bytes:
-            violations.append(f"GPU memory {total[worst] / 1e9:.1f} GB > {g.memory_bytes / 1e9:.1f} GB "
-                              f"(stage device {worst}: state {state[worst] / 1e9:.1f} + activations "
-                              f"{peak_act[worst] / 1e9:.1f})")
+        over = memory.over_capacity("GPU memory", total[worst], g.memory_bytes,
+                                    f" (stage device {worst}: state {state[worst] / 1e9:.1f} + activations "
+                                    f"{peak_act[worst] / 1e9:.1f})")
+        if over:
+            violations.append(over)
         out.update({
             "iteration_s": iteration, "dp_allreduce_s": dp_ar, "optimizer_s": opt_s,
             "microbatch_size": int(tr.microbatch_size), "microbatches_per_s": n * dp / iteration,

@@ -1,0 +1,238 @@
+"""The shared GPU step and pass costs (numba, cache=True): one per-op cost, used by the llm kind's
+prefill and decode steps, the serving kind's stage latencies and the training kind's F, B and W
+passes. Arguments are named bundles (:class:`~dse.models.views.LinearArrays`, :class:`GpuSystem`,
+:class:`Step`) and the device table (rows: devices, columns ``D_*``; row :data:`GPU` is the GPU,
+further rows are devices a kind adds, reached over their own link, e.g. the llm kind's PIM pools).
+
+Op quantities are linear in the step's shape (T query tokens, q query tokens per request,
+C = sum of the active requests' context lengths):
+
+    flops = flop_t * T + flop_qc * q * C
+    bytes = byte_w + byte_t * T + byte_c * C
+
+so one table covers prefill (T = b*s, q = s, C = b*s), every decode step (T = n_active*tlp,
+q = tlp, C = n_active*(prompt + generated + tlp)) and a training microbatch (T = mb*s, q = s, C = T).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+from dse.cost.collectives import all_gather, ring_allreduce, send_recv
+from dse.cost.roofline import calibrated_rates, op_energy, roofline
+from dse.models.views import ATTN, ELEM, FC
+
+# The GPU's row of the device table; a kind may add rows after it (PIM pools).
+GPU = 0
+# Device-table columns: achievable rates, launch overhead, energies, devices sharing an op (a PIM
+# pool's devices per replica and stage), and the link each device talks over.
+D_FLOPS, D_BW, D_LAUNCH, D_PJ_FLOP, D_PJ_BIT, D_NDEV, D_LINK_BW, D_LINK_LAT, D_LINK_PJ = range(9)
+# GPU calibration (0 = the flat caps): rows and stream bytes at half rate, overhead per step.
+D_COMP_HALF, D_MEM_HALF, D_STEP = 9, 10, 11
+N_DCOLS = 12
+# Per-op output columns of step_cost and pass_costs.
+O_TIME, O_ENERGY, O_FLOPS, O_BYTES, O_BOUND, O_DEVICE = range(6)
+N_OCOLS = 6
+# Training passes: rows of PASS_MULT (forward, input gradient B, weight gradient W); columns are
+# (FLOP multiplier, byte multiplier) of each op class FC, ATTN, ELEM over the forward's figures.
+PASS_F, PASS_B, PASS_W = 0, 1, 2
+
+
+class GpuSystem(NamedTuple):
+    """The devices and the parallel configuration a step runs on."""
+
+    dev: np.ndarray                # [devices, N_DCOLS] device table
+    tp: int
+    pp: int
+    link_bytes_per_s: float        # the GPUs' link (collectives, stage-to-stage sends)
+    link_latency_s: float
+    link_pj_per_bit: float
+    act_bytes_per_token: float     # h b: all-reduced under TP, sent between PP stages
+    logit_bytes_per_token: float   # vocab b: the vocab-parallel LM head's all-gather
+    kraken: bool                   # Kraken layers: one all-reduce per layer, overlapped
+
+
+class Step(NamedTuple):
+    """The shape of one forward step and where its op classes run."""
+
+    tokens: float          # T: query tokens of the step (all requests)
+    head_tokens: float     # tokens the LM head runs on (T in decode, one per request in prefill)
+    q: float               # query tokens per request
+    context: float         # C: context tokens read, summed over requests
+    fc_dev: int
+    attn_dev: int
+    elem_dev: int
+
+
+@nb.njit(cache=True)
+def op_time(dev, d, flops, nbytes, rows, stream_bytes):
+    """Time of one op on device row ``d``: the roofline (dse.cost.roofline.roofline) at the rates
+    the device reaches for this kernel (calibrated_rates: GEMM ``rows``, bytes of one independent
+    stream ``stream_bytes``), plus the device's launch cost. Returns (time_s, bound)."""
+    fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], rows, stream_bytes, dev[d, D_COMP_HALF],
+                              dev[d, D_MEM_HALF])
+    return roofline(flops, nbytes, fr, br, dev[d, D_LAUNCH])
+
+
+@nb.njit(cache=True)
+def op_shape(ops, i, tokens, q, context, share):
+    """(flops, bytes, GEMM rows, stream bytes) of op ``i`` on one of ``share`` devices it is split
+    over, for ``tokens`` query tokens (q per request) reading ``context`` tokens:
+
+        flops = (flop_t T + flop_qc q C) / share;   bytes = (byte_w + byte_t T + byte_c C) / share
+        rows  = q for attention (one request's queries), T otherwise
+        stream = bytes / (T / q * streams / share) for attention (one request's K/V of one KV
+                 head), the op's whole bytes otherwise"""
+    fl = (ops.flop_t[i] * tokens + ops.flop_qc[i] * q * context) / share
+    by = (ops.byte_w[i] + ops.byte_t[i] * tokens + ops.byte_c[i] * context) / share
+    m = q if ops.cls[i] == ATTN else tokens
+    stream = by
+    if ops.streams[i] > 0.0:
+        stream = by / (tokens / q * ops.streams[i] / share)
+    return fl, by, m, stream
+
+
+@nb.njit(cache=True, inline="always")
+def step_cost(step, ops, system, op_out):
+    """Time and energy of one forward pass over all layers (one decode step, or the prefill).
+
+    Per op i on device d (GPU, or a device row whose ``D_NDEV`` devices share the op, e.g. a PIM
+    pool):
+        share  = gpu_div[i] on the GPU (TP shard), D_NDEV otherwise
+        t_i    = op_time(op_shape(i, share)) (+ off the GPU: send_recv over each device's own
+                 link of (bcast_t + (byte_t - bcast_t) / share) T: FC inputs whole, the rest split)
+        e_i    = op_energy(flops, bytes) * devices running it (tp on GPUs, D_NDEV otherwise)
+                 (+ off the GPU: the link bits of all its devices x pJ/bit)
+    Layers: sum_i reps_i t_i. Tensor parallelism (tp > 1 on GPUs) adds ring all-reduces of the
+    layer output (T h b bytes): two per layer (Megatron), or for ``kraken`` one whose exposed time
+    is max(0, AR - attention time of the next layer), fully exposed on each stage's last layer:
+        standard: 2 L AR;  kraken: (L - pp) max(0, AR - t_attn) + pp AR
+    The LM head (``last_only`` ops) runs on ``head_tokens``; with FC on the GPUs the vocab-parallel
+    LM head adds an all-gather of the logits (T_head vocab b); pipeline stages add (pp - 1)
+    send/recv of the activations (T h b). Collective energy: wire bytes x 8 x pJ/bit. The step
+    adds the GPU's fixed overhead D_STEP once (framework: scheduling, sampling, host sync).
+    Per-op results go to ``op_out`` (O_* columns). Returns (time_s, energy_j, comm_s)."""
+    dev = system.dev
+    n = ops.cls.shape[0]
+    total = 0.0
+    energy = 0.0
+    attn_t = 0.0
+    layers = 0
+    for i in range(n):
+        c = ops.cls[i]
+        d = step.fc_dev if c == FC else (step.attn_dev if c == ATTN else step.elem_dev)
+        share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
+        runners = system.tp if d == GPU else dev[d, D_NDEV]
+        Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
+        fl, by, m, stream = op_shape(ops, i, Ti, step.q, step.context, share)
+        t, bound = op_time(dev, d, fl, by, m, stream)
+        e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
+        if d != GPU:
+            ts, wire = send_recv((ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti,
+                                 dev[d, D_LINK_BW], dev[d, D_LINK_LAT])
+            wire *= share
+            t += ts
+            e += wire * 8.0 * dev[d, D_LINK_PJ] * 1e-12
+        op_out[i, O_TIME] = t
+        op_out[i, O_ENERGY] = e
+        op_out[i, O_FLOPS] = fl
+        op_out[i, O_BYTES] = by
+        op_out[i, O_BOUND] = bound
+        op_out[i, O_DEVICE] = d
+        total += ops.reps[i] * t
+        energy += ops.reps[i] * e
+        if c == ATTN:
+            attn_t = t
+        if ops.reps[i] > layers:
+            layers = ops.reps[i]
+    comm = 0.0
+    tp = system.tp
+    pp = system.pp
+    bw = system.link_bytes_per_s
+    lat = system.link_latency_s
+    pj = system.link_pj_per_bit
+    if tp > 1:
+        ar, wire = ring_allreduce(system.act_bytes_per_token * step.tokens, tp, bw, lat)
+        if system.kraken:
+            exposed = ar - attn_t
+            if exposed < 0.0:
+                exposed = 0.0
+            comm += (layers - pp) * exposed + pp * ar
+            energy += layers * wire * 8.0 * pj * 1e-12
+        else:
+            comm += 2.0 * layers * ar
+            energy += 2.0 * layers * wire * 8.0 * pj * 1e-12
+        if step.fc_dev == GPU:
+            ag, wire = all_gather(system.logit_bytes_per_token * step.head_tokens, tp, bw, lat)
+            comm += ag
+            energy += wire * 8.0 * pj * 1e-12
+    if pp > 1:
+        p2p, wire = send_recv(system.act_bytes_per_token * step.tokens, bw, lat)
+        comm += (pp - 1) * p2p
+        energy += (pp - 1) * wire * 8.0 * pj * 1e-12
+    return total + comm + dev[GPU, D_STEP], energy, comm
+
+
+def pass_multipliers(attn_backward: float) -> np.ndarray:
+    """PASS_MULT [3 passes, 3 classes, (FLOPs, bytes)] of a training step over the forward's op
+    figures (one microbatch on one TP rank):
+
+        F    every op as in the forward
+        B    FC: dX = dY W^T, the forward's FLOPs and bytes (1, 1); attention: gradients of both
+             operands, ``attn_backward`` x the FLOPs (2, or 2.5 with FlashAttention, which
+             recomputes the scores) and 2 x the bytes; element-wise: 2 x the bytes, no FLOPs
+        W    FC only: dW = X^T dY, flop_t T FLOPs and byte_w + byte_t T bytes, the forward's (an
+             FC op has no context terms); attention and element-wise have no weights (0, 0)"""
+    mult = np.zeros((3, 3, 2))
+    mult[PASS_F, :, :] = 1.0
+    mult[PASS_B, FC] = (1.0, 1.0)
+    mult[PASS_B, ATTN] = (attn_backward, 2.0)
+    mult[PASS_B, ELEM] = (0.0, 2.0)
+    mult[PASS_W, FC] = (1.0, 1.0)
+    return mult
+
+
+@nb.njit(cache=True)
+def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
+    """(F, B, W) seconds of one microbatch (``tokens`` T, ``q`` per sequence, context C = T)
+    through one decoder layer (``layer`` True) or through the LM head (False) on one TP rank of
+    the GPU row, and the forward FLOPs summed over the TP ranks. Per op i and pass p:
+
+        fl, by, rows, stream = op_shape(i, share = gpu_div[i])
+        t_p = op_time(mult[p, cls, 0] fl, mult[p, cls, 1] by, rows, mult[p, cls, 1] stream)
+              (a pass with both multipliers 0 costs nothing, not even a launch)
+
+    the same per-op cost and GPU calibration as the forward steps of inference (:func:`step_cost`).
+    Tensor parallelism (Megatron): two ring all-reduces of T h b bytes per layer in F (after the
+    attention projection and the FFN down projection) and two in B (the input gradients of QKV
+    and FFN up), not overlapped with compute. With full recomputation B also re-runs F (its
+    all-reduces included). ``out`` [3] receives (F, B, W); returns the forward FLOPs."""
+    dev = system.dev
+    for p in range(3):
+        out[p] = 0.0
+    flops_total = 0.0
+    for i in range(ops.cls.shape[0]):
+        if (ops.last_only[i] == 0) != layer:      # the LM head is the view's one last-token-only row
+            continue
+        c = ops.cls[i]
+        div = ops.gpu_div[i]
+        fl, by, m, stream = op_shape(ops, i, tokens, q, tokens, div)
+        flops_total += fl * div
+        for p in range(3):
+            fm = mult[p, c, 0]
+            bm = mult[p, c, 1]
+            if fm == 0.0 and bm == 0.0:
+                continue
+            t, _ = op_time(dev, GPU, fm * fl, bm * by, m, bm * stream)
+            out[p] += t
+    if layer and system.tp > 1:
+        ar, _ = ring_allreduce(tokens * system.act_bytes_per_token, system.tp, system.link_bytes_per_s,
+                               system.link_latency_s)
+        out[PASS_F] += 2.0 * ar
+        out[PASS_B] += 2.0 * ar
+    if recompute and layer:
+        out[PASS_B] += out[PASS_F]
+    return flops_total
