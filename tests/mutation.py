@@ -343,6 +343,12 @@ MUTANTS: list[tuple] = [
      "LM head on the first stage"),
     ("dse/system/serving/costs.py", "            for k in range(pp - 1):\n                out[k] += send",
      "            for k in range(pp - 2):\n                out[k] += send", "one stage send too few"),
+    ("dse/system/gpu/kernels.py", "t, _ = op_time(dev, GPU, fm * fl, bm * by, m, bm * stream)",
+     "t, _ = roofline(fm * fl, bm * by, dev[GPU, D_FLOPS], dev[GPU, D_BW], dev[GPU, D_LAUNCH])",
+     "calibration skipped for training passes"),
+    ("dse/system/serving/costs.py", "fill_gpu_row(blank_device_table(), gpu)",
+     "fill_gpu_row(blank_device_table(), type(gpu)(**{**gpu.__dict__, 'compute_half_tokens': 0.0, "
+     "'memory_half_bytes': 0.0, 'step_overhead_s': 0.0}))", "calibration skipped for serving"),
     ("dse/system/serving/costs.py", "    stage = device_parameters(layers, np.arange(pp), pp,",
      "    stage = device_parameters(layers, np.zeros(pp, dtype=np.int64), pp,", "serving stages on one GPU"),
     ("dse/system/serving/arrivals.py", "    shape = 1.0 / (cv * cv)", "    shape = 1.0 / cv", "Gamma shape 1/cv instead of 1/cv^2"),

@@ -292,6 +292,27 @@ def test_stage_split_and_sends_hand_derived():
     assert two[1] - (two[0] - send) == pytest.approx(head, rel=1e-9)
 
 
+def test_calibration_and_step_overhead_reach_serving():
+    # The GPU layer's calibration applies to a serving request's steps as to the llm kind's: an
+    # encoder's one forward is one step of the shared step cost on the same GPU row, so it pays the
+    # per-step overhead once (+ 1 ms here), and the saturation curves (hardware/a100x8.yaml's 32
+    # rows, 2 MiB streams) slow it down; 3 output tokens are 3 steps: + 3 ms.
+    from dse.spec.workload import Decode
+    from dse.system.serving.costs import model_config
+
+    h, t, link = _bert()
+    flat, _ = model_config(t, 1, h.gpu, 1, 1, link, link)
+    over, _ = model_config(t, 1, replace(h.gpu, step_overhead_s=1e-3), 1, 1, link, link)
+    assert over.sum() == pytest.approx(flat.sum() + 1e-3, rel=1e-12)
+    curves, _ = model_config(t, 1, replace(h.gpu, compute_half_tokens=32.0, memory_half_bytes=2.0 * 2**20), 1, 1,
+                             link, link)
+    assert curves.sum() > flat.sum() * 1.001
+    dec = replace(t, decode=Decode(output_tokens=3))
+    three, _ = model_config(dec, 3, h.gpu, 1, 1, link, link)
+    three_over, _ = model_config(dec, 3, replace(h.gpu, step_overhead_s=1e-3), 1, 1, link, link)
+    assert three_over.sum() == pytest.approx(three.sum() + 3e-3, rel=1e-12)
+
+
 def test_uneven_layer_split_hand_derived():
     # pp 3 over 32 layers: 11, 11, 10. The first two stages (same layers, a send each) are equal;
     # the last holds 10/11 of a first stage's layer time plus the LM head (369.2 us, above).

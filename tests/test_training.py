@@ -20,7 +20,8 @@ from dse.spec.workload import Model, Pipeline, Training, Transformer, WorkloadSp
 from dse.system.base import kind_named
 from dse.system.training import evaluator as ev
 from dse.system.gpu.devices import blank_device_table
-from dse.system.gpu.kernels import D_BW, D_FLOPS, D_LAUNCH, GPU, GpuSystem, pass_costs, pass_multipliers
+from dse.system.gpu.kernels import (D_BW, D_COMP_HALF, D_FLOPS, D_LAUNCH, D_MEM_HALF, GPU, GpuSystem, pass_costs,
+                                    pass_multipliers)
 from dse.system.gpu.parallel import layers_per_stage
 from dse.system.gpu.spec import Cluster, Gpu, Link
 
@@ -64,12 +65,15 @@ class TrainShape(NamedTuple):
     act_bytes_per_token: float
     recompute: bool
     attn_backward: float
+    compute_half: float = 0.0     # calibration (dse.cost.roofline.calibrated_rates); 0 = flat caps
+    memory_half: float = 0.0
 
 
 def pass_times(arrays, shape: TrainShape, layer: bool) -> tuple[float, float, float, float]:
     """The shared kernel (dse.system.gpu.kernels.pass_costs) on a GPU row with ``shape``'s rates."""
     dev = blank_device_table()
     dev[GPU, D_FLOPS], dev[GPU, D_BW], dev[GPU, D_LAUNCH] = shape.flop_per_s, shape.bytes_per_s, shape.launch_s
+    dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF] = shape.compute_half, shape.memory_half
     system = GpuSystem(dev, shape.tp, 1, shape.tp_bytes_per_s, shape.tp_latency_s, 0.0, shape.act_bytes_per_token,
                        0.0, False)
     out = np.empty(3)
@@ -83,12 +87,19 @@ def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> 
         forward  flops = 2 C K T (gemm) or 2 heads d s T per attention matmul; bytes = weights + in/out
         B        gemm as forward; attention (both matmuls, one kernel) 2x flops and bytes; elementwise 2x bytes
         W        gemm: flops 2 C K T, bytes weights + in/out
-    each a roofline kernel with launch; + 2 ring all-reduces of T h b in F and B per layer when tp > 1."""
+    each a roofline kernel with launch; + 2 ring all-reduces of T h b in F and B per layer when tp > 1.
+    Calibrated GPU: a kernel of ``rows`` GEMM rows (T; s for attention: one sequence's queries)
+    reaches rows / (rows + compute_half) of the FLOP rate, and one of streams of ``stream`` bytes
+    (the op's bytes; attention: one sequence's K/V of one KV head, bytes / (T / s x kv heads / div))
+    stream / (stream + memory_half) of the bandwidth."""
     b = t.precision_bits / 8
     T, s = shape.tokens, t.seq_len
 
-    def rl(flops, nbytes):
-        return shape.launch_s + max(flops / shape.flop_per_s, nbytes / shape.bytes_per_s)
+    def rl(flops, nbytes, rows=T, stream=None):
+        stream = nbytes if stream is None else stream
+        fr = shape.flop_per_s * (rows / (rows + shape.compute_half) if shape.compute_half else 1.0)
+        br = shape.bytes_per_s * (stream / (stream + shape.memory_half) if shape.memory_half else 1.0)
+        return shape.launch_s + max(flops / fr, nbytes / br)
 
     f = bwd = w = 0.0
     attn = None
@@ -109,8 +120,9 @@ def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> 
                 attn = [flops, nbytes]
             else:                                      # the second matmul: one fused kernel
                 attn = [attn[0] + flops, attn[1] + nbytes]
-                f += rl(*attn)
-                bwd += rl(shape.attn_backward * attn[0], 2 * attn[1])
+                streams = T / s * op.kv_heads / div
+                f += rl(*attn, rows=s, stream=attn[1] / streams)
+                bwd += rl(shape.attn_backward * attn[0], 2 * attn[1], rows=s, stream=2 * attn[1] / streams)
         elif op.kind == ELEMENTWISE:
             nbytes = op.elems_per_token * T * b / div
             f += rl(0.0, nbytes)
@@ -135,6 +147,12 @@ def test_pass_times_match_the_twin(tp, recompute, flash, mb, s):
     for layer in (True, False):
         f, b, w, _ = pass_times(arrays, shape, layer)
         assert (f, b, w) == pytest.approx(twin_pass_times(t, tp, shape, layer), rel=1e-12)
+        # the calibration curves of inference reach the training passes too (hardware/a100x8.yaml's
+        # halves: 32 GEMM rows, 2 MiB streams): every pass slower than at the flat caps, as the twin says
+        cal = shape._replace(compute_half=32.0, memory_half=2 * 2**20)
+        slow = pass_times(arrays, cal, layer)[:3]
+        assert slow == pytest.approx(twin_pass_times(t, tp, cal, layer), rel=1e-12)
+        assert all(x > y for x, y in zip(slow, (f, b, w)))
 
 
 def test_activation_memory_formula():
