@@ -200,6 +200,27 @@ def training(workload, hardware, knobs, metric) -> float:
     return float(rows[0][metric])
 
 
+def training_pass(workload, hardware, parallel, stage, metric) -> float:
+    """One virtual stage's pass time in ms (``metric``: f_s, b_s or w_s) at the ``parallel``
+    (tp, pp, dp) split, the schedule's 1F1B (pass times do not depend on the schedule)."""
+    from dse.spec.common import Parallel
+    from dse.system.base import kind_named
+    from dse.system.training.evaluator import evaluate_config
+
+    hw = replace(_spec("hardware", hardware, {"system.schedule.family": "1f1b"}), parallel=Parallel(*parallel))
+    timeline: dict = {}
+    evaluate_config(kind_named("training").build(_spec("workloads", workload), hw), *parallel, timeline)
+    return float(timeline[metric][stage]) * 1e3
+
+
+def serving_single(workload, hardware, model) -> float:
+    """A model's latency alone on one GPU of the serving hardware (s), as the serving kind sets
+    ``slo_scale`` SLOs from it."""
+    from dse.system.serving.evaluator import single_gpu_latency
+
+    return single_gpu_latency(_spec("workloads", workload).models[model], _spec("hardware", hardware))
+
+
 def serving(workload, hardware, knobs, metric) -> float:
     from dse.system.serving.evaluator import build, evaluate, place
 
@@ -209,7 +230,8 @@ def serving(workload, hardware, knobs, metric) -> float:
 
 COMPUTE: dict[str, Callable[..., float]] = {
     "op_cost": op_cost, "llm_ms": llm_ms, "papi_speedup": papi_speedup, "kraken_ttft_change": kraken_ttft_change,
-    "chiplet_ratio": chiplet_ratio, "training": training, "serving": serving,
+    "chiplet_ratio": chiplet_ratio, "training": training, "training_pass": training_pass, "serving": serving,
+    "serving_single": serving_single,
 }
 
 

@@ -2,7 +2,9 @@
 
 The calibrated A100 (hardware/a100x8.yaml: caps 0.7 / 0.7, GEMM rows at half rate 32, streams at half
 bandwidth 2 MiB, 2 ms per forward step; fitted by tests/bench/fit_gpu.py to LMDeploy's measured
-Llama-2-70B serving) beside the flat caps of the training and serving files, on:
+Llama-2-70B serving), which the bundled A100 training and serving files now carry, beside the flat
+caps 0.75 / 0.8 those files had before, and beside the calibrated caps without the curves (what the
+training and serving kinds saw of a calibrated GPU before the shared GPU layer), on:
 
 1. Zero Bubble PP (arXiv 2401.10241) 1.5B model, p = 8, microbatch 6 x 1024 tokens: per-stage F, B,
    W of a middle stage (3 layers) beside the profiled T_F 18.522, T_B 18.086, T_W 9.337 ms (its Table 9).
@@ -40,6 +42,19 @@ def calibrated(hw, curves: dict):
     return replace(hw, gpu=replace(hw.gpu, **curves))
 
 
+FLAT = {"compute_efficiency": 0.75, "memory_efficiency": 0.8, "compute_half_tokens": 0.0, "memory_half_bytes": 0.0,
+        "step_overhead_s": 0.0}
+
+
+def variants(hw) -> tuple:
+    """(label, hardware): flat caps as before, calibrated caps only, the full calibration."""
+    cal = a100_calibration()
+    caps = {**cal, "compute_half_tokens": 0.0, "memory_half_bytes": 0.0, "step_overhead_s": 0.0}
+    return (("flat caps 0.75 / 0.8 (the bundled file before)", calibrated(hw, FLAT)),
+            ("caps 0.7 / 0.7 without the curves", calibrated(hw, caps)),
+            ("the A100 calibration (bundled now)", calibrated(hw, cal)))
+
+
 def zero_bubble() -> None:
     kind = kind_named("training")
     wl = resolve(load_workload(str(ROOT / "workloads/zb_1.5b.yaml")), {})
@@ -48,8 +63,7 @@ def zero_bubble() -> None:
     print("Zero Bubble 1.5B, p = 8, microbatch 6: one middle stage (3 layers), ms")
     print("| GPU model | F | B | W | W/F |\n|---|---|---|---|---|")
     print("| profiled (ZB Table 9) | 18.522 | 18.086 | 9.337 | 0.504 |")
-    for label, hw in (("a100_cluster_8.yaml as bundled (flat caps 0.75 / 0.8)", hw0),
-                      ("A100 calibration of a100x8.yaml", calibrated(hw0, a100_calibration()))):
+    for label, hw in variants(hw0):
         timeline: dict = {}
         from dse.system.training.evaluator import evaluate_config
 
@@ -63,15 +77,17 @@ def serving() -> None:
 
     print("\nOne request alone on one GPU (prefill + decode), s")
     print("| model | GPU model | latency | reference |\n|---|---|---|---|")
-    cases = (("bert_2x2.6b.yaml", "v100x2_6gb.yaml", "0.148 (AlpaServe's simulator input, V100)"),
-             ("llm_4x_llama2.yaml", "a100x8_serving.yaml", ""))
-    for wl_name, hw_name, ref in cases:
-        wl = resolve(load_workload(str(ROOT / "workloads" / wl_name)), {})
-        hw0 = resolve(load_hardware(str(ROOT / "hardware" / hw_name)), {})
-        m = wl.models[0]
-        for label, hw in ((f"{hw_name} as bundled", hw0),
-                          ("with the A100 calibration", calibrated(hw0, a100_calibration()))):
-            print(f"| {m.name} | {label} | {single_gpu_latency(m, hw):.4f} | {ref} |")
+    ref = "0.148 (AlpaServe's simulator input)"
+    wl = resolve(load_workload(str(ROOT / "workloads/bert_2x2.6b.yaml")), {})
+    hw0 = resolve(load_hardware(str(ROOT / "hardware/v100x2_6gb.yaml")), {})
+    for label, hw in (("V100, v100x2_6gb.yaml (flat caps 0.7 / 0.8, unchanged)", hw0),
+                      ("V100 with the A100 curves and step overhead (illustration)",
+                       calibrated(hw0, {k: v for k, v in a100_calibration().items() if "efficiency" not in k}))):
+        print(f"| {wl.models[0].name} | {label} | {single_gpu_latency(wl.models[0], hw):.4f} | {ref} |")
+    wl = resolve(load_workload(str(ROOT / "workloads/llm_4x_llama2.yaml")), {})
+    hw0 = resolve(load_hardware(str(ROOT / "hardware/a100x8_serving.yaml")), {})
+    for label, hw in variants(hw0):
+        print(f"| {wl.models[0].name} | A100, {label} | {single_gpu_latency(wl.models[0], hw):.4f} | |")
 
 
 if __name__ == "__main__":
