@@ -167,8 +167,14 @@ CASES = [
          "(then they are chosen), got ['f_turn']"),
     Case("training: transformer without a GPU", search(TR_WL, PIPE_HW),
          "pipeline_only.yaml: gpu: expected gpu and cluster sections to train a transformer"),
-    Case("training: inference workload", search(LLM_WL, TR_HW),
+    Case("training: decode workload", search(LLM_WL, TR_HW),
+         "models[0].transformer.decode: expected no decode section for training hardware (the llm, serving kinds "
+         "read it; training would ignore it)"),
+    Case("training: inference workload", search(ROOT / "workloads/gpt2.yaml", TR_HW),
          "models[0].transformer.training: expected a transformer with a training section"),
+    Case("llm: training workload", search(ROOT / "workloads/cm_9.6b_seq1024.yaml", LLM_HW),
+         "models[0].transformer.training: expected no training section for llm hardware (the training kind reads "
+         "it; llm would ignore it)"),
     Case("training: negative pass time", search(lambda t: edited(t, PIPE_WL, "forward_s: 18.522 ms",
                                                                   "forward_s: -18.522 ms"), PIPE_HW),
          "models[0].pipeline.forward_s: expected a number > 0 in seconds"),
@@ -206,8 +212,11 @@ CASES = [
          "serving.duration_s: expected a run of at most 1e+07 requests (duration_s x total rate = 8e+07"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
-    Case("serving: no traffic for serving hardware", search(WL, SV_HW),
-         "gpt2_resnet50.yaml: serving: expected a serving section"),
+    Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),
+         "gpt2.yaml: serving: expected a serving section"),
+    Case("serving: a CNN for serving hardware", search(WL, SV_HW),
+         "gpt2_resnet50.yaml: models[1].resnet50: expected no resnet50 section for serving hardware (the chiplet "
+         "kind reads it; serving would ignore it)"),
     # --- options ----------------------------------------------------------------------------
     Case("--out is a file", lambda t: ["search", str(WL), str(HW), "--out", write(t, "f", "x"), "-q"],
          "--out: ", ),

@@ -55,3 +55,32 @@ def test_hardware_files_that_name_no_single_kind(text, message):
         parse_hardware(Node(text, "x.yaml", ""))
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("workload, hardware, expected", [
+    # a training workload on inference hardware: before, it ran and printed 0 tokens/s, feasible
+    ("cm_9.6b_seq1024", "papi", "workloads/cm_9.6b_seq1024.yaml: models[0].transformer.training: expected no "
+     "training section for llm hardware (the training kind reads it; llm would ignore it)"),
+    # a synthetic pipeline on a chiplet module: before, a ZeroDivisionError traceback
+    ("pipeline_p8_n32", "mcm4_hetero", "workloads/pipeline_p8_n32.yaml: models[0].pipeline: expected no pipeline "
+     "section for chiplet hardware (the training kind reads it; chiplet would ignore it)"),
+    ("gpt3_66b_decode", "a100_cluster_8", "workloads/gpt3_66b_decode.yaml: models[0].transformer.decode: expected "
+     "no decode section for training hardware (the llm, serving kinds read it; training would ignore it)"),
+    ("bert_2x2.6b", "papi", "workloads/bert_2x2.6b.yaml: serving: expected no serving section for llm hardware "
+     "(the serving kind reads it; llm would ignore it)"),
+])
+def test_a_section_the_kind_would_ignore_is_an_error(workload, hardware, expected):
+    from dse.spec.workload import load_workload
+
+    wl, hw = load_workload(f"workloads/{workload}.yaml"), load_hardware(f"hardware/{hardware}.yaml")
+    with pytest.raises(DseError) as err:
+        kind_of(hw).check_pair(wl, hw)
+    assert str(err.value) == expected
+
+
+def test_every_section_is_read_by_some_kind():
+    # every section dse.spec.workload.sections can name is read by at least one kind
+    read = {s for name in REGISTRY for s in kind_named(name).workload_sections}
+    for section in ("serving", "models[].serving", "models[].transformer", "models[].transformer.decode",
+                    "models[].transformer.training", "models[].pipeline", "models[].resnet50", "models[].ops"):
+        assert section in read, section

@@ -162,6 +162,30 @@ class WorkloadSpec:
     serving: Serving | None = None
 
 
+def sections(workload: WorkloadSpec) -> list[tuple[str, str]]:
+    """The optional sections a workload has, as (field path, section name) in file order, the
+    top-level ``serving`` first; section names generalise the model index (``models[].pipeline``).
+    Each system kind declares the ones it reads (dse.system.base.SystemKind.workload_sections)."""
+    out = [("serving", "serving")] if workload.serving is not None else []
+    for i, m in enumerate(workload.models):
+        g, at = m.generator, f"models[{i}]"
+        if isinstance(g, Transformer):
+            out.append((f"{at}.transformer", "models[].transformer"))
+            if g.decode is not None:
+                out.append((f"{at}.transformer.decode", "models[].transformer.decode"))
+            if g.training is not None:
+                out.append((f"{at}.transformer.training", "models[].transformer.training"))
+        elif isinstance(g, ResNet50):
+            out.append((f"{at}.resnet50", "models[].resnet50"))
+        elif isinstance(g, Pipeline):
+            out.append((f"{at}.pipeline", "models[].pipeline"))
+        elif m.ops:
+            out.append((f"{at}.ops", "models[].ops"))
+        if m.serving is not None:
+            out.append((f"{at}.serving", "models[].serving"))
+    return out
+
+
 _TRANSFORMER_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
                      "vocab_size")
 _OP_INT_FIELDS = ("N", "K", "C", "Y", "X", "R", "S", "stride")

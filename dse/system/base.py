@@ -44,7 +44,9 @@ class SystemKind(ABC):
     mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
     fields_heading: ClassVar[str]         # README heading of the kind's hardware-field table
     spec_module: ClassVar[str]            # the hardware spec module: ``parse(root)`` and ``FIELDS``
-    serves_traffic: ClassVar[bool] = False  # reads a workload's ``serving`` section (arrivals, SLOs)
+    # The optional workload sections it reads (names of dse.spec.workload.sections); a workload
+    # with any other is an error before any search work, never silently ignored.
+    workload_sections: ClassVar[tuple[str, ...]]
 
     def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Every hardware field the loader accepts: section path -> (required, optional) keys
@@ -60,11 +62,17 @@ class SystemKind(ABC):
         """Raise a DseError (file, field, expectation) if this kind cannot run the workload."""
 
     def check_pair(self, workload: Any, hardware: Any) -> None:
-        """:meth:`check_workload`, and no section the kind would silently ignore (a workload's
-        ``serving`` traffic means something to the serving kind only)."""
-        if not self.serves_traffic and getattr(workload, "serving", None) is not None:
-            raise DseError(workload.source, "serving", f"no serving section for {self.name} hardware (it "
-                           "describes request traffic, for a kind that serves it: `kind: serving`)")
+        """No workload section the kind would silently ignore (a ``training`` section on inference
+        hardware, ``serving`` traffic on a chiplet module, ...), then :meth:`check_workload`."""
+        from dse.spec.workload import sections
+
+        for path, section in sections(workload):
+            if section not in self.workload_sections:
+                readers = [name for name in REGISTRY if section in kind_named(name).workload_sections]
+                name = section.rsplit(".", 1)[-1]
+                raise DseError(workload.source, path, f"no {name} section for {self.name} hardware (the "
+                               f"{', '.join(readers) or 'no'} kind{'s' if len(readers) > 1 else ''} "
+                               f"read{'' if len(readers) > 1 else 's'} it; {self.name} would ignore it)")
         self.check_workload(workload, hardware)
 
     def seed_points(self, workload: Any, hardware: Any) -> list[dict]:

@@ -14,6 +14,7 @@ MAPPING_FROM_OPTIMISER = "inner optimiser, best throughput (objective weight 0)"
 class ChipletKind(SystemKind):
     name = "chiplet"
     hardware_sections = ("chiplets",)
+    workload_sections = ("models[].transformer", "models[].resnet50", "models[].ops")
     mapping_title = "ops per chiplet"
 
     fields_heading = "Chiplet hardware fields"

@@ -20,6 +20,7 @@ def _objectives(prefill_only: bool) -> tuple[tuple[str, bool], ...]:
 class LlmKind(SystemKind):
     name = "llm"
     hardware_sections = ("gpu", "pim")
+    workload_sections = ("models[].transformer", "models[].transformer.decode")
     mapping_title = "parallel"
 
     fields_heading = "GPU/PIM hardware fields"

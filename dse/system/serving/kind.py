@@ -16,7 +16,7 @@ class ServingKind(SystemKind):
     name = "serving"
     hardware_sections = ()           # serving files say `kind: serving`
     mapping_title = "placement"
-    serves_traffic = True
+    workload_sections = ("serving", "models[].serving", "models[].transformer", "models[].transformer.decode")
 
     fields_heading = "Serving hardware fields"
     spec_module = "dse.spec.serving"

@@ -14,6 +14,7 @@ PARALLEL_FROM_SEARCH = "best feasible tokens_per_s over every tp x pp x dp (para
 class TrainingKind(SystemKind):
     name = "training"
     hardware_sections = ()           # training files say `kind: training` (their gpu section is not the llm kind's)
+    workload_sections = ("models[].transformer", "models[].transformer.training", "models[].pipeline")
     mapping_title = "parallel"
 
     fields_heading = "Training hardware fields"
