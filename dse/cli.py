@@ -55,7 +55,8 @@ def search(
 ) -> None:
     """Multi-objective search over the specs' knobs, each point's mapping solved by its system kind.
     Re-running resumes the study; workers sharing a storage split its budget."""
-    from dse.search.runner import SearchConfig, run_search
+    from dse.search.runner import SearchConfig
+    from dse.search.worker import run_search
 
     cfg = SearchConfig(study=study, out=out, trials=trials, seed=seed, batch=batch, storage=storage,
                        worker=worker)
@@ -113,8 +114,10 @@ def evaluate(
         render(result, as_json, full)
         if figure is not None:
             from dse.output.figure import write_breakdown
+            from dse.system.base import kind_named
 
-            write_breakdown(figure, result)
+            what, bars = kind_named(result["kind"]).breakdown(result)
+            write_breakdown(figure, f"{result['workload']} on {result['hardware']}", what, bars)
             typer.echo(f"figure written to {figure}", err=as_json)
     except DseError as err:
         _fail(err)
@@ -128,7 +131,7 @@ def knobs(
 ) -> None:
     """The design knobs of a workload x hardware pair: the short name `--set` accepts, the full
     name (Parquet `param.` columns), the choices or range, and the default."""
-    from dse.output.tables import knobs_report
+    from dse.knobs import knobs_report
 
     try:
         knobs_report(workload, hardware, as_json)
@@ -153,8 +156,14 @@ def pareto(
     """The non-dominated designs of a study."""
     from dse.output.report import pareto_report
 
+    def mapping_view(kind: str, source: str):
+        from dse.system.base import kind_named
+
+        found = kind_named(kind, source, "dse.kind")
+        return found.mapping_title, found.mapping_summary
+
     try:
-        pareto_report(results, objectives, plot, csv, limit, study, figure)
+        pareto_report(results, objectives, plot, csv, limit, study, figure, mapping_view)
     except DseError as err:
         _fail(err)
 

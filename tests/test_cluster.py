@@ -227,7 +227,7 @@ def test_file_storage_reaps_a_silent_worker_by_heartbeat_age(tmp_path):
     once that worker's heartbeat file is older than GRACE_S, and left alone while it is fresh."""
     from optuna.trial import TrialState
 
-    from dse.search.storage import GRACE_S, WORKER_ATTR, FileCoordinator, open_store
+    from dse.search.storage import GRACE_S, WORKER_ATTR, FileCoordinator, StudyTrials, open_store
 
     store = open_store(None, tmp_path, "s", "me:1:a")
     study = optuna.create_study(study_name="s", storage=store.storage)
@@ -239,10 +239,11 @@ def test_file_storage_reaps_a_silent_worker_by_heartbeat_age(tmp_path):
     assert isinstance(coord, FileCoordinator)
     beat = coord.beats / other.replace(":", "_")
     beat.touch()
-    assert coord.reap(study, force=True) == 0                      # fresh heartbeat: alive
+    trials = StudyTrials(store.storage, study)
+    assert coord.reap(study, trials, force=True) == 0              # fresh heartbeat: alive
     old = time.time() - GRACE_S - 5
     os.utime(beat, (old, old))
-    assert coord.reap(study, force=True) == 1                      # silent for longer than the grace period
+    assert coord.reap(study, trials, force=True) == 1              # silent for longer than the grace period
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     assert states == {TrialState.FAIL: 1, TrialState.WAITING: 1}   # failed, and re-queued with its params
     retry = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[0]

@@ -55,7 +55,7 @@ def test_operator_magnitude_limit():
 
 
 def test_pe_array_side_limit():
-    from dse.spec.chiplet import MAX_PE_SIDE, _int_pair
+    from dse.system.chiplet.spec import MAX_PE_SIDE, _int_pair
 
     assert _int_pair(node([MAX_PE_SIDE, 1]), "pe", high=MAX_PE_SIDE) == (MAX_PE_SIDE, 1)
     with pytest.raises(DseError, match="each at most 65536"):

@@ -43,7 +43,7 @@ def strict_json(text: str):
 # --- knob names -------------------------------------------------------------------------------
 
 def test_short_names_are_the_shortest_unique_suffix():
-    from dse.search.space import short_names
+    from dse.output.names import short_names
 
     names = ["hw.chiplets.ws0.pe_array", "hw.chiplets.ws1.pe_array", "hw.system.pipelining",
              "wl.models[0].transformer.batch", "wl.models[1].transformer.batch", "hw.system.parallel.tp"]

@@ -15,7 +15,7 @@ from dse.models.operators import (ATTENTION, ELEMENTWISE, GEMM, activation_bytes
 from dse.models.views import linear_ops
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
-from dse.spec.training import ScheduleSpec, TrainingHardware, Parallel
+from dse.system.training.spec import ScheduleSpec, TrainingHardware, Parallel
 from dse.spec.workload import Model, Pipeline, Training, Transformer, WorkloadSpec, load_workload
 from dse.system.base import kind_named
 from dse.system.training import evaluator as ev
@@ -288,7 +288,7 @@ def test_block_offsets_as_knobs_collide_into_infeasible_rows():
     # reason, and the search's per-point summary still works; fixed colliding offsets are an error
     # (tests/test_bad_input.py).
     from dse.search.runner import best_values
-    from dse.spec.training import Block
+    from dse.system.training.spec import Block
 
     pipe = Pipeline(stages=4, microbatches=8, forward_s=1.0, backward_s=1.0, weight_s=1.0)
     wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, pipe, ()),))

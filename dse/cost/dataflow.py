@@ -295,7 +295,7 @@ def op_cost_blocked(op, chip, dram, blocking, out, work):
     """Cost of one op (loop dims ``dims`` = N K C Y X R S) on one chiplet; fills ``out`` (COLUMNS).
 
     Candidate unrollings. A fixed array has one spatial unrolling (candidate 0); a flexible one
-    has its dataflow family's candidates (dse.spec.chiplet.FAMILY_UNROLLINGS) and the op takes the
+    has its dataflow family's candidates (dse.system.chiplet.spec.FAMILY_UNROLLINGS) and the op takes the
     one with the lowest latency (ties: lowest energy, then the first). ``unrolling`` is its index.
 
     Spatial unrolling. Each array axis (rows, then cols) takes its dims in order; dim d gets

@@ -223,27 +223,6 @@ def check_breakdown_path(path) -> None:
         raise DseError("--figure", str(path), "a file ending in .svg or .html")
 
 
-def breakdown_groups(result: dict) -> tuple[str, list[tuple[str, float, float]]]:
-    """(what the bars are, [(label, latency_s, energy_j)]) of a `dse evaluate` result: per model and
-    chiplet (chiplet kind), per phase and device (llm), per stage (training), per group (serving)."""
-    from dse.output.tables import grouped
-
-    if result["kind"] == "chiplet":
-        groups = grouped(result["per_op"], ("model", "chiplet"), ("latency_s", "energy_j"))
-        return "per model and chiplet", [(f"{g['model']} / {g['chiplet']}", g["latency_s"], g["energy_j"])
-                                         for g in groups]
-    if result["kind"] == "llm":
-        groups = grouped(result["per_op"], ("phase", "device", "name"), ("latency_s", "energy_j"))
-        return "per phase, device and op", [(f"{g['phase']} / {g['device']} / {g['name']}", g["latency_s"],
-                                             g["energy_j"]) for g in groups]
-    if result["kind"] == "training":
-        return "per stage (F + B + W)", [(f"stage {r['stage']} (dev {r['device']})",
-                                          r["forward_s"] + r["backward_s"] + r["weight_grad_s"], math.nan)
-                                         for r in result["per_stage"]]
-    return "per group (busy time of its stages, summed)", [(f"group {g['group']}", float(sum(g["busy_s"])),
-                                                           math.nan) for g in result["per_group"]]
-
-
 def breakdown_svg(title: str, what: str, bars: list[tuple[str, float, float]]) -> str:
     """Two horizontal bar charts side by side: each group's latency and energy share."""
     row_h, label_w, bar_w = 18, 260, 300
@@ -281,12 +260,12 @@ def breakdown_svg(title: str, what: str, bars: list[tuple[str, float, float]]) -
     return "\n".join(out)
 
 
-def write_breakdown(path, result: dict) -> None:
-    """``dse evaluate --figure``: the breakdown as SVG (or HTML around it), written atomically."""
+def write_breakdown(path, title: str, what: str, bars: list[tuple[str, float, float]]) -> None:
+    """``dse evaluate --figure``: the breakdown bars (a kind's ``breakdown`` of its result) as SVG (or
+    HTML around it), written atomically."""
     from dse.output.store import atomic_write
 
-    what, bars = breakdown_groups(result)
-    svg = breakdown_svg(f"{result['workload']} on {result['hardware']}", what, bars)
+    svg = breakdown_svg(title, what, bars)
     text = svg if path.suffix.lower() == ".svg" else (
         "<!doctype html><html><head><meta charset='utf-8'><title>dse evaluate</title></head><body>" + svg
         + "<p>Hover a bar for its value.</p></body></html>")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from dse.errors import DseError
 from dse.output.front import non_dominated, parse_objectives
-from dse.search.space import short_names
+from dse.output.names import short_names
 
 
 def front_of(frame, objectives: list[tuple[str, bool]], source: str):
@@ -34,14 +35,16 @@ FIGURE_SUFFIXES = (".svg", ".html", ".png", ".pdf")
 
 
 def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: Path | None, limit: int,
-                  study: str | None = None, figure: Path | None = None) -> None:
+                  study: str | None = None, figure: Path | None = None,
+                  mapping_view: Callable[[str, str], tuple[str, Callable[[str], str]]] | None = None) -> None:
     """``objectives_text`` None: the study's own objectives (Parquet metadata ``dse.objectives``,
     written by every search); a file without them needs ``--objectives``. Unreadable parts are
-    skipped and named, duplicates dropped and counted; rows of several studies need ``study``."""
+    skipped and named, duplicates dropped and counted; rows of several studies need ``study``.
+    ``mapping_view(kind, source)``: the mapping column's title and a function shortening a row's
+    mapping text, for the study's kind (the caller asks the registry; this module knows no kind)."""
     from rich.console import Console
 
     from dse.output.store import META_KIND, META_OBJECTIVES, load_dataset
-    from dse.system.base import kind_named
 
     if csv is not None:
         from dse.output.store import check_output_file
@@ -69,7 +72,9 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         if META_OBJECTIVES.decode() not in meta:
             raise DseError(str(results), "--objectives", "objectives COL:max|min,... (the file names none)")
         objectives = _objectives(str(meta[META_OBJECTIVES.decode()]))
-    kind = kind_named(str(meta[META_KIND.decode()]), str(results), "dse.kind") if META_KIND.decode() in meta else None
+    mapping_title, summarise = "mapping", str
+    if mapping_view is not None and META_KIND.decode() in meta:
+        mapping_title, summarise = mapping_view(str(meta[META_KIND.decode()]), str(results))
     errors = Console(stderr=True, highlight=False)
     for path, reason in data.skipped:
         errors.print(f"dse: warning: skipped unreadable part {path} ({reason})", soft_wrap=True)
@@ -91,9 +96,8 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
     title = f"Pareto front of {where}: {len(front)} of {len(frame)} designs ({arrows})"
     labels = dict(zip(params, short_names(params)))
     wanted = list(dict.fromkeys(c for c in names + params + ["latency_s", "trial", "alike"] if c in shown.columns))
-    mapping_title = kind.mapping_title if kind else "mapping"
-    rows = [([_fmt(row[c]) for c in wanted], kind.mapping_summary(str(row.get("mapping", ""))) if kind
-             else str(row.get("mapping", ""))) for _, row in shown.head(limit).iterrows()]
+    rows = [([_fmt(row[c]) for c in wanted], summarise(str(row.get("mapping", ""))))
+            for _, row in shown.head(limit).iterrows()]
     # Columns by priority, dropped from the end until the table fits the terminal: the mapping,
     # then alike, trial, latency, then knobs from the last; the objectives always stay.
     order = [c for c in ("mapping", "alike", "trial", "latency_s") if c == "mapping" or c in wanted]
@@ -136,7 +140,7 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
         atomic_write(csv, "--csv", lambda tmp: front.to_csv(tmp, index=False))
         console.print(f"front written to {csv}")
     if figure is not None:
-        write_figure(figure, everything, objectives, params, kind, where, len(front), len(frame))
+        write_figure(figure, everything, objectives, params, summarise, where, len(front), len(frame))
         console.print(f"figure written to {figure}")
 
 
@@ -197,7 +201,8 @@ def empty_front_reason(frame, objectives: list[tuple[str, bool]]) -> str:
     return f"no design has finite values of {names} among the {len(frame)} feasible ones"
 
 
-def write_figure(path: Path, everything, objectives: list[tuple[str, bool]], params: list[str], kind,
+def write_figure(path: Path, everything, objectives: list[tuple[str, bool]], params: list[str],
+                 summarise: Callable[[str], str],
                  where: str, n_front: int, n_all: int) -> None:
     """The front of the first two objectives as a figure (dse.output.figure), written atomically."""
     from dse.output.figure import FrontFigure, front_html, front_matplotlib, front_svg
@@ -209,7 +214,7 @@ def write_figure(path: Path, everything, objectives: list[tuple[str, bool]], par
     for _, row in everything.iterrows():
         knobs = ", ".join(f"{a}={_fmt(row[c])}" for a, c in zip(short_names(params), params))
         text = ", ".join(f"{n}={_fmt(row[n])}" for n in names)
-        mapping = kind.mapping_summary(str(row.get("mapping", ""))) if kind else ""
+        mapping = summarise(str(row.get("mapping", "")))
         labels.append("; ".join(t for t in (text, knobs, mapping) if t))
     fig = FrontFigure(everything[names[0]].to_numpy(float), everything[ycol].to_numpy(float),
                       everything["on_front"].to_numpy(bool), tuple(labels), names[0], ycol, objectives[0][1],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dse.output.names import short_names
 from dse.spec.common import Knob, label_of
 
 
@@ -60,24 +61,3 @@ class Space:
     def labels(self, values: dict[str, Any]) -> dict[str, Any]:
         """Knob name -> label, with defaults for knobs not in ``values``."""
         return {name: label_of(values.get(k.path, k.default)) for name, k in zip(self.names, self.knobs)}
-
-
-def _segments(name: str) -> list[str]:
-    """``wl.models[0].transformer.batch`` -> ['models[0]', 'transformer', 'batch'] (prefix dropped)."""
-    return name[3:].split(".") if name[:3] in ("wl.", "hw.") else name.split(".")
-
-
-def short_names(names: tuple[str, ...] | list[str]) -> list[str]:
-    """The shortest unique dotted suffix of each knob name: ``batch``, ``tp``, ``ws0.pe_array``
-    (``pe_array`` alone is shared by four chiplets); the full name when no suffix is unique."""
-    segs = [_segments(n) for n in names]
-    out = []
-    for i, parts in enumerate(segs):
-        for k in range(1, len(parts) + 1):
-            tail = parts[-k:]
-            if all(other[-k:] != tail for j, other in enumerate(segs) if j != i):
-                out.append(".".join(tail))
-                break
-        else:
-            out.append(names[i])
-    return out

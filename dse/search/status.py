@@ -12,7 +12,6 @@ from typing import Any
 
 from dse.errors import DseError
 
-BUDGET_ATTR = "dse.budget"      # study user attr: the --trials of the latest run that worked on it
 
 
 @dataclass
@@ -82,7 +81,7 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
 
     from dse.output.front import parse_objectives
     from dse.output.store import META_OBJECTIVES, load_dataset
-    from dse.search.runner import OWNER_ATTR, POINT_ATTR
+    from dse.search.storage import BUDGET_ATTR, OWNER_ATTR, POINT_ATTR
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = []

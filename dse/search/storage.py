@@ -35,8 +35,13 @@ from dse.errors import DseError
 
 HEARTBEAT_S = 5          # a worker beats at least this often (between design points)
 GRACE_S = 60             # a worker silent this long is dead; its RUNNING trials are failed
-WORKER_ATTR = "dse.worker"       # trial user attr: the token of the worker running it
 MAX_RETRY = 3                    # re-queues of one failed trial
+# What the workers of a study write beside Optuna's own fields (trial and study user attributes).
+WORKER_ATTR = "dse.worker"       # trial: the token of the worker running it
+POINT_ATTR = "dse.point"         # trial: the design point's key (its knob labels, JSON)
+OWNER_ATTR = "dse.owner"         # trial: True on the one trial per point that evaluated it and wrote its rows
+PART_ATTR = "dse.part"           # trial: the part file holding an owner's rows (set before the write)
+BUDGET_ATTR = "dse.budget"       # study: the --trials of the latest run that worked on it
 
 SUPPORTED = ("the default (a journal file in the study folder), memory, FILE.log, sqlite:///FILE, "
              "or postgresql://USER@HOST/DB")
@@ -62,6 +67,39 @@ def _process_gone(token: str) -> bool:
     return False
 
 
+class StudyTrials:
+    """A study's trials through the storage's public API. Optuna's ``Study`` keeps its storage and
+    study id private, and a ``Trial`` its id; the storage object is the one :func:`open_store`
+    opened (Optuna wraps an RDB storage in a cache that passes state changes straight through and
+    re-reads unfinished trials, so both see the same trials), and ids come from trial numbers."""
+
+    def __init__(self, storage: Any, study: Any):
+        self.storage = storage
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+        self._ids: dict[int, int] = {}
+
+    def count(self, state: Any) -> int:
+        """Trials in ``state`` (a COUNT query on RDB storages)."""
+        return self.storage.get_n_trials(self.study_id, state)
+
+    def trial_id(self, number: int) -> int:
+        if number not in self._ids:
+            self._ids[number] = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        return self._ids[number]
+
+    def fail(self, number: int) -> bool:
+        """Mark a RUNNING trial FAIL; False if it had finished meanwhile."""
+        from optuna.trial import TrialState
+
+        return self.storage.set_trial_state_values(self.trial_id(number), state=TrialState.FAIL)
+
+    def frozen(self, number: int) -> Any:
+        return self.storage.get_trial(self.trial_id(number))
+
+    def heartbeat(self, number: int) -> None:
+        self.storage.record_heartbeat(self.trial_id(number))
+
+
 class Coordinator:
     """Mutex and liveness for the workers of one study (the in-memory storage: one worker)."""
 
@@ -74,40 +112,40 @@ class Coordinator:
     def lock(self) -> Iterator[None]:
         yield
 
-    def beat(self, study, trial_ids: list[int], force: bool = False) -> None:
-        """Record that this worker is alive (at most every ``HEARTBEAT_S`` unless ``force``)."""
+    def beat(self, study, trials: StudyTrials, numbers: list[int], force: bool = False) -> None:
+        """Record that this worker is alive, with the trial ``numbers`` it holds RUNNING (at most
+        every ``HEARTBEAT_S`` unless ``force``)."""
         now = time.monotonic()
         if force or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
-            self._beat(study, trial_ids)
+            self._beat(study, trials, numbers)
 
-    def _beat(self, study, trial_ids: list[int]) -> None:
+    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
         pass
 
-    def reap(self, study, force: bool = False) -> int:
+    def reap(self, study, trials: StudyTrials, force: bool = False) -> int:
         """Fail (and re-queue) the RUNNING trials of dead workers; returns how many."""
         now = time.monotonic()
         if not force and now - self._last_reap < HEARTBEAT_S:
             return 0
         self._last_reap = now
-        return self._reap(study)
+        return self._reap(study, trials)
 
-    def _reap(self, study) -> int:
+    def _reap(self, study, trials: StudyTrials) -> int:
         return 0
 
-    def _fail_and_retry(self, study, trials) -> int:
+    def _fail_and_retry(self, study, trials: StudyTrials, stale) -> int:
         from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
 
         retry = _retry_callback()
         failed = 0
-        for trial in trials:
+        for trial in stale:
             try:
-                if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                if not trials.fail(trial.number):
                     continue
             except UpdateFinishedTrialError:
                 continue           # another worker got there first
-            retry(study, study._storage.get_trial(trial._trial_id))
+            retry(study, trials.frozen(trial.number))
             failed += 1
         return failed
 
@@ -150,12 +188,12 @@ class FileCoordinator(Coordinator):
     def _beat_file(self, token: str) -> Path:
         return self.beats / token.replace(":", "_")
 
-    def _beat(self, study, trial_ids: list[int]) -> None:
+    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
         path = self._beat_file(self.token)
         path.touch()
         os.utime(path)
 
-    def _reap(self, study) -> int:
+    def _reap(self, study, trials: StudyTrials) -> int:
         stale = []
         now = time.time()
         for trial, token in self.others_running(study):
@@ -165,7 +203,7 @@ class FileCoordinator(Coordinator):
                 age = now - trial.datetime_start.timestamp() if trial.datetime_start else 0.0
             if age > GRACE_S or _process_gone(token):
                 stale.append(trial)
-        return self._fail_and_retry(study, stale) if stale else 0
+        return self._fail_and_retry(study, trials, stale) if stale else 0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -208,14 +246,15 @@ class PostgresCoordinator(Coordinator):
             if schema or self._held == 0:
                 self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
-    def _beat(self, study, trial_ids: list[int]) -> None:
-        for trial_id in trial_ids:
-            study._storage.record_heartbeat(trial_id)
+    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
+        for number in numbers:
+            trials.heartbeat(number)
 
-    def _reap(self, study) -> int:
+    def _reap(self, study, trials: StudyTrials) -> int:
         from optuna.storages import fail_stale_trials
 
-        failed = self._fail_and_retry(study, [t for t, token in self.others_running(study) if _process_gone(token)])
+        failed = self._fail_and_retry(study, trials, [t for t, token in self.others_running(study)
+                                                      if _process_gone(token)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # flagged experimental
             fail_stale_trials(study)            # heartbeats older than GRACE_S, any host
@@ -229,7 +268,7 @@ class PostgresCoordinator(Coordinator):
 
 @dataclass
 class StudyStore:
-    """An Optuna storage (None: in memory), its coordinator and a printable description."""
+    """An Optuna storage, its coordinator and a printable description."""
 
     storage: Any
     coordinator: Coordinator
@@ -277,7 +316,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     shown = url or str(study_folder / "_optuna.log")
     try:
         if url == "memory":
-            return StudyStore(None, Coordinator(token), "memory (this process only)")
+            return StudyStore(optuna.storages.InMemoryStorage(), Coordinator(token), "memory (this process only)")
         if not url or ("://" not in url and url.endswith(".log")):
             path = Path(url) if url else study_folder / "_optuna.log"
             path.parent.mkdir(parents=True, exist_ok=True)

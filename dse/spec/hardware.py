@@ -1,6 +1,6 @@
 """Hardware files of any system kind: the registry (dse.system.base) says which kind a file is
 (its ``kind:`` field, or the sections it has) and that kind's spec module parses it:
-chiplet modules in dse.spec.chiplet, GPUs and PIM in dse.spec.gpu_pim."""
+chiplet modules in dse.system.chiplet.spec, GPUs and PIM in dse.system.llm.spec."""
 
 from __future__ import annotations
 

@@ -44,6 +44,8 @@ class SystemKind(ABC):
     mapping_title: ClassVar[str] = "mapping"       # `dse pareto` column title of the mapping summary
     fields_heading: ClassVar[str]         # README heading of the kind's hardware-field table
     spec_module: ClassVar[str]            # the hardware spec module: ``parse(root)`` and ``FIELDS``
+    view_module: ClassVar[str]            # rendering for people: ``render``, ``breakdown`` (``mapping_summary``)
+    cases_module: ClassVar[str | None] = None   # ``dse validate``'s reference cases: ``CASES`` and ``COMPUTE``
     # The optional workload sections it reads (names of dse.spec.workload.sections); a workload
     # with any other is an error before any search work, never silently ignored.
     workload_sections: ClassVar[tuple[str, ...]]
@@ -103,14 +105,37 @@ class SystemKind(ABC):
     def detail(self, point: Any, mapping_path: Path | None) -> dict:
         """`dse evaluate`: one design in full (mapping, its source, metrics, ``per_op`` rows)."""
 
-    @abstractmethod
     def render(self, console: Any, result: dict, full: bool = False) -> None:
         """Print a `detail` result (with workload, hardware and params added) for people: its ops
-        grouped, or every op with ``full``."""
+        grouped, or every op with ``full`` (the view module's ``render``)."""
+        importlib.import_module(self.view_module).render(console, result, full)
+
+    def breakdown(self, result: dict) -> tuple[str, list[tuple[str, float, float]]]:
+        """`dse evaluate --figure`'s bars of a `detail` result: (what they are, [(label, latency_s,
+        energy_j)]) (the view module's ``breakdown``)."""
+        return importlib.import_module(self.view_module).breakdown(result)
+
+    def reference_cases(self) -> list[dict]:
+        """`dse validate`'s cases of this kind: the entries of ``validate_cases.yaml`` in the package
+        of its ``cases_module`` (none without one)."""
+        if self.cases_module is None:
+            return []
+        from importlib import resources
+
+        import yaml
+
+        package = importlib.import_module(self.cases_module).__package__
+        return yaml.safe_load(resources.files(package).joinpath("validate_cases.yaml").read_text()) or []
+
+    def compute_case(self, compute: str, args: dict) -> float:
+        """One case's value: the cases module's ``COMPUTE[compute](**args)``."""
+        return float(importlib.import_module(self.cases_module).COMPUTE[compute](**args))
 
     def mapping_summary(self, mapping: str) -> str:
-        """A short form of a row's mapping text for `dse pareto`'s table."""
-        return mapping
+        """A short form of a row's mapping text for `dse pareto`'s table (the view module's
+        ``mapping_summary``, else the text as it is)."""
+        summary = getattr(importlib.import_module(self.view_module), "mapping_summary", None)
+        return summary(mapping) if summary is not None else mapping
 
 
 def kind_names() -> tuple[str, ...]:

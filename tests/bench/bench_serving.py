@@ -17,7 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.search.runner import SearchConfig, run_search  # noqa: E402
+from dse.search.runner import SearchConfig  # noqa: E402
+from dse.search.worker import run_search  # noqa: E402
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402

@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.search.runner import SearchConfig, run_search  # noqa: E402
+from dse.search.runner import SearchConfig  # noqa: E402
+from dse.search.worker import run_search  # noqa: E402
 
 WL = str(ROOT / "workloads/gpt3_175b_decode.yaml")
 HW = str(ROOT / "hardware/papi.yaml")

@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.spec.chiplet import Dataflow  # noqa: E402
+from dse.system.chiplet.spec import Dataflow  # noqa: E402
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.validate import chiplet_best  # noqa: E402
+from dse.system.chiplet.cases import chiplet_best  # noqa: E402
 
 PAPER = (2.2, 1.9)
 

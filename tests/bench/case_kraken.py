@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dse.validate import kraken_cells  # noqa: E402
+from dse.system.llm.cases import kraken_cells  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from dse.cost.dataflow import BOUNDS, COL, cost_table
 from dse.errors import DseError
-from dse.spec.chiplet import ChipletHardware
+from dse.system.chiplet.spec import ChipletHardware
 from dse.spec.workload import WorkloadSpec
 from dse.system.chiplet import kernels
 from dse.system.chiplet.ir import (ChipletsTable, NetworkTable, OpsTable, compile_chiplets, compile_network,

@@ -23,7 +23,7 @@ import numpy as np
 from dse.cost.dataflow import ChipletArrays, Dram, OpArrays
 from dse.errors import DseError
 from dse.models.views import einsum_ops
-from dse.spec.chiplet import LOOP_DIMS, STATIONARY, ChipletHardware
+from dse.system.chiplet.spec import LOOP_DIMS, STATIONARY, ChipletHardware
 from dse.spec.workload import Op, WorkloadSpec
 
 DIM = {d: i for i, d in enumerate(LOOP_DIMS)}

@@ -19,7 +19,7 @@ from dse.cost.collectives import send_recv
 from dse.cost.roofline import BOUNDS_LLM, pim_rates
 from dse.errors import DseError
 from dse.models.views import CLASSES, LinearOps, linear_ops
-from dse.spec.gpu_pim import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
+from dse.system.llm.spec import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system.gpu import memory
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system

@@ -19,7 +19,7 @@ from dse.system.gpu.kernels import GPU, Step, step_cost
 FC_POOL, ATTN_POOL, ALL_POOL = 1, 2, 3
 N_DEVICES = 4
 DEVICE_NAMES = ("gpu", "fc_pim", "attn_pim", "pim")
-# Dispatch policies, in dse.spec.gpu_pim.POLICIES order.
+# Dispatch policies, in dse.system.llm.spec.POLICIES order.
 P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM, P_PIM_SPLIT = range(5)
 # decode_trace results.
 R_TIME, R_ENERGY, R_STEPS, R_TOKENS, R_TPOT_SUM, R_FIRST, R_FC_GPU_STEPS, R_KV_PEAK, R_COMM = range(9)

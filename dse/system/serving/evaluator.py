@@ -27,7 +27,7 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.spec.common import resolve
-from dse.spec.serving import ServingHardware, group_sizes
+from dse.system.serving.spec import ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.gpu.parallel import aligned_within_node, within_node
 from dse.system.serving import kernels as K

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+
 
 from dse.errors import DseError
 from dse.spec.common import Knob, choices_of
@@ -19,7 +19,9 @@ class ServingKind(SystemKind):
     workload_sections = ("serving", "models[].serving", "models[].transformer", "models[].transformer.decode")
 
     fields_heading = "Serving hardware fields"
-    spec_module = "dse.spec.serving"
+    spec_module = "dse.system.serving.spec"
+    view_module = "dse.system.serving.view"
+    cases_module = "dse.system.serving.cases"
 
     def check_workload(self, workload, hardware) -> None:
         from dse.system.serving.evaluator import check_workload
@@ -51,20 +53,6 @@ class ServingKind(SystemKind):
                 if point not in out:
                     out.append(point)
         return out
-
-    def mapping_summary(self, mapping: str) -> str:
-        """A placement short enough for `dse pareto`'s table: as it is up to 40 characters, else its
-        group configs counted and the replicas placed ('8x1gpu: 19 replicas'; the full text is in
-        the Parquet rows and `--csv`)."""
-        if len(mapping) <= 40:
-            return mapping
-        labels: dict[str, int] = {}
-        replicas = 0
-        for group in mapping.split(" + "):
-            label, _, held = group.partition("(")
-            labels[label] = labels.get(label, 0) + 1
-            replicas += len([x for x in held.rstrip(")").split(",") if x])
-        return " + ".join(f"{k}x{label}" if k > 1 else label for label, k in labels.items()) + f": {replicas} replicas"
 
     def build(self, workload, hardware):
         from dse.system.serving.evaluator import build
@@ -135,41 +123,6 @@ class ServingKind(SystemKind):
         return {"mapping": mapping_text(point, placed), "mapping_source": f"greedy placement ({point.hw.placement}, "
                 f"{runs} simulator runs)", **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
-
-    def render(self, console: Any, result: dict, full: bool = False) -> None:
-        from dse.output.tables import knobs_line, per_op_table
-
-        def ms(v):
-            return "n/a" if v != v else f"{v * 1e3:,.4g}"
-
-        def pct(v):
-            return "n/a" if v != v else f"{v:.1%}"
-
-        console.print(per_op_table(
-            f"{result['workload']} on {result['hardware']}: groups",
-            ("group", "GPUs", "pp x tp", "models", "GB/GPU", "busy"),
-            [(str(g["group"]), str(g["gpus"]), f"{g['pp']}x{g['tp']}", ",".join(g["models"]) or "-",
-              f"{g['memory_used_bytes'] / 1e9:.3g}", pct(g["utilisation"])) for g in result["per_group"]]))
-        console.print(per_op_table(
-            "per model", ("model", "rate/s", "SLO ms", "1-GPU ms", "reps", "requests", "attained"),
-            [(r["model"], f"{r['rate_per_s']:.4g}", ms(r["slo_s"]), ms(r["single_gpu_latency_s"]), str(r["replicas"]),
-              str(r["requests"]), pct(r["slo_attainment"])) for r in result["per_model"]]))
-        console.print(knobs_line(result["params"]))
-        lines = [f"placement {result['mapping']} ({result['mapping_source']})",
-                 f"SLO attainment {pct(result['slo_attainment'])} (worst model {pct(result['slo_attainment_min'])}); "
-                 f"goodput {result['goodput_per_s']:.4g} req/s",
-                 f"latency of served requests: mean {ms(result['latency_mean_s'])} ms, p50 "
-                 f"{ms(result['latency_p50_s'])} ms, p99 {ms(result['latency_p99_s'])} ms",
-                 f"{result['requests']} requests in the window: {result['served']} served ({result['late']} late), "
-                 f"{result['rejected']} rejected, {result['unplaced']} unplaced; GPU utilisation "
-                 f"{pct(result['gpu_utilisation'])} of {result['gpus']} GPUs"]
-        for b in result["baselines"]:
-            label = "selective replication" if b["baseline"] == "replication" else f"one group (tp {b['tp']})"
-            lines.append(f"baseline {label}: {b['mapping']}: SLO attainment {pct(b['slo_attainment'])}, "
-                         f"p99 {ms(b['latency_p99_s'])} ms" + ("" if b["feasible"] else f" ({b['violations']})"))
-        lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
-        for line in lines:
-            console.print(line, highlight=False, markup=False)
 
 
 def _nz(v: float) -> float:

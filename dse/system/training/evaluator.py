@@ -36,7 +36,7 @@ from dse.errors import DseError
 from dse.models.operators import activation_bytes_per_token_per_layer_tp, tied_embeddings
 from dse.models.views import linear_ops
 from dse.spec.common import Knob, choices_of
-from dse.spec.training import TrainingHardware
+from dse.system.training.spec import TrainingHardware
 from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
 from dse.system.gpu import memory
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
 
 from dse.errors import DseError
 from dse.system.base import SystemKind
@@ -18,7 +18,9 @@ class TrainingKind(SystemKind):
     mapping_title = "parallel"
 
     fields_heading = "Training hardware fields"
-    spec_module = "dse.spec.training"
+    spec_module = "dse.system.training.spec"
+    view_module = "dse.system.training.view"
+    cases_module = "dse.system.training.cases"
 
     def check_workload(self, workload, hardware) -> None:
         from dse.system.training.evaluator import check_fixed_block, check_workload
@@ -94,50 +96,3 @@ class TrainingKind(SystemKind):
                 "mapping_source": "the spec's split" if len(configs) == 1 else PARALLEL_FROM_SEARCH,
                 **{k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in metrics.items()},
                 "per_stage": stages, "per_device": devices, "passes": passes}
-
-    def render(self, console: Any, result: dict, full: bool = False) -> None:
-        from dse.output.tables import knobs_line, per_op_table
-        from dse.system.training.timeline import timeline_lines
-
-        def ms(v):
-            return "n/a" if v != v else f"{v * 1e3:,.4g}"
-
-        synthetic = result["tokens_per_s"] != result["tokens_per_s"]
-        act_head = "act units" if synthetic and result["peak_activation_bytes"] != result["peak_activation_bytes"] else "act MB"
-        unit = 1.0 if act_head == "act units" else 1e6
-        console.print(per_op_table(
-            f"{result['workload']} on {result['hardware']} ({result['mapping']}, {result['schedule']}, per stage)",
-            ("stage", "dev", "F ms", "B ms", "W ms", "send ms", act_head, "life ms"),
-            [(str(r["stage"]), str(r["device"]), ms(r["forward_s"]), ms(r["backward_s"]), ms(r["weight_grad_s"]),
-              ms(r["send_s"]), f"{r['activation_bytes'] / unit:,.4g}", ms(r["lifespan_s"]))
-             for r in result["per_stage"]]))
-        width = max(40, min(console.width, 120))
-        for line in timeline_lines(result["passes"], int(result["pp"]), result["pipeline_s"], width,
-                                   result["per_stage"]):
-            console.print(line, markup=False, highlight=False)
-        console.print(knobs_line(result["params"]))
-
-        def gb(v):
-            return "n/a" if v != v else f"{v / 1e9:.4g} GB"
-
-        def sec(v):
-            return "n/a" if v != v else f"{v:.4g} s" if v >= 1 else f"{v * 1e3:.4g} ms"
-
-        how = "the spec's split" if result["mapping_source"] != PARALLEL_FROM_SEARCH else "the best feasible auto split"
-        lines = [f"parallel {result['mapping']} ({how}); {result['microbatches']:.0f} microbatches"
-                 + ("" if synthetic else f" of {result['microbatch_size']:.0f}"),
-                 f"iteration {sec(result['iteration_s'])}: pipeline {sec(result['pipeline_s'])}"
-                 + ("" if synthetic else f", DP all-reduce {sec(result['dp_allreduce_s'])}, "
-                    f"optimizer {sec(result['optimizer_s'])}"),
-                 (f"{result['microbatches_per_s']:.4g} microbatches/s" if synthetic else
-                  f"{result['tokens_per_s']:,.0f} tokens/s, MFU {result['mfu']:.1%}")
-                 + f"; bubble {result['bubble_rate']:.4f} (span), {result['bubble_rate_makespan']:.4f} (makespan)",
-                 f"peak activations {result['peak_activation_units']:.4g} microbatch units"
-                 + ("" if act_head == "act units" else f" = {gb(result['peak_activation_bytes'])}"),
-                 ]
-        if not synthetic:
-            lines.append(f"weights + gradients + optimizer {gb(result['state_bytes'])}; peak memory "
-                         f"{gb(result['peak_memory_bytes'])}")
-        lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
-        for line in lines:
-            console.print(line, highlight=False)

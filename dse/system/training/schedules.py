@@ -49,7 +49,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dse.spec.training import BLOCK_OFFSETS, FAMILIES, PLACEMENTS, V_TURNS  # noqa: F401  (the vocabulary)
+from dse.system.training.spec import BLOCK_OFFSETS, FAMILIES, PLACEMENTS, V_TURNS  # noqa: F401  (the vocabulary)
 
 
 def block_chunks(placement: str, chunks: int) -> int:
