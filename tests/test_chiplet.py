@@ -209,7 +209,7 @@ def test_optimiser_near_brute_force_with_pipelining():
     # gaps to the optimum with the default effort are: mean 0.36 %, worst 12.9 %, optimum in 90 %
     # of (case, weight) pairs (the optimiser before issue 13: 0.71 %, 12.9 %, 84 %; with 20 kicks
     # and patience 2: 0.92 %, 14.1 %, 83 %). The bounds guard that quality.
-    from dse.system.chiplet.design import DEFAULT_EFFORT
+    from dse.system.chiplet.evaluator import DEFAULT_EFFORT
 
     gaps = []
     for seed in range(40):
@@ -230,7 +230,7 @@ def test_design_optimise_is_exhaustive_when_small():
     from dse.spec.common import Node, resolve
     from dse.spec.hardware import parse_hardware
     from dse.spec.workload import parse_workload
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     wl = parse_workload(Node({"name": "w", "models": [{"name": "m", "ops": [
         {"name": f"g{i}", "K": 64 * (i + 1), "C": 64, "Y": 8 + 8 * i, "X": 8} for i in range(5)]}]}, "w", ""))
@@ -285,7 +285,7 @@ def test_energy_breakdown_sums_and_static_is_package_leakage_times_period():
     from dse.spec.common import resolve
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     point = design.build(resolve(load_workload(str(root / "workloads/gpt2_resnet50.yaml")), {}),

@@ -207,7 +207,7 @@ def test_network_memory_is_linear_in_chiplets():
     from dse.spec.common import Node, resolve
     from dse.spec.hardware import parse_hardware
     from dse.spec.workload import parse_workload
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     chip = {"pe_array": [8, 8], "l1_bytes": 64, "l2_bytes": 1e6, "clock_hz": 1e9, "onchip_bytes_per_cycle": 64,
             "mac_pj": 1, "l1_pj": 1, "l2_pj": 1, "dataflow": "weight_stationary"}

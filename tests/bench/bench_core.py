@@ -22,7 +22,7 @@ from dse.cost.dataflow import ChipletArrays, cost_table
 from dse.spec.common import resolve
 from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
-from dse.system.chiplet import design, kernels
+from dse.system.chiplet import evaluator as design, kernels
 
 ROOT = Path(__file__).resolve().parents[2]
 WL = str(ROOT / "workloads/gpt2_resnet50.yaml")

@@ -56,7 +56,7 @@ def hardware(c: int):
 def point_of(c: int, ops: int):
     from dse.spec.common import resolve
     from dse.spec.workload import load_workload
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     return design.build(resolve(load_workload(str(ROOT / WORKLOADS[ops])), {}), resolve(hardware(c), {}))
 
@@ -65,7 +65,7 @@ def work_optimise(c: int, ops: int, threads: int) -> dict:
     import numba
     import numpy as np
 
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     design.optimise(point_of(4, 127))          # compile (or load the cache) on a small case first
     point = point_of(c, ops)
@@ -106,7 +106,7 @@ def random_frame(seed: int):
 def work_quality() -> dict:
     import numpy as np
 
-    from dse.system.chiplet import design, kernels
+    from dse.system.chiplet import evaluator as design, kernels
 
     weights = np.array([0.0, 0.5, 1.0])
     effort = design.DEFAULT_EFFORT
@@ -140,7 +140,7 @@ def work_memory(c: int) -> dict:
 
 
 def worker(task: dict) -> None:
-    import dse.system.chiplet.design  # noqa: F401  (import before measuring memory)
+    import dse.system.chiplet.evaluator  # noqa: F401  (import before measuring memory)
     if task["what"] == "optimise":
         out = work_optimise(task["c"], task["ops"], task.get("threads", 0))
     elif task["what"] == "quality":

@@ -22,7 +22,7 @@ def op_cost(dims, stride, array, unroll, stationary, metric) -> float:
 
 def chiplet_best(workload, hardware) -> tuple[dict, dict]:
     """Metrics of a chiplet design's fastest mapping and of its least-energy mapping (resolved specs)."""
-    from dse.system.chiplet import design
+    from dse.system.chiplet import evaluator as design
 
     point = design.build(workload, hardware)
     assigns, raw, _ = design.optimise(point, (0.0, 1.0))

@@ -40,7 +40,7 @@ class ChipletKind(SystemKind):
         return (("throughput_per_s", True), ("energy_j", False))
 
     def build(self, workload, hardware):
-        from dse.system.chiplet import design
+        from dse.system.chiplet import evaluator as design
 
         return design.build(workload, hardware)
 
@@ -52,7 +52,7 @@ class ChipletKind(SystemKind):
         same knobs; `dse evaluate --mapping` re-costs any row's mapping exactly."""
         import numpy as np
 
-        from dse.system.chiplet import design
+        from dse.system.chiplet import evaluator as design
 
         weights = design.DEFAULT_WEIGHTS if weights is None else weights
         shape = (point.ops.n, point.chiplets.n)
@@ -72,7 +72,7 @@ class ChipletKind(SystemKind):
         import numpy as np
 
         from dse.spec.common import load_yaml
-        from dse.system.chiplet import design
+        from dse.system.chiplet import evaluator as design
 
         if mapping_path is not None:
             assign = design.decode_mapping(point, load_yaml(mapping_path).value, str(mapping_path))

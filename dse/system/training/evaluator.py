@@ -81,8 +81,7 @@ def check_fixed_block(workload: WorkloadSpec, hw: TrainingHardware) -> None:
     error before any search work. Offsets left as search ranges may collide at some of their values;
     those designs become infeasible rows instead (:func:`evaluate_config`)."""
     s = hw.schedule
-    families = choices_of(s.family)
-    if "block" not in families or s.block is None:
+    if not set(choices_of(s.family)) & set(sched.GIVEN_BLOCK) or s.block is None:
         return
     gen = workload.models[0].generator
     stages = gen.stages if isinstance(gen, Pipeline) else None if hw.parallel.auto else hw.parallel.pp
@@ -109,7 +108,7 @@ def build(workload: WorkloadSpec, hw: TrainingHardware) -> TrainingPoint:
         if not par.auto and (par.tp != 1 or par.dp != 1 or par.pp != point.pipe.stages):
             raise DseError(hw.source, "system.parallel", f"tp 1, pp {point.pipe.stages} (the pipeline's stages), dp 1 "
                            "for a synthetic pipeline (or parallel: auto)", f"{par.tp} x {par.pp} x {par.dp}")
-        if hw.schedule.family != "block":          # a block's collisions: check_fixed_block / evaluate_config
+        if hw.schedule.family not in sched.GIVEN_BLOCK:   # a block's collisions: check_fixed_block / evaluate_config
             _schedule(point, int(point.pipe.stages), int(point.pipe.microbatches))
         return point
     if not hw.parallel.auto:
@@ -117,21 +116,15 @@ def build(workload: WorkloadSpec, hw: TrainingHardware) -> TrainingPoint:
         if problem:
             field, expected, got = problem
             raise DseError(point.source if field.startswith("models") else hw.source, field, expected, got)
-        if hw.schedule.family != "block":
+        if hw.schedule.family not in sched.GIVEN_BLOCK:
             _schedule(point, int(hw.parallel.pp), microbatches(point, int(hw.parallel.dp)))
     return point
 
 
 def chunks_of(hw: TrainingHardware) -> int:
-    """Virtual stages per device of the point's family."""
-    family = hw.schedule.family
-    if family == "interleaved":
-        return int(hw.schedule.chunks)
-    if family in ("zb-v", "v-half", "v-min"):
-        return 2
-    if family == "block":
-        return sched.block_chunks(hw.schedule.block.placement, int(hw.schedule.chunks))
-    return 1
+    """Virtual stages per device of the point's family (dse.system.training.schedules.family_chunks)."""
+    s = hw.schedule
+    return sched.family_chunks(s.family, int(s.chunks), s.block.placement if s.block else None)
 
 
 def microbatches(point: TrainingPoint, dp: int) -> int:
@@ -157,9 +150,9 @@ def split_problem(point: TrainingPoint, tp: int, pp: int, dp: int) -> tuple[str,
         return (f"{WL}.transformer.training.microbatch_size", f"dp ({dp}) x microbatch_size dividing global_batch "
                 f"({tr.global_batch}) into whole microbatches", tr.microbatch_size)
     n = int(tr.global_batch) // (dp * int(tr.microbatch_size))
-    if hw.schedule.family == "interleaved" and n % pp:
-        return ("system.schedule.family", f"microbatches per pipeline ({n}) a multiple of pp ({pp}) for "
-                "interleaved 1F1B", "interleaved")
+    problem = sched.family_problem(hw.schedule.family, pp, n)
+    if problem:
+        return ("system.schedule.family", problem, hw.schedule.family)
     return None
 
 
@@ -172,7 +165,7 @@ def _schedule(point: TrainingPoint, pp: int, n: int, costs: PassCosts | None = N
                            offsets=tuple((k, int(v)) for k, v in block.offsets) if block else (),
                            placement=block.placement if block else "v_shape", costs=costs)
     except sched.ScheduleError as exc:
-        if s.family == "block":
+        if s.family in sched.GIVEN_BLOCK:
             raise DseError(point.hw.source, "system.schedule.block.offsets", str(exc),
                            {k: int(v) for k, v in block.offsets}) from None
         raise DseError(point.hw.source, "system.schedule.family", str(exc), s.family) from None
@@ -271,7 +264,7 @@ def evaluate_config(point: TrainingPoint, tp: int, pp: int, dp: int, timeline: d
     try:
         s = _schedule(point, pp, n)
     except DseError as exc:
-        if hw.schedule.family != "block":
+        if hw.schedule.family not in sched.GIVEN_BLOCK:
             raise
         return infeasible_row(point, tp, pp, dp, f"block offsets at pp {pp}: {exc.expected}")
     sc = stage_costs(point, s, tp, dp)

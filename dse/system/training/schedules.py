@@ -321,6 +321,30 @@ def block_offsets(placement: str, p: int, offsets: dict[str, int]) -> dict[str, 
 
 
 BLOCK_FAMILIES = ("zb-v", "v-half", "v-min", "block")
+# Families whose schedule is a block given in the spec: its offsets may collide, so a point with
+# searched offsets is built only when evaluated (a collision is then an infeasible row), and a
+# schedule error names the offsets.
+GIVEN_BLOCK = ("block",)
+
+
+def family_chunks(family: str, chunks: int, placement: str | None) -> int:
+    """Virtual stages per device of a family: interleaved 1F1B's ``chunks``, 2 for the V families,
+    a block's placement's (:func:`block_chunks`), else 1."""
+    if family == "interleaved":
+        return int(chunks)
+    if family in ("zb-v", "v-half", "v-min"):
+        return 2
+    if family in GIVEN_BLOCK:
+        return block_chunks(placement, int(chunks))
+    return 1
+
+
+def family_problem(family: str, p: int, n: int) -> str | None:
+    """Why a family cannot schedule ``n`` microbatches on ``p`` devices (None if it can):
+    interleaved 1F1B groups microbatches by p."""
+    if family == "interleaved" and n % p:
+        return f"microbatches per pipeline ({n}) a multiple of pp ({p}) for interleaved 1F1B"
+    return None
 
 
 def build(family: str, p: int, n: int, chunks: int = 2, offsets: tuple = (), placement: str = "v_shape",
