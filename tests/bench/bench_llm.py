@@ -22,6 +22,7 @@ from dse.search.worker import run_search  # noqa: E402
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
+from dse.system.gpu.kernels import N_OCOLS  # noqa: E402
 from dse.system.llm import evaluator, kernels  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def bench_trace() -> None:
     ops = linear_ops(point.t, 6)
     system = evaluator.system_bundle(point, ops, 6, 1, 1)
     lengths = np.sort(point.lengths)
-    out = np.zeros((ops.n, kernels.N_OCOLS))
+    out = np.zeros((ops.n, N_OCOLS))
     reps = 2000
     start = time.perf_counter()
     for _ in range(reps):

@@ -78,20 +78,26 @@ def op_time(dev, d, flops, nbytes, rows, stream_bytes):
 
 
 @nb.njit(cache=True)
-def op_shape(ops, i, tokens, q, context, share):
-    """(flops, bytes, GEMM rows, stream bytes) of op ``i`` on one of ``share`` devices it is split
-    over, for ``tokens`` query tokens (q per request) reading ``context`` tokens:
+def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, attn, tokens, q, context, share):
+    """(flops, bytes, GEMM rows, stream bytes) of one op (its row of the linear op table: the
+    ``flop_*``, ``byte_*`` and ``streams`` figures; ``attn`` for attention) on one of ``share``
+    devices it is split over, for ``tokens`` query tokens T (q per request) reading ``context``
+    tokens C:
 
         flops = (flop_t T + flop_qc q C) / share;   bytes = (byte_w + byte_t T + byte_c C) / share
         rows  = q for attention (one request's queries), T otherwise
-        stream = bytes / (T / q * streams / share) for attention (one request's K/V of one KV
-                 head), the op's whole bytes otherwise"""
-    fl = (ops.flop_t[i] * tokens + ops.flop_qc[i] * q * context) / share
-    by = (ops.byte_w[i] + ops.byte_t[i] * tokens + ops.byte_c[i] * context) / share
-    m = q if ops.cls[i] == ATTN else tokens
+        stream = bytes / (T / q * streams / share) with ``streams`` > 0 (attention: one request's
+                 K/V of one KV head), the op's whole bytes otherwise
+
+    Scalars only, on purpose: a bundle argument to a kernel that numba does not inline costs a
+    reference count per array per call, which made the decode trace 5x slower
+    (tests/bench/bench_llm.py: 1.3 ms instead of 0.25 ms per trace)."""
+    fl = (flop_t * tokens + flop_qc * q * context) / share
+    by = (byte_w + byte_t * tokens + byte_c * context) / share
+    m = q if attn else tokens
     stream = by
-    if ops.streams[i] > 0.0:
-        stream = by / (tokens / q * ops.streams[i] / share)
+    if streams > 0.0:
+        stream = by / (tokens / q * streams / share)
     return fl, by, m, stream
 
 
@@ -127,7 +133,9 @@ def step_cost(step, ops, system, op_out):
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
         Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
-        fl, by, m, stream = op_shape(ops, i, Ti, step.q, step.context, share)
+        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                                     ops.byte_c[i], ops.streams[i], c == ATTN, Ti, step.q, step.context,
+                                     share)
         t, bound = op_time(dev, d, fl, by, m, stream)
         e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
         if d != GPU:
@@ -219,7 +227,8 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
             continue
         c = ops.cls[i]
         div = ops.gpu_div[i]
-        fl, by, m, stream = op_shape(ops, i, tokens, q, tokens, div)
+        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                                     ops.byte_c[i], ops.streams[i], c == ATTN, tokens, q, tokens, div)
         flops_total += fl * div
         for p in range(3):
             fm = mult[p, c, 0]
