@@ -347,7 +347,7 @@ MUTANTS: list[tuple] = [
      "LM head on the first stage"),
     ("dse/system/serving/costs.py", "            for k in range(pp - 1):\n                out[k] += send",
      "            for k in range(pp - 2):\n                out[k] += send", "one stage send too few"),
-    ("dse/system/gpu/kernels.py", "t, _ = op_time(dev, GPU, fm * fl, bm * by, m, bm * stream)",
+    ("dse/system/gpu/kernels.py", "t, _ = roofline(fm * fl, bm * by, fr, br, dev[GPU, D_LAUNCH])",
      "t, _ = roofline(fm * fl, bm * by, dev[GPU, D_FLOPS], dev[GPU, D_BW], dev[GPU, D_LAUNCH])",
      "calibration skipped for training passes"),
     ("dse/system/serving/costs.py", "fill_gpu_row(blank_device_table(), gpu)",

@@ -68,16 +68,6 @@ class Step(NamedTuple):
 
 
 @nb.njit(cache=True)
-def op_time(dev, d, flops, nbytes, rows, stream_bytes):
-    """Time of one op on device row ``d``: the roofline (dse.cost.roofline.roofline) at the rates
-    the device reaches for this kernel (calibrated_rates: GEMM ``rows``, bytes of one independent
-    stream ``stream_bytes``), plus the device's launch cost. Returns (time_s, bound)."""
-    fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], rows, stream_bytes, dev[d, D_COMP_HALF],
-                              dev[d, D_MEM_HALF])
-    return roofline(flops, nbytes, fr, br, dev[d, D_LAUNCH])
-
-
-@nb.njit(cache=True)
 def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, attn, tokens, q, context, share):
     """(flops, bytes, GEMM rows, stream bytes) of one op (its row of the linear op table: the
     ``flop_*``, ``byte_*`` and ``streams`` figures; ``attn`` for attention) on one of ``share``
@@ -108,7 +98,9 @@ def step_cost(step, ops, system, op_out):
     Per op i on device d (GPU, or a device row whose ``D_NDEV`` devices share the op, e.g. a PIM
     pool):
         share  = gpu_div[i] on the GPU (TP shard), D_NDEV otherwise
-        t_i    = op_time(op_shape(i, share)) (+ off the GPU: send_recv over each device's own
+        t_i    = roofline(flops, bytes at calibrated_rates(rows, stream) of device d) + d's launch
+                 cost, with (flops, bytes, rows, stream) = op_shape(i, share)
+                 (+ off the GPU: send_recv over each device's own
                  link of (bcast_t + (byte_t - bcast_t) / share) T: FC inputs whole, the rest split)
         e_i    = op_energy(flops, bytes) * devices running it (tp on GPUs, D_NDEV otherwise)
                  (+ off the GPU: the link bits of all its devices x pJ/bit)
@@ -136,7 +128,9 @@ def step_cost(step, ops, system, op_out):
         fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
                                      ops.byte_c[i], ops.streams[i], c == ATTN, Ti, step.q, step.context,
                                      share)
-        t, bound = op_time(dev, d, fl, by, m, stream)
+        fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, stream, dev[d, D_COMP_HALF],
+                                  dev[d, D_MEM_HALF])
+        t, bound = roofline(fl, by, fr, br, dev[d, D_LAUNCH])
         e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
         if d != GPU:
             ts, wire = send_recv((ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti,
@@ -210,7 +204,8 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
     the GPU row, and the forward FLOPs summed over the TP ranks. Per op i and pass p:
 
         fl, by, rows, stream = op_shape(i, share = gpu_div[i])
-        t_p = op_time(mult[p, cls, 0] fl, mult[p, cls, 1] by, rows, mult[p, cls, 1] stream)
+        t_p = roofline(mult[p, cls, 0] fl, mult[p, cls, 1] by) at the GPU's
+              calibrated_rates(rows, mult[p, cls, 1] stream), plus its launch cost
               (a pass with both multipliers 0 costs nothing, not even a launch)
 
     the same per-op cost and GPU calibration as the forward steps of inference (:func:`step_cost`).
@@ -235,7 +230,9 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
             bm = mult[p, c, 1]
             if fm == 0.0 and bm == 0.0:
                 continue
-            t, _ = op_time(dev, GPU, fm * fl, bm * by, m, bm * stream)
+            fr, br = calibrated_rates(dev[GPU, D_FLOPS], dev[GPU, D_BW], m, bm * stream,
+                                      dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF])
+            t, _ = roofline(fm * fl, bm * by, fr, br, dev[GPU, D_LAUNCH])
             out[p] += t
     if layer and system.tp > 1:
         ar, _ = ring_allreduce(tokens * system.act_bytes_per_token, system.tp, system.link_bytes_per_s,
