@@ -17,6 +17,10 @@ Metrics over the requests arriving in [warmup, duration - warmup):
     goodput_per_s    = requests served within their SLO / window seconds
     latency_*_s      over served requests (within SLO or late): finish - arrival
     gpu_utilisation  = sum over groups and stages of busy seconds x tp / (GPUs x window seconds)
+
+The kind in short: several models on a pool of GPUs split into model-parallel groups, with bursty
+traffic and latency SLOs (AlpaServe, Li et al. OSDI'23); a `kind: serving` hardware file and a workload
+with a `serving` section select it.
 """
 
 from __future__ import annotations

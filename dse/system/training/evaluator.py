@@ -23,6 +23,18 @@ separate copy under PP even when tied; once when both are on one device and tied
 GPU placement (Megatron order, TP fastest): GPU = tp_rank + tp (dp_rank + dp pp_rank), nodes of
 ``gpus_per_node`` consecutive GPUs. A group (TP, DP, or two stages' GPUs) talks over the intra-node
 link when all its members share a node, else over the inter-node link.
+
+**Per-stage costs of a transformer** (dse.system.gpu.kernels.pass_costs, this module): F, B and W of a
+layer from the roofline on the shared decomposition (per op: F = the forward's FLOPs and bytes; B = the
+same for GEMMs, 2× for attention (2.5× FLOPs with FlashAttention); W = the GEMMs' weight gradients), two
+ring all-reduces of the layer's output per pass for tensor parallelism, the LM head on the last stage.
+Activations per layer and microbatch: s b h (10 + 24/tp + 5 a s/(h tp)) bytes at 16-bit (Korthikanti
+et al.; 2 s b h with recomputation; without the 5 a s term with FlashAttention) plus the logits on the last
+stage. Stage sends carry s b h bytes over NVLink or the inter-node link depending on where the two stages'
+GPUs sit (Megatron's rank order, TP fastest). The data-parallel gradient all-reduce runs after the
+pipeline, not overlapped, then the optimizer step (memory-bound). Memory per GPU = parameters ×
+(weight + gradient + optimizer bytes) + the simulator's peak activations; above `gpu.memory_bytes` the
+row is infeasible.
 """
 
 from __future__ import annotations

@@ -24,6 +24,16 @@ starts; ``memory_model`` 0 (default): W (or BW) frees all of it when it ends; 1 
 paper's model): B frees ``alloc[s] - keep[s]`` when it ends and W frees ``keep[s]``. Passes on one
 device never overlap, so the peak is the running maximum after each F along the device order (a free
 at t comes before an allocation at t). Lifespan of (j, s) = end of its W (BW) - start of its F.
+
+In short: a schedule is each device's order of passes: F (forward), B (activation gradient), W (weight
+gradient), or a fused BW (1F1B, GPipe), over stages and microbatches. The simulator is exact for a given
+order: a pass starts when its device has finished the pass before it and its predecessor (F of the stage
+before, B of the stage after, B before W) has ended, plus a send when that ran on another device.
+Activations of a microbatch are allocated when its F starts and freed when its W (or BW) ends
+(`memory_model: zero_bubble`: B frees part). From this come the makespan, the bubble rate (1 − busiest
+device's busy time / longest device span, as the Zero Bubble paper defines it, and the same against the
+makespan), each device's peak activation memory in bytes and in microbatch units (one microbatch's
+activations on one device, 1F1B's unit) and each stage's longest lifespan.
 """
 
 from __future__ import annotations
