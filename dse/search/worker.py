@@ -5,7 +5,8 @@ Lifecycle (:meth:`Worker.run`)::
     open                 load and check the specs (dse.search.runner.prepare), open the storage and
                          the study, reap dead workers, enqueue the kind's baselines in a new study
     loop until the study has its budget of COMPLETE trials (or SIGINT / SIGTERM):
-        ask              under the study's mutex: reap, count, ask this round's trials
+        ask              under the study's mutex: reap (dead workers' trials re-queued), count,
+                         ask this round's trials
         claim            under the mutex: decide each proposed point's fate (owner, repeat, wait,
                          adopted)
         evaluate         each owned point through the kind (build, inner level), rows kept in memory
@@ -117,7 +118,7 @@ class Worker:
                                 tuple("maximize" if m else "minimize" for _, m in p.objectives), p.binding)
         self.trials = StudyTrials(store.storage, self.study)
         with self.coord.lock():
-            summary.reaped += self.coord.reap(self.study, self.trials, force=True)
+            self.reap(force=True)
             summary.complete_before = self.trials.count(TrialState.COMPLETE)
             fresh = not self.study.get_trials(deepcopy=False)
             orphan_rows = fresh and bool(part_files_or_none(folder))
@@ -143,7 +144,7 @@ class Worker:
 
         cfg, summary, study = self.cfg, self.summary, self.study
         with self.coord.lock():        # counting and asking under the mutex: the budget is never overshot
-            summary.reaped += self.coord.reap(study, self.trials)
+            self.reap()
             complete = self.trials.count(TrialState.COMPLETE)
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             summary.complete_after = max(summary.complete_after, complete)
@@ -271,6 +272,13 @@ class Worker:
             summary.complete_after = complete
         self.proposals[:] = [q for q in self.proposals if q not in ready]
         failpoint("told")
+
+    def reap(self, force: bool = False) -> None:
+        """Under the mutex (the caller holds it): fail the RUNNING trials of workers whose heartbeat
+        is older than dse.search.storage.GRACE_S (at once when their process is gone from this
+        host) and re-queue their points, so that another worker claims them and adopts any rows
+        they wrote. At most once per heartbeat period unless ``force``."""
+        self.summary.reaped += self.coord.reap(self.study, self.trials, force=force)
 
     def beat(self) -> None:
         """Tell the other workers this one is alive (its RUNNING trials are not to be reaped)."""
