@@ -104,15 +104,16 @@ def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
     return dev
 
 
-def _system(ops, dev, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
-    return GpuSystem(dev, tp, pp, float(link[0]), float(link[1]), float(link[2]), ops.hidden * ops.elem_bytes,
-                     ops.vocab * ops.elem_bytes, kraken)
+def _system(ops, dev, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False, stage=None):
+    stage = link if stage is None else stage
+    return GpuSystem(dev, tp, pp, float(link[0]), float(link[1]), float(link[2]), float(stage[0]), float(stage[1]),
+                     float(stage[2]), ops.hidden * ops.elem_bytes, ops.vocab * ops.elem_bytes, kraken)
 
 
-def _step(ops, dev, T, T_head, q, C, fc, attn, elem, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False):
+def _step(ops, dev, T, T_head, q, C, fc, attn, elem, tp=1, pp=1, link=(1e11, 1e-6, 1.0), kraken=False, stage=None):
     out = np.zeros((ops.n, G.N_OCOLS))
     step = Step(float(T), float(T_head), float(q), float(C), fc, attn, elem)
-    t, e, comm = G.step_cost(step, ops.arrays, _system(ops, dev, tp, pp, link, kraken), out)
+    t, e, comm = G.step_cost(step, ops.arrays, _system(ops, dev, tp, pp, link, kraken, stage), out)
     return t, e, comm, out
 
 
@@ -157,8 +158,8 @@ def test_tp_all_reduces_standard_and_kraken():
     assert comm_h == pytest.approx(ar + ag)
 
 
-def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
-    """Plain-Python twin of llm.step_cost, written from its docstring."""
+def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken, stage):
+    """Plain-Python twin of dse.system.gpu.kernels.step_cost, written from its docstring."""
     a = ops.arrays
     total = energy = attn_t = 0.0
     for i in range(ops.n):
@@ -192,8 +193,8 @@ def _twin_step(ops, dev, T, T_head, q, C, devs, tp, pp, link, kraken):
             comm += (tp - 1) * (link[1] + logits / (tp * link[0]))
             energy += (tp - 1) * logits * bit_j
     if pp > 1:
-        comm += (pp - 1) * (link[1] + act / link[0])
-        energy += (pp - 1) * act * bit_j
+        comm += (pp - 1) * (stage[1] + act / stage[0])
+        energy += (pp - 1) * act * 8 * stage[2] * 1e-12
     return total + comm, energy
 
 
@@ -217,9 +218,11 @@ def test_step_matches_python_twin_on_random_cases():
         q = float(rng.integers(1, 5))
         C = float(rng.integers(1, 5000))
         link = (rng.uniform(1e10, 1e12), rng.uniform(0, 5e-6), 1.3)
+        stage = (rng.uniform(1e9, 1e11), rng.uniform(0, 2e-5), 4.0)      # e.g. between nodes
         kraken = bool(rng.integers(0, 2))
-        got_t, got_e, _, _ = _step(ops, dev, T, max(1.0, T // 2), q, C, devs[0], devs[1], devs[2], tp, pp, link, kraken)
-        want_t, want_e = _twin_step(ops, dev, T, max(1.0, T // 2), q, C, devs, tp, pp, link, kraken)
+        got_t, got_e, _, _ = _step(ops, dev, T, max(1.0, T // 2), q, C, devs[0], devs[1], devs[2], tp, pp, link, kraken,
+                                   stage)
+        want_t, want_e = _twin_step(ops, dev, T, max(1.0, T // 2), q, C, devs, tp, pp, link, kraken, stage)
         assert got_t == pytest.approx(want_t, rel=1e-9), case
         assert got_e == pytest.approx(want_e, rel=1e-9), case
 
@@ -545,3 +548,57 @@ def test_pim_static_power_is_charged_for_the_wall_time():
     m1 = llm.evaluate_config(llm.build(wl, warm), 1, 1, 1)
     assert m1["latency_s"] == m0["latency_s"]
     assert m1["energy_j"] - m0["energy_j"] == pytest.approx(90 * 0.5 * m0["latency_s"], rel=1e-9)
+
+
+# --- the shared cluster section in the llm kind -------------------------------------------------
+GPU_NO_PLACE = {k: v for k, v in GPU.items() if k not in ("count", "link")}
+CLUSTER = {"nodes": 2, "gpus_per_node": 8,
+           "intra_node": {"bytes_per_s": "300 GB/s", "latency_s": "3 us", "pj_per_bit": 1.3},
+           "inter_node": {"bytes_per_s": "300 GB/s", "latency_s": "10 us", "pj_per_bit": 1.3}}
+
+
+@pytest.mark.parametrize("text, path, expected", [
+    ({"name": "x", "gpu": {**GPU_NO_PLACE, "count": 16}, "cluster": CLUSTER}, "gpu.count",
+     "no such field with a cluster section"),
+    ({"name": "x", "gpu": GPU_NO_PLACE, "interconnect": LINKS}, "gpu.count", "missing field; or a cluster section"),
+    ({"name": "x", "kind": "llm", "cluster": CLUSTER, "interconnect": LINKS}, "gpu",
+     "the GPUs the cluster section places"),
+    ({"name": "x", "gpu": GPU_NO_PLACE, "cluster": {**CLUSTER, "nodes": 0}}, "cluster.nodes", "integer"),
+])
+def test_bad_llm_cluster(text, path, expected):
+    with pytest.raises(DseError) as err:
+        _hw(text)
+    assert err.value.path == path and expected in str(err.value)
+
+
+def test_cluster_places_the_gpus_and_picks_each_groups_link():
+    # 2 nodes x 8 GPUs = 16 GPUs; no interconnect section needed without PIM.
+    hw = resolve(_hw({"name": "x", "gpu": GPU_NO_PLACE, "cluster": CLUSTER,
+                      "system": {"parallel": {"tp": 8, "pp": 2, "dp": 1}}}), {})
+    assert hw.gpu_count == 16 and hw.links == ()
+    wl = resolve(load_workload("workloads/llama65b_serving.yaml"), {})
+    point = llm.build(wl, hw)
+    lat = {}
+    for tp, pp in ((8, 1), (8, 2), (16, 1), (4, 2)):
+        s = llm.system_bundle(point, linear_ops(point.t, tp), tp, pp, 1)
+        lat[tp, pp] = (round(s.link_latency_s * 1e6, 9), round(s.stage_latency_s * 1e6, 9))   # us
+    # tp 8 divides the node: NVLink; a tp 8 x pp 2 replica spans both nodes: stage sends inter-node;
+    # tp 16 spans nodes; tp 4 x pp 2 = 8 GPUs fit one node: both intra-node.
+    assert lat == {(8, 1): (3, 3), (8, 2): (3, 10), (16, 1): (10, 10), (4, 2): (3, 3)}
+
+
+def test_cluster_stage_sends_cost_the_inter_node_latency_by_hand():
+    # The same 16 GPUs as one flat interconnect (NVLink everywhere) and as 2 nodes whose inter-node
+    # link has NVLink's bandwidth but 10 us instead of 3 us per message: with tp 8 x pp 2 the TP
+    # all-reduces stay on NVLink and only the one stage send per step changes, by 7 us. Steps =
+    # 1 prefill + the decode steps of the one replica, so comm differs by 7 us x (1 + decode_steps).
+    flat = resolve(_hw({"name": "x", "gpu": {**GPU, "count": 16}, "interconnect": LINKS,
+                        "system": {"parallel": {"tp": 8, "pp": 2, "dp": 1}}}), {})
+    nodes = resolve(_hw({"name": "x", "gpu": GPU_NO_PLACE, "cluster": CLUSTER,
+                         "system": {"parallel": {"tp": 8, "pp": 2, "dp": 1}}}), {})
+    wl = resolve(load_workload("workloads/llama65b_serving.yaml"), {})
+    a = llm.evaluate_config(llm.build(wl, flat), 8, 2, 1)
+    b = llm.evaluate_config(llm.build(wl, nodes), 8, 2, 1)
+    assert a["decode_steps"] == b["decode_steps"] > 0
+    assert b["comm_s"] - a["comm_s"] == pytest.approx(7e-6 * (1 + a["decode_steps"]), rel=1e-9)
+    assert b["ttft_s"] - a["ttft_s"] == pytest.approx(7e-6, rel=1e-9)

@@ -74,8 +74,8 @@ def pass_times(arrays, shape: TrainShape, layer: bool) -> tuple[float, float, fl
     dev = blank_device_table()
     dev[GPU, D_FLOPS], dev[GPU, D_BW], dev[GPU, D_LAUNCH] = shape.flop_per_s, shape.bytes_per_s, shape.launch_s
     dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF] = shape.compute_half, shape.memory_half
-    system = GpuSystem(dev, shape.tp, 1, shape.tp_bytes_per_s, shape.tp_latency_s, 0.0, shape.act_bytes_per_token,
-                       0.0, False)
+    system = GpuSystem(dev, shape.tp, 1, shape.tp_bytes_per_s, shape.tp_latency_s, 0.0, 1.0, 0.0, 0.0,
+                       shape.act_bytes_per_token, 0.0, False)
     out = np.empty(3)
     flops = pass_costs(arrays, system, shape.tokens, shape.queries, pass_multipliers(shape.attn_backward), layer,
                        shape.recompute, out)

@@ -37,10 +37,13 @@ def fill_gpu_row(dev: np.ndarray, gpu: Gpu) -> np.ndarray:
 
 
 def gpu_system(dev: np.ndarray, tp: int, pp: int, link: Link, hidden: int, vocab: int, elem_bytes: float,
-               kraken: bool = False) -> GpuSystem:
-    """The kernels' bundle: ``dev``, tp x pp, the link collectives and stage sends run over, and
-    the per-token bytes they carry (h b activations, vocab b logits)."""
+               kraken: bool = False, stage_link: Link | None = None) -> GpuSystem:
+    """The kernels' bundle: ``dev``, tp x pp, the link TP collectives run over, the link stage
+    sends run over (``stage_link``; default the same), and the per-token bytes they carry (h b
+    activations, vocab b logits)."""
+    stage = link if stage_link is None else stage_link
     return GpuSystem(dev=dev, tp=tp, pp=pp, link_bytes_per_s=float(link.bytes_per_s),
                      link_latency_s=float(link.latency_s), link_pj_per_bit=float(link.pj_per_bit),
-                     act_bytes_per_token=hidden * elem_bytes, logit_bytes_per_token=vocab * elem_bytes,
-                     kraken=kraken)
+                     stage_bytes_per_s=float(stage.bytes_per_s), stage_latency_s=float(stage.latency_s),
+                     stage_pj_per_bit=float(stage.pj_per_bit), act_bytes_per_token=hidden * elem_bytes,
+                     logit_bytes_per_token=vocab * elem_bytes, kraken=kraken)

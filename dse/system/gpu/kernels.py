@@ -47,9 +47,12 @@ class GpuSystem(NamedTuple):
     dev: np.ndarray                # [devices, N_DCOLS] device table
     tp: int
     pp: int
-    link_bytes_per_s: float        # the GPUs' link (collectives, stage-to-stage sends)
+    link_bytes_per_s: float        # the link a stage's TP collectives run over
     link_latency_s: float
     link_pj_per_bit: float
+    stage_bytes_per_s: float       # the link stage-to-stage sends run over
+    stage_latency_s: float
+    stage_pj_per_bit: float
     act_bytes_per_token: float     # h b: all-reduced under TP, sent between PP stages
     logit_bytes_per_token: float   # vocab b: the vocab-parallel LM head's all-gather
     kraken: bool                   # Kraken layers: one all-reduce per layer, overlapped
@@ -110,7 +113,8 @@ def step_cost(step, ops, system, op_out):
         standard: 2 L AR;  kraken: (L - pp) max(0, AR - t_attn) + pp AR
     The LM head (``last_only`` ops) runs on ``head_tokens``; with FC on the GPUs the vocab-parallel
     LM head adds an all-gather of the logits (T_head vocab b); pipeline stages add (pp - 1)
-    send/recv of the activations (T h b). Collective energy: wire bytes x 8 x pJ/bit. The step
+    send/recv of the activations (T h b) over the stage link (``stage_*``; collectives over
+    ``link_*``). Collective energy: wire bytes x 8 x pJ/bit. The step
     adds the GPU's fixed overhead D_STEP once (framework: scheduling, sampling, host sync).
     Per-op results go to ``op_out`` (O_* columns). Returns (time_s, energy_j, comm_s)."""
     dev = system.dev
@@ -172,9 +176,10 @@ def step_cost(step, ops, system, op_out):
             comm += ag
             energy += wire * 8.0 * pj * 1e-12
     if pp > 1:
-        p2p, wire = send_recv(system.act_bytes_per_token * step.tokens, bw, lat)
+        p2p, wire = send_recv(system.act_bytes_per_token * step.tokens, system.stage_bytes_per_s,
+                              system.stage_latency_s)
         comm += (pp - 1) * p2p
-        energy += (pp - 1) * wire * 8.0 * pj * 1e-12
+        energy += (pp - 1) * wire * 8.0 * system.stage_pj_per_bit * 1e-12
     return total + comm + dev[GPU, D_STEP], energy, comm
 
 

@@ -17,9 +17,9 @@ YAML (units in field names; any number may be a search range)::
       pj_per_flop: 0.6                     # energy and power, optional (0 = not counted)
       memory_pj_per_bit: 3.59
       idle_w: 60 W
-      count: 8                             # llm kind: GPUs, on the interconnect entry `link`
-      link: nvlink
-    cluster:                               # training and serving kinds
+      count: 8                             # llm kind without a cluster: GPUs, on the
+      link: nvlink                         #   interconnect entry `link`
+    cluster:                               # every kind (llm: instead of gpu.count and gpu.link)
       nodes: 1
       gpus_per_node: 8
       intra_node: {bytes_per_s: 300 GB/s, latency_s: 5 us}      # pj_per_bit optional
@@ -100,17 +100,20 @@ class Cluster:
         return int(self.nodes) * int(self.gpus_per_node)
 
 
-def gpu_fields(required: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def gpu_fields(required: tuple[str, ...] = (), also: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional) keys of a gpu section whose kind also requires ``required`` (fields of
-    GPU_OPTIONAL or GPU_PLACE); the kinds' FIELDS tables use this, so README lists one form."""
-    optional = tuple(k for k in GPU_OPTIONAL if k not in required)
+    GPU_OPTIONAL or GPU_PLACE) and also accepts ``also`` (GPU_PLACE); the kinds' FIELDS tables use
+    this, so README lists one form."""
+    optional = tuple(k for k in GPU_OPTIONAL + also if k not in required)
     return GPU_REQUIRED + tuple(required), optional
 
 
-def parse_gpu(node: Node, required: tuple[str, ...] = (), links: tuple[str, ...] = ()) -> Gpu:
+def parse_gpu(node: Node, required: tuple[str, ...] = (), links: tuple[str, ...] = (),
+              also: tuple[str, ...] = ()) -> Gpu:
     """A gpu section (see the module docstring); ``required``: the optional fields this kind needs
-    (the llm kind: count, link, energies); ``links``: the link names ``link`` may refer to."""
-    f = node.mapping(*gpu_fields(required))
+    (the llm kind: energies); ``also``: the placement fields it accepts (the llm kind: count and
+    link, when no cluster section places the GPUs); ``links``: the link names ``link`` may name."""
+    f = node.mapping(*gpu_fields(required, also))
 
     def opt(key: str, unit: str | None = None) -> float | Knob:
         return f[key].number(unit, allow_zero=True) if key in f else 0.0

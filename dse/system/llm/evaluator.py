@@ -26,7 +26,7 @@ from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
 from dse.system.gpu.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
                                     D_PJ_FLOP, GPU, N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS,
                                     O_TIME, GpuSystem, Step, step_cost)
-from dse.system.gpu.parallel import divisors, parallel_configs as gpu_configs
+from dse.system.gpu.parallel import aligned_within_node, divisors, parallel_configs as gpu_configs
 from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, DEVICE_NAMES, FC_POOL, N_DEVICES, N_RES, R_COMM,
                                     R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS,
                                     R_TPOT_SUM, Trace, decode_trace, dispatch)
@@ -92,7 +92,7 @@ def parallel_configs(point: LlmPoint) -> list[tuple[int, int, int]]:
     if not par.auto:
         return [(int(par.tp), int(par.pp), int(par.dp))]
     if uses_gpu(hw):
-        return gpu_configs(int(hw.gpu.count), lambda tp, pp, dp: tp <= t.num_attention_heads
+        return gpu_configs(hw.gpu_count, lambda tp, pp, dp: tp <= t.num_attention_heads
                            and pp <= t.num_hidden_layers and dp <= t.batch)
     pool = min((p for p in hw.pims if p.role in POLICY_ROLES[hw.dispatch.policy]), key=lambda p: p.count)
     return [(1, pp, dp) for dp in divisors(int(pool.count)) for pp in divisors(int(pool.count) // dp)
@@ -144,8 +144,8 @@ def config_violations(point: LlmPoint, tp: int, pp: int, dp: int) -> list[str]:
     hw, t = point.hw, point.t
     violations: list[str] = []
     if uses_gpu(hw):
-        if tp * pp * dp > hw.gpu.count:      # fewer is allowed: the rest idle (and draw idle power)
-            violations.append(f"tp*pp*dp = {tp * pp * dp} > {hw.gpu.count} GPUs")
+        if tp * pp * dp > hw.gpu_count:      # fewer is allowed: the rest idle (and draw idle power)
+            violations.append(f"tp*pp*dp = {tp * pp * dp} > {hw.gpu_count} GPUs")
     elif tp != 1:
         violations.append("tp must be 1 without GPUs")
     if tp > t.num_attention_heads:
@@ -167,10 +167,22 @@ def uses_gpu(hw: GpuPimHardware) -> bool:
 
 
 def system_bundle(point: LlmPoint, ops: LinearOps, tp: int, pp: int, dp: int) -> GpuSystem:
+    """The shared kernels' bundle for (tp, pp, dp). Links: ``gpu.link`` for every collective and
+    stage send; with a cluster section (replicas of tp x pp consecutive GPUs, TP ranks fastest, as
+    Megatron places them), a TP group talks over the intra-node link when every group lies inside
+    a node (tp divides gpus_per_node), else over the inter-node link; stage sends go over the
+    intra-node link when every replica lies inside a node (tp x pp divides gpus_per_node), else all
+    of them over the inter-node link (the serving kind's rule; sends between stages that happen to
+    share a node are priced as inter-node)."""
     hw = point.hw
-    link = hw.link(hw.gpu.link) if hw.gpu is not None else hw.link(hw.pims[0].link)
+    if hw.cluster is not None:
+        cl, gpn = hw.cluster, int(hw.cluster.gpus_per_node)
+        link = cl.intra_node if aligned_within_node(tp, gpn) else cl.inter_node
+        stage = cl.intra_node if aligned_within_node(tp * pp, gpn) else cl.inter_node
+    else:
+        link = stage = hw.link(hw.gpu.link) if hw.gpu is not None else hw.link(hw.pims[0].link)
     return gpu_system(device_table(hw, pp, dp), tp, pp, link, ops.hidden, ops.vocab, ops.elem_bytes,
-                      kraken=point.t.layer_variant == "kraken")
+                      kraken=point.t.layer_variant == "kraken", stage_link=stage)
 
 
 def prefill(point: LlmPoint, ops: LinearOps, system: GpuSystem, n_req: int,
@@ -301,7 +313,7 @@ def evaluate_config(point: LlmPoint, tp: int, pp: int, dp: int, op_rows: list | 
         comm += res[R_COMM]
     latency = (0.0 if math.isnan(ttft) else ttft) + decode_s
     if uses_gpu(hw):
-        energy += hw.gpu.idle_w * hw.gpu.count * latency
+        energy += hw.gpu.idle_w * hw.gpu_count * latency
     for pool in hw.pims:                 # static power of the PIM devices a policy powers
         if pool.role in POLICY_ROLES[hw.dispatch.policy]:
             energy += pool.idle_w * pool.count * latency

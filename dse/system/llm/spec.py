@@ -20,7 +20,9 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
       memory_pj_per_bit: 3.59
       idle_w: 90 W
       link: nvlink                         # the interconnect entry GPUs talk over (collectives)
-    interconnect:                          # named links
+    # or, instead of gpu.count and gpu.link, the shared cluster section (dse.system.gpu.spec):
+    # cluster: {nodes: 2, gpus_per_node: 8, intra_node: {...}, inter_node: {...}}
+    interconnect:                          # named links (optional with a cluster and no PIM)
       nvlink: {bytes_per_s: 300 GB/s, latency_s: 3.03 us, pj_per_bit: 1.3}
     pim:                                   # zero or more pools of identical PIM devices
       - name: fc_pim
@@ -55,7 +57,8 @@ from typing import ClassVar
 
 from dse.errors import DseError
 from dse.spec.common import Knob, Node, Parallel, choices_of
-from dse.system.gpu.spec import Gpu, Link, gpu_fields, parse_gpu, parse_link
+from dse.system.gpu.spec import (CLUSTER_FIELDS, GPU_PLACE, Cluster, Gpu, Link, gpu_fields, parse_cluster, parse_gpu,
+                                 parse_link)
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim", "pim_split")
 ROLES = ("fc", "attn", "all")
@@ -119,6 +122,12 @@ class GpuPimHardware:
     links: tuple[Link, ...]
     parallel: Parallel
     dispatch: Dispatch
+    cluster: Cluster | None = None
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs: the cluster's nodes x gpus_per_node, else ``gpu.count``."""
+        return self.cluster.gpus if self.cluster is not None else int(self.gpu.count)
 
     def link(self, name: str) -> Link:
         return next(link for link in self.links if link.name == name)
@@ -127,13 +136,15 @@ class GpuPimHardware:
         return next((p for p in self.pims if p.role == role), None)
 
 
-# Fields of the shared gpu section this kind requires: where its GPUs sit, and their energy.
-GPU_REQUIRED = ("count", "link", "pj_per_flop", "memory_pj_per_bit", "idle_w")
+# Fields of the shared gpu section this kind requires (its energy objective needs them); where its
+# GPUs sit comes from gpu.count and gpu.link, or from a cluster section.
+GPU_REQUIRED = ("pj_per_flop", "memory_pj_per_bit", "idle_w")
 
 # Every field the loader accepts, by section (required, optional); README's tables list the same.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "": (("name",), ("kind", "gpu", "pim", "interconnect", "system", "description")),
-    "gpu": gpu_fields(GPU_REQUIRED),
+    "": (("name",), ("kind", "gpu", "cluster", "pim", "interconnect", "system", "description")),
+    "gpu": gpu_fields(GPU_REQUIRED, GPU_PLACE),
+    **CLUSTER_FIELDS,
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
     "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
                "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
@@ -147,14 +158,21 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def parse(root: Node) -> GpuPimHardware:
     top = root.mapping(*FIELDS[""])
     name = top["name"].name(knob=False)
-    if "interconnect" not in top:
-        raise DseError(root.source, "interconnect", "an interconnect section naming the links (e.g. nvlink)")
-    ic = top["interconnect"]
-    if not isinstance(ic.value, dict) or not ic.value:
-        raise ic.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
-    links = tuple(_link(str(k), ic.child(str(k), v)) for k, v in ic.value.items())
+    cluster = parse_cluster(top["cluster"]) if "cluster" in top else None
+    links: tuple[Link, ...] = ()
+    if "interconnect" in top or cluster is None or "pim" in top:
+        if "interconnect" not in top:
+            raise DseError(root.source, "interconnect", "an interconnect section naming the links (e.g. nvlink)")
+        ic = top["interconnect"]
+        if not isinstance(ic.value, dict) or not ic.value:
+            raise ic.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
+        links = tuple(_link(str(k), ic.child(str(k), v)) for k, v in ic.value.items())
     link_names = tuple(link.name for link in links)
-    gpu = parse_gpu(top["gpu"], GPU_REQUIRED, link_names) if "gpu" in top else None
+    gpu = parse_gpu(top["gpu"], GPU_REQUIRED, link_names, GPU_PLACE) if "gpu" in top else None
+    if gpu is not None:
+        _check_placement(top["gpu"], cluster)
+    elif cluster is not None:
+        raise DseError(root.source, "gpu", "a gpu section: the GPUs the cluster section places")
     pims: list[PimPool] = []
     if "pim" in top:
         for i, node in enumerate(top["pim"].sequence(min_len=1)):
@@ -180,7 +198,18 @@ def parse(root: Node) -> GpuPimHardware:
                                 alpha=d["alpha"].number() if "alpha" in d else 32.0)
             _check_policy(d["policy"], dispatch.policy, gpu, tuple(pims))
     return GpuPimHardware(name=name, source=root.source, gpu=gpu, pims=tuple(pims), links=links,
-                           parallel=parallel, dispatch=dispatch)
+                           parallel=parallel, dispatch=dispatch, cluster=cluster)
+
+
+def _check_placement(gpu: Node, cluster: Cluster | None) -> None:
+    """GPUs are placed either by ``gpu.count`` and ``gpu.link`` or by a cluster section, not both."""
+    for key in GPU_PLACE:
+        given = key in gpu.value
+        if cluster is None and not given:
+            raise DseError(gpu.source, gpu.child(key, None).path, "a value (missing field; or a cluster section)")
+        if cluster is not None and given:
+            raise gpu.child(key, gpu.value[key]).fail("no such field with a cluster section (the cluster's nodes x "
+                                                      "gpus_per_node and its links place the GPUs)")
 
 
 def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[PimPool, ...]) -> None:
