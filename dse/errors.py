@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 
 class DseError(Exception):
     """Bad input or an impossible request. The CLI prints ``str(err)`` and exits with code 2."""
@@ -17,5 +19,22 @@ class DseError(Exception):
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    """A bounded repr: at most 8 items per container, 3 levels deep, 200 characters, so a rejected
+    value (a YAML alias bomb's billions of shared items, a long text) costs nothing to show."""
+    text = _bounded(value, 0)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _bounded(value: object, depth: int) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        opening, closing = "{}" if isinstance(value, dict) else "[]" if isinstance(value, list) else "()"
+        if depth >= 3:
+            return opening + "..." + closing
+        if isinstance(value, dict):
+            shown = [f"{_bounded(k, depth + 1)}: {_bounded(v, depth + 1)}" for k, v in islice(value.items(), 8)]
+        else:
+            shown = [_bounded(v, depth + 1) for v in islice(value, 8)]
+        return opening + ", ".join(shown + (["..."] if len(value) > 8 else [])) + closing
+    if isinstance(value, str) and len(value) > 200:
+        return repr(value[:200]) + "..."
+    return repr(value)

@@ -373,6 +373,16 @@ MUTANTS: list[tuple] = [
      "tp not capped by the group size"),
 ]
 
+# Mutants of reading the files users name (issue 23), against the CLI's bad-input table.
+INPUT_TESTS = "tests/test_bad_input.py"
+MUTANTS += [(*m, INPUT_TESTS) for m in [
+    ("dse/spec/files.py", "        if not stat.S_ISREG(mode):", "        if False:", "special files read as files"),
+    ("dse/spec/files.py", "        if size > limit:", "        if size > limit + 1:", "size limit one byte loose"),
+    ("dse/spec/common.py", "                    if key in seen:", "                    if False:", "duplicate YAML keys: the last wins"),
+    ("dse/spec/common.py", 'got = self.value if self.path else ("an empty file"', 'got = self.value if True else ("an empty file"',
+     "a whole file that is not YAML echoed in the error"),
+]]
+
 # Mutants of the output, model-import and knob-name code (issue 12), run against the tests that
 # exercise them: (file, fragment, replacement, description, test files)
 OUTPUT_TESTS = "tests/test_output.py tests/test_import.py tests/test_cli.py"

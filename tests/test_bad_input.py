@@ -86,7 +86,8 @@ CASES = [
     # --- spec files -------------------------------------------------------------------------
     Case("missing file", search("nope.yaml", HW), "nope.yaml: expected a readable YAML file"),
     Case("a folder as spec", search(lambda t: str(t), HW), "expected a readable YAML file"),
-    Case("empty file", search(lambda t: write(t, "e.yaml", ""), HW), "e.yaml: expected a mapping"),
+    Case("empty file", search(lambda t: write(t, "e.yaml", ""), HW),
+         "e.yaml: expected a YAML mapping of fields (name: ..., and so on), got 'an empty file'"),
     Case("malformed YAML", search(lambda t: write(t, "m.yaml", "name: [a, b\nmodels: x\n"), HW),
          "m.yaml: line 2, column 7: expected well-formed YAML"),
     Case("UTF-16 file", search(lambda t: write(t, "u.yaml", WL.read_text().encode("utf-16")), HW),
@@ -94,7 +95,34 @@ CASES = [
     Case("binary file", search(lambda t: write(t, "b.yaml", bytes(range(256))), HW), "expected a UTF-8 text file"),
     Case("5,000-deep nesting", search(lambda t: write(t, "d.yaml", "a: " + "[" * 5000 + "]" * 5000), HW),
          "d.yaml: expected YAML of ordinary nesting depth"),
-    Case("a list, not a mapping", search(lambda t: write(t, "l.yaml", "- 1\n- 2\n"), HW), "expected a mapping"),
+    Case("a list, not a mapping", search(lambda t: write(t, "l.yaml", "- 1\n- 2\n"), HW),
+         "l.yaml: expected a YAML mapping of fields (name: ..., and so on), got 'a list at the top level'"),
+    # a file that is not YAML is described, never echoed (its first 200 characters could be a secret)
+    Case("a text file as spec", search(lambda t: write(t, "secret.txt", "hunter2 is the password\n"), HW),
+         "secret.txt: expected a YAML mapping of fields (name: ..., and so on), got 'text at the top level'"),
+    Case("a FIFO as spec", search(lambda t: (os.mkfifo(t / "fifo"), str(t / "fifo"))[1], HW),
+         "fifo: expected a readable YAML file of at most 16 MiB, got 'a FIFO (named pipe), not a regular file'"),
+    Case("/dev/zero as spec", search("/dev/zero", HW),
+         "/dev/zero: expected a readable YAML file of at most 16 MiB, got 'a character device, not a regular file'"),
+    Case("a FIFO as --mapping", lambda t: ["evaluate", str(WL), str(HW), "--mapping",
+                                           (os.mkfifo(t / "m"), str(t / "m"))[1]], "not a regular file"),
+    Case("trace: a secret file is not echoed", search(lambda t: (
+        write(t, "shadow", "root:$6$secrethash:19000:0:99999:7:::\n"),
+        edited(t, ROOT / "workloads/bert_2x2.6b_trace.yaml", "trace: traces/two_models.csv", f"trace: {t}/shadow"))[1],
+        SV_HW), "shadow: line 1: expected the header arrival_s,model, got 'another first line (1 comma-separated fields)'"),
+    Case("trace: a FIFO", search(lambda t: (os.mkfifo(t / "tr"), edited(
+        t, ROOT / "workloads/bert_2x2.6b_trace.yaml", "trace: traces/two_models.csv", f"trace: {t}/tr"))[1], SV_HW),
+        "serving.trace: expected a readable CSV trace file of at most 1 GiB"),
+    Case("spec over 16 MiB", search(lambda t: write(t, "big.yaml", "# " + "x" * (16 << 20) + "\n"), HW),
+         "big.yaml: expected a readable YAML file of at most 16 MiB, got 'larger than 16 MiB'"),
+    Case("duplicate key", search(lambda t: write(t, "dup.yaml", WL.read_text() + "name: again\n"), HW),
+         "dup.yaml: line 16, column 1: expected each key once per mapping (this one is first on line 4), got 'name'"),
+    # a billion-element alias bomb where a name goes: refused at once, the value shown in a few items
+    Case("alias bomb in a field", search(lambda t: write(t, "bomb.yaml", WL.read_text().replace(
+        "name: gpt2_resnet50", "name: [" + ", ".join(
+            f"&{k} [{', '.join(['*' + p] * 9) if p else ', '.join(['x'] * 9)}]"
+            for p, k in zip([""] + list("abcdefg"), "abcdefgh")) + "]", 1)), HW),
+        "bomb.yaml: name: expected"),
     Case("unknown field", search(lambda t: edited(t, WL, "name: gpt2_resnet50", "name: gpt2_resnet50\ncolour: red"), HW),
          "colour: expected one of the known fields"),
     Case("missing field", search(WL, lambda t: edited(t, HW, "    clock_hz: 500 MHz\n", "")),

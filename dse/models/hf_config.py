@@ -32,12 +32,12 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def read_config(path: Path, source: str, field: str) -> dict:
     """The JSON object in ``path``; errors name the workload file (``source``) and ``field``."""
+    from dse.spec.files import FileProblem, read_limited
+
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise DseError(source, field, "a config.json of at most 1 MiB", f"{path.stat().st_size} bytes")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DseError(source, field, "a readable Hugging Face config.json", f"{path}: {exc.strerror or exc}") from None
+        data = json.loads(read_limited(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except FileProblem as exc:
+        raise DseError(source, field, "a readable Hugging Face config.json of at most 1 MiB", f"{path}: {exc}") from None
     except UnicodeDecodeError:
         raise DseError(source, field, "a UTF-8 JSON file", f"{path} is not UTF-8") from None
     except json.JSONDecodeError as exc:

@@ -38,12 +38,12 @@ def import_onnx(path: Path, source: str, field: str, batch: int, precision_bits:
         raise DseError(source, field, "the onnx package to read ONNX files (pip install 'dse[onnx]')") from None
     from dse.models.views import token_grid
 
+    from dse.spec.files import FileProblem, read_limited
+
     try:
-        if path.stat().st_size > MAX_ONNX_BYTES:
-            raise DseError(source, field, "an ONNX file of at most 512 MiB", f"{path.stat().st_size} bytes")
-        model = onnx.load(str(path), load_external_data=False)
-    except OSError as exc:
-        raise DseError(source, field, "a readable ONNX file", f"{path}: {exc.strerror or exc}") from None
+        model = onnx.load_model_from_string(read_limited(path, MAX_ONNX_BYTES))
+    except FileProblem as exc:
+        raise DseError(source, field, "a readable ONNX file of at most 512 MiB", f"{path}: {exc}") from None
     except Exception as exc:                                      # protobuf decode errors
         raise DseError(source, field, "an ONNX model file", f"{path}: {type(exc).__name__}") from None
     graph = model.graph

@@ -17,6 +17,7 @@ Any numeric or named field may instead be a search range, which makes it a desig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -109,7 +110,12 @@ class Node:
     path: str
 
     def fail(self, expected: str, got: object = None) -> DseError:
-        return DseError(self.source, self.path, expected, self.value if got is None else got)
+        """The error at this node; without ``got`` it shows the node's value, except for a whole
+        file, where it says what the file holds rather than echoing it."""
+        if got is None:
+            got = self.value if self.path else ("an empty file" if self.value is None else
+                                                f"{_yaml_type(self.value)} at the top level")
+        return DseError(self.source, self.path, expected, got)
 
     def child(self, key: str | int, value: Any) -> Node:
         if isinstance(key, int):
@@ -120,7 +126,7 @@ class Node:
     def mapping(self, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Node]:
         """Children of a mapping, rejecting unknown keys and requiring ``required``."""
         if not isinstance(self.value, dict):
-            raise self.fail("a mapping")
+            raise self.fail("a mapping" if self.path else "a YAML mapping of fields (name: ..., and so on)")
         allowed = set(required) | set(optional)
         for key in self.value:
             if key not in allowed:
@@ -308,26 +314,63 @@ def spec_hash(obj: Any) -> str:
 
 
 def load_yaml(path: str | Path) -> Node:
-    """Read a YAML file into a root :class:`Node`; unreadable or malformed files are DseErrors."""
+    """Read a YAML file into a root :class:`Node`; unreadable, special, oversized or malformed
+    files and duplicate keys are DseErrors (dse.spec.files reads the bytes)."""
     import yaml
 
+    from dse.spec.files import FileProblem, read_limited
+
     source = str(path)
+    loader, duplicate_key = _yaml_loader()
     try:
-        if Path(path).stat().st_size > MAX_SPEC_BYTES:
-            raise DseError(source, "", f"a spec file of at most {MAX_SPEC_BYTES // 2**20} MiB",
-                           f"{Path(path).stat().st_size} bytes")
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise DseError(source, "", "a readable YAML file", exc.strerror or type(exc).__name__) from None
+        text = read_limited(path, MAX_SPEC_BYTES).decode("utf-8")
+    except FileProblem as exc:
+        raise DseError(source, "", f"a readable YAML file of at most {MAX_SPEC_BYTES // 2**20} MiB", str(exc)) from None
     except UnicodeDecodeError as exc:
         raise DseError(source, "", "a UTF-8 text file", f"byte {exc.start} is not UTF-8 (UTF-16? binary?)") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)
     except RecursionError:
         raise DseError(source, "", "YAML of ordinary nesting depth", "nested too deep to parse") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if isinstance(exc, duplicate_key):
+            raise DseError(source, where, f"each key once per mapping (this one is first on line {exc.first_line})",
+                           exc.key) from None
         problem = getattr(exc, "problem", None) or "malformed YAML"
         raise DseError(source, where, "well-formed YAML", problem) from None
     return Node(data, source, "")
+
+
+def _yaml_type(value: object) -> str:
+    return {str: "text", list: "a list", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> tuple[type, type]:
+    """(Loader, DuplicateKey): yaml.SafeLoader refusing a key given twice in one mapping (PyYAML
+    keeps the last silently); keys brought in by a ``<<:`` merge may be overridden, as YAML
+    intends."""
+    import yaml
+
+    class DuplicateKey(yaml.MarkedYAMLError):
+        def __init__(self, key, mark, first_line: int):
+            super().__init__(problem=f"duplicate key {key!r}", problem_mark=mark)
+            self.key, self.first_line = key, first_line
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                        continue
+                    key = self.construct_object(key_node)
+                    if key in seen:
+                        raise DuplicateKey(key, key_node.start_mark, seen[key])
+                    seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)
+
+    return Loader, DuplicateKey

@@ -34,6 +34,7 @@ from dse.errors import DseError
 from dse.spec.common import Knob, Node, choices_of
 
 MAX_TRACE_ROWS = 10**7
+MAX_TRACE_BYTES = 1 << 30
 
 ARRIVAL_PROCESSES = ("poisson", "gamma", "bursty")
 RATE_SPLITS = ("uniform", "power_law")
@@ -239,14 +240,15 @@ def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[
     """A trace CSV: a header ``arrival_s,model`` then one row per request (seconds from the start,
     a model name of the workload), any order. Returns the rows and the file's SHA-256. An unreadable
     file is an error at ``node`` (the workload's ``trace`` field) when given."""
+    from dse.spec.files import FileProblem, read_limited
+
     source = str(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
+        data = read_limited(path, MAX_TRACE_BYTES)
+    except FileProblem as exc:
         if node is None:
-            raise DseError(source, "", "a readable CSV trace file", why) from None
-        raise node.fail("a readable CSV trace file", f"{source}: {why}") from None
+            raise DseError(source, "", "a readable CSV trace file of at most 1 GiB", str(exc)) from None
+        raise node.fail("a readable CSV trace file of at most 1 GiB", f"{source}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -254,7 +256,9 @@ def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None or [h.strip() for h in header] != ["arrival_s", "model"]:
-        raise DseError(source, "line 1", "the header arrival_s,model", ",".join(header or []))
+        # not echoed: a file named here by mistake (or on purpose) is not shown to whoever reads the error
+        raise DseError(source, "line 1", "the header arrival_s,model",
+                       "an empty file" if header is None else f"another first line ({len(header)} comma-separated fields)")
     known = set(names)
     rows: list[tuple[float, str]] = []
     for line, row in enumerate(reader, start=2):

@@ -159,7 +159,7 @@ def kind_for_hardware_file(root: Node) -> SystemKind:
     """The kind of a hardware YAML: its ``kind:`` field, else the one kind whose identifying
     sections (``chiplets`` / ``gpu``, ``pim``) the file has."""
     if not isinstance(root.value, dict):
-        raise root.fail("a mapping")
+        raise root.fail("a YAML mapping of fields (name: ..., and so on)")
     value = root.value
     if "kind" in value:
         node = root.child("kind", value["kind"])
