@@ -38,3 +38,23 @@ def _bounded(value: object, depth: int) -> str:
     if isinstance(value, str) and len(value) > 200:
         return repr(value[:200]) + "..."
     return repr(value)
+
+
+# What the model may raise for a design it cannot evaluate (a division by a knob driven to zero, a
+# domain error): turned into a one-line error (dse evaluate) or an infeasible row (dse search).
+MODEL_FAILURES = (ArithmeticError, ValueError)
+
+
+def model_failure(exc: BaseException) -> str:
+    """``ZeroDivisionError in pim_rates (dse/cost/roofline.py:75): division by zero`` — the
+    exception and the innermost dse frame it came from, for a message or a violation."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/dse/" in f.filename.replace("\\", "/")]
+    where = ""
+    if frames:
+        f = frames[-1]
+        path = f.filename.replace("\\", "/")
+        where = f" in {f.name} ({path[path.rindex('/dse/') + 1:]}:{f.lineno})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}{where}" + (f": {text[:120]}" if text else "")

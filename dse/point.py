@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dse.errors import DseError
+from dse.errors import MODEL_FAILURES, DseError, model_failure
 
 
 def parse_sets(space, assignments: list[str], warn=None) -> dict[str, Any]:
@@ -72,9 +72,14 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     space = Space.of(kind.knobs(workload, hardware))
     values = parse_sets(space, sets, warn=lambda text: print(f"dse: warning: {text}", file=sys.stderr))
     wl_vals, hw_vals = space.split(values)
-    point = kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
+    try:
+        point = kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
+        detail = kind.detail(point, mapping_path)
+    except MODEL_FAILURES as exc:
+        raise DseError("--set" if sets else hardware_path, "", "a design the model can evaluate",
+                       model_failure(exc)) from None
     return {"kind": kind.name, "workload": workload.name, "hardware": hardware.name,
-            "params": space.labels(values), **kind.detail(point, mapping_path)}
+            "params": space.labels(values), **detail}
 
 
 def strict(value: Any) -> Any:

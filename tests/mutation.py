@@ -373,6 +373,16 @@ MUTANTS: list[tuple] = [
      "tp not capped by the group size"),
 ]
 
+# A design the model cannot evaluate (issue 23): an infeasible row in a search, one line in evaluate.
+MUTANTS += [
+    ("dse/search/worker.py", "        except MODEL_FAILURES as exc:", "        except KeyError as exc:",
+     "a design the model cannot evaluate crashes the search", "tests/test_llm.py"),
+    ("dse/point.py", "    except MODEL_FAILURES as exc:", "    except KeyError as exc:",
+     "a design the model cannot evaluate is a traceback in dse evaluate", "tests/test_llm.py"),
+    ("dse/system/llm/evaluator.py", "        if pool.banks_per_die_value() < 1:", "        if False:",
+     "a die with no bank passes as feasible", "tests/test_llm.py"),
+]
+
 # Mutants of reading the files users name (issue 23), against the CLI's bad-input table.
 INPUT_TESTS = "tests/test_bad_input.py"
 MUTANTS += [(*m, INPUT_TESTS) for m in [

@@ -602,3 +602,56 @@ def test_cluster_stage_sends_cost_the_inter_node_latency_by_hand():
     assert a["decode_steps"] == b["decode_steps"] > 0
     assert b["comm_s"] - a["comm_s"] == pytest.approx(7e-6 * (1 + a["decode_steps"]), rel=1e-9)
     assert b["ttft_s"] - a["ttft_s"] == pytest.approx(7e-6, rel=1e-9)
+
+
+# --- designs the model cannot evaluate ------------------------------------------------------------
+def test_no_bank_fits_the_die_is_infeasible_not_a_crash():
+    # papi.yaml's FC pool, area_limited: floor(121 mm2 / (2000 x 0.1025 + 0.83) mm2) = floor(0.59) = 0
+    # banks per die. Before: ZeroDivisionError in pim_rates; now an infeasible design saying why.
+    hw = resolve(load_hardware(HW.format("papi")), {"pim.fc_pim.fpus_per_bank": 2000})
+    wl = resolve(load_workload("workloads/gpt3_175b_decode.yaml"), {})
+    row = llm.evaluate_config(llm.build(wl, hw), 1, 1, 1)
+    assert not row["feasible"]
+    assert "fc_pim: no bank fits a 121 mm2 die with 2000 FPUs per bank" in row["violations"]
+
+
+def test_a_failing_design_is_an_infeasible_row_and_the_search_goes_on(tmp_path, monkeypatch):
+    """A knob value the model raises on (here: pim_rates made to divide by zero at 8 FPUs per bank)
+    becomes one infeasible row naming the exception and where; the study still completes."""
+    import pandas as pd
+
+    from dse.search.runner import SearchConfig
+    from dse.search.worker import run_search
+
+    real = llm.pim_rates
+
+    def fragile(banks, fpus_per_bank, *rest):
+        if fpus_per_bank == 8:
+            raise ZeroDivisionError("division by zero")
+        return real(banks, fpus_per_bank, *rest)
+
+    monkeypatch.setattr(llm, "pim_rates", fragile)
+    s = run_search("workloads/gpt3_175b_decode.yaml", HW.format("papi"),
+                   SearchConfig(out=tmp_path, trials=40, batch=20, storage="memory"))
+    assert s.complete_after == 40
+    frame = pd.read_parquet(tmp_path / s.study)
+    col = "param.hw.pim.fc_pim.fpus_per_bank"
+    bad = frame[frame[col] == 8]
+    assert len(bad) > 0 and not bad["feasible"].any()
+    assert bad["violations"].str.startswith(
+        "the model cannot evaluate this design: ZeroDivisionError in device_table "
+        "(dse/system/llm/evaluator.py:").all()
+    assert frame[frame[col] != 8]["feasible"].any()
+
+
+def test_evaluate_of_a_failing_design_is_a_one_line_error(monkeypatch):
+    from dse.point import evaluate_point
+
+    def broken(*args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(llm, "pim_rates", broken)
+    with pytest.raises(DseError) as err:
+        evaluate_point("workloads/gpt3_175b_decode.yaml", HW.format("papi"), None, ["fpus_per_bank=8"])
+    assert str(err.value).startswith("--set: expected a design the model can evaluate, got 'ZeroDivisionError in "
+                                     "device_table (dse/system/llm/evaluator.py:")

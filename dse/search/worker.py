@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from dse.errors import DseError
+from dse.errors import MODEL_FAILURES, DseError, model_failure
 from dse.search.runner import (SearchConfig, SearchSummary, best_values, failpoint, plain_row, prepare,
                                worker_index)
 from dse.search.storage import BUDGET_ATTR, OWNER_ATTR, PART_ATTR, POINT_ATTR, WORKER_ATTR
@@ -71,6 +71,13 @@ def owners(study, exclude: set[int]) -> dict[str, Any]:
         if prev is None or rank[t.state] < rank[prev.state]:
             out[key] = t
     return out
+
+
+def unevaluable_row(exc: BaseException, objectives) -> dict:
+    """The row of a design the model cannot evaluate: infeasible, the objectives NaN (Optuna is
+    told the worst value), the exception and where it arose as its violation."""
+    return {"mapping": "", "feasible": False, "violations": f"the model cannot evaluate this design: {model_failure(exc)}",
+            **{name: math.nan for name, _ in objectives}}
 
 
 def told_values(trial) -> tuple[list[float], bool]:
@@ -203,11 +210,15 @@ class Worker:
     def evaluate(self, q: Proposal) -> None:
         """Build the proposal's design point through its kind, solve the inner level, keep the
         rows (provenance, trial, knob labels, the kind's columns; the trial's mapping count on its
-        first row only, so the column sums to the work done) and the values Optuna will be told."""
+        first row only, so the column sums to the work done) and the values Optuna will be told.
+        A design the model cannot evaluate (MODEL_FAILURES) is one infeasible row naming why."""
         p, summary = self.p, self.summary
         wl_vals, hw_vals = p.space.split(q.values)
-        point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
-        point_rows, evaluated = p.kind.design_rows(point)
+        try:
+            point = p.kind.build(resolve(p.workload, wl_vals), resolve(p.hardware, hw_vals))
+            point_rows, evaluated = p.kind.design_rows(point)
+        except MODEL_FAILURES as exc:    # one infeasible row saying why, not a crashed study
+            point_rows, evaluated = [unevaluable_row(exc, p.objectives)], 0
         params = {f"param.{n}": label_of(q.values[k.path]) for n, k in zip(p.space.names, p.space.knobs)}
         self.rows.extend({**p.provenance, "trial": q.trial.number, **params, **plain_row(row),
                           "mappings_evaluated": evaluated if i == 0 else 0} for i, row in enumerate(point_rows))

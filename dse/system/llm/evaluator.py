@@ -109,9 +109,10 @@ def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
     for pool in hw.pims:
         d = DEVICE_ROLES[pool.role]
         banks = pool.dies * pool.banks_per_die_value()
-        dev[d, D_FLOPS], dev[d, D_BW] = pim_rates(float(banks), pool.fpus_per_bank, pool.fpu_flop_per_s,
-                                                  pool.bank_bytes_per_s, pool.external_bytes_per_s,
-                                                  pool.power_multiple)
+        if banks >= 1:          # else the blank row's unit rates: config_violations says why it is infeasible
+            dev[d, D_FLOPS], dev[d, D_BW] = pim_rates(float(banks), pool.fpus_per_bank, pool.fpu_flop_per_s,
+                                                      pool.bank_bytes_per_s, pool.external_bytes_per_s,
+                                                      pool.power_multiple)
         dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT] = pool.alu_pj_per_flop, pool.access_pj_per_bit
         dev[d, D_LAUNCH] = pool.kernel_floor_s
         dev[d, D_NDEV] = max(1.0, float(pool.count // (pp * dp)))
@@ -155,6 +156,9 @@ def config_violations(point: LlmPoint, tp: int, pp: int, dp: int) -> list[str]:
     if dp > t.batch:
         violations.append(f"dp {dp} > batch {t.batch}")
     for pool in hw.pims:
+        if pool.banks_per_die_value() < 1:
+            violations.append(f"{pool.name}: no bank fits a {pool.die_max_mm2:g} mm2 die with {pool.fpus_per_bank:g} "
+                              "FPUs per bank")
         if pool.count < pp * dp:
             violations.append(f"{pool.name}: {pool.count} devices < pp*dp = {pp * dp}")
         if pool.die_area_mm2() > pool.die_max_mm2 * (1 + 1e-9):
