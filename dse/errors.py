@@ -19,10 +19,10 @@ class DseError(Exception):
 
 
 def _short(value: object) -> str:
-    """A bounded repr: at most 8 items per container, 3 levels deep, 200 characters, so a rejected
-    value (a YAML alias bomb's billions of shared items, a long text) costs nothing to show."""
+    """A bounded repr: at most 8 items per container, 3 levels deep, 80 characters, so a rejected
+    value (a huge list, a long text) costs nothing to show and fits a line."""
     text = _bounded(value, 0)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _bounded(value: object, depth: int) -> str:
@@ -35,8 +35,8 @@ def _bounded(value: object, depth: int) -> str:
         else:
             shown = [_bounded(v, depth + 1) for v in islice(value, 8)]
         return opening + ", ".join(shown + (["..."] if len(value) > 8 else [])) + closing
-    if isinstance(value, str) and len(value) > 200:
-        return repr(value[:200]) + "..."
+    if isinstance(value, str) and len(value) > 80:
+        return repr(value[:80]) + "..."
     return repr(value)
 
 

@@ -122,7 +122,16 @@ CASES = [
         "name: gpt2_resnet50", "name: [" + ", ".join(
             f"&{k} [{', '.join(['*' + p] * 9) if p else ', '.join(['x'] * 9)}]"
             for p, k in zip([""] + list("abcdefg"), "abcdefgh")) + "]", 1)), HW),
-        "bomb.yaml: name: expected"),
+        "bomb.yaml: line 4, column 1: expected well-formed YAML, got 'aliases expanding the document beyond "
+        "1,000,000 values'"),
+    Case("recursive alias", search(lambda t: write(t, "rec.yaml", "name: &a [*a]\n"), HW),
+         "rec.yaml: line 1, column 1: expected well-formed YAML, got 'aliases expanding the document beyond"),
+    Case("10,001 aliases", search(lambda t: write(t, "al.yaml", "x: &x 1\ny: [" + ", ".join(["*x"] * 10001) + "]\n"), HW),
+         "al.yaml: line 2, column 40005: expected well-formed YAML, got 'more than 10000 aliases (*name)'"),
+    # a long value where a name goes is quoted in a few items, not whole
+    Case("a 100,000-item list as a name", search(lambda t: write(t, "long.yaml", WL.read_text().replace(
+        "name: gpt2_resnet50", "name: [" + ", ".join(["x"] * 100000) + "]", 1)), HW),
+        "long.yaml: name: expected"),
     Case("unknown field", search(lambda t: edited(t, WL, "name: gpt2_resnet50", "name: gpt2_resnet50\ncolour: red"), HW),
          "colour: expected one of the known fields"),
     Case("missing field", search(WL, lambda t: edited(t, HW, "    clock_hz: 500 MHz\n", "")),

@@ -56,6 +56,8 @@ _MAX: dict[str | None, float] = {
 MAX_COUNT = 10**9          # unitless integers: dimensions, counts, lengths, degrees
 MAX_PLAIN = 1e12           # unitless reals
 MAX_SPEC_BYTES = 16 * 2**20   # a spec file is a page of YAML, not a data set
+MAX_ALIASES = 10_000          # *name references in one YAML file
+MAX_EXPANDED = 1_000_000      # values of a YAML document with its aliases expanded
 MAX_NAME = 100             # names become study names, folder names and Parquet labels
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
@@ -351,8 +353,11 @@ def _yaml_type(value: object) -> str:
 @functools.lru_cache(maxsize=1)
 def _yaml_loader() -> tuple[type, type]:
     """(Loader, DuplicateKey): yaml.SafeLoader refusing a key given twice in one mapping (PyYAML
-    keeps the last silently); keys brought in by a ``<<:`` merge may be overridden, as YAML
-    intends."""
+    keeps the last silently; keys brought in by a ``<<:`` merge may be overridden, as YAML
+    intends), more than MAX_ALIASES aliases, and a document whose aliases expand it beyond
+    MAX_EXPANDED nodes (PyYAML shares an alias's node, so a 1 KB "billion laughs" file loads in
+    microseconds, but anything that walks the values -- a message, a hash, JSON -- would walk
+    them all). Expanded size, with memo over shared nodes: size(n) = 1 + sum of its children's."""
     import yaml
 
     class DuplicateKey(yaml.MarkedYAMLError):
@@ -361,6 +366,28 @@ def _yaml_loader() -> tuple[type, type]:
             self.key, self.first_line = key, first_line
 
     class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise yaml.MarkedYAMLError(problem=f"more than {MAX_ALIASES} aliases (*name)",
+                                               problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_document(self, node):
+            size: dict[int, int] = {}
+            for n in _post_order(node):
+                children = (n.value if isinstance(n, yaml.SequenceNode) else
+                            [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else [])
+                size[id(n)] = min(1 + sum(size.get(id(c), MAX_EXPANDED + 1) for c in children),  # a cycle: no end
+                                  MAX_EXPANDED + 1)
+            if size[id(node)] > MAX_EXPANDED:
+                raise yaml.MarkedYAMLError(problem=f"aliases expanding the document beyond {MAX_EXPANDED:,} values",
+                                           problem_mark=node.start_mark)
+            return super().construct_document(node)
+
         def construct_mapping(self, node, deep=False):
             if isinstance(node, yaml.MappingNode):
                 seen: dict = {}
@@ -374,3 +401,24 @@ def _yaml_loader() -> tuple[type, type]:
             return super().construct_mapping(node, deep)
 
     return Loader, DuplicateKey
+
+
+def _post_order(root):
+    """Each distinct node of a composed YAML graph once, children before parents (iterative)."""
+    import yaml
+
+    seen, order, stack = set(), [], [(root, False)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        if isinstance(n, yaml.SequenceNode):
+            stack.extend((c, False) for c in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            stack.extend((c, False) for pair in n.value for c in pair)
+    return order
