@@ -108,6 +108,12 @@ def load_sweep(path: str | Path) -> Sweep:
     folder = Path(path).resolve().parent
     out = top["out"].name(knob=False) if "out" in top else "results"
     storage = top["storage"].name(knob=False) if "storage" in top else None
+    if storage is not None:
+        from dse.search.storage import hide_password, storage_problem
+
+        problem = storage_problem(storage)
+        if problem is not None:
+            raise top["storage"].fail(problem, hide_password(storage))
     defaults = {key: _int(top[key], *RANGES[key]) if key in top else default
                 for key, default in (("trials", 300), ("workers", 1), ("seed", 0), ("batch", 50))}
     slurm = Slurm()
@@ -119,6 +125,11 @@ def load_sweep(path: str | Path) -> Sweep:
             if not isinstance(t, (str, int)) or not re.fullmatch(r"(\d+-)?\d+(:\d{2}){0,2}", str(t)):
                 raise s["time"].fail("a Slurm time limit such as \"02:00:00\" or \"1-00:00:00\"")
             text["time"] = str(t)
+        for key in ("partition", "account", "qos"):   # written into #SBATCH lines: one word, no shell
+            if key in text and not re.fullmatch(r"[A-Za-z0-9_.,:+-]{1,128}", text[key]):
+                raise s[key].fail(f"a Slurm {key} name (letters, digits and _ . , : + -)")
+        if "setup" in text and ("\n" in text["setup"] or "\r" in text["setup"]):
+            raise s["setup"].fail("one line of shell (commands joined with && or ;)")
         if "job_name" in text and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text["job_name"]):
             raise s["job_name"].fail("a job name of letters, digits, '_', '.', '-'")
         if "mem" in text and not re.fullmatch(r"\d+[KMGT]?", text["mem"]):

@@ -391,6 +391,14 @@ MUTANTS += [(*m, INPUT_TESTS) for m in [
     ("dse/spec/common.py", "                    if key in seen:", "                    if False:", "duplicate YAML keys: the last wins"),
     ("dse/spec/common.py", 'got = self.value if self.path else ("an empty file"', 'got = self.value if True else ("an empty file"',
      "a whole file that is not YAML echoed in the error"),
+    ("dse/search/storage.py", 'if not url.startswith("sqlite:///") or not path or path == ":memory:":',
+     'if not url.startswith("sqlite:///"):', "an in-memory SQLite study accepted"),
+    ("dse/search/storage.py", '        text = text.replace(piece + "@", "***@")', "        pass",
+     "a password's tail after an @ shown as a host"),
+    ("dse/batch.py", '            if key in text and not re.fullmatch(r"[A-Za-z0-9_.,:+-]{1,128}", text[key]):',
+     "            if False:", "a newline in slurm.partition ends the #SBATCH block"),
+    ("dse/batch.py", "        if problem is not None:\n            raise top[\"storage\"].fail(problem, hide_password(storage))",
+     "        if False:\n            pass", "a sweep's unknown storage accepted"),
 ]]
 
 # Mutants of the output, model-import and knob-name code (issue 12), run against the tests that

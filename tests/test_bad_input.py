@@ -82,6 +82,8 @@ def wl_op(tmp: Path, op: str) -> str:
     return write(tmp, "ops.yaml", f"name: w\nmodels:\n  - name: m\n    ops:\n      - {op}\n")
 
 
+SWEEP_RUN = f"runs:\n  - {{workload: {WL}, hardware: {HW}}}\n"
+
 CASES = [
     # --- spec files -------------------------------------------------------------------------
     Case("missing file", search("nope.yaml", HW), "nope.yaml: expected a readable YAML file"),
@@ -267,6 +269,12 @@ CASES = [
          "--storage: postgresql://dse@127.0.0.1:9/dse: expected a reachable PostgreSQL database"),
     Case("--storage unknown scheme", search(WL, HW, "--storage", "mysql://h/db"),
          "--storage: mysql://h/db: expected the default"),
+    Case("--storage sqlite in memory", search(WL, HW, "--storage", "sqlite:///"),
+         "--storage: sqlite:///: expected sqlite:///FILE naming a file (an in-memory SQLite study could not resume)"),
+    # a password with an @: the driver quotes its tail as a host name; neither part may be shown
+    Case("--storage password with @", search(WL, HW, "--storage", "postgresql://dse:pa55@wd@127.0.0.1:9/dse"),
+         "--storage: postgresql://dse:***@127.0.0.1:9/dse: expected a reachable PostgreSQL database "
+         "(USER:PASSWORD@HOST:PORT/DB), got \"failed to resolve host '***@127.0.0.1'"),
     Case("--storage in /proc", search(WL, HW, "--storage", "/proc/x.log"), "--storage: /proc/x.log: expected a writable journal file"),
     Case("--set unknown knob", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.nope=1"], "--set: hw.nope: expected NAME=VALUE"),
     # --set takes any value the field accepts (7x7 is a legal array, used with a warning); an
@@ -296,6 +304,12 @@ CASES = [
          "expected one study per front (pick one with --study NAME), got '2 studies: gpt2_resnet50__mcm4_hetero, "
          "gpt3_175b_decode__papi'"),
     Case("status: not a results folder", lambda t: ["status", str(t)], "expected a results folder holding studies"),
+    Case("batch: newline in slurm.partition", lambda t: ["batch", write(t, "s.yaml", SWEEP_RUN + 'slurm: {partition: "cpu\\n#SBATCH --wrap=x"}\n'), "--local"],
+         "s.yaml: slurm.partition: expected a Slurm partition name"),
+    Case("batch: two-line slurm.setup", lambda t: ["batch", write(t, "s.yaml", SWEEP_RUN + 'slurm: {setup: "a\\nb"}\n'), "--local"],
+         "s.yaml: slurm.setup: expected one line of shell"),
+    Case("batch: unknown storage", lambda t: ["batch", write(t, "s.yaml", SWEEP_RUN + "storage: bogus://x\n"), "--local"],
+         "s.yaml: storage: expected the default (a journal file in the study folder)"),
     Case("batch: neither --slurm nor --local", lambda t: ["batch", write(t, "s.yaml", "runs: []")],
          "expected exactly one of --slurm or --local"),
 ]

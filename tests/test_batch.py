@@ -94,6 +94,14 @@ def test_local_batch_then_rerun_resumes(tmp_path):
     assert statuses(tmp_path / "res")["gpt3_175b_decode__papi"]["complete"] == 40
     r = dse("pareto", str(tmp_path / "res"), "--study", "gpt3_175b_decode__papi")
     assert r.returncode == 0 and "Pareto front" in r.stdout, r.stderr
+    # A study folder renamed by hand is still found by its parts' metadata, with its trials and rows.
+    (tmp_path / "res/gpt3_175b_decode__papi").rename(tmp_path / "res/renamed")
+    moved = statuses(tmp_path / "res")["gpt3_175b_decode__papi"]
+    assert moved["complete"] == 40 and moved["rows"] > 0
+    # A journal that is not one is a one-line error, not a traceback.
+    (tmp_path / "res/renamed/_optuna.log").write_text('{"op_code": 0, "worker_id": "x", "study_name": 5}\n')
+    r = dse("status", str(tmp_path / "res/renamed"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "expected an Optuna journal" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("text, expect", [

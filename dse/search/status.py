@@ -40,24 +40,28 @@ def _storage_for(url: str | None, folder: Path) -> tuple[Any, str] | None:
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from dse.search.storage import _hide_password, _reason, postgres_url
+    from dse.search.storage import hide_password, _reason, postgres_url
 
     if not url:
         journal = folder / "_optuna.log"
         if not journal.is_file():
             return None
-        return JournalStorage(JournalFileBackend(str(journal))), str(journal)
+        try:
+            return JournalStorage(JournalFileBackend(str(journal))), str(journal)
+        except Exception as exc:         # not an Optuna journal (garbage, another program's file)
+            raise DseError(str(journal), "", "an Optuna journal (dse's study storage)",
+                           f"a file Optuna cannot replay ({type(exc).__name__})") from None
     try:
         if "://" not in url and url.endswith(".log"):
             if not Path(url).is_file():
                 raise FileNotFoundError(url)
             return JournalStorage(JournalFileBackend(url)), url
         full = postgres_url(url) if url.startswith("postgresql://") else url
-        return RDBStorage(full, skip_table_creation=True), _hide_password(url)
+        return RDBStorage(full, skip_table_creation=True), hide_password(url)
     except DseError:
         raise
     except Exception as exc:
-        raise DseError("--storage", _hide_password(url), "a reachable Optuna storage", _reason(exc)) from None
+        raise DseError("--storage", hide_password(url), "a reachable Optuna storage", _reason(exc, url)) from None
 
 
 def study_folders(results: Path) -> list[Path]:
@@ -76,26 +80,50 @@ def study_folders(results: Path) -> list[Path]:
     return found
 
 
+def _rows(folder: Path):
+    """The study folder's dataset (dse.output.store.load_dataset): its one study, or with parts of
+    several the study named like the folder; None without readable parts."""
+    from dse.output.store import load_dataset
+
+    if not any(folder.glob("part-*.parquet")):
+        return None
+    for study in (None, folder.name):
+        try:
+            return load_dataset(folder, study)
+        except DseError:
+            continue
+    return None
+
+
 def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
     import optuna
 
     from dse.output.front import parse_objectives
-    from dse.output.store import META_OBJECTIVES, load_dataset
+    from dse.output.store import META_OBJECTIVES
     from dse.search.storage import BUDGET_ATTR, OWNER_ATTR, POINT_ATTR
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = []
     for folder in study_folders(results):
-        st = StudyStatus(study=folder.name, storage="-")
+        data = _rows(folder)
+        # the study is the one its parts name (a renamed folder still finds it), else the folder's name
+        name = str(data.frame["study"].iloc[0]) if data is not None and "study" in data.frame and len(data.frame) \
+            else folder.name
+        st = StudyStatus(study=name, storage="-")
         opened = _storage_for(storage_url, folder)
         study = None
         owners: set = set()
         if opened is not None:
             storage, st.storage = opened
             try:
-                study = optuna.load_study(study_name=folder.name, storage=storage)
+                study = optuna.load_study(study_name=name, storage=storage)
             except KeyError:
                 study = None
+            except Exception as exc:     # a journal that is not one (garbage, truncated): one line
+                from dse.search.storage import _reason
+
+                raise DseError(st.storage, "", f"an Optuna storage holding study {name}", _reason(exc, storage_url)) \
+                    from None
             if study is not None:
                 trials = study.get_trials(deepcopy=False)
                 owners = {t.user_attrs.get(POINT_ATTR) for t in trials
@@ -104,11 +132,7 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
                 st.complete, st.running = states["COMPLETE"], states["RUNNING"]
                 st.waiting, st.failed = states["WAITING"], states["FAIL"]
                 st.budget = study.user_attrs.get(BUDGET_ATTR)
-        if any(folder.glob("part-*.parquet")):
-            try:
-                data = load_dataset(folder, folder.name)
-            except DseError:
-                data = None
+        if True:
             if data is not None:
                 frame = data.frame
                 st.rows, st.duplicate_rows, st.unreadable_parts = len(frame), data.duplicates, len(data.skipped)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import socket
 import time
 import uuid
@@ -275,9 +276,11 @@ class StudyStore:
     description: str
 
 
-def _reason(exc: BaseException) -> str:
-    """The first informative line of a driver's error, without the driver's own prefixes."""
-    text = str(exc).strip()
+def _reason(exc: BaseException, url: str | None = None) -> str:
+    """The first informative line of a driver's error, without the driver's own prefixes, and
+    without any piece of ``url``'s password (a driver that split the URL at an ``@`` inside the
+    password quotes the password's tail as a host name)."""
+    text = _mask(str(exc).strip(), url)
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("(Background on this error"):
@@ -287,6 +290,37 @@ def _reason(exc: BaseException) -> str:
                 line = line.rsplit("failed: ", 1)[1] if "FATAL" in line.rsplit("failed: ", 1)[1] else line
             return " ".join(line.removeprefix("FATAL:").split())
     return type(exc).__name__
+
+
+def _mask(text: str, url: str | None) -> str:
+    scheme, sep, rest = (url or "").partition("://")
+    password = rest.rpartition("@")[0].partition(":")[2] if sep else ""
+    pieces = sorted({password, *password.split("@"), *password.split(":")} - {""}, key=len, reverse=True)
+    for piece in pieces:
+        text = text.replace(piece + "@", "***@")          # 'ss@host': the tail quoted as a host name
+        if len(piece) >= 3 or piece == password:
+            text = text.replace(piece, "***")
+    return text
+
+
+def storage_problem(url: str | None) -> str | None:
+    """Why ``url`` cannot name a study's storage, checked without opening it (None: it can).
+    An in-memory SQLite database (``sqlite:///`` or ``sqlite:///:memory:``) is refused: a study
+    there could not resume, and other workers could not join it."""
+    if url is None or url == "memory" or ("://" not in url and url.endswith(".log") and url.strip() == url):
+        return None
+    scheme, sep, rest = url.partition("://")
+    if scheme == "sqlite" and sep:
+        path = url.removeprefix("sqlite:///")
+        if not url.startswith("sqlite:///") or not path or path == ":memory:":
+            return "sqlite:///FILE naming a file (an in-memory SQLite study could not resume)"
+        return None
+    if scheme.partition("+")[0] == "postgresql" and sep:
+        auth, at, where = rest.rpartition("@")
+        if at and auth.partition(":")[0] and re.fullmatch(r"[A-Za-z0-9_.\-]+(:\d{1,5})?/[A-Za-z0-9_.\-]+(\?\S*)?", where):
+            return None
+        return "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB"
+    return SUPPORTED
 
 
 def postgres_url(url: str) -> str:
@@ -314,6 +348,9 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     shown = url or str(study_folder / "_optuna.log")
+    problem = storage_problem(url)
+    if problem is not None:
+        raise DseError("--storage", hide_password(shown), problem)
     try:
         if url == "memory":
             return StudyStore(optuna.storages.InMemoryStorage(), Coordinator(token), "memory (this process only)")
@@ -335,14 +372,14 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
                 storage = RDBStorage(full, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                      heartbeat_stale_trial_callback=_retry_callback(),
                                      engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
-            return StudyStore(storage, coordinator, _hide_password(url))
+            return StudyStore(storage, coordinator, hide_password(url))
     except DseError:
         raise
     except Exception as exc:  # driver missing, host unreachable, wrong password, not a file: one line, exit 2
         what = ("a reachable PostgreSQL database (USER:PASSWORD@HOST:PORT/DB)" if "postgresql" in shown
                 else "a usable SQLite file" if shown.startswith("sqlite") else "a writable journal file")
-        raise DseError("--storage", _hide_password(shown), what, _reason(exc)) from None
-    raise DseError("--storage", _hide_password(url), SUPPORTED)
+        raise DseError("--storage", hide_password(shown), what, _reason(exc, url)) from None
+    raise DseError("--storage", hide_password(url), SUPPORTED)
 
 
 def _retry_callback():
@@ -353,7 +390,7 @@ def _retry_callback():
         return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
     """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
