@@ -138,6 +138,24 @@ def test_killed_worker_then_resume_loses_and_duplicates_nothing(tmp_path, point)
         assert got["states"]["FAIL"] >= 1    # the dead worker's RUNNING trials were failed and re-queued
 
 
+def test_told_failpoint_counts_rounds_not_timer_flushes(tmp_path):
+    """The flaky case made deterministic: a worker whose timer flushes after every point (as a slow
+    machine's 5 s timer does mid-round) is killed after its 2nd *round*, so nothing is RUNNING
+    then. (Before the fix the failpoint sat in tell(), which every timer flush reaches.)"""
+    script = ("from pathlib import Path\nfrom dse.search.runner import SearchConfig\n"
+              "from dse.search.worker import run_search\n"
+              f"run_search({WL!r}, {HW!r}, SearchConfig(out=Path({str(tmp_path)!r}), trials=40, batch=10, "
+              "flush_seconds=0.0))\n")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "DSE_FAILPOINT": "told:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    stopped = optuna.load_study(study_name=STUDY, storage=journal(tmp_path / STUDY)).get_trials(deepcopy=False)
+    assert Counter(t.state.name for t in stopped) == {"COMPLETE": 20}     # two whole rounds of 10, told
+    resumed = dse("search", WL, HW, "--trials", "40", "--batch", "10", "--out", str(tmp_path), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert audit(tmp_path / STUDY, journal(tmp_path / STUDY), 40)["states"]["FAIL"] == 0
+
+
 def test_sigterm_flushes_and_exits_143_then_resumes(tmp_path):
     args = ("search", WL, HW, "--trials", "300", "--out", str(tmp_path), "-q")
     proc = subprocess.Popen(dse_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -282,7 +282,6 @@ class Worker:
                     pass
             summary.complete_after = complete
         self.proposals[:] = [q for q in self.proposals if q not in ready]
-        failpoint("told")
 
     def reap(self, force: bool = False) -> None:
         """Under the mutex (the caller holds it): fail the RUNNING trials of workers whose heartbeat
@@ -347,6 +346,7 @@ class Worker:
                             summary.seconds = time.perf_counter() - self.start
                             on_trial(summary)
                 self.flush()      # every batch is told before the next ask: one worker's run is reproducible
+                failpoint("told")   # here, not in tell(): a flush the 5 s timer makes mid-round is not a round's end
                 summary.seconds = time.perf_counter() - self.start
                 if on_trial:
                     on_trial(summary)
