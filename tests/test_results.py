@@ -112,3 +112,23 @@ def test_compact_is_atomic_for_readers(tmp_path):
         (folder / name).write_bytes(raw)
     data = load_dataset(folder)
     assert len(data.frame) == 3 and data.duplicates == 0 and len(data.replaced) == 2
+
+
+def test_a_foreign_part_with_a_text_objective_is_one_line_not_a_traceback(tmp_path):
+    """A part whose objective column holds text (not written by dse): compact refuses it naming the
+    column, status still reports the best numeric value (issue 23: both were tracebacks)."""
+    from dse.errors import DseError
+    from dse.output.store import compact
+    from dse.search.status import status
+
+    folder = tmp_path / "s"
+    write_part(folder, "part-w0-a.parquet", _rows("s", [0, 1]), {b"dse.objectives": b"energy_j:min"})
+    text = [{**r, "energy_j": str(r["energy_j"]), "feasible": True} for r in _rows("s", [2])]
+    write_part(folder, "part-w1-b.parquet", text, {})
+    with pytest.raises(DseError) as err:
+        compact(folder)
+    assert str(err.value) == (f"{folder}: energy_j: expected parts whose columns have one type each (is one of the "
+                              "parts not written by dse?), got 'values of float and str'")
+    assert len(list(folder.glob("part-*.parquet"))) == 2                  # nothing rewritten
+    (st,) = status(tmp_path / "s")
+    assert st.rows == 3 and st.best == {"energy_j": 0.0}                 # rows 0, 1 (numbers) and '2.0'

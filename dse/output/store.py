@@ -260,7 +260,16 @@ def compact(folder: Path) -> tuple[Path, int, int, list[tuple[Path, str]]]:
     if any(f.parent != folder for f in data.parts):
         raise DseError(str(folder), "", "a study folder (part files directly inside it)")
     sources = data.parts + data.replaced
-    table = pa.Table.from_pandas(data.frame, preserve_index=False)
+    try:
+        table = pa.Table.from_pandas(data.frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):     # a column whose type differs between parts
+        frame = data.frame
+        mixed = [c for c in frame.columns if frame[c].dtype == object
+                 and len({type(v) for v in frame[c].dropna()}) > 1]
+        raise DseError(str(folder), mixed[0] if mixed else "", "parts whose columns have one type each (is one "
+                       "of the parts not written by dse?)", "values of " + " and ".join(
+                           sorted({type(v).__name__ for v in frame[mixed[0]].dropna()}) if mixed else ["mixed types"])
+                       ) from None
     per_worker = (META_WORKER, META_SEED, META_SAMPLER_SEED, META_REPLACES, b"pandas")
     meta = {k: v for k, v in (pq.read_schema(data.parts[0]).metadata or {}).items() if k not in per_worker}
     meta[META_REPLACES] = json.dumps(sorted(f.name for f in sources)).encode()

@@ -147,7 +147,10 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
                 feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
                 for name, maximise, _ in (parse_objectives(text) if text else []):
                     if name in feasible and len(feasible):
-                        value = float(feasible[name].max() if maximise else feasible[name].min())
+                        import pandas as pd
+
+                        values = pd.to_numeric(feasible[name], errors="coerce")    # a foreign part's text: NaN
+                        value = float(values.max() if maximise else values.min())
                         if math.isfinite(value):
                             st.best[name] = value
         out.append(st)
