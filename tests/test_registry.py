@@ -48,7 +48,7 @@ def test_kind_field_or_sections_choose_the_kind():
     ({"name": "x", "dram": {}}, "x.yaml: kind: expected a `kind` field (one of ['chiplet', 'llm', 'training', 'serving']) or the sections "
                                 "of one kind {'chiplet': ['chiplets'], 'llm': ['gpu', 'pim']}, got ['dram', 'name']"),
     ({"name": "x", "chiplets": [], "gpu": {}}, "x.yaml: kind: expected sections of one kind only"),
-    ([1, 2], "x.yaml: expected a mapping, got [1, 2]"),
+    ([1, 2], "x.yaml: expected a YAML mapping of fields (name: ..., and so on), got 'a list at the top level'"),
 ])
 def test_hardware_files_that_name_no_single_kind(text, message):
     with pytest.raises(DseError) as err:
