@@ -97,6 +97,7 @@ def _rows(folder: Path):
 
 def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
     import optuna
+    import pandas as pd
 
     from dse.output.front import parse_objectives
     from dse.output.store import META_OBJECTIVES
@@ -132,27 +133,24 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
                 st.complete, st.running = states["COMPLETE"], states["RUNNING"]
                 st.waiting, st.failed = states["WAITING"], states["FAIL"]
                 st.budget = study.user_attrs.get(BUDGET_ATTR)
-        if True:
-            if data is not None:
-                frame = data.frame
-                st.rows, st.duplicate_rows, st.unreadable_parts = len(frame), data.duplicates, len(data.skipped)
-                params = [c for c in frame.columns if c.startswith("param.")]
-                st.points = len(frame.drop_duplicates(params)) if params else len(frame)
-                if opened is not None and study is not None and params:
-                    keys = {json.dumps([v.item() if hasattr(v, "item") else v for v in row])
-                            for row in frame[params].drop_duplicates().itertuples(index=False)}
-                    st.points_without_trial = len(keys - owners)
-                    st.trials_without_rows = len(owners - keys)
-                text = str(data.metadata.get(META_OBJECTIVES.decode(), ""))
-                feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
-                for name, maximise, _ in (parse_objectives(text) if text else []):
-                    if name in feasible and len(feasible):
-                        import pandas as pd
-
-                        values = pd.to_numeric(feasible[name], errors="coerce")    # a foreign part's text: NaN
-                        value = float(values.max() if maximise else values.min())
-                        if math.isfinite(value):
-                            st.best[name] = value
+        if data is not None:
+            frame = data.frame
+            st.rows, st.duplicate_rows, st.unreadable_parts = len(frame), data.duplicates, len(data.skipped)
+            params = [c for c in frame.columns if c.startswith("param.")]
+            st.points = len(frame.drop_duplicates(params)) if params else len(frame)
+            if opened is not None and study is not None and params:
+                keys = {json.dumps([v.item() if hasattr(v, "item") else v for v in row])
+                        for row in frame[params].drop_duplicates().itertuples(index=False)}
+                st.points_without_trial = len(keys - owners)
+                st.trials_without_rows = len(owners - keys)
+            text = str(data.metadata.get(META_OBJECTIVES.decode(), ""))
+            feasible = frame[frame["feasible"].astype(bool)] if "feasible" in frame else frame
+            for name, maximise, _ in (parse_objectives(text) if text else []):
+                if name in feasible and len(feasible):
+                    values = pd.to_numeric(feasible[name], errors="coerce")    # a foreign part's text: NaN
+                    value = float(values.max() if maximise else values.min())
+                    if math.isfinite(value):
+                        st.best[name] = value
         out.append(st)
     return out
 

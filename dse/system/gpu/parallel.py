@@ -49,3 +49,10 @@ def aligned_within_node(count: int, gpus_per_node: int) -> bool:
     """Every group of ``count`` consecutive GPUs that starts at a multiple of ``count`` lies inside
     one node: count <= gpus_per_node and count divides it."""
     return count <= gpus_per_node and gpus_per_node % count == 0
+
+
+def group_link(cluster, count: int):
+    """The link a group of ``count`` consecutive GPUs (TP ranks, a replica, a stage's block) talks
+    over on a :class:`~dse.system.gpu.spec.Cluster`: ``intra_node`` when every such group starting
+    at a multiple of ``count`` lies inside one node (:func:`aligned_within_node`), else ``inter_node``."""
+    return cluster.intra_node if aligned_within_node(count, int(cluster.gpus_per_node)) else cluster.inter_node

@@ -26,7 +26,7 @@ from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
 from dse.system.gpu.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
                                     D_PJ_FLOP, GPU, N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS,
                                     O_TIME, GpuSystem, Step, step_cost)
-from dse.system.gpu.parallel import aligned_within_node, divisors, parallel_configs as gpu_configs
+from dse.system.gpu.parallel import divisors, group_link, parallel_configs as gpu_configs
 from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, DEVICE_NAMES, FC_POOL, N_DEVICES, N_RES, R_COMM,
                                     R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS,
                                     R_TPOT_SUM, Trace, decode_trace, dispatch)
@@ -180,9 +180,7 @@ def system_bundle(point: LlmPoint, ops: LinearOps, tp: int, pp: int, dp: int) ->
     share a node are priced as inter-node)."""
     hw = point.hw
     if hw.cluster is not None:
-        cl, gpn = hw.cluster, int(hw.cluster.gpus_per_node)
-        link = cl.intra_node if aligned_within_node(tp, gpn) else cl.inter_node
-        stage = cl.intra_node if aligned_within_node(tp * pp, gpn) else cl.inter_node
+        link, stage = group_link(hw.cluster, tp), group_link(hw.cluster, tp * pp)
     else:
         link = stage = hw.link(hw.gpu.link) if hw.gpu is not None else hw.link(hw.pims[0].link)
     return gpu_system(device_table(hw, pp, dp), tp, pp, link, ops.hidden, ops.vocab, ops.elem_bytes,

@@ -53,7 +53,7 @@ from dse.spec.workload import Pipeline, Transformer, WorkloadSpec
 from dse.system.gpu import memory
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
 from dse.system.gpu.kernels import D_BW, GPU, PASS_B, PASS_F, PASS_W, pass_costs, pass_multipliers
-from dse.system.gpu.parallel import aligned_within_node, layers_per_stage
+from dse.system.gpu.parallel import group_link, layers_per_stage
 from dse.system.gpu.parallel import parallel_configs as gpu_configs
 from dse.system.gpu.spec import Link
 from dse.system.training import schedules as sched
@@ -221,7 +221,7 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
     T = float(mb * t.seq_len)
     b = t.precision_bits / 8.0
     gpn = int(cl.gpus_per_node)
-    tp_link = cl.intra_node if aligned_within_node(tp, gpn) else cl.inter_node
+    tp_link = group_link(cl, tp)
     system = gpu_system(fill_gpu_row(blank_device_table(), hw.gpu), tp, 1, tp_link, t.hidden_size, t.vocab_size, b)
     mult = pass_multipliers(2.5 if tr.flash_attention else 2.0)
     ops = linear_ops(t, tp)
@@ -261,7 +261,7 @@ def stage_costs(point: TrainingPoint, s: sched.Schedule, tp: int, dp: int) -> St
                        for i in range(ops.n) if ops.arrays.last_only[i] == 0) / b
     params = memory.device_parameters(layers, s.stage_device, p, layer_params, t.vocab_size * t.hidden_size / tp,
                                       tied_embeddings(t))
-    dp_link = cl.intra_node if aligned_within_node(block_gpus, gpn) else cl.inter_node
+    dp_link = group_link(cl, block_gpus)
     return StageCosts(costs, params, t.num_hidden_layers * layer_flops + head_flops, dp_link)
 
 
