@@ -133,7 +133,7 @@ CASES = [
     # a long value where a name goes is quoted in a few items, not whole
     Case("a 100,000-item list as a name", search(lambda t: write(t, "long.yaml", WL.read_text().replace(
         "name: gpt2_resnet50", "name: [" + ", ".join(["x"] * 100000) + "]", 1)), HW),
-        "long.yaml: name: expected"),
+        "long.yaml: name: expected a name, got ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', ...]"),
     Case("unknown field", search(lambda t: edited(t, WL, "name: gpt2_resnet50", "name: gpt2_resnet50\ncolour: red"), HW),
          "colour: expected one of the known fields"),
     Case("missing field", search(WL, lambda t: edited(t, HW, "    clock_hz: 500 MHz\n", "")),
@@ -269,6 +269,8 @@ CASES = [
          "--storage: postgresql://dse@127.0.0.1:9/dse: expected a reachable PostgreSQL database"),
     Case("--storage unknown scheme", search(WL, HW, "--storage", "mysql://h/db"),
          "--storage: mysql://h/db: expected the default"),
+    Case("--storage sqlite :memory:", search(WL, HW, "--storage", "sqlite:///:memory:"),
+         "--storage: sqlite:///:memory:: expected sqlite:///FILE naming a file (an in-memory SQLite study could not resume)"),
     Case("--storage sqlite in memory", search(WL, HW, "--storage", "sqlite:///"),
          "--storage: sqlite:///: expected sqlite:///FILE naming a file (an in-memory SQLite study could not resume)"),
     # a password with an @: the driver quotes its tail as a host name; neither part may be shown
