@@ -458,6 +458,24 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
     ("dse/output/store.py", " or not _can_create_in(ancestor):", ":", "--out not probed by creating a folder"),
     ("dse/search/storage.py", "if age > GRACE_S or _process_gone(token):", "if _process_gone(token):",
      "silent workers on other hosts never reaped"),
+    # the batched journal (issue 23): one append per hold of the mutex, replay = file
+    ("dse/search/storage.py", "            if self.depth == 0:", "            if True:",
+     "journal batch written at every nested exit"),
+    ("dse/search/storage.py", "yield from self.pending[max(0, n - self.in_file):]", "yield from self.pending",
+     "pending journal logs replayed from the start at every read"),
+    ("dse/search/storage.py", "        if not (self.depth and self.fresh and n >= self.in_file):",
+     "        if not (self.depth and n >= self.in_file):", "a batch never reads what others appended before it"),
+]]
+# numba's cache made safe (dse/jit.py): the unit and subprocess tests of tests/test_jit.py, JIT on.
+MUTANTS += [(*m, "tests/test_jit.py") for m in [
+    ("dse/jit.py", "            source_stamp = (source_stamp, SOURCES)", "            pass",
+     "kernel caches not stamped with the other kernel files"),
+    ("dse/jit.py", "        with cache_lock(self._cache_path, exclusive=True):", "        if True:",
+     "numba cache saved without the lock"),
+    ("dse/jit.py", "            if overloads.get(key) != data_name:", "            if False:",
+     "numba cache index never written"),
+    ("dse/jit.py", 'if b"from dse.jit import" in text:', 'if b"from dse.jit import nb" in text:',
+     "kernel hash misses the modules importing njit"),
 ]]
 
 # Survivors examined and found equivalent or harmless, with the reason: description -> reason.
@@ -493,7 +511,7 @@ def copy_repo(dest: Path) -> None:
 # by construction, so it would "kill" every mutant that the real tests let through.
 SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py",
                     "tests/test_properties.py", "tests/test_mutation_list.py", "tests/test_output.py",
-                    "tests/test_import.py")
+                    "tests/test_import.py", "tests/test_jit.py")
 
 
 def run_one(index: int, mutant: tuple, workdir: Path) -> tuple[int, bool, str, float]:

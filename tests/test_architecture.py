@@ -92,3 +92,11 @@ def test_specs_import_neither_numpy_nor_numba():
     bad = [f"{name} -> {imp}" for name in specs for imp in imports(modules()[name])
            if imp.split(".")[0] in ("numpy", "numba")]
     assert bad == []
+
+
+def test_numba_is_imported_only_through_dse_jit():
+    """dse.jit makes numba's on-disk cache safe before any kernel is decorated; a module importing
+    numba itself could decorate a kernel before that."""
+    bad = [f"{name} -> {imp}" for name, path in modules().items() if name != "dse.jit"
+           for imp in imports(path) if inside(imp, "numba")]
+    assert bad == []

@@ -104,6 +104,70 @@ def test_file_storage_mutex_excludes_other_workers(tmp_path):
     second.close()
 
 
+def test_batched_journal_appends_once_per_batch_and_replays_what_it_wrote(tmp_path):
+    """Writes inside a batch reach the file as one append when it ends; a reader of the file then
+    sees exactly what the writer's own replay saw; a line another process appended before the
+    batch began is read inside it and lands before the batch's lines."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.search.storage import BatchedJournal
+
+    path = tmp_path / "j.log"
+    journal_ = BatchedJournal(str(path))
+    mine = JournalStorage(journal_)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with journal_.batch():
+        study = optuna.create_study(study_name="s", storage=mine)
+        for value in range(5):
+            trial = study.ask()
+            trial.suggest_int("x", 0, 9)
+            study.tell(trial, value)
+        assert path.read_bytes() == b""           # nothing written inside the batch
+    assert journal_.appends == 1
+    lines = len(path.read_text().splitlines())
+    assert lines == 1 + 5 * 3                     # create study; per trial: create, param, state with values
+    other = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(path))))
+    assert [t.values for t in other.trials] == [[0.0], [1.0], [2.0], [3.0], [4.0]]
+    other.enqueue_trial({"x": 7})                 # another process writes between our batches
+    with journal_.batch():
+        trial = study.ask()                       # takes the other process's queued trial
+        assert trial.params == {"x": 7} or trial.suggest_int("x", 0, 9) == 7
+        study.tell(trial, 9.0)
+    assert journal_.appends == 2
+    again = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(path))))
+    assert [(t.number, t.state.name, t.values) for t in again.trials][-1] == (5, "COMPLETE", [9.0])
+    assert len(again.trials) == 6 and [t.number for t in study.trials] == list(range(6))
+
+
+def test_a_search_appends_to_its_journal_a_few_times_per_round(tmp_path):
+    """Three appends per round (ask and claim; the part names; tell), not one per trial state
+    change (Optuna's own journal: ~12 per trial). 60 trials in rounds of 20: 3 rounds."""
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.search.runner import SearchConfig
+    from dse.search.worker import run_search
+
+    appends = []
+    original = JournalFileBackend.append_logs
+
+    def counted(self, logs):
+        appends.append(len(logs))
+        return original(self, logs)
+
+    JournalFileBackend.append_logs = counted
+    try:
+        summary = run_search(WL, HW, SearchConfig(out=tmp_path, trials=60, batch=20, flush_seconds=1e9))
+    finally:
+        JournalFileBackend.append_logs = original
+    assert summary.complete_after == 60
+    # open: the study and its binding (one hold of the mutex), then the baselines and the budget
+    # (another); 3 rounds x 3 holds; close finds nothing left to fail.
+    assert len(appends) <= 2 + 3 * 3, appends
+    assert sum(appends) == len((tmp_path / STUDY / "_optuna.log").read_text().splitlines())
+    audit(tmp_path / STUDY, journal(tmp_path / STUDY), 60)
+
+
 def test_concurrent_workers_share_budget_without_duplicates(tmp_path):
     procs = [subprocess.Popen(dse_cmd("search", WL, HW, "--trials", "60", "--out", str(tmp_path), "-q",
                                       "--worker", str(w)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -3,7 +3,7 @@ seconds, sizes in bytes; each returns (time_s, bytes on the wire summed over dev
 
 from __future__ import annotations
 
-import numba as nb
+from dse.jit import nb
 
 
 @nb.njit(cache=True)

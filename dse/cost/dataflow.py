@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from dse.jit import njit
 
 # Columns of the cost table (last axis of the array returned by cost_table).
 COLUMNS = ("compute_cycles", "utilization", "l2_accesses", "onchip_bytes", "dram_bytes", "latency_s",

@@ -8,7 +8,7 @@ by hand.
 
 from __future__ import annotations
 
-import numba as nb
+from dse.jit import nb
 
 BOUND_COMPUTE = 0
 BOUND_MEMORY = 1

@@ -204,23 +204,6 @@ def probe(kind: Any, workload: Any, hardware: Any, space: Space) -> None:
         kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
 
 
-_PASSES: dict[str, int] = {}
-
-
-def failpoint(name: str) -> None:
-    """Fault injection for the kill tests: ``DSE_FAILPOINT=NAME:N`` SIGKILLs this process the N-th
-    time it passes ``NAME`` (``evaluated``: a point evaluated, rows not yet written; ``written``: a
-    part renamed into place, its trials not yet told; ``told``: a round told, the next not asked)."""
-    spec = os.environ.get("DSE_FAILPOINT")
-    if not spec or spec.partition(":")[0] != name:
-        return
-    _PASSES[name] = _PASSES.get(name, 0) + 1
-    if _PASSES[name] >= int(spec.partition(":")[2] or 1):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def plain_row(row: dict) -> dict:
     """Row values as plain Python scalars (numpy scalars would not round-trip through Arrow)."""
     import numpy as np

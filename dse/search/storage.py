@@ -16,6 +16,12 @@ A :class:`Coordinator` gives the workers of one study two things Optuna does not
   ``RetryHeartbeatStaleTrialCallback``) once its heartbeat is older than ``GRACE_S``, or at once
   when it ran on this host and its process is gone. File storages keep one heartbeat file per
   worker (``<storage>.workers/<token>``); PostgreSQL uses Optuna's own trial heartbeats.
+
+Writes are batched per hold of the mutex (:class:`BatchedJournal`): Optuna's journal appends one
+line, with a lock file and an fsync, per trial state change (12 per trial here: create, five
+params, four user attributes, values, state); every write a worker makes while it holds the mutex is
+applied to its own replay at once and appended to the file as one block when it lets go, so a
+round of 50 trials costs three appends (ask and claim; the part names; tell) instead of ~600.
 """
 
 from __future__ import annotations
@@ -101,6 +107,76 @@ class StudyTrials:
         self.storage.record_heartbeat(self.trial_id(number))
 
 
+class BatchedJournal:
+    """A journal backend (Optuna's ``BaseJournalBackend`` protocol: ``read_logs``, ``append_logs``)
+    over a :class:`~optuna.storages.journal.JournalFileBackend` that holds back the logs written
+    inside :meth:`batch` and appends them in one write (one lock file, one fsync) when it ends.
+
+    Why this is safe: a batch runs only while the worker holds the study's mutex, and every dse
+    writer appends only under that mutex, so the file cannot change during a batch. Logs are
+    numbered by position; a pending log is yielded by :meth:`read_logs` at the position it will
+    have in the file (after every line already there), so Optuna's replay sees exactly the
+    sequence that is then written. Inside a batch the file is read once (to catch what others
+    appended before the mutex was taken); later reads yield only the pending logs.
+
+    Durability: a write is on disk when its batch ends. The worker ends a batch before anything
+    that relies on it (a part's name is recorded, in its own batch, before the part is written),
+    and a kill inside a batch loses only that batch's writes, none of which anything relied on.
+    Outside a batch (``dse status``, a plain Optuna process) writes pass straight through.
+    """
+
+    def __init__(self, path: str):
+        from optuna.storages.journal import JournalFileBackend
+
+        self.inner = JournalFileBackend(path)
+        self.pending: list[dict[str, Any]] = []
+        self.depth = 0              # nesting of batch()
+        self.in_file = 0            # logs known to be in the file (read or written by this process)
+        self.fresh = False          # the file has been read since this batch began
+        self.appends = 0            # writes to the file (for bench_storage)
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        n = log_number_from
+        if not (self.depth and self.fresh and n >= self.in_file):
+            for log in self.inner.read_logs(n):
+                n += 1
+                yield log
+            self.in_file = max(self.in_file, n)
+            self.fresh = bool(self.depth)
+        yield from self.pending[max(0, n - self.in_file):]
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if self.depth:
+            self.pending.extend(logs)
+        else:
+            self._write(logs)
+
+    def _write(self, logs: list[dict[str, Any]]) -> None:
+        self.inner.append_logs(logs)
+        self.appends += 1
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold back this block's writes and append them as one when the outermost block ends
+        (also when it ends by an exception: Optuna has already applied them to its replay, and
+        the replay and the file must not disagree)."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                self.fresh = False
+                if self.pending:
+                    logs, self.pending = self.pending, []
+                    self._write(logs)
+                    # The file now ends with these logs; index their offsets (Optuna's backend
+                    # otherwise re-scans the file from the start at its next read).
+                    for _ in self.inner.read_logs(self.in_file):
+                        pass
+                    self.in_file += len(logs)
+
+
 class Coordinator:
     """Mutex and liveness for the workers of one study (the in-memory storage: one worker)."""
 
@@ -164,8 +240,9 @@ class Coordinator:
 class FileCoordinator(Coordinator):
     """For storages that are files (journal, SQLite): ``flock`` and heartbeat files beside them."""
 
-    def __init__(self, token: str, base: Path):
+    def __init__(self, token: str, base: Path, journal: BatchedJournal | None = None):
         super().__init__(token)
+        self.journal = journal
         self.lock_path = Path(f"{base}.dse-lock")
         self.beats = Path(f"{base}.workers")
         self.beats.mkdir(parents=True, exist_ok=True)
@@ -180,7 +257,8 @@ class FileCoordinator(Coordinator):
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._held += 1
         try:
-            yield
+            with self.journal.batch() if self.journal is not None else contextlib.nullcontext():
+                yield
         finally:
             self._held -= 1
             if self._held == 0:
@@ -344,7 +422,6 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     """
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     shown = url or str(study_folder / "_optuna.log")
@@ -357,7 +434,8 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
         if not url or ("://" not in url and url.endswith(".log")):
             path = Path(url) if url else study_folder / "_optuna.log"
             path.parent.mkdir(parents=True, exist_ok=True)
-            return StudyStore(JournalStorage(JournalFileBackend(str(path))), FileCoordinator(token, path), str(path))
+            journal = BatchedJournal(str(path))
+            return StudyStore(JournalStorage(journal), FileCoordinator(token, path, journal), str(path))
         scheme = url.partition("://")[0]
         if scheme == "sqlite":
             path = Path(url.removeprefix("sqlite:///"))

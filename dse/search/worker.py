@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dse.errors import MODEL_FAILURES, DseError, model_failure
-from dse.search.runner import (SearchConfig, SearchSummary, best_values, failpoint, plain_row, prepare,
+from dse.failpoints import failpoint
+from dse.search.runner import (SearchConfig, SearchSummary, best_values, plain_row, prepare,
                                worker_index)
 from dse.search.storage import BUDGET_ATTR, OWNER_ATTR, PART_ATTR, POINT_ATTR, WORKER_ATTR
 from dse.spec.common import label_of, resolve
@@ -132,14 +133,14 @@ class Worker:
             if fresh and not orphan_rows:
                 for seed in p.kind.seed_points(p.workload, p.hardware):    # the kind's baselines come first
                     self.study.enqueue_trial({n: label_of(v) for n, v in seed.items() if n in p.space.names})
+            if not orphan_rows and not summary.already_done:
+                self.study.set_user_attr(BUDGET_ATTR, cfg.trials)
         if orphan_rows:
             self.coord.close()       # rows without their study: a new one would write them again
             raise DseError("--storage", store.description, f"the storage holding study {p.name}, whose rows are "
                            f"already in {folder}/ (memory studies cannot resume); or another --study or --out",
                            "a storage without that study")
         summary.complete_after = summary.complete_before
-        if not summary.already_done:
-            self.study.set_user_attr(BUDGET_ATTR, cfg.trials)
 
     # --- one round ------------------------------------------------------------------------------
     def ask(self) -> list[Proposal] | None:
@@ -160,13 +161,12 @@ class Worker:
             others = {t.user_attrs.get(WORKER_ATTR) for t in running} - {self.token, None}
             size = max(cfg.ask, cfg.batch // (1 + len(others)))
             asked = [study.ask() for _ in range(max(0, min(size, cfg.trials - complete - len(running))))]
+            space = self.p.space
+            batch = []
             for trial in asked:        # a re-queued trial carries its dead parent's token: replace it at once
                 trial.set_user_attr(WORKER_ATTR, self.token)
-        space = self.p.space
-        batch = []
-        for trial in asked:
-            values = space.suggest(trial)
-            batch.append(Proposal(trial, json.dumps([label_of(values[k.path]) for k in space.knobs]), values))
+                values = space.suggest(trial)      # under the mutex too: one journal write for the round
+                batch.append(Proposal(trial, json.dumps([label_of(values[k.path]) for k in space.knobs]), values))
         self.proposals.extend(batch)
         return batch
 
@@ -243,8 +243,9 @@ class Worker:
         owned = [q for q in self.proposals if q.state == "owner" and q.result is not None]
         if self.rows:
             name = new_part_name(self.index)
-            for q in owned:
-                q.trial.set_user_attr(PART_ATTR, name)
+            with self.coord.lock():      # the name is on record (written when the lock is let go) before the part exists
+                for q in owned:
+                    q.trial.set_user_attr(PART_ATTR, name)
             self.summary.parts.append(write_part(self.folder, name, self.rows, self.p.metadata))
             self.summary.rows += len(self.rows)
             self.rows.clear()
@@ -326,12 +327,12 @@ class Worker:
         try:
             while not self.stop:
                 self.beat()
-                batch = self.ask()
-                if batch is None:
-                    break
-                waiting = [q for q in self.proposals if q.state == "wait"]
-                if batch or waiting:
-                    with self.coord.lock():
+                with self.coord.lock():         # asking and claiming: one hold of the mutex, one journal write
+                    batch = self.ask()
+                    if batch is None:
+                        break
+                    waiting = [q for q in self.proposals if q.state == "wait"]
+                    if batch or waiting:
                         self.claim(batch + waiting)
                 for q in batch + waiting:
                     if self.stop:
@@ -375,11 +376,12 @@ class Worker:
         from optuna.trial import TrialState
 
         self.flush()
-        for q in self.proposals:
-            try:
-                self.study.tell(q.trial, state=TrialState.FAIL)
-            except Exception:
-                pass
+        with self.coord.lock():
+            for q in self.proposals:
+                try:
+                    self.study.tell(q.trial, state=TrialState.FAIL)
+                except Exception:
+                    pass
 
 
 def run_search(workload_path: str, hardware_path: str, cfg: SearchConfig,

@@ -1,9 +1,17 @@
-"""Per-trial overhead of each study storage (on demand): the same seeded search — PAPI decode
-(gpt3_175b_decode x papi, evaluation well under a millisecond per point, so the storage shows) — in
-memory, in a journal file, in SQLite and in PostgreSQL, and with 1, 2 and 4 workers sharing a
-journal or PostgreSQL. Prints figures; asserts nothing about speed.
+"""What the study storage costs (on demand; prints figures, asserts nothing about speed).
 
-    python tests/bench/bench_storage.py [--trials 300] [--postgres postgresql://USER:PW@HOST/DB]
+1. The README's main job (gpt2_resnet50 x mcm4_hetero, 300 trials, warm caches) as a user runs
+   it, with its journal and with ``--storage memory``, interleaved: wall and CPU time of the whole
+   command, the search loop's own seconds, and the share of the wall time the storage costs,
+   ``(journal - memory) / journal``. ``--before TREE`` adds another checkout of dse (e.g. a
+   ``git worktree`` of an older commit), run the same way, interleaved with this one.
+2. Workers sharing one study: the main job at 600 trials with 1 and with 2 worker processes
+   (journal; PostgreSQL too when given): trials per second of the study as a whole, from the
+   first worker's start to the last one's end, and from the workers' own loop seconds.
+3. Per-trial overhead of each storage on a model that costs almost nothing (PAPI decode,
+   gpt3_175b_decode x papi): memory, journal, SQLite, PostgreSQL.
+
+    python tests/bench/bench_storage.py [--reps 3] [--before /tmp/before] [--postgres URL]
 
 ``--postgres`` defaults to $DSE_TEST_POSTGRES (``source .ci/postgres.sh start`` sets it).
 """
@@ -12,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -19,58 +29,99 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from dse.search.runner import SearchConfig  # noqa: E402
-from dse.search.worker import run_search  # noqa: E402
-
-WL = str(ROOT / "workloads/gpt3_175b_decode.yaml")
-HW = str(ROOT / "hardware/papi.yaml")
+MAIN = (str(ROOT / "workloads/gpt2_resnet50.yaml"), str(ROOT / "hardware/mcm4_hetero.yaml"))
+PAPI = (str(ROOT / "workloads/gpt3_175b_decode.yaml"), str(ROOT / "hardware/papi.yaml"))
 
 
-def one_worker(storage: str | None, trials: int, tmp: Path, label: str) -> float:
-    cfg = SearchConfig(out=tmp / label, trials=trials, storage=storage, study=f"bench_{label}_{os.getpid()}")
-    start = time.perf_counter()
-    s = run_search(WL, HW, cfg)
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(tree: Path, spec: tuple[str, str], out: Path, trials: int, storage: str | None = None,
+        workers: int = 1, study: str | None = None) -> dict:
+    """The real CLI in ``workers`` processes on one study; wall, CPU and loop seconds."""
+    cmd = [sys.executable, "-m", "dse.cli", "search", *spec, "--trials", str(trials), "--out", str(out), "-q"]
+    cmd += (["--storage", storage] if storage else []) + (["--study", study] if study else [])
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cpu0, start = children_cpu(), time.perf_counter()
+    procs = [subprocess.Popen(cmd + ["--worker", str(w)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for w in range(workers)]
+    outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - start
-    assert s.complete_after == trials
-    return wall
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"{cmd} failed: {outs}")
+    loops = [float(re.search(r"\(([\d.]+) s\)\s*$", o.strip()).group(1)) for o, _ in outs]
+    return {"wall": wall, "cpu": children_cpu() - cpu0, "loop": max(loops)}
 
 
-def many_workers(storage: str | None, trials: int, workers: int, tmp: Path, label: str) -> float:
-    study = f"bench_{label}_{workers}w_{os.getpid()}"
-    cmd = [sys.executable, "-m", "dse.cli", "search", WL, HW, "--trials", str(trials), "--out", str(tmp / label),
-           "--study", study, "-q"] + (["--storage", storage] if storage else [])
-    start = time.perf_counter()
-    procs = [subprocess.Popen(cmd + ["--worker", str(w)], stdout=subprocess.DEVNULL) for w in range(workers)]
-    codes = [p.wait() for p in procs]
-    assert codes == [0] * workers, codes
-    return time.perf_counter() - start
+def main_job_share(trees: list[tuple[str, Path]], reps: int, tmp: Path) -> None:
+    print("1. the README main job, 300 trials, warm; whole command (wall / CPU) and the search loop:")
+    results: dict[tuple[str, str], list[dict]] = {}
+    for rep in range(reps):                        # interleaved: every tree and storage once per rep
+        for label, tree in trees:
+            for storage in (None, "memory"):
+                key = (label, "journal" if storage is None else "memory")
+                results.setdefault(key, []).append(run(tree, MAIN, tmp / f"m{rep}{label}{key[1]}", 300, storage))
+    for label, _ in trees:
+        med = {s: {k: sorted(r[k] for r in results[(label, s)])[reps // 2] for k in ("wall", "cpu", "loop")}
+               for s in ("journal", "memory")}
+        for s in ("journal", "memory"):
+            m = med[s]
+            print(f"  {label:<8} {s:<8} wall {m['wall']:5.2f} s  CPU {m['cpu']:5.2f} s  loop {m['loop']:5.2f} s")
+        j, m = med["journal"], med["memory"]
+        print(f"  {label:<8} storage share: {(j['wall'] - m['wall']) / j['wall']:5.1%} of the command's wall time, "
+              f"{(j['loop'] - m['loop']) / j['loop']:5.1%} of the search loop's (medians of {reps})")
+
+
+def workers_speedup(tree: Path, storages: list[tuple[str, str | None]], reps: int, tmp: Path) -> None:
+    print(f"2. workers sharing one study: the main job, 600 trials ({os.cpu_count()} cores here):")
+    for label, url in storages:
+        rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+        for rep in range(reps):
+            for workers in (1, 2):
+                study = f"w{workers}_{rep}_{os.getpid()}"
+                r = run(tree, MAIN, tmp / f"w{label}{workers}{rep}", 600, url, workers, study)
+                rates[workers].append((600 / r["wall"], 600 / r["loop"]))
+        med = {w: (sorted(a for a, _ in v)[reps // 2], sorted(b for _, b in v)[reps // 2]) for w, v in rates.items()}
+        for w in (1, 2):
+            print(f"  {label:<10} {w} worker(s): {med[w][0]:6.1f} trials/s (whole commands), "
+                  f"{med[w][1]:6.1f} trials/s (workers' loops)")
+        print(f"  {label:<10} 2 workers / 1: {med[2][0] / med[1][0]:.2f}x whole, {med[2][1] / med[1][1]:.2f}x loops")
+
+
+def per_trial(tree: Path, storages: list[tuple[str, str]], tmp: Path) -> None:
+    print("3. one worker, 300 trials of gpt3_175b_decode x papi (a model of well under 1 ms a point):")
+    base = None
+    for label, url in storages:
+        r = run(tree, PAPI, tmp / f"p{label}", 300, url, study=f"p_{label}_{os.getpid()}")
+        base = r["loop"] if base is None else base
+        extra = "" if label == "memory" else f", +{(r['loop'] - base) / 300 * 1e3:.1f} ms/trial vs memory"
+        print(f"  {label:<11} loop {r['loop']:6.2f} s  {r['loop'] / 300 * 1e3:6.1f} ms/trial{extra}  "
+              f"(command: wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another dse checkout to compare (part 1)")
     parser.add_argument("--postgres", default=os.environ.get("DSE_TEST_POSTGRES"))
+    parser.add_argument("--parts", default="123")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
-        one_worker("memory", 20, tmp, "warm")               # numba cache, imports
-        storages = [("memory", "memory"), ("journal", None), ("sqlite", f"sqlite:///{tmp}/bench.db")]
-        if args.postgres:
-            storages.append(("postgresql", args.postgres))
-        base = None
-        print(f"one worker, {args.trials} trials of gpt3_175b_decode x papi:")
-        for label, url in storages:
-            wall = one_worker(url, args.trials, tmp, label)
-            base = wall if base is None else base
-            extra = "" if label == "memory" else f", +{(wall - base) / args.trials * 1e3:.1f} ms/trial vs memory"
-            print(f"  {label:<11} {wall:6.2f} s  {wall / args.trials * 1e3:6.1f} ms/trial{extra}")
-        print(f"workers sharing one study ({args.trials} trials in all; {os.cpu_count()} cores here):")
-        for label, url in [("journal", None)] + ([("postgresql", args.postgres)] if args.postgres else []):
-            for workers in (1, 2, 4):
-                wall = many_workers(url, args.trials, workers, tmp, label)
-                print(f"  {label:<11} {workers} worker(s): {wall:6.2f} s wall (processes, incl. ~1 s start-up each)")
+        trees = ([("before", args.before.resolve())] if args.before else []) + [("this", ROOT)]
+        for _, tree in trees:                       # numba caches and imports warm
+            run(tree, MAIN, tmp / "warm", 20, "memory")
+            run(tree, PAPI, tmp / "warm", 20, "memory")
+        if "1" in args.parts:
+            main_job_share(trees, args.reps, tmp)
+        if "2" in args.parts:
+            workers_speedup(ROOT, [("journal", None)] + ([("postgresql", args.postgres)] if args.postgres else []),
+                            args.reps, tmp)
+        if "3" in args.parts:
+            storages = [("memory", "memory"), ("journal", None), ("sqlite", f"sqlite:///{tmp}/bench.db")]
+            per_trial(ROOT, storages + ([("postgresql", args.postgres)] if args.postgres else []), tmp)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from dse.jit import njit, prange
 
 # Indices into the metrics vector filled by frame_cost().
 M_PERIOD, M_LATENCY, M_ENERGY, M_DRAM, M_NOP_BYTES, M_NOP_J, M_STATIC_J, M_SERIAL = 0, 1, 2, 3, 4, 5, 6, 7

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
+from dse.jit import nb
 import numpy as np
 
 from dse.cost.collectives import all_gather, ring_allreduce, send_recv

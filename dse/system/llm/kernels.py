@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
+from dse.jit import nb
 import numpy as np
 
 from dse.system.gpu.kernels import GPU, Step, step_cost

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba as nb
+from dse.jit import nb
 import numpy as np
 
 from dse.cost.collectives import all_gather, send_recv

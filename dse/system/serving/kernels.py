@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
+from dse.jit import nb
 import numpy as np
 
 GOOD, LATE, REJECTED, UNPLACED = 0, 1, 2, 3

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba as nb
+from dse.jit import nb
 import numpy as np
 
 F, B, W, BW = 0, 1, 2, 3
