@@ -110,7 +110,7 @@ def evaluate(
             from dse.output.figure import check_breakdown_path
 
             check_breakdown_path(figure)
-        result = evaluate_point(workload, hardware, mapping, set_)
+        result = evaluate_point(workload, hardware, mapping, set_, plain_python=True)
         render(result, as_json, full)
         if figure is not None:
             from dse.output.figure import write_breakdown

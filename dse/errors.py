@@ -13,7 +13,8 @@ class DseError(Exception):
         self.path = path
         self.expected = expected
         self.got = got
-        where = f"{source}: {path}" if path else source
+        shown = path if len(path) <= 120 else f"{path[:70]}...{path[-40:]}"   # a key may be 100 kB long
+        where = f"{source}: {shown}" if path else source
         tail = "" if got is None else f", got {_short(got)}"
         super().__init__(f"{where}: expected {expected}{tail}")
 

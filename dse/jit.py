@@ -23,26 +23,76 @@ the two ways it crashed or misled dse runs:
    dse kernel's index also carries a hash of every dse module that imports this one, so any edit to
    any kernel file makes all of dse's cached kernels stale (compiled again on first use).
 
-Kernels outside dse (user code in the same process) are untouched: the changes apply to cache
-files whose directory lies in dse's package tree or under ``NUMBA_CACHE_DIR``'s mirror of it.
+Kernels outside dse (user code in the same process) keep numba's own stamp: only cache files
+whose directory lies in dse's package tree (or NUMBA_CACHE_DIR's mirror of it) carry the hash.
+
+**Plain Python.** A command that evaluates one design of a kind whose kernels are cheap
+interpreted (``Kind.plain_python``) calls :func:`use_plain_python` before any kernel module is
+imported: the decorators then return the functions themselves (``prange`` is ``range``) and numba
+is never imported — its import and its first-call target set-up cost ~0.8 s, more than such a
+design costs interpreted. The same code runs either way (numba's ``NUMBA_DISABLE_JIT=1`` runs it
+so too, and the mutation run relies on the two agreeing); ``DSE_JIT=0`` asks for it everywhere,
+``DSE_JIT=1`` forbids it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 from pathlib import Path
-
-import numba as nb
-from numba import njit, prange  # noqa: F401  (re-exported for the kernel modules)
-from numba.core import caching
+from types import SimpleNamespace
 
 from dse.failpoints import failpoint
 
 PACKAGE = Path(__file__).resolve().parent
 LOCK_NAME = "dse-numba.lock"
+_MODE = {"plain": os.environ.get("DSE_JIT") == "0", "decided": False}
+
+
+def use_plain_python() -> bool:
+    """Run the kernels interpreted in this process (unless ``DSE_JIT=1``); call before any kernel
+    module is imported. Returns whether plain Python is in use (False: numba was already loaded
+    for kernels, or ``DSE_JIT=1``)."""
+    if not _MODE["decided"] and os.environ.get("DSE_JIT") != "1":
+        _MODE["plain"] = True
+    return _MODE["plain"]
+
+
+def plain_python() -> bool:
+    return _MODE["plain"]
+
+
+def _plain_njit(*args, **options):
+    """``njit`` that returns the function itself (``@njit`` and ``@njit(...)`` forms); ``py_func``
+    names it, as on a numba dispatcher."""
+    if len(args) == 1 and callable(args[0]) and not options:
+        args[0].py_func = args[0]
+        return args[0]
+    return lambda function: _plain_njit(function)
+
+
+def _numba():
+    """numba, with the safe cache class installed (first call), for the kernel modules."""
+    _MODE["decided"] = True
+    import numba
+
+    install()
+    return numba
+
+
+def __getattr__(name: str):
+    """``from dse.jit import nb / njit / prange``: numba's own objects (numba must see its own
+    ``prange``), or their plain-Python stand-ins, decided when the first kernel module imports."""
+    if name not in ("nb", "njit", "prange"):
+        raise AttributeError(name)
+    if _MODE["plain"]:
+        _MODE["decided"] = True
+        return {"nb": SimpleNamespace(njit=_plain_njit, prange=range), "njit": _plain_njit, "prange": range}[name]
+    numba = _numba()
+    return {"nb": numba, "njit": numba.njit, "prange": numba.prange}[name]
 
 
 def kernel_sources_hash(package: Path = PACKAGE) -> str:
@@ -56,7 +106,10 @@ def kernel_sources_hash(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
-SOURCES = kernel_sources_hash()
+@functools.lru_cache(maxsize=1)
+def sources() -> str:
+    """This installation's :func:`kernel_sources_hash` (computed when the first cache is made)."""
+    return kernel_sources_hash()
 
 
 def _ours(cache_path: str) -> bool:
@@ -78,42 +131,50 @@ def cache_lock(cache_path: str, exclusive: bool):
         os.close(fd)           # closing the descriptor releases the lock
 
 
-class SafeIndexDataCacheFile(caching.IndexDataCacheFile):
-    """Numba's index/data cache file, locked, data before index, stamped with the kernels' hash
-    (the module docstring says why)."""
+def _safe_class():
+    """The safe subclass of numba's ``IndexDataCacheFile`` (defined on first use: numba is
+    imported only when a kernel is compiled or loaded)."""
+    from numba.core import caching
 
-    def __init__(self, cache_path, filename_base, source_stamp):
-        if _ours(cache_path):
-            source_stamp = (source_stamp, SOURCES)
-        super().__init__(cache_path, filename_base, source_stamp)
+    class SafeIndexDataCacheFile(caching.IndexDataCacheFile):
+        """Numba's index/data cache file, locked, data before index, stamped with the kernels'
+        hash (the module docstring says why)."""
 
-    def save(self, key, data):
-        with cache_lock(self._cache_path, exclusive=True):
-            overloads = self._load_index()
-            data_name = overloads.get(key)
-            if data_name is None:
-                taken = set(overloads.values())
-                number = 1
-                while self._data_name(number) in taken:
-                    number += 1
-                data_name = self._data_name(number)
-            self._save_data(data_name, data)
-            failpoint("numba-data")
-            if overloads.get(key) != data_name:
-                overloads[key] = data_name
-                self._save_index(overloads)
+        dse_safe = True
 
-    def load(self, key):
-        with cache_lock(self._cache_path, exclusive=False):
-            return super().load(key)
+        def __init__(self, cache_path, filename_base, source_stamp):
+            if _ours(cache_path):
+                source_stamp = (source_stamp, sources())
+            super().__init__(cache_path, filename_base, source_stamp)
+
+        def save(self, key, data):
+            with cache_lock(self._cache_path, exclusive=True):
+                overloads = self._load_index()
+                data_name = overloads.get(key)
+                if data_name is None:
+                    taken = set(overloads.values())
+                    number = 1
+                    while self._data_name(number) in taken:
+                        number += 1
+                    data_name = self._data_name(number)
+                self._save_data(data_name, data)
+                failpoint("numba-data")
+                if overloads.get(key) != data_name:
+                    overloads[key] = data_name
+                    self._save_index(overloads)
+
+        def load(self, key):
+            with cache_lock(self._cache_path, exclusive=False):
+                return super().load(key)
+
+    return SafeIndexDataCacheFile
 
 
-def install() -> None:
-    """Make numba's caches (created from here on) use :class:`SafeIndexDataCacheFile`.
-    Idempotent; numba looks the class up by this module-level name when a cache is made."""
-    caching.IndexDataCacheFile = SafeIndexDataCacheFile
+def install():
+    """Make numba's caches (created from here on) use the safe class; returns it. Idempotent;
+    numba looks the class up by its module-level name when a kernel's cache is made."""
+    from numba.core import caching
 
-
-install()
-
-__all__ = ["nb", "njit", "prange", "install", "kernel_sources_hash", "SOURCES"]
+    if not getattr(caching.IndexDataCacheFile, "dse_safe", False):
+        caching.IndexDataCacheFile = _safe_class()
+    return caching.IndexDataCacheFile

@@ -57,8 +57,10 @@ def parse_sets(space, assignments: list[str], warn=None) -> dict[str, Any]:
 
 
 def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | None,
-                   sets: list[str]) -> dict:
-    """The `--json` object: ``kind``, ``workload``, ``hardware``, ``params`` and the kind's detail."""
+                   sets: list[str], plain_python: bool = False) -> dict:
+    """The `--json` object: ``kind``, ``workload``, ``hardware``, ``params`` and the kind's detail.
+    ``plain_python`` (the CLI, one design per process): a kind that declares ``plain_python`` runs
+    its kernels interpreted in this process, when no kernel has been loaded yet."""
     from dse.search.space import Space
     from dse.spec.common import resolve
     from dse.spec.hardware import load_hardware
@@ -68,6 +70,10 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
+    if plain_python and kind.plain_python:        # before anything imports a kernel module
+        from dse.jit import use_plain_python
+
+        use_plain_python()
     kind.check_pair(workload, hardware)
     space = Space.of(kind.knobs(workload, hardware))
     values = parse_sets(space, sets, warn=lambda text: print(f"dse: warning: {text}", file=sys.stderr))

@@ -468,11 +468,11 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
 ]]
 # numba's cache made safe (dse/jit.py): the unit and subprocess tests of tests/test_jit.py, JIT on.
 MUTANTS += [(*m, "tests/test_jit.py") for m in [
-    ("dse/jit.py", "            source_stamp = (source_stamp, SOURCES)", "            pass",
+    ("dse/jit.py", "                source_stamp = (source_stamp, sources())", "                pass",
      "kernel caches not stamped with the other kernel files"),
-    ("dse/jit.py", "        with cache_lock(self._cache_path, exclusive=True):", "        if True:",
+    ("dse/jit.py", "            with cache_lock(self._cache_path, exclusive=True):", "            if True:",
      "numba cache saved without the lock"),
-    ("dse/jit.py", "            if overloads.get(key) != data_name:", "            if False:",
+    ("dse/jit.py", "                if overloads.get(key) != data_name:", "                if False:",
      "numba cache index never written"),
     ("dse/jit.py", 'if b"from dse.jit import" in text:', 'if b"from dse.jit import nb" in text:',
      "kernel hash misses the modules importing njit"),
@@ -511,7 +511,7 @@ def copy_repo(dest: Path) -> None:
 # by construction, so it would "kill" every mutant that the real tests let through.
 SUBPROCESS_TESTS = ("tests/test_cli.py", "tests/test_cluster.py", "tests/test_batch.py", "tests/test_bad_input.py",
                     "tests/test_properties.py", "tests/test_mutation_list.py", "tests/test_output.py",
-                    "tests/test_import.py", "tests/test_jit.py")
+                    "tests/test_import.py", "tests/test_jit.py", "tests/test_fuzz.py")
 
 
 def run_one(index: int, mutant: tuple, workdir: Path) -> tuple[int, bool, str, float]:

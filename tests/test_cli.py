@@ -357,3 +357,23 @@ def test_validate_table_at_80_columns_and_filter():
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
     r = dse("validate", "-k", "no such case")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "-k" in r.stderr
+
+
+@pytest.mark.parametrize("pair", [("workloads/llama65b_serving.yaml", "hardware/a100x8.yaml", "batch=8"),
+                                  ("workloads/cm_9.6b_seq1024.yaml", "hardware/a100_cluster_16.yaml", "family=zb-h1")])
+def test_evaluate_of_a_plain_python_kind_loads_no_numba_and_prints_what_numba_prints(pair):
+    """`dse evaluate` of an llm or training design runs its kernels interpreted (Kind.plain_python:
+    cheaper than numba's start-up); numba is never imported, and the JSON is byte for byte what
+    the compiled kernels give (DSE_JIT=1)."""
+    wl, hw, knob = pair
+    probe = ("import sys\nfrom dse.cli import main\n"
+             f"sys.argv = ['dse', 'evaluate', {wl!r}, {hw!r}, '--set', {knob!r}, '--json']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print('numba loaded' if 'numba' in sys.modules else 'no numba', file=sys.stderr)\n")
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                           env={k: v for k, v in os.environ.items() if k != "DSE_JIT"})
+    jit = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                         env={**os.environ, "DSE_JIT": "1"})
+    assert plain.stderr.strip().splitlines()[-1] == "no numba", plain.stderr
+    assert jit.stderr.strip().splitlines()[-1] == "numba loaded", jit.stderr
+    assert plain.stdout == jit.stdout and json.loads(plain.stdout)["kind"] in ("llm", "training")

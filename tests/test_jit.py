@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from dse import jit
-from dse.jit import SafeIndexDataCacheFile
+
+SafeIndexDataCacheFile = jit.install()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +88,7 @@ def test_dse_caches_are_stamped_with_every_kernel_source(tmp_path):
     package = tmp_path / "dse"
     shutil.copytree(ROOT / "dse", package, ignore=shutil.ignore_patterns("__pycache__"))
     before = jit.kernel_sources_hash(package)
-    assert before == jit.SOURCES
+    assert before == jit.sources()
     for kernel_file in ("cost/roofline.py", "cost/dataflow.py", "system/chiplet/kernels.py"):   # nb / njit importers
         path = package / kernel_file
         path.write_text(path.read_text() + "\n# an edit\n")
@@ -96,7 +97,7 @@ def test_dse_caches_are_stamped_with_every_kernel_source(tmp_path):
     (package / "cli.py").write_text((package / "cli.py").read_text() + "\n# not a kernel module\n")
     assert jit.kernel_sources_hash(package) == jit.kernel_sources_hash(package)
     ours = SafeIndexDataCacheFile(str(jit.PACKAGE / "cost/__pycache__"), "roofline.x-1.py311", "stamp")
-    assert ours._source_stamp == ("stamp", jit.SOURCES)
+    assert ours._source_stamp == ("stamp", jit.sources())
     theirs = SafeIndexDataCacheFile(str(tmp_path / "elsewhere"), "m.x-1.py311", "stamp")
     assert theirs._source_stamp == "stamp"
 
@@ -143,7 +144,7 @@ def test_a_first_run_killed_while_compiling_then_two_at_once_then_the_next_run_w
     expected = subprocess.run([sys.executable, "-m", "dse.cli", *args], cwd=ROOT, capture_output=True, text=True,
                               timeout=600)
     assert expected.returncode == 0, expected.stderr
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "DSE_JIT": "1"}     # compiled, not plain Python
     cmd = [sys.executable, "-m", "dse.cli", *args]
     killed = subprocess.run(cmd, cwd=tmp_path, env={**env, "DSE_FAILPOINT": "numba-data:2"}, capture_output=True,
                             text=True, timeout=600)

@@ -68,6 +68,8 @@ def check_results_folder(out: Path, folder: Path) -> None:
             raise DseError("--out", str(path), "a folder (this is a file)")
     ancestor = folder
     while not ancestor.exists():
+        if os.path.lexists(ancestor):     # a link to nothing, or a loop of links
+            raise DseError("--out", str(out), "a folder", f"{ancestor} is a symbolic link that leads nowhere")
         if ancestor.parent == ancestor:
             break
         ancestor = ancestor.parent
@@ -121,8 +123,19 @@ def write_part(folder: Path, name: str, rows: list[dict], metadata: dict[bytes, 
 
 
 def part_files_or_none(folder: Path) -> list[Path]:
-    """The part files a reader would pick up in ``folder`` (hidden temp files are not)."""
-    return sorted(f for f in folder.rglob("*.parquet") if not f.name.startswith(".")) if folder.is_dir() else []
+    """The part files a reader would pick up in ``folder``: regular files (hidden temp files are
+    not; a FIFO, device or folder named like a part is not a part: :func:`odd_parts` names them)."""
+    return sorted(f for f in folder.rglob("*.parquet") if not f.name.startswith(".") and f.is_file()) \
+        if folder.is_dir() else []
+
+
+def odd_parts(path: str | Path) -> list[tuple[Path, str]]:
+    """Things named like part files under ``path`` that are not regular files, with why."""
+    p = Path(path)
+    if not p.is_dir():
+        return []
+    return [(f, "not a regular file") for f in sorted(p.rglob("*.parquet"))
+            if not f.name.startswith(".") and not f.is_file()]
 
 
 def part_files(path: str | Path) -> list[Path]:
@@ -134,7 +147,9 @@ def part_files(path: str | Path) -> list[Path]:
         raise DseError(str(path), "", "a results folder or .parquet file that exists")
     files = part_files_or_none(p)
     if not files:
-        raise DseError(str(path), "", "a results folder holding part-*.parquet files (none found)")
+        odd = odd_parts(p)
+        found = f"{odd[0][0].name} is {odd[0][1]}" if odd else "none found"
+        raise DseError(str(path), "", f"a results folder holding part-*.parquet files ({found})")
     return files
 
 
@@ -180,7 +195,7 @@ def load_dataset(path: str | Path, study: str | None = None) -> Dataset:
     import pyarrow.parquet as pq
 
     tables: list[tuple[Path, Any, dict]] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str]] = odd_parts(path)
     for f in part_files(path):
         try:
             table = pq.read_table(f)

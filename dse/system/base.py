@@ -49,6 +49,9 @@ class SystemKind(ABC):
     # The optional workload sections it reads (names of dse.spec.workload.sections); a workload
     # with any other is an error before any search work, never silently ignored.
     workload_sections: ClassVar[tuple[str, ...]]
+    # One design costs less interpreted than numba's import and first-call set-up (~0.8 s): `dse
+    # evaluate` runs this kind's kernels as plain Python (dse.jit.use_plain_python), same code.
+    plain_python: ClassVar[bool] = False
 
     def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Every hardware field the loader accepts: section path -> (required, optional) keys

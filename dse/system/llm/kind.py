@@ -21,6 +21,7 @@ class LlmKind(SystemKind):
     name = "llm"
     hardware_sections = ("gpu", "pim")
     workload_sections = ("models[].transformer", "models[].transformer.decode")
+    plain_python = True
     mapping_title = "parallel"
 
     fields_heading = "GPU/PIM hardware fields"

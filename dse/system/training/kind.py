@@ -15,6 +15,7 @@ class TrainingKind(SystemKind):
     name = "training"
     hardware_sections = ()           # training files say `kind: training` (their gpu section is not the llm kind's)
     workload_sections = ("models[].transformer", "models[].transformer.training", "models[].pipeline")
+    plain_python = True
     mapping_title = "parallel"
 
     fields_heading = "Training hardware fields"
