@@ -114,7 +114,7 @@ def test_batched_journal_appends_once_per_batch_and_replays_what_it_wrote(tmp_pa
     from dse.search.storage import BatchedJournal
 
     path = tmp_path / "j.log"
-    journal_ = BatchedJournal(str(path))
+    journal_ = BatchedJournal(JournalFileBackend(str(path)))
     mine = JournalStorage(journal_)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with journal_.batch():
@@ -268,9 +268,19 @@ def test_postgres_workers_share_one_study(tmp_path, postgres):
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert not any(err for _, err in outs), outs              # no warnings, no tracebacks
-    from dse.search.storage import postgres_url
+    import sqlalchemy
+    from optuna.storages import JournalStorage
 
-    audit(tmp_path / study, postgres_url(postgres), 40, study)
+    from dse.search.storage import PostgresJournal, postgres_url
+
+    # The study is an Optuna journal in table dse_journal, read here with a plain JournalStorage.
+    engine = sqlalchemy.create_engine(postgres_url(postgres))
+    audit(tmp_path / study, JournalStorage(PostgresJournal(engine, study)), 40, study)
+    with engine.connect() as c:     # every worker deleted its heartbeat row when it closed
+        assert c.execute(sqlalchemy.text("SELECT count(*) FROM dse_workers WHERE study = :s"),
+                         {"s": study}).scalar() == 0
+        logs = c.execute(sqlalchemy.text("SELECT count(*) FROM dse_journal WHERE study = :s"), {"s": study}).scalar()
+    assert logs > 40 * 5                                    # every trial's state changes are there
     again = dse("search", WL, HW, "--trials", "40", "--out", str(tmp_path), "-q", "--study", study,
                 "--storage", postgres)
     assert again.returncode == 0 and "already has 40 of 40 trials" in again.stdout
@@ -330,4 +340,37 @@ def test_file_storage_reaps_a_silent_worker_by_heartbeat_age(tmp_path):
     assert states == {TrialState.FAIL: 1, TrialState.WAITING: 1}   # failed, and re-queued with its params
     retry = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[0]
     assert retry.params == trial.params
+    coord.close()
+
+
+def test_postgres_reaps_a_silent_worker_by_its_heartbeat_row(postgres):
+    """The same on PostgreSQL: the other worker's beat is a row in dse_workers, aged by the
+    server's clock; a fresh row keeps its trial, one older than GRACE_S gets it failed and re-queued."""
+    import sqlalchemy
+    from optuna.trial import TrialState
+
+    from dse.search.storage import GRACE_S, WORKER_ATTR, PostgresCoordinator, StudyTrials, open_store
+
+    name = f"reap{os.getpid()}_{int(time.time())}"
+    store = open_store(postgres, Path("/nonexistent"), name, "me:1:a")
+    coord = store.coordinator
+    assert isinstance(coord, PostgresCoordinator)
+    with coord.lock():
+        study = optuna.create_study(study_name=name, storage=store.storage)
+        trial = study.ask()
+        trial.suggest_int("x", 0, 9)
+        other = "elsewhere.example:4242:b"
+        trial.set_user_attr(WORKER_ATTR, other)
+    trials = StudyTrials(store.storage, study)
+    with coord.engine.begin() as c:
+        c.execute(sqlalchemy.text("INSERT INTO dse_workers (study, token) VALUES (:s, :t)"), {"s": name, "t": other})
+    with coord.lock():
+        assert coord.reap(study, trials, force=True) == 0          # fresh heartbeat: alive
+    with coord.engine.begin() as c:
+        c.execute(sqlalchemy.text("UPDATE dse_workers SET beat = now() - make_interval(secs => :g) "
+                                  "WHERE study = :s AND token = :t"), {"s": name, "t": other, "g": GRACE_S + 5})
+    with coord.lock():
+        assert coord.reap(study, trials, force=True) == 1          # silent for longer than the grace period
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    assert states == {TrialState.FAIL: 1, TrialState.WAITING: 1}
     coord.close()

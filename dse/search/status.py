@@ -35,12 +35,12 @@ class StudyStatus:
         return asdict(self)
 
 
-def _storage_for(url: str | None, folder: Path) -> tuple[Any, str] | None:
-    """A read-side Optuna storage for the study in ``folder`` (None: no storage found)."""
+def _storage_for(url: str | None, folder: Path, name: str) -> tuple[Any, str] | None:
+    """A read-side Optuna storage for study ``name`` in ``folder`` (None: no storage found)."""
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from dse.search.storage import hide_password, _reason, postgres_url
+    from dse.search.storage import PostgresJournal, hide_password, _reason, postgres_url
 
     if not url:
         journal = folder / "_optuna.log"
@@ -57,6 +57,11 @@ def _storage_for(url: str | None, folder: Path) -> tuple[Any, str] | None:
                 raise FileNotFoundError(url)
             return JournalStorage(JournalFileBackend(url)), url
         full = postgres_url(url) if url.startswith("postgresql://") else url
+        if url.partition("://")[0].partition("+")[0] == "postgresql":
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(full, connect_args={"connect_timeout": 10})
+            return JournalStorage(PostgresJournal(engine, name)), hide_password(url)
         return RDBStorage(full, skip_table_creation=True), hide_password(url)
     except DseError:
         raise
@@ -111,7 +116,7 @@ def status(results: Path, storage_url: str | None = None) -> list[StudyStatus]:
         name = str(data.frame["study"].iloc[0]) if data is not None and "study" in data.frame and len(data.frame) \
             else folder.name
         st = StudyStatus(study=name, storage="-")
-        opened = _storage_for(storage_url, folder)
+        opened = _storage_for(storage_url, folder, name)
         study = None
         owners: set = set()
         if opened is not None:

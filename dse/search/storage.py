@@ -6,7 +6,9 @@ Storages (``--storage``):
 - ``memory``: in this process only (no resume; benchmarks and tests);
 - ``FILE.log``: a journal file elsewhere;
 - ``sqlite:///FILE``;
-- ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`` (the ``postgres`` extra: psycopg 3).
+- ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`` (the ``postgres`` extra: psycopg 3): the same
+  journal as the file, one per study, in table ``dse_journal`` (:class:`PostgresJournal`), and the
+  workers' heartbeats in ``dse_workers``.
 
 A :class:`Coordinator` gives the workers of one study two things Optuna does not:
 - a **mutex** (``fcntl.flock`` on a file beside a file storage; a PostgreSQL advisory lock),
@@ -15,19 +17,23 @@ A :class:`Coordinator` gives the workers of one study two things Optuna does not
 - **liveness**: a killed worker's RUNNING trials are failed and re-queued (Optuna's
   ``RetryHeartbeatStaleTrialCallback``) once its heartbeat is older than ``GRACE_S``, or at once
   when it ran on this host and its process is gone. File storages keep one heartbeat file per
-  worker (``<storage>.workers/<token>``); PostgreSQL uses Optuna's own trial heartbeats.
+  worker (``<storage>.workers/<token>``); PostgreSQL a row per worker in ``dse_workers``.
 
 Writes are batched per hold of the mutex (:class:`BatchedJournal`): Optuna's journal appends one
 line, with a lock file and an fsync, per trial state change (12 per trial here: create, five
 params, four user attributes, values, state); every write a worker makes while it holds the mutex is
 applied to its own replay at once and appended to the file as one block when it lets go, so a
 round of 50 trials costs three appends (ask and claim; the part names; tell) instead of ~600.
+PostgreSQL gets the same journal and the same batches (one INSERT of many rows, one transaction):
+Optuna's relational storage made every state change a transaction and every sampler read a query
+over all trials (~95 ms a trial on loopback, measured by tests/bench/bench_storage.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import socket
@@ -103,13 +109,10 @@ class StudyTrials:
     def frozen(self, number: int) -> Any:
         return self.storage.get_trial(self.trial_id(number))
 
-    def heartbeat(self, number: int) -> None:
-        self.storage.record_heartbeat(self.trial_id(number))
-
 
 class BatchedJournal:
     """A journal backend (Optuna's ``BaseJournalBackend`` protocol: ``read_logs``, ``append_logs``)
-    over a :class:`~optuna.storages.journal.JournalFileBackend` that holds back the logs written
+    over another (Optuna's ``JournalFileBackend``, or :class:`PostgresJournal`) that holds back the logs written
     inside :meth:`batch` and appends them in one write (one lock file, one fsync) when it ends.
 
     Why this is safe: a batch runs only while the worker holds the study's mutex, and every dse
@@ -125,10 +128,8 @@ class BatchedJournal:
     Outside a batch (``dse status``, a plain Optuna process) writes pass straight through.
     """
 
-    def __init__(self, path: str):
-        from optuna.storages.journal import JournalFileBackend
-
-        self.inner = JournalFileBackend(path)
+    def __init__(self, inner: Any):
+        self.inner = inner          # a JournalFileBackend or a PostgresJournal
         self.pending: list[dict[str, Any]] = []
         self.depth = 0              # nesting of batch()
         self.in_file = 0            # logs known to be in the file (read or written by this process)
@@ -177,17 +178,84 @@ class BatchedJournal:
                     self.in_file += len(logs)
 
 
-class Coordinator:
-    """Mutex and liveness for the workers of one study (the in-memory storage: one worker)."""
+class PostgresJournal:
+    """Optuna's journal-backend protocol over PostgreSQL: study ``study``'s logs are the rows of
+    table ``dse_journal`` with that study, in ``seq`` order (0, 1, 2, ...: a log's number is its
+    ``seq``). An append takes a transaction-level advisory lock on the study's journal, numbers its
+    logs after the last one and inserts them all in one statement; a read selects the rows from a
+    number on. (Create the tables under the database-wide schema lock: :meth:`create_tables`.)"""
 
-    def __init__(self, token: str):
+    def __init__(self, engine: Any, study: str):
+        self.engine, self.study = engine, study
+        self._key = _lock_key(f"dse-journal:{study}")
+
+    @staticmethod
+    def create_tables(connection: Any) -> None:
+        import sqlalchemy
+
+        connection.execute(sqlalchemy.text(
+            "CREATE TABLE IF NOT EXISTS dse_journal (study TEXT NOT NULL, seq BIGINT NOT NULL, log TEXT NOT NULL, "
+            "PRIMARY KEY (study, seq))"))
+        connection.execute(sqlalchemy.text(
+            "CREATE TABLE IF NOT EXISTS dse_workers (study TEXT NOT NULL, token TEXT NOT NULL, "
+            "beat TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (study, token))"))
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        import sqlalchemy
+
+        with self.engine.connect() as c:
+            rows = c.execute(sqlalchemy.text("SELECT log FROM dse_journal WHERE study = :s AND seq >= :n ORDER BY seq"),
+                             {"s": self.study, "n": log_number_from}).all()
+        for (log,) in rows:
+            yield json.loads(log)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        import sqlalchemy
+
+        with self.engine.begin() as c:
+            c.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._key})
+            start = c.execute(sqlalchemy.text("SELECT COALESCE(MAX(seq) + 1, 0) FROM dse_journal WHERE study = :s"),
+                              {"s": self.study}).scalar_one()
+            c.execute(sqlalchemy.text("INSERT INTO dse_journal (study, seq, log) VALUES (:s, :q, :l)"),
+                      [{"s": self.study, "q": start + i, "l": json.dumps(log, separators=(",", ":"))}
+                       for i, log in enumerate(logs)])
+
+
+class Coordinator:
+    """Mutex and liveness for the workers of one study (the in-memory storage: one worker).
+
+    Lifecycle: made by :func:`open_store`; the worker holds :meth:`lock` while it asks, claims and
+    tells (a storage with a :class:`BatchedJournal` writes each hold as one batch), calls
+    :meth:`beat` between design points and :meth:`reap` under the lock, and :meth:`close` at the end.
+    Subclasses give the mutex (:meth:`_acquire`, :meth:`_release`) and the heartbeat store
+    (:meth:`_beat`, :meth:`_beat_age`)."""
+
+    def __init__(self, token: str, journal: BatchedJournal | None = None):
         self.token = token
+        self.journal = journal
+        self._held = 0
         self._last_beat = 0.0
         self._last_reap = 0.0
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        yield
+        """The study's mutex (re-entrant); the writes made while it is held are one journal batch."""
+        if self._held == 0:
+            self._acquire()
+        self._held += 1
+        try:
+            with self.journal.batch() if self.journal is not None else contextlib.nullcontext():
+                yield
+        finally:
+            self._held -= 1
+            if self._held == 0:
+                self._release()
+
+    def _acquire(self) -> None:
+        pass
+
+    def _release(self) -> None:
+        pass
 
     def beat(self, study, trials: StudyTrials, numbers: list[int], force: bool = False) -> None:
         """Record that this worker is alive, with the trial ``numbers`` it holds RUNNING (at most
@@ -195,10 +263,14 @@ class Coordinator:
         now = time.monotonic()
         if force or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
-            self._beat(study, trials, numbers)
+            self._beat()
 
-    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
+    def _beat(self) -> None:
         pass
+
+    def _beat_age(self, token: str) -> float | None:
+        """Seconds since worker ``token`` last beat (None: no beat on record)."""
+        return None
 
     def reap(self, study, trials: StudyTrials, force: bool = False) -> int:
         """Fail (and re-queue) the RUNNING trials of dead workers; returns how many."""
@@ -209,7 +281,17 @@ class Coordinator:
         return self._reap(study, trials)
 
     def _reap(self, study, trials: StudyTrials) -> int:
-        return 0
+        """Another worker is dead when its last beat (else, its trial's start) is older than
+        ``GRACE_S``, or at once when it ran on this host and its process is gone."""
+        stale = []
+        now = time.time()
+        for trial, token in self.others_running(study):
+            age = self._beat_age(token)
+            if age is None:
+                age = now - trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+            if age > GRACE_S or _process_gone(token):
+                stale.append(trial)
+        return self._fail_and_retry(study, trials, stale) if stale else 0
 
     def _fail_and_retry(self, study, trials: StudyTrials, stale) -> int:
         from optuna.exceptions import UpdateFinishedTrialError
@@ -241,48 +323,35 @@ class FileCoordinator(Coordinator):
     """For storages that are files (journal, SQLite): ``flock`` and heartbeat files beside them."""
 
     def __init__(self, token: str, base: Path, journal: BatchedJournal | None = None):
-        super().__init__(token)
-        self.journal = journal
+        super().__init__(token, journal)
         self.lock_path = Path(f"{base}.dse-lock")
         self.beats = Path(f"{base}.workers")
         self.beats.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._held = 0
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def _acquire(self) -> None:
         import fcntl
 
-        if self._held == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self._held += 1
-        try:
-            with self.journal.batch() if self.journal is not None else contextlib.nullcontext():
-                yield
-        finally:
-            self._held -= 1
-            if self._held == 0:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def _release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _beat_file(self, token: str) -> Path:
         return self.beats / token.replace(":", "_")
 
-    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
+    def _beat(self) -> None:
         path = self._beat_file(self.token)
         path.touch()
         os.utime(path)
 
-    def _reap(self, study, trials: StudyTrials) -> int:
-        stale = []
-        now = time.time()
-        for trial, token in self.others_running(study):
-            try:
-                age = now - self._beat_file(token).stat().st_mtime
-            except FileNotFoundError:
-                age = now - trial.datetime_start.timestamp() if trial.datetime_start else 0.0
-            if age > GRACE_S or _process_gone(token):
-                stale.append(trial)
-        return self._fail_and_retry(study, trials, stale) if stale else 0
+    def _beat_age(self, token: str) -> float | None:
+        try:
+            return time.time() - self._beat_file(token).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -297,52 +366,64 @@ def _lock_key(text: str) -> int:
 
 
 class PostgresCoordinator(Coordinator):
-    """PostgreSQL: a session advisory lock keyed by the study name; Optuna's trial heartbeats."""
+    """PostgreSQL: a session advisory lock keyed by the study name; a heartbeat row per worker in
+    ``dse_workers`` (ages measured by the server's clock)."""
 
     def __init__(self, token: str, url: str, study_name: str):
         import sqlalchemy
 
         super().__init__(token)
-        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
-                                                connect_args={"connect_timeout": 10})
-        self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.engine = sqlalchemy.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.study_name = study_name
         self._key = _lock_key(f"dse:{study_name}")
-        self._held = 0
 
     @contextlib.contextmanager
-    def lock(self, schema: bool = False) -> Iterator[None]:
-        """The study's advisory lock (``schema``: the database-wide one for creating tables)."""
+    def schema_lock(self) -> Iterator[None]:
+        """The database-wide advisory lock under which the first worker creates the tables."""
         import sqlalchemy
 
-        key = _lock_key("dse:schema") if schema else self._key
-        if schema or self._held == 0:
-            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        self._held += not schema
+        key = _lock_key("dse:schema")
+        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
         try:
             yield
         finally:
-            self._held -= not schema
-            if schema or self._held == 0:
-                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
-    def _beat(self, study, trials: StudyTrials, numbers: list[int]) -> None:
-        for number in numbers:
-            trials.heartbeat(number)
+    def _acquire(self) -> None:
+        import sqlalchemy
 
-    def _reap(self, study, trials: StudyTrials) -> int:
-        from optuna.storages import fail_stale_trials
+        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
 
-        failed = self._fail_and_retry(study, trials, [t for t, token in self.others_running(study)
-                                                      if _process_gone(token)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")     # flagged experimental
-            fail_stale_trials(study)            # heartbeats older than GRACE_S, any host
-        return failed
+    def _release(self) -> None:
+        import sqlalchemy
+
+        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+
+    def _beat(self) -> None:
+        import sqlalchemy
+
+        self._conn.execute(sqlalchemy.text(
+            "INSERT INTO dse_workers (study, token) VALUES (:s, :t) ON CONFLICT (study, token) DO UPDATE SET beat = now()"),
+            {"s": self.study_name, "t": self.token})
+
+    def _beat_age(self, token: str) -> float | None:
+        import sqlalchemy
+
+        age = self._conn.execute(sqlalchemy.text(
+            "SELECT EXTRACT(EPOCH FROM now() - beat) FROM dse_workers WHERE study = :s AND token = :t"),
+            {"s": self.study_name, "t": token}).scalar()
+        return None if age is None else float(age)
 
     def close(self) -> None:
+        import sqlalchemy
+
+        with contextlib.suppress(Exception):
+            self._conn.execute(sqlalchemy.text("DELETE FROM dse_workers WHERE study = :s AND token = :t"),
+                               {"s": self.study_name, "t": self.token})
         with contextlib.suppress(Exception):
             self._conn.close()
-            self._engine.dispose()
+            self.engine.dispose()
 
 
 @dataclass
@@ -422,6 +503,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     """
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     shown = url or str(study_folder / "_optuna.log")
@@ -434,7 +516,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
         if not url or ("://" not in url and url.endswith(".log")):
             path = Path(url) if url else study_folder / "_optuna.log"
             path.parent.mkdir(parents=True, exist_ok=True)
-            journal = BatchedJournal(str(path))
+            journal = BatchedJournal(JournalFileBackend(str(path)))
             return StudyStore(JournalStorage(journal), FileCoordinator(token, path, journal), str(path))
         scheme = url.partition("://")[0]
         if scheme == "sqlite":
@@ -444,13 +526,10 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
         if scheme.partition("+")[0] == "postgresql":
             full = postgres_url(url) if scheme == "postgresql" else url
             coordinator = PostgresCoordinator(token, full, study_name)
-            with coordinator.lock(schema=True), warnings.catch_warnings():
-                warnings.simplefilter("ignore")   # heartbeat_interval is flagged experimental
-                # Under a database-wide lock: the first worker creates Optuna's tables, the rest find them.
-                storage = RDBStorage(full, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                     heartbeat_stale_trial_callback=_retry_callback(),
-                                     engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
-            return StudyStore(storage, coordinator, hide_password(url))
+            with coordinator.schema_lock(), coordinator.engine.begin() as connection:
+                PostgresJournal.create_tables(connection)     # the first worker creates them, the rest find them
+            coordinator.journal = BatchedJournal(PostgresJournal(coordinator.engine, study_name))
+            return StudyStore(JournalStorage(coordinator.journal), coordinator, hide_password(url))
     except DseError:
         raise
     except Exception as exc:  # driver missing, host unreachable, wrong password, not a file: one line, exit 2

@@ -352,7 +352,7 @@ class Worker:
                 if on_trial:
                     on_trial(summary)
                 if not batch and not self.stop:
-                    time.sleep(0.2 if self.proposals else 1.0)    # others hold the rest of the budget: wait
+                    time.sleep(0.1)    # others hold the rest of the budget: poll (a cheap read of the journal)
         except KeyboardInterrupt:            # a second signal: no flush, but nothing left RUNNING either
             self.rows.clear()
             for q in self.proposals:

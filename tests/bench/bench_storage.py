@@ -46,7 +46,7 @@ def run(tree: Path, spec: tuple[str, str], out: Path, trials: int, storage: str 
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cpu0, start = children_cpu(), time.perf_counter()
     procs = [subprocess.Popen(cmd + ["--worker", str(w)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for w in range(workers)]
+                              text=True, env=env, cwd=tree) for w in range(workers)]     # cwd: python -m reads it first
     outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - start
     if any(p.returncode for p in procs):
@@ -111,9 +111,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
         trees = ([("before", args.before.resolve())] if args.before else []) + [("this", ROOT)]
-        for _, tree in trees:                       # numba caches and imports warm
-            run(tree, MAIN, tmp / "warm", 20, "memory")
-            run(tree, PAPI, tmp / "warm", 20, "memory")
+        for label, tree in trees:                   # numba caches and imports warm
+            run(tree, MAIN, tmp / f"warm-{label}", 20, "memory")
+            run(tree, PAPI, tmp / f"warm-{label}", 20, "memory")
         if "1" in args.parts:
             main_job_share(trees, args.reps, tmp)
         if "2" in args.parts:
