@@ -373,6 +373,56 @@ MUTANTS: list[tuple] = [
      "tp not capped by the group size"),
 ]
 
+# Blind (issue 23, item 6): written from the sources where kernel results become reported metrics,
+# before reading the tests meant to kill them; the first run's kill rate is in the issue's note.
+BLIND_MODEL = [
+    ("dse/system/training/evaluator.py", "    busy = float(dev[:, D_BUSY].max())", "    busy = float(dev[:, D_BUSY].min())",
+     "blind: bubble rate from the least busy device"),
+    ("dse/system/training/evaluator.py", '"microbatches_per_s": n * dp / iteration', '"microbatches_per_s": n / iteration',
+     "blind: one DP replica's microbatch rate reported as the whole"),
+    ("dse/system/training/evaluator.py", "(iteration * tp * pp * dp * g.peak_flop_per_s)",
+     "(iteration * tp * pp * g.peak_flop_per_s)", "blind: MFU over one DP replica's GPUs"),
+    ("dse/system/training/evaluator.py", '"peak_memory_bytes": float(total.max()),', '"peak_memory_bytes": float(peak_act.max()),',
+     "blind: peak memory without the training state"),
+    ("dse/system/training/evaluator.py", '"pp_comm_s": float(sc.costs.comm_s.max())', '"pp_comm_s": float(sc.costs.comm_s.sum())',
+     "blind: pipeline send time summed over stages"),
+    ("dse/system/training/evaluator.py", "tokens = int(tr.global_batch) * t.seq_len", "tokens = int(tr.global_batch) * (t.seq_len - 1)",
+     "blind: tokens per iteration one short per sequence"),
+    ("dse/system/training/kind.py", '"span_s": float(row[D_LAST] - row[D_FIRST])', '"span_s": float(row[D_LAST])',
+     "blind: a device's span from time 0, not its first pass"),
+    ("dse/system/training/kind.py", '"peak_activation_units": float(row[D_PEAK]) / unit if unit',
+     '"peak_activation_units": float(row[D_PEAK]) if unit', "blind: per-device peak in bytes labelled units"),
+    ("dse/system/llm/evaluator.py", "        kv_peak = max(kv_peak, res[R_KV_PEAK])", "        kv_peak = res[R_KV_PEAK]",
+     "blind: KV peak of the last DP replica, not the largest"),
+    ("dse/system/llm/evaluator.py", '"tpot_s": tpot_sum / len(point.lengths)', '"tpot_s": tpot_sum / total_steps',
+     "blind: TPOT averaged over steps, not requests"),
+    ("dse/system/llm/evaluator.py", '"fc_on_gpu_fraction": fc_gpu / total_steps', '"fc_on_gpu_fraction": fc_gpu / len(point.lengths)',
+     "blind: FC-on-GPU fraction per request, not per step"),
+    ("dse/system/serving/evaluator.py", "    lat = (s.finish - req.arrival_s)[inside][served]", "    lat = (s.finish - req.arrival_s)[inside][good]",
+     "blind: latency percentiles over the requests within SLO only"),
+    ("dse/system/serving/evaluator.py", '"slo_attainment_min": min(attain)', '"slo_attainment_min": max(attain)',
+     "blind: worst model's attainment from the best model"),
+    ("dse/system/serving/evaluator.py", '"replicas": int(placed[i].sum())})', '"replicas": int(placed[i].any())})',
+     "blind: a model's replicas counted as one"),
+    ("dse/system/chiplet/evaluator.py", '"throughput_per_s": 1.0 / period,', '"throughput_per_s": 1.0 / latency,',
+     "blind: throughput from the frame latency, not the period"),
+    ("dse/system/chiplet/evaluator.py", "np.add.at(macs_on, assign, point.macs * point.ops.mult)",
+     "np.add.at(macs_on, assign, point.macs)", "blind: chiplet utilisation without repeated ops"),
+    ("dse/system/chiplet/evaluator.py", '"l2_overflow_bytes": float(overflow.max()),', '"l2_overflow_bytes": float(overflow.sum()),',
+     "blind: L2 overflow summed over ops, not the worst op"),
+]
+BLIND_IMPORT = [
+    ("dse/models/onnx_import.py", 'm, c = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])', "m, c = (a[0], a[1])",
+     "blind: ONNX Gemm transA ignored"),
+    ("dse/models/onnx_import.py", "weights_static=node.input[1] in inits and len(b) == 2))",
+     "weights_static=node.input[1] in inits))", "blind: a batched MatMul initializer counted as static weights"),
+    ("dse/models/onnx_import.py", "stride=strides[0],", "stride=1,", "blind: ONNX Conv strides ignored"),
+    ("dse/models/hf_config.py", 'intermediate_size=need("n_inner") if cfg.get("n_inner") is not None else 4 * hidden,',
+     "intermediate_size=4 * hidden,", "blind: HF gpt2 n_inner ignored"),
+]
+MUTANTS += BLIND_MODEL
+MUTANTS += [(*m, "tests/test_import.py tests/test_models.py") for m in BLIND_IMPORT]
+
 # A design the model cannot evaluate (issue 23): an infeasible row in a search, one line in evaluate.
 MUTANTS += [
     ("dse/search/worker.py", "        except MODEL_FAILURES as exc:", "        except KeyError as exc:",
