@@ -11,7 +11,8 @@ Classes of case (a seeded ``random.Random`` draws them; the same seed gives the 
   truncated file, a 10 MB scalar, byte soup);
 - ``file``: a special or unsuitable file (FIFO, ``/dev/zero``, ``/dev/urandom``, ``/dev/null``, a
   directory, a missing path, a symlink loop, a private file holding a secret) in any path position:
-  workload, hardware, ``--mapping``, ``serving.trace``, a sweep, ``--out``, a results folder;
+  workload, hardware, ``--mapping``, ``serving.trace``, an ONNX file, an HF ``config.json``, a
+  sweep, ``--out``, a results folder;
 - ``results``: a study folder from a real search, then corrupted (part truncated, replaced by
   garbage, by another schema, by a FIFO or a directory; journal truncated, garbage, a FIFO; all
   parts gone), through ``pareto``, ``status`` and ``results compact``;
@@ -246,7 +247,7 @@ def generate(rng: random.Random, index: int, base: Path, study: Path) -> Case:
         argv, out = command(rng, folder, wl, hw)
         return Case(cls, f"{what} as {side}, {argv[0]}", argv, folder, out=out)
     if cls == "file":
-        where = rng.choice(["workload", "hardware", "mapping", "trace", "sweep", "out", "results"])
+        where = rng.choice(["workload", "hardware", "mapping", "trace", "onnx", "hf_config", "sweep", "out", "results"])
         what, path = special(rng, folder, "thing")
         wl, hw = ROOT / wl_rel, ROOT / hw_rel
         if where == "workload":
@@ -261,6 +262,16 @@ def generate(rng: random.Random, index: int, base: Path, study: Path) -> Case:
             twl = folder / "wl.yaml"
             twl.write_text(dump(tree))
             argv, out = command(rng, folder, twl, ROOT / PAIRS["serving-trace"][1])
+        elif where in ("onnx", "hf_config"):          # a file a workload names for its model
+            if where == "onnx":
+                tree, model_hw = load("workloads/tiny_cnn.yaml"), ROOT / PAIRS["chiplet"][1]
+                tree["models"][0]["onnx"]["file"] = str(path)
+            else:
+                tree, model_hw = load("workloads/tinyllama_hf.yaml"), ROOT / PAIRS["llm-gpu"][1]
+                tree["models"][0]["transformer"]["hf_config"] = str(path)
+            mwl = folder / "wl.yaml"
+            mwl.write_text(dump(tree))
+            argv, out = command(rng, folder, mwl, model_hw)
         elif where == "sweep":
             argv, out = ["batch", str(path), "--slurm", "--script", str(folder / "s.sbatch")], None
         elif where == "out":

@@ -79,3 +79,35 @@ def test_knobs_probed_at_their_largest_together(tmp_path):
         prepare(str(wl), str(root / "hardware/mcm4_hetero.yaml"), SearchConfig(), 0)
     wl.write_text(wl.read_text().replace("[1, 1000]", "[1, 8]"))          # 9.7e16: accepted
     prepare(str(wl), str(root / "hardware/mcm4_hetero.yaml"), SearchConfig(), 0)
+
+
+def test_a_knob_extreme_the_model_cannot_build_is_one_line_before_any_search():
+    """dse.search.runner.probe builds every knob's extremes first: one whose build divides by zero
+    is a DseError naming the hardware file and the knob value, not a traceback mid-search."""
+    from dataclasses import dataclass
+
+    from dse.errors import DseError
+    from dse.search.runner import probe
+    from dse.search.space import Space
+    from dse.spec.common import Knob
+
+    @dataclass(frozen=True)
+    class Hw:
+        x: object
+
+    class Kind:
+        def build(self, workload, hardware):
+            return 1.0 / hardware.x           # x = 0 cannot be built
+
+    knob = Knob("x", low=0, high=8, integer=True)
+    space = Space.of([("hw.x", knob)])
+    try:
+        probe(Kind(), None, Hw(knob), space, "hw.yaml")
+    except DseError as err:
+        assert str(err).startswith("hw.yaml: hw.x=0 (the defaults): expected knob values the model can build"), \
+            str(err)
+        assert "ZeroDivisionError" in str(err)
+    else:
+        raise AssertionError("the extreme x=0 was not refused")
+    probe(Kind(), None, Hw(Knob("x", low=1, high=8, integer=True)), Space.of([("hw.x", Knob("x", low=1, high=8,
+                                                                                          integer=True))]), "hw.yaml")

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dse import __version__
-from dse.errors import DseError
+from dse.errors import MODEL_FAILURES, DseError, model_failure
 from dse.search.space import Space
-from dse.spec.common import resolve, spec_hash, to_jsonable
+from dse.spec.common import label_of, resolve, spec_hash, to_jsonable
 from dse.spec.hardware import load_hardware
 from dse.spec.workload import load_workload
 
@@ -176,7 +176,7 @@ def prepare(workload_path: str, hardware_path: str, cfg: SearchConfig, worker: i
     binding = dict(zip(BINDING, (provenance["workload_sha"], provenance["hardware_sha"], kind.name,
                                  objectives_text)))
     space = Space.of(kind.knobs(workload, hardware))
-    probe(kind, workload, hardware, space)
+    probe(kind, workload, hardware, space, str(hardware_path))
     return Prepared(workload, hardware, kind, space, objs, name, metadata, provenance, binding)
 
 
@@ -186,10 +186,13 @@ def _magnitude(value: Any) -> float:
     return float(math.prod(value)) if isinstance(value, tuple) else float(value)
 
 
-def probe(kind: Any, workload: Any, hardware: Any, space: Space) -> None:
+def probe(kind: Any, workload: Any, hardware: Any, space: Space, source: str) -> None:
     """Build (not evaluate) the design points at every knob's extremes — each choice, each range
     end, and all knobs at their largest together — so that a knob value the kind rejects is an
-    error before any search work, not after a hundred trials."""
+    error before any search work, not after a hundred trials; so is one whose build divides by
+    zero or leaves the model's domain (MODEL_FAILURES), named with the knob values that caused it.
+    (Evaluating them too would cost a serving kind seconds per point; a value that fails only at
+    evaluation becomes an infeasible row saying why.)"""
     points: list[dict] = [{}]
     largest: dict = {}
     for knob in space.knobs:
@@ -201,7 +204,14 @@ def probe(kind: Any, workload: Any, hardware: Any, space: Space) -> None:
     points.append(largest)
     for values in points:
         wl_vals, hw_vals = space.split(values)
-        kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
+        try:
+            kind.build(resolve(workload, wl_vals), resolve(hardware, hw_vals))
+        except MODEL_FAILURES as exc:      # e.g. a knob extreme that divides by zero while building
+            given = [f"{n}={label_of(values[k.path])}" for n, k in zip(space.names, space.knobs) if k.path in values]
+            shown = ", ".join(given) or ", ".join(f"{n}={label_of(k.default)}" for n, k in
+                                                  zip(space.names, space.knobs)) + " (the defaults)"
+            raise DseError(source, shown, "knob values the model can build (narrow the range)",
+                           model_failure(exc)) from None
 
 
 def plain_row(row: dict) -> dict:

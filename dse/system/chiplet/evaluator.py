@@ -168,7 +168,9 @@ def decode_mapping(point: DesignPoint, spec: dict, source: str) -> np.ndarray:
     name (the whole model), a list of chiplet names (one per op) or run-length text
     ``ws0*12,os1*61``. Every model must be mapped, with exactly one chiplet per op."""
     if not isinstance(spec, dict) or set(spec) != {"mapping"} or not isinstance(spec["mapping"], dict):
-        raise DseError(source, "", "a mapping file {mapping: {model: chiplets}}", spec)
+        shape = (f"keys {sorted(map(str, spec))[:8]}" if isinstance(spec, dict) else
+                 f"a {type(spec).__name__}, not a mapping")    # never the file's text: it may be any file
+        raise DseError(source, "", "a mapping file {mapping: {model: chiplets}}", shape)
     given = spec["mapping"]
     names = point.chiplets.names
     assign = np.zeros(point.ops.n, dtype=np.int64)
