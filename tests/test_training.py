@@ -318,3 +318,50 @@ def test_a_point_no_split_fits_is_one_infeasible_row():
     assert n == 0 and len(rows) == 1 and not rows[0]["feasible"]
     assert rows[0]["violations"].startswith("no tp x pp x dp split of 16 GPUs fits")
     assert best_values(rows, (("tokens_per_s", True), ("peak_memory_bytes", False))) == ([0.0, 1e300], False)
+
+
+@pytest.mark.parametrize("tp,pp,dp", [(2, 2, 1), (1, 2, 2), (1, 1, 4)])
+def test_rates_and_mfu_count_every_dp_replica(tp, pp, dp):
+    """A DP replica runs gb / dp sequences (n = gb / (mb dp) microbatches) an iteration; the system
+    runs all gb. By hand: microbatches_per_s = n dp / iteration = 16 / iteration, tokens_per_s =
+    gb s / iteration, and the MFU divides the FLOPs of all gb sequences (as in
+    test_mfu_tokens_and_iteration_compose) by all tp pp dp = 4 GPUs."""
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    r = ev.evaluate_config(point(t, hardware(nodes=1, gpn=4, parallel=Parallel(tp, pp, dp))), tp, pp, dp)
+    h, s, V, L = 256, 128, 1000, 4
+    flops = 3 * 16 * s * (L * (24 * h * h + 4 * h * s) + 2 * h * V)
+    assert r["microbatches"] == 16 // dp and r["gpus"] == 4
+    assert r["microbatches_per_s"] == pytest.approx(16 / r["iteration_s"], rel=1e-12)
+    assert r["tokens_per_s"] == pytest.approx(16 * s / r["iteration_s"], rel=1e-12)
+    assert r["mfu"] * r["iteration_s"] * 4 * 100e12 == pytest.approx(flops, rel=1e-12)
+
+
+def test_bubble_rate_sends_and_per_device_figures_by_hand():
+    """`dse evaluate`'s training detail, checked against its own passes and hand arithmetic (pp 4,
+    4 layers: stage 0 also embeds, stage 3 also runs the LM head, so the devices' loads differ):
+    a device's busy_s is the sum of its passes' durations and span_s its last end minus its first
+    start; bubble_rate = 1 - (busiest device's busy) / (longest span); the top-level peak
+    activation (bytes and units) is the largest device's; a stage's send is one microbatch's
+    activations, mb s h x 2 bytes = 65,536 B, over the 200 GB/s link plus its 2 us latency, the
+    last stage sends nothing, and pp_comm_s is one stage's send (the sends overlap in the schedule)."""
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    d = KIND.detail(point(t, hardware(nodes=1, gpn=4, parallel=Parallel(1, 4, 1))), None)
+    assert d["mapping"] == "tp=1,pp=4,dp=1"
+    busy, span = {}, {}
+    for p in d["passes"]:
+        busy[p["device"]] = busy.get(p["device"], 0.0) + p["end_s"] - p["start_s"]
+        first, last = span.get(p["device"], (math.inf, -math.inf))
+        span[p["device"]] = (min(first, p["start_s"]), max(last, p["end_s"]))
+    devices = d["per_device"]
+    assert len(devices) == 4 and len({round(x["busy_s"], 12) for x in devices}) > 1      # unequal loads
+    for x in devices:
+        assert x["busy_s"] == pytest.approx(busy[x["device"]], rel=1e-9)
+        assert x["span_s"] == pytest.approx(span[x["device"]][1] - span[x["device"]][0], rel=1e-9)
+    assert d["bubble_rate"] == pytest.approx(1 - max(busy.values()) / max(b - a for a, b in span.values()), rel=1e-9)
+    assert d["peak_activation_units"] == pytest.approx(max(x["peak_activation_units"] for x in devices), rel=1e-12)
+    assert d["peak_activation_bytes"] == pytest.approx(max(x["peak_activation_bytes"] for x in devices), rel=1e-12)
+    assert all(x["peak_activation_bytes"] / x["peak_activation_units"] == pytest.approx(
+        devices[0]["peak_activation_bytes"] / devices[0]["peak_activation_units"], rel=1e-9) for x in devices)
+    send = 1 * 128 * 256 * 2 / 200e9 + 2e-6
+    assert [s["send_s"] for s in d["per_stage"]] == pytest.approx([send, send, send, 0.0], rel=1e-12)
+    assert d["pp_comm_s"] == pytest.approx(send, rel=1e-12)
