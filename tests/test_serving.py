@@ -457,3 +457,36 @@ def test_pareto_summary_of_a_long_placement():
     assert kind.mapping_summary("pp2(bert-a,bert-b)") == "pp2(bert-a,bert-b)"
     long = " + ".join(["1gpu(llama2-7b-chat,llama2-7b-code)"] * 3 + ["pp4(llama2-13b-chat)", "1gpu()"])
     assert kind.mapping_summary(long) == "4x1gpu + pp4: 7 replicas"
+
+
+def test_late_requests_two_models_and_replicas_hand_derived(tmp_path):
+    """Serve-late admission, two 1-GPU groups, 1 s per request, SLO 2.5 s; m placed on group 0 only,
+    n on both (2 replicas). m's arrivals 0, 0.5, 1.0, 1.2, 5.0 on one GPU finish 1, 2, 3, 4, 6
+    (test_fcfs_serve_late_moves_the_clock): latencies 1, 1.5, 2, 2.8 (late), 1; n's one request at
+    7.0 finds a free GPU: latency 1. By hand: attainment 5/6 overall, m 4/5, n 1/1, worst model
+    0.8; goodput 5 / 10 s; latencies of every served request (the late one included) sorted
+    1, 1, 1, 1.5, 2, 2.8: mean 9.3 / 6 = 1.55, p50 (1 + 1.5) / 2 = 1.25, p99 (numpy's linear
+    rule, rank 0.99 x 5 = 4.95) 2 + 0.95 x 0.8 = 2.76; served 6, late 1; replicas m 1, n 2."""
+    from dse.system.serving.evaluator import build, evaluate
+
+    (tmp_path / "t.csv").write_text("arrival_s,model\n0,m\n0.5,m\n1.0,m\n1.2,m\n5.0,m\n7.0,n\n")
+    one = "{pp: 1, tp: 1, stage_latency_s: [1.0], weight_bytes_per_gpu: 1 GB}"
+    (tmp_path / "w.yaml").write_text(
+        "name: w\nserving: {duration_s: 10, warmup_s: 0, trace: t.csv}\nmodels:\n"
+        f"  - name: m\n    serving: {{slo_s: 2.5, profiled: [{one}]}}\n"
+        f"  - name: n\n    serving: {{slo_s: 2.5, profiled: [{one}]}}\n")
+    hw = resolve(load_hardware(str(HW6)), {"system.groups": "1+1"})
+    point = build(load_workload(str(tmp_path / "w.yaml")), replace(hw, request_overhead_s=0.0, admission="serve_late"))
+    assert point.names[:2] == ("m", "n") or list(point.names) == ["m", "n"]
+    keep: dict = {}
+    m = evaluate(point, np.array([[1, 0], [1, 1]], dtype=np.uint8), keep)
+    assert m["requests"] == 6 and m["served"] == 6 and m["late"] == 1 and m["rejected"] == 0
+    assert m["slo_attainment"] == pytest.approx(5 / 6, rel=1e-12)
+    assert m["slo_attainment_min"] == pytest.approx(0.8, rel=1e-12)
+    assert m["goodput_per_s"] == pytest.approx(0.5, rel=1e-12)
+    assert m["latency_mean_s"] == pytest.approx(1.55, rel=1e-12)
+    assert m["latency_p50_s"] == pytest.approx(1.25, rel=1e-12)
+    assert m["latency_p99_s"] == pytest.approx(2.76, rel=1e-12)
+    assert [(r["model"], r["requests"], r["slo_attainment"], r["replicas"]) for r in keep["per_model"]] == [
+        ("m", 5, 0.8, 1), ("n", 1, 1.0, 2)]
+    assert m["replicas"] == 3
