@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -655,3 +656,28 @@ def test_evaluate_of_a_failing_design_is_a_one_line_error(monkeypatch):
         evaluate_point("workloads/gpt3_175b_decode.yaml", HW.format("papi"), None, ["fpus_per_bank=8"])
     assert str(err.value).startswith("--set: expected a design the model can evaluate, got 'ZeroDivisionError in "
                                      "device_table (dse/system/llm/evaluator.py:")
+
+
+def test_dp_replicas_compose_as_independent_runs():
+    """DP replicas decode independently: with dp 2 and output lengths [1000, 10] (one request each),
+    each replica is exactly a dp-1 run of its own request. By hand, the dp-2 row must report the
+    larger replica's peak memory (its KV cache), the mean of the two requests' TPOTs (a per-request
+    mean), decode time and latency of the slower replica, all 1,010 tokens and all 1,010 decode
+    steps, and the FC-on-GPU share of all those steps."""
+    from dse.system.base import kind_named
+
+    kind = kind_named("llm")
+    root = Path(__file__).resolve().parent.parent
+    p = kind.build(resolve(load_workload(str(root / "workloads/llama65b_serving.yaml")), {}),
+                   resolve(load_hardware(str(root / "hardware/a100x8.yaml")), {}))
+    both = llm.evaluate_config(replace(p, lengths=np.array([1000, 10])), 4, 1, 2)
+    long = llm.evaluate_config(replace(p, lengths=np.array([1000])), 4, 1, 1)
+    short = llm.evaluate_config(replace(p, lengths=np.array([10])), 4, 1, 1)
+    assert long["peak_gpu_memory_bytes"] > short["peak_gpu_memory_bytes"]
+    assert both["peak_gpu_memory_bytes"] == long["peak_gpu_memory_bytes"]
+    assert both["tpot_s"] == pytest.approx((long["tpot_s"] + short["tpot_s"]) / 2, rel=1e-12)
+    assert both["decode_s"] == long["decode_s"] and both["latency_s"] == pytest.approx(long["latency_s"], rel=1e-12)
+    assert both["output_tokens"] == 1010 and both["decode_steps"] == long["decode_steps"] + short["decode_steps"] == 1010
+    fc_steps = long["fc_on_gpu_fraction"] * long["decode_steps"] + short["fc_on_gpu_fraction"] * short["decode_steps"]
+    assert both["fc_on_gpu_fraction"] == pytest.approx(fc_steps / 1010, rel=1e-12)
+    assert both["tokens_per_s"] == pytest.approx(1010 / both["latency_s"], rel=1e-12)
