@@ -170,3 +170,38 @@ def test_chiplet_evaluate_of_an_imported_cnn_through_the_cli():
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["throughput_per_s"] > 0 and out["feasible"] is True
+
+
+def test_gemm_trans_a_and_a_batched_matmul_initializer_by_hand(tmp_path):
+    """Gemm with transA = 1: A is stored [C, N] = [16, 3], so N = 3 rows, C = 16, and B [16, 10]
+    (transB = 0) gives K = 10: 480 MACs, static weights. A MatMul whose B is a batched (3-D)
+    initializer [2, 16, 8] on x [2, 5, 16]: N = 2, K = 8, C = 16 over 5 tokens, 1,280 MACs; a
+    per-batch B is not a static weight matrix (dse counts static weights once per op)."""
+    from onnx import TensorProto, helper
+
+    from dse.models.onnx_import import import_onnx
+    from tests.onnx_models import _init
+
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["a", "w"], ["y"], name="fc_ta", transA=1),
+         helper.make_node("MatMul", ["x", "wb"], ["z"], name="batched")],
+        "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [16, 3]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [_init("w", [16, 10], 1), _init("wb", [2, 16, 8], 2)])
+    f = tmp_path / "t.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(f))
+    ops = import_onnx(f, "w.yaml", "models[0].onnx.file", 1, None)
+    assert [(o.name, o.N, o.K, o.C, o.weights_static) for o in ops] == [
+        ("fc_ta", 3, 10, 16, True), ("batched", 2, 8, 16, False)]
+    assert [o.macs for o in ops] == [480, 1280]
+
+
+def test_gpt2_n_inner_sets_the_mlp_width(tmp_path):
+    # GPT-2 with n_inner 2048 instead of 4 x 768: each of the 12 layers loses 2 x 768 x 1024 MLP
+    # weights from test_gpt2_ties_its_embedding's 123,532,032.
+    keys = keys_of(tmp_path, {**GPT2, "n_inner": 2048})
+    assert keys["intermediate_size"] == 2048
+    assert count(keys) == 123_532_032 - 12 * 2 * 768 * 1024
