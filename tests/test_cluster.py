@@ -374,3 +374,22 @@ def test_postgres_reaps_a_silent_worker_by_its_heartbeat_row(postgres):
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     assert states == {TrialState.FAIL: 1, TrialState.WAITING: 1}
     coord.close()
+
+
+def test_postgres_mutex_is_the_study_advisory_lock(postgres):
+    """While a worker holds the study's mutex, the study's advisory lock is taken: another session's
+    pg_try_advisory_lock on it fails (no waiting, no timer), and succeeds once it is let go."""
+    import sqlalchemy
+
+    from dse.search.storage import _lock_key, open_store
+
+    name = f"mutex{os.getpid()}_{int(time.time())}"
+    store = open_store(postgres, Path("/nonexistent"), name, "me:1:a")
+    coord = store.coordinator
+    key = {"k": _lock_key(f"dse:{name}")}
+    with coord.engine.connect() as other:
+        with coord.lock():
+            assert other.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), key).scalar() is False
+        assert other.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), key).scalar() is True
+        other.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), key)
+    coord.close()
