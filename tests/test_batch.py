@@ -106,6 +106,7 @@ def test_local_batch_then_rerun_resumes(tmp_path):
 
 @pytest.mark.parametrize("text, expect", [
     ("runs: []", "runs: expected a list of at least 1 item(s)"),
+    ('out: "a\\0b"\nruns: [{workload: WL, hardware: HW}]', "expected a path without NUL characters"),   # fuzz case
     ("trials: 10\n", "runs: expected a value (missing field)"),
     ("runs: [{workload: a.yaml}]", "runs[0].hardware: expected a value (missing field)"),
     ("runs: [{workload: a.yaml, hardware: b.yaml, gpus: 3}]", "runs[0].gpus: expected one of the known fields"),

@@ -63,6 +63,8 @@ def new_part_name(worker: int) -> str:
 def check_results_folder(out: Path, folder: Path) -> None:
     """Before any search work, without creating anything: ``folder`` is a writable folder, or can be
     created under its nearest existing ancestor."""
+    if "\0" in str(folder):
+        raise DseError("--out", repr(str(out))[1:-1], "a path without NUL characters (no file system takes them)")
     for path in (out, folder):
         if path.exists() and not path.is_dir():
             raise DseError("--out", str(path), "a folder (this is a file)")
