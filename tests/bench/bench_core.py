@@ -98,10 +98,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "dse.cli", "search", WL, HW, "--out", out, "--quiet"]
         subprocess.run(cmd + ["--trials", "2", "--batch", "2", "--study", "warm"], check=True, capture_output=True)
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         r = subprocess.run(cmd, check=True, capture_output=True, text=True)
         wall = time.perf_counter() - t
-    print(f"default search (dse search {Path(WL).name} {Path(HW).name}): {wall:.1f} s wall\n  {r.stdout.strip()}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    print(f"default search (dse search {Path(WL).name} {Path(HW).name}): {wall:.1f} s wall, {cpu:.1f} s CPU\n"
+          f"  {r.stdout.strip()}")
 
     # 4. dse --help
     exe = [str(Path(sys.executable).with_name("dse"))] if Path(sys.executable).with_name("dse").exists() else [sys.executable, "-m", "dse.cli"]
