@@ -318,3 +318,20 @@ def test_reported_rates_and_utilisation_by_hand_from_the_per_op_table():
     for name in ("ws0", "ws1", "os0", "os1"):
         mine = sum(op["count"] * op["macs"] for op in d["per_op"] if op["chiplet"] == name)
         assert d[f"utilization_{name}"] == pytest.approx(mine / (d["period_s"] * 64 * 64 * 500e6), rel=1e-12)
+
+
+def test_l2_overflow_is_the_worst_op_by_hand(tmp_path):
+    """Two 8-bit GEMMs too big for a 10 MB (10^7 B) L2: overflow = |I| + |W| + |O| - L2 per op
+    (dse.cost.dataflow). a: 4,096 + 4096 x 4096 + 4,096 = 16,785,408 -> 6,785,408 B over; b: 3,072
+    + 4096 x 3072 + 4,096 = 12,590,080 -> 2,590,080 B over. The design reports the worst op's."""
+    from pathlib import Path
+
+    from dse.point import evaluate_point
+
+    wl = tmp_path / "w.yaml"
+    wl.write_text("name: ovf\nmodels:\n  - name: m\n    ops:\n"
+                  "      - {name: a, N: 1, K: 4096, C: 4096, precision_bits: 8}\n"
+                  "      - {name: b, N: 1, K: 4096, C: 3072, precision_bits: 8}\n")
+    hw = Path(__file__).resolve().parent.parent / "hardware/mcm4_hetero.yaml"
+    d = evaluate_point(str(wl), str(hw), None, [])
+    assert d["l2_overflow_bytes"] == 6_785_408
