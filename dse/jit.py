@@ -61,10 +61,6 @@ def use_plain_python() -> bool:
     return _MODE["plain"]
 
 
-def plain_python() -> bool:
-    return _MODE["plain"]
-
-
 def _plain_njit(*args, **options):
     """``njit`` that returns the function itself (``@njit`` and ``@njit(...)`` forms); ``py_func``
     names it, as on a numba dispatcher."""

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -89,7 +89,6 @@ class Case:
     outcome: str = ""
     detail: str = ""
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 # --- generation ------------------------------------------------------------------------------------

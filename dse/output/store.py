@@ -124,35 +124,40 @@ def write_part(folder: Path, name: str, rows: list[dict], metadata: dict[bytes, 
     return final
 
 
+def _named_parts(folder: Path) -> tuple[list[Path], list[Path]]:
+    """One scan of ``folder`` for names like part files (hidden temp files aside): the regular
+    files, and the rest (a FIFO, device or folder named like a part is not a part)."""
+    if not folder.is_dir():
+        return [], []
+    named = sorted(f for f in folder.rglob("*.parquet") if not f.name.startswith("."))
+    regular = [f for f in named if f.is_file()]
+    return regular, [f for f in named if not f.is_file()]
+
+
 def part_files_or_none(folder: Path) -> list[Path]:
-    """The part files a reader would pick up in ``folder``: regular files (hidden temp files are
-    not; a FIFO, device or folder named like a part is not a part: :func:`odd_parts` names them)."""
-    return sorted(f for f in folder.rglob("*.parquet") if not f.name.startswith(".") and f.is_file()) \
-        if folder.is_dir() else []
+    """The part files a reader would pick up in ``folder``: regular files only."""
+    return _named_parts(folder)[0]
 
 
-def odd_parts(path: str | Path) -> list[tuple[Path, str]]:
-    """Things named like part files under ``path`` that are not regular files, with why."""
+def dataset_parts(path: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The part files of a dataset folder (or a single Parquet file), and the things named like
+    parts that are not regular files, with why (a reader skips them and says so)."""
     p = Path(path)
+    if p.is_file() and p.suffix == ".parquet":
+        return [p], []
     if not p.is_dir():
-        return []
-    return [(f, "not a regular file") for f in sorted(p.rglob("*.parquet"))
-            if not f.name.startswith(".") and not f.is_file()]
+        raise DseError(str(path), "", "a results folder or .parquet file that exists")
+    files, others = _named_parts(p)
+    odd = [(f, "not a regular file") for f in others]
+    if not files:
+        found = f"{odd[0][0].name} is {odd[0][1]}" if odd else "none found"
+        raise DseError(str(path), "", f"a results folder holding part-*.parquet files ({found})")
+    return files, odd
 
 
 def part_files(path: str | Path) -> list[Path]:
     """The part files of a dataset folder (or a single Parquet file)."""
-    p = Path(path)
-    if p.is_file() and p.suffix == ".parquet":
-        return [p]
-    if not p.is_dir():
-        raise DseError(str(path), "", "a results folder or .parquet file that exists")
-    files = part_files_or_none(p)
-    if not files:
-        odd = odd_parts(p)
-        found = f"{odd[0][0].name} is {odd[0][1]}" if odd else "none found"
-        raise DseError(str(path), "", f"a results folder holding part-*.parquet files ({found})")
-    return files
+    return dataset_parts(path)[0]
 
 
 STUDY_KEY = ("study", "workload_sha", "hardware_sha")     # what makes rows one study
@@ -197,8 +202,8 @@ def load_dataset(path: str | Path, study: str | None = None) -> Dataset:
     import pyarrow.parquet as pq
 
     tables: list[tuple[Path, Any, dict]] = []
-    skipped: list[tuple[Path, str]] = odd_parts(path)
-    for f in part_files(path):
+    files, skipped = dataset_parts(path)
+    for f in files:
         try:
             table = pq.read_table(f)
             tables.append((f, table, table.schema.metadata or {}))
