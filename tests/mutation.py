@@ -457,8 +457,10 @@ MUTANTS += [(*m, INPUT_TESTS) for m in [
 
 # Mutants of the output, model-import and knob-name code (issue 12), run against the tests that
 # exercise them: (file, fragment, replacement, description, test files)
-OUTPUT_TESTS = "tests/test_output.py tests/test_import.py tests/test_cli.py"
+OUTPUT_TESTS = "tests/test_output.py tests/test_import.py tests/test_cli.py tests/test_results.py"
 MUTANTS += [(*m, OUTPUT_TESTS) for m in [
+    ("dse/output/store.py", "    regular = [f for f in named if f.is_file()]", "    regular = named",
+     "a folder or FIFO named like a part read as a part"),
     ("dse/output/figure.py", "dist = np.abs(dv * (u - u[0]) - du * (v - v[0])) / norm", "dist = np.abs(dv * (u - u[0])) / norm",
      "knee: distance to the chord without its x term"),
     ("dse/output/tables.py", "            g[f] += r[f] * n", "            g[f] += r[f]", "grouped sums ignore the op count"),

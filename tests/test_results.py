@@ -132,3 +132,23 @@ def test_a_foreign_part_with_a_text_objective_is_one_line_not_a_traceback(tmp_pa
     assert len(list(folder.glob("part-*.parquet"))) == 2                  # nothing rewritten
     (st,) = status(tmp_path / "s")
     assert st.rows == 3 and st.best == {"energy_j": 0.0}                 # rows 0, 1 (numbers) and '2.0'
+
+
+def test_things_named_like_parts_that_are_not_files_are_skipped_and_named(tmp_path):
+    """A folder and a FIFO named part-*.parquet are not parts: a reader skips them, naming each
+    'not a regular file'; with nothing else there, the error names one (the fuzz found compact's
+    traceback on a folder)."""
+    import os
+
+    from dse.errors import DseError
+    from dse.output.store import load_dataset
+
+    (tmp_path / "part-dir.parquet").mkdir()
+    os.mkfifo(tmp_path / "part-fifo.parquet")
+    with pytest.raises(DseError, match="part-dir.parquet is not a regular file"):
+        load_dataset(tmp_path)
+    write_part(tmp_path, "part-real.parquet", [{"study": "s", "trial": 0, "x": 1.0}], {})
+    data = load_dataset(tmp_path)
+    assert len(data.frame) == 1 and [f.name for f in data.parts] == ["part-real.parquet"]
+    assert [(f.name, why) for f, why in data.skipped] == [("part-dir.parquet", "not a regular file"),
+                                                           ("part-fifo.parquet", "not a regular file")]
