@@ -59,8 +59,8 @@ def parse_sets(space, assignments: list[str], warn=None) -> dict[str, Any]:
 def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | None,
                    sets: list[str], plain_python: bool = False) -> dict:
     """The `--json` object: ``kind``, ``workload``, ``hardware``, ``params`` and the kind's detail.
-    ``plain_python`` (the CLI, one design per process): a kind that declares ``plain_python`` runs
-    its kernels interpreted in this process, when no kernel has been loaded yet."""
+    ``plain_python`` (the CLI, one design per process): where the kind's ``plain_python_for`` says
+    so, the kernels run interpreted in this process, when no kernel has been loaded yet."""
     from dse.search.space import Space
     from dse.spec.common import resolve
     from dse.spec.hardware import load_hardware
@@ -70,7 +70,7 @@ def evaluate_point(workload_path: str, hardware_path: str, mapping_path: Path | 
     workload = load_workload(workload_path)
     hardware = load_hardware(hardware_path)
     kind = kind_of(hardware)
-    if plain_python and kind.plain_python:        # before anything imports a kernel module
+    if plain_python and kind.plain_python_for(hardware, mapping_path is not None):   # before any kernel import
         from dse.jit import use_plain_python
 
         use_plain_python()

@@ -359,15 +359,19 @@ def test_validate_table_at_80_columns_and_filter():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "-k" in r.stderr
 
 
-@pytest.mark.parametrize("pair", [("workloads/llama65b_serving.yaml", "hardware/a100x8.yaml", "batch=8"),
-                                  ("workloads/cm_9.6b_seq1024.yaml", "hardware/a100_cluster_16.yaml", "family=zb-h1")])
-def test_evaluate_of_a_plain_python_kind_loads_no_numba_and_prints_what_numba_prints(pair):
-    """`dse evaluate` of an llm or training design runs its kernels interpreted (Kind.plain_python:
-    cheaper than numba's start-up); numba is never imported, and the JSON is byte for byte what
-    the compiled kernels give (DSE_JIT=1)."""
-    wl, hw, knob = pair
+@pytest.mark.parametrize("args", [("workloads/llama65b_serving.yaml", "hardware/a100x8.yaml", "--set", "batch=8"),
+                                  ("workloads/cm_9.6b_seq1024.yaml", "hardware/a100_cluster_16.yaml", "--set",
+                                   "family=zb-h1"),
+                                  ("workloads/gpt2_resnet50.yaml", "hardware/mcm4_hetero.yaml", "--mapping", "MAP")])
+def test_evaluate_of_a_plain_python_kind_loads_no_numba_and_prints_what_numba_prints(args, tmp_path):
+    """`dse evaluate` of an llm or training design, or of a given chiplet mapping on a small module,
+    runs its kernels interpreted (Kind.plain_python_for: cheaper than numba's start-up); numba is
+    never imported, and the JSON is byte for byte what the compiled kernels give (DSE_JIT=1)."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("mapping:\n  gpt2: ws0*40,os1*33\n  resnet50: os0*12,ws1*42\n")
+    argv = ["dse", "evaluate", *[str(mapping) if a == "MAP" else a for a in args], "--json"]
     probe = ("import sys\nfrom dse.cli import main\n"
-             f"sys.argv = ['dse', 'evaluate', {wl!r}, {hw!r}, '--set', {knob!r}, '--json']\n"
+             f"sys.argv = {argv!r}\n"
              "try:\n    main()\nexcept SystemExit:\n    pass\n"
              "print('numba loaded' if 'numba' in sys.modules else 'no numba', file=sys.stderr)\n")
     plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=600,
@@ -376,4 +380,4 @@ def test_evaluate_of_a_plain_python_kind_loads_no_numba_and_prints_what_numba_pr
                          env={**os.environ, "DSE_JIT": "1"})
     assert plain.stderr.strip().splitlines()[-1] == "no numba", plain.stderr
     assert jit.stderr.strip().splitlines()[-1] == "numba loaded", jit.stderr
-    assert plain.stdout == jit.stdout and json.loads(plain.stdout)["kind"] in ("llm", "training")
+    assert plain.stdout == jit.stdout and json.loads(plain.stdout)["kind"] in ("llm", "training", "chiplet")

@@ -53,6 +53,11 @@ class SystemKind(ABC):
     # evaluate` runs this kind's kernels as plain Python (dse.jit.use_plain_python), same code.
     plain_python: ClassVar[bool] = False
 
+    def plain_python_for(self, hardware: Any, mapping_given: bool) -> bool:
+        """Whether `dse evaluate` of this pair should run the kernels interpreted (decided from the
+        specs alone, before any kernel module is imported): the kind's ``plain_python``."""
+        return self.plain_python
+
     def hardware_fields(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """Every hardware field the loader accepts: section path -> (required, optional) keys
         (the dict the parser itself uses; README's table under ``fields_heading`` lists the same)."""

@@ -28,6 +28,18 @@ class ChipletKind(SystemKind):
         # usually changed little). One object serves one search process.
         self._previous: dict[tuple[int, int], Any] = {}
 
+    # `dse evaluate --mapping` on at most this many chiplets runs interpreted (see plain_python_for).
+    PLAIN_PYTHON_CHIPLETS = 8
+
+    def plain_python_for(self, hardware, mapping_given: bool) -> bool:
+        """A given mapping on a small module is costed once, which interpreted is quicker than
+        numba's import and first-call set-up (~0.6 s on 2 cores): measured warm, gpt2_resnet50 on
+        mcm4_hetero with a mapping file 0.85 s compiled, 0.35 s interpreted; datacenter_mix (1,001
+        ops) on mcm4_hetero 0.83 / 0.51 s. Not so without a mapping (the inner optimiser: 0.9 / 0.66
+        s for gpt2_resnet50 but 0.84 / 2.96 s for datacenter_mix) nor on many chiplets (building
+        the per-chiplet cost tables of datacenter_mix on the 36-chiplet module: 1.0 / 2.2 s)."""
+        return mapping_given and len(hardware.chiplets) <= self.PLAIN_PYTHON_CHIPLETS
+
     def check_workload(self, workload, hardware) -> None:
         """Decode (token-by-token generation) runs on GPU/PIM hardware, not here."""
         for i, m in enumerate(workload.models):
