@@ -4,6 +4,8 @@ time it passes ``failpoint(NAME)``. The places:
 - ``evaluated``: a design point evaluated, its rows not yet written (dse.search.worker);
 - ``written``: a part renamed into place, its trials not yet told;
 - ``told``: a round told, the next not asked;
+- ``journal-torn``: half of a journal append written (a SIGKILL between two pages of its
+  ``write``) (dse.search.storage.JournalFile);
 - ``numba-data``: a compiled kernel's data file written to numba's cache, its index entry not yet
   (dse.jit) — a first run killed while it compiles.
 
@@ -17,8 +19,9 @@ import os
 _PASSES: dict[str, int] = {}
 
 
-def failpoint(name: str) -> None:
-    """SIGKILL this process if ``DSE_FAILPOINT`` names ``name`` and this is its N-th pass."""
+def failpoint(name: str, on_kill=None) -> None:
+    """SIGKILL this process if ``DSE_FAILPOINT`` names ``name`` and this is its N-th pass
+    (``on_kill()`` first: what the process had done when the signal arrived)."""
     spec = os.environ.get("DSE_FAILPOINT")
     if not spec or spec.partition(":")[0] != name:
         return
@@ -26,4 +29,6 @@ def failpoint(name: str) -> None:
     if _PASSES[name] >= int(spec.partition(":")[2] or 1):
         import signal
 
+        if on_kill is not None:
+            on_kill()
         os.kill(os.getpid(), signal.SIGKILL)

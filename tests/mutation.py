@@ -523,6 +523,13 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
      "pending journal logs replayed from the start at every read"),
     ("dse/search/storage.py", "        if not (self.depth and self.fresh and n >= self.in_file):",
      "        if not (self.depth and n >= self.in_file):", "a batch never reads what others appended before it"),
+    # a worker killed in the middle of a journal append (found by a kill loop, this session)
+    ("dse/search/storage.py", "                cut_torn_tail(fd)\n", "                pass\n",
+     "a torn journal tail kept: the next append glued to it"),
+    ("dse/search/storage.py", "            os.ftruncate(fd, start + at + 1)", "            os.ftruncate(fd, start + at)",
+     "torn tail cut one byte too far"),
+    ("dse/search/storage.py", "            if token is None:\n                stale.append(trial)",
+     "            if token is None:\n                pass", "RUNNING trials of a torn batch never reaped"),
 ]]
 # numba's cache made safe (dse/jit.py): the unit and subprocess tests of tests/test_jit.py, JIT on.
 MUTANTS += [(*m, "tests/test_jit.py") for m in [

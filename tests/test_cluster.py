@@ -143,23 +143,22 @@ def test_batched_journal_appends_once_per_batch_and_replays_what_it_wrote(tmp_pa
 def test_a_search_appends_to_its_journal_a_few_times_per_round(tmp_path):
     """Three appends per round (ask and claim; the part names; tell), not one per trial state
     change (Optuna's own journal: ~12 per trial). 60 trials in rounds of 20: 3 rounds."""
-    from optuna.storages.journal import JournalFileBackend
-
     from dse.search.runner import SearchConfig
+    from dse.search.storage import JournalFile
     from dse.search.worker import run_search
 
     appends = []
-    original = JournalFileBackend.append_logs
+    original = JournalFile.append_logs
 
     def counted(self, logs):
         appends.append(len(logs))
         return original(self, logs)
 
-    JournalFileBackend.append_logs = counted
+    JournalFile.append_logs = counted
     try:
         summary = run_search(WL, HW, SearchConfig(out=tmp_path, trials=60, batch=20, flush_seconds=1e9))
     finally:
-        JournalFileBackend.append_logs = original
+        JournalFile.append_logs = original
     assert summary.complete_after == 60
     # open: the study and its binding (one hold of the mutex), then the baselines and the budget
     # (another); 3 rounds x 3 holds; close finds nothing left to fail.
@@ -200,6 +199,51 @@ def test_killed_worker_then_resume_loses_and_duplicates_nothing(tmp_path, point)
         assert got["states"]["FAIL"] == 0    # killed between rounds: nothing was RUNNING
     else:
         assert got["states"]["FAIL"] >= 1    # the dead worker's RUNNING trials were failed and re-queued
+
+
+@pytest.mark.parametrize("append", [3, 4, 5])
+def test_worker_killed_mid_append_then_resume_reads_and_completes(tmp_path, append):
+    """SIGKILL in the middle of a journal append (half its bytes on disk, the file ending inside a
+    line; a multi-page write stops between pages at a SIGKILL). Before: the next run glued its
+    first log to the fragment and the study was unreadable from then on; a batch cut inside the
+    ask left trials RUNNING that named no worker, never reaped, and the next run waited for them
+    forever; and Optuna's lock link, left by the dead writer, held every later append 30 s.
+    Now: the fragment is cut, such trials are reaped, there is no lock link; the budget completes
+    and storage and Parquet agree. Appends 3, 4, 5 of a first run of rounds of 10 fall in the
+    first round's ask-and-claim, part names and tell."""
+    args = ("search", WL, HW, "--trials", "40", "--batch", "10", "--out", str(tmp_path), "-q")
+    killed = dse(*args, env={"DSE_FAILPOINT": f"journal-torn:{append}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    log = tmp_path / STUDY / "_optuna.log"
+    assert not log.read_bytes().endswith(b"\n")          # torn: the file ends inside a line
+    resumed = dse(*args, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "lock" not in resumed.stderr                     # no wait for a dead writer's lock
+    assert not (tmp_path / STUDY / "_optuna.log.lock").exists()
+    got = audit(tmp_path / STUDY, journal(tmp_path / STUDY), 40)
+    assert got["states"].get("RUNNING", 0) == 0
+    again = dse(*args)                                      # a third run reads it too: nothing to do
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+
+
+def test_cut_torn_tail(tmp_path):
+    """The journal's tail after the last newline is cut; a file ending in one is left as it is."""
+    import os
+
+    from dse.search.storage import cut_torn_tail
+
+    cases = [(b"", b""), (b"a\nb\n", b"a\nb\n"), (b"a\nb\nc", b"a\nb\n"), (b"abc", b""),
+             (b"x\n" + b"y" * 200_000, b"x\n"),           # a fragment longer than one 64 KiB block
+             (b"x" * 70_000 + b"\n" + b"z" * 10, b"x" * 70_000 + b"\n")]
+    for before, after in cases:
+        path = tmp_path / "j.log"
+        path.write_bytes(before)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            assert cut_torn_tail(fd) == len(before) - len(after)
+        finally:
+            os.close(fd)
+        assert path.read_bytes() == after
 
 
 def test_told_failpoint_counts_rounds_not_timer_flushes(tmp_path):

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dse.errors import DseError
+from dse.failpoints import failpoint
 
 HEARTBEAT_S = 5          # a worker beats at least this often (between design points)
 GRACE_S = 60             # a worker silent this long is dead; its RUNNING trials are failed
@@ -112,7 +113,7 @@ class StudyTrials:
 
 class BatchedJournal:
     """A journal backend (Optuna's ``BaseJournalBackend`` protocol: ``read_logs``, ``append_logs``)
-    over another (Optuna's ``JournalFileBackend``, or :class:`PostgresJournal`) that holds back the logs written
+    over another (:class:`JournalFile`, or :class:`PostgresJournal`) that holds back the logs written
     inside :meth:`batch` and appends them in one write (one lock file, one fsync) when it ends.
 
     Why this is safe: a batch runs only while the worker holds the study's mutex, and every dse
@@ -129,7 +130,7 @@ class BatchedJournal:
     """
 
     def __init__(self, inner: Any):
-        self.inner = inner          # a JournalFileBackend or a PostgresJournal
+        self.inner = inner          # a JournalFile or a PostgresJournal
         self.pending: list[dict[str, Any]] = []
         self.depth = 0              # nesting of batch()
         self.in_file = 0            # logs known to be in the file (read or written by this process)
@@ -176,6 +177,73 @@ class BatchedJournal:
                     for _ in self.inner.read_logs(self.in_file):
                         pass
                     self.in_file += len(logs)
+
+
+class JournalFile:
+    """Optuna's journal file (its ``JournalFileBackend`` reads it), appended under an ``flock`` and
+    cut after its last newline before each append.
+
+    Why not Optuna's own append: (1) its lock is a symbolic link that a killed writer leaves
+    behind, and every later append then waits 30 s before forcing it (a worker killed again
+    within those 30 s — a pre-empted job retried — never gets through); an ``flock`` dies with its
+    process. (2) An append is one ``write`` of every log of a batch, and a ``write`` of many pages
+    stops between two pages when a SIGKILL arrives (Linux checks for a fatal signal per page),
+    leaving the file ending inside a line. Readers skip such a last line (Optuna's reader ignores
+    an unterminated last line), but the next append would glue its first log to the fragment: a
+    broken line in the middle, which Optuna refuses to replay — the whole study unreadable. So an
+    append, under the lock, first truncates the file after its last newline: the killed writer's
+    unfinished line, which no reader ever applied, goes; the lines it completed stay, a prefix of
+    its batch, as if it had been killed between two of Optuna's own writes (the worker relies on
+    nothing a batch has not finished writing: see :class:`BatchedJournal`). Logs are written as
+    Optuna's backend writes them (compact JSON, one log a line, fsync)."""
+
+    def __init__(self, path: Path):
+        from optuna.storages.journal import JournalFileBackend
+
+        self.path = str(path)
+        self.lock_path = f"{self.path}.dse-append-lock"
+        self.reader = JournalFileBackend(self.path)     # reads only (its own lock is never taken)
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        return self.reader.read_logs(log_number_from)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        import fcntl
+
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            try:
+                cut_torn_tail(fd)
+                failpoint("journal-torn", on_kill=lambda: os.write(fd, data[:len(data) // 2 + 1]))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(lock)          # and with it the flock
+
+
+def cut_torn_tail(fd: int) -> int:
+    """Truncate the file open as ``fd`` after its last newline (nothing when it ends with one or
+    is empty); returns the bytes cut. Reads backwards in 64 KiB blocks."""
+    size = end = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    while end > 0:
+        start = max(0, end - 65536)
+        block = os.pread(fd, end - start, start)
+        at = block.rfind(b"\n")
+        if at >= 0:
+            os.ftruncate(fd, start + at + 1)
+            return size - (start + at + 1)
+        end = start
+    os.ftruncate(fd, 0)
+    return size
 
 
 class PostgresJournal:
@@ -282,10 +350,15 @@ class Coordinator:
 
     def _reap(self, study, trials: StudyTrials) -> int:
         """Another worker is dead when its last beat (else, its trial's start) is older than
-        ``GRACE_S``, or at once when it ran on this host and its process is gone."""
+        ``GRACE_S``, or at once when it ran on this host and its process is gone. A RUNNING trial
+        that names no worker is dead at once: a worker names its trials in the same batch that
+        creates them, so only a batch cut short by a kill (:class:`JournalFile`) leaves one."""
         stale = []
         now = time.time()
         for trial, token in self.others_running(study):
+            if token is None:
+                stale.append(trial)
+                continue
             age = self._beat_age(token)
             if age is None:
                 age = now - trial.datetime_start.timestamp() if trial.datetime_start else 0.0
@@ -308,12 +381,12 @@ class Coordinator:
             failed += 1
         return failed
 
-    def others_running(self, study) -> list[tuple[Any, str]]:
-        """(trial, worker token) of every RUNNING trial another worker has claimed."""
+    def others_running(self, study) -> list[tuple[Any, str | None]]:
+        """(trial, worker token or None) of every RUNNING trial not this worker's."""
         from optuna.trial import TrialState
 
-        return [(t, t.user_attrs[WORKER_ATTR]) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if t.user_attrs.get(WORKER_ATTR) not in (None, self.token)]
+        return [(t, t.user_attrs.get(WORKER_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.user_attrs.get(WORKER_ATTR) != self.token]
 
     def close(self) -> None:
         pass
@@ -503,7 +576,6 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     """
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     shown = url or str(study_folder / "_optuna.log")
@@ -516,7 +588,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
         if not url or ("://" not in url and url.endswith(".log")):
             path = Path(url) if url else study_folder / "_optuna.log"
             path.parent.mkdir(parents=True, exist_ok=True)
-            journal = BatchedJournal(JournalFileBackend(str(path)))
+            journal = BatchedJournal(JournalFile(path))
             return StudyStore(JournalStorage(journal), FileCoordinator(token, path, journal), str(path))
         scheme = url.partition("://")[0]
         if scheme == "sqlite":
