@@ -530,6 +530,14 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
      "torn tail cut one byte too far"),
     ("dse/search/storage.py", "            if token is None:\n                stale.append(trial)",
      "            if token is None:\n                pass", "RUNNING trials of a torn batch never reaped"),
+    # workers on one host share its cores; the sampler is told the study's space
+    ("dse/jit.py", "usable_cores() // max(1, workers)", "usable_cores()", "every local worker takes every core"),
+    ("dse/search/storage.py", "if now - path.stat().st_mtime < GRACE_S:", "if True:",
+     "silent workers' heartbeats counted as live local workers"),
+    ("dse/search/sampler.py", "for n, d in sorted(distributions.items())", "for n, d in distributions.items()",
+     "the sampler's space not in Optuna's (name) order"),
+    ("dse/search/sampler.py", "return dict(self._fixed) if self._any_complete else {}", "return dict(self._fixed)",
+     "the sampler's space given before any trial is complete"),
 ]]
 # numba's cache made safe (dse/jit.py): the unit and subprocess tests of tests/test_jit.py, JIT on.
 MUTANTS += [(*m, "tests/test_jit.py") for m in [

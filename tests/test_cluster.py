@@ -437,3 +437,66 @@ def test_postgres_mutex_is_the_study_advisory_lock(postgres):
         assert other.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), key).scalar() is True
         other.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), key)
     coord.close()
+
+
+def test_the_samplers_fixed_space_is_optunas_intersection(tmp_path):
+    """The sampler is told the study's space (dse.search.sampler); it must be what Optuna's own
+    NSGA-II infers: empty before any trial is complete, then the intersection of the complete
+    trials' distributions, sorted by name — checked on the main job after a run, on its study."""
+    from optuna.search_space import IntersectionSearchSpace
+
+    from dse.search.runner import SearchConfig
+    from dse.search.worker import Worker
+
+    worker = Worker(WL, HW, SearchConfig(out=tmp_path, trials=30, batch=10))
+    worker.open()
+    study = worker.study
+    assert study.sampler.infer_relative_search_space(study, None) == {}     # nothing complete yet
+    worker.coord.close()
+    summary = Worker(WL, HW, SearchConfig(out=tmp_path, trials=30, batch=10)).run()
+    assert summary.complete_after == 30
+    again = Worker(WL, HW, SearchConfig(out=tmp_path, trials=30, batch=10))
+    again.open()
+    fixed = again.study.sampler.infer_relative_search_space(again.study, None)
+    inferred = {n: d for n, d in IntersectionSearchSpace().calculate(again.study).items() if not d.single()}
+    again.coord.close()
+    assert list(fixed) == list(inferred) and fixed == inferred and len(fixed) == 5
+
+
+def test_workers_on_one_host_share_its_cores(tmp_path, monkeypatch):
+    """Live workers of a study on this host are counted from their heartbeats (a stale beat or a
+    dead process does not count), and each worker's parallel kernels get cores // workers threads
+    (never more than numba's pool): two workers on 2 cores, one thread each."""
+    import numba
+
+    import dse.jit
+    from dse.search.storage import GRACE_S, FileCoordinator, worker_token
+
+    base = tmp_path / "j.log"
+    a, b = FileCoordinator(worker_token(), base), FileCoordinator(worker_token(), base)
+    assert a.local_workers() == 1
+    a.beat(None, None, [], force=True)
+    b.beat(None, None, [], force=True)
+    assert a.local_workers() == 2 and b.local_workers() == 2
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                            # a pid that is gone
+    host = worker_token().split(":")[0]
+    (a.beats / f"{host}_{dead.pid}_deadbeef").touch()
+    stale = a.beats / f"{host}_{os.getpid()}_0ldbeat0"
+    stale.touch()
+    os.utime(stale, (time.time() - GRACE_S - 5,) * 2)     # alive, but silent for longer than the grace period
+    assert a.local_workers() == 2
+    a.close()
+    b.close()
+
+    numba.njit(lambda: 0)()                                # numba loaded
+    before = numba.get_num_threads()
+    monkeypatch.setattr(dse.jit, "usable_cores", lambda: 2)
+    try:
+        assert dse.jit.share_cores(2) == 1 and numba.get_num_threads() == 1
+        assert dse.jit.share_cores(5) == 1
+        assert dse.jit.share_cores(1) == min(2, numba.config.NUMBA_NUM_THREADS) == numba.get_num_threads()
+        monkeypatch.setattr(dse.jit, "usable_cores", lambda: 64)
+        assert dse.jit.share_cores(1) == numba.config.NUMBA_NUM_THREADS      # capped by the pool
+    finally:
+        numba.set_num_threads(before)

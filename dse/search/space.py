@@ -35,6 +35,20 @@ class Space:
                 values[knob.path] = trial.suggest_float(name, knob.low, knob.high, log=knob.log)
         return values
 
+    def distributions(self) -> dict[str, Any]:
+        """Optuna's distribution of each knob, by name: what :meth:`suggest` asks for."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        out: dict[str, Any] = {}
+        for name, knob in zip(self.names, self.knobs):
+            if knob.choices is not None:
+                out[name] = CategoricalDistribution([label_of(c) for c in knob.choices])
+            elif knob.integer:
+                out[name] = IntDistribution(int(knob.low), int(knob.high), log=knob.log)
+            else:
+                out[name] = FloatDistribution(knob.low, knob.high, log=knob.log)
+        return out
+
     def split(self, values: dict[str, Any]) -> tuple[dict, dict]:
         """Values by knob path -> (workload values, hardware values)."""
         parts: dict[str, dict] = {"wl": {}, "hw": {}}

@@ -325,13 +325,26 @@ class Coordinator:
     def _release(self) -> None:
         pass
 
-    def beat(self, study, trials: StudyTrials, numbers: list[int], force: bool = False) -> None:
+    def beat(self, study, trials: StudyTrials, numbers: list[int], force: bool = False) -> bool:
         """Record that this worker is alive, with the trial ``numbers`` it holds RUNNING (at most
-        every ``HEARTBEAT_S`` unless ``force``)."""
+        every ``HEARTBEAT_S`` unless ``force``); True when it beat."""
         now = time.monotonic()
         if force or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
             self._beat()
+            return True
+        return False
+
+    def local_workers(self) -> int:
+        """Live workers of this study on this host, this one included (their heartbeats younger
+        than ``GRACE_S``, their processes present)."""
+        host = socket.gethostname()
+        return 1 + sum(1 for token in self._beating() if token != self.token and token.startswith(host + ":")
+                       and not _process_gone(token))
+
+    def _beating(self) -> list[str]:
+        """Tokens of the workers whose heartbeat is younger than ``GRACE_S``."""
+        return []
 
     def _beat(self) -> None:
         pass
@@ -426,6 +439,15 @@ class FileCoordinator(Coordinator):
         except FileNotFoundError:
             return None
 
+    def _beating(self) -> list[str]:
+        now, tokens = time.time(), []
+        for path in self.beats.iterdir():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime < GRACE_S:
+                    host, _, rest = path.name.rpartition("_")[0].rpartition("_")
+                    tokens.append(f"{host}:{rest}:{path.name.rpartition('_')[2]}")
+        return tokens
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._beat_file(self.token).unlink()
@@ -487,6 +509,13 @@ class PostgresCoordinator(Coordinator):
             "SELECT EXTRACT(EPOCH FROM now() - beat) FROM dse_workers WHERE study = :s AND token = :t"),
             {"s": self.study_name, "t": token}).scalar()
         return None if age is None else float(age)
+
+    def _beating(self) -> list[str]:
+        import sqlalchemy
+
+        return list(self._conn.execute(sqlalchemy.text(
+            "SELECT token FROM dse_workers WHERE study = :s AND beat > now() - make_interval(secs => :g)"),
+            {"s": self.study_name, "g": GRACE_S}).scalars())
 
     def close(self) -> None:
         import sqlalchemy

@@ -122,7 +122,8 @@ class Worker:
                                                budget=cfg.trials, worker=self.index, sampler_seed=sseed,
                                                objectives=p.objectives, best=[math.nan for _ in p.objectives])
         self.coord = store.coordinator
-        self.study = open_study(p.name, store, make_sampler(sseed, max(2, min(cfg.batch, cfg.trials))),
+        sampler = make_sampler(sseed, max(2, min(cfg.batch, cfg.trials)), p.space.distributions())
+        self.study = open_study(p.name, store, sampler,
                                 tuple("maximize" if m else "minimize" for _, m in p.objectives), p.binding)
         self.trials = StudyTrials(store.storage, self.study)
         with self.coord.lock():
@@ -159,6 +160,7 @@ class Worker:
             if complete >= cfg.trials and not self.proposals:
                 return None
             others = {t.user_attrs.get(WORKER_ATTR) for t in running} - {self.token, None}
+            self.share_cores()
             size = max(cfg.ask, cfg.batch // (1 + len(others)))
             asked = [study.ask() for _ in range(max(0, min(size, cfg.trials - complete - len(running))))]
             space = self.p.space
@@ -292,8 +294,18 @@ class Worker:
         self.summary.reaped += self.coord.reap(self.study, self.trials, force=force)
 
     def beat(self) -> None:
-        """Tell the other workers this one is alive (its RUNNING trials are not to be reaped)."""
-        self.coord.beat(self.study, self.trials, [q.trial.number for q in self.proposals])
+        """Tell the other workers this one is alive (its RUNNING trials are not to be reaped), and
+        re-size its kernels' threads (:meth:`share_cores`)."""
+        if self.coord.beat(self.study, self.trials, [q.trial.number for q in self.proposals]):
+            self.share_cores()
+
+    def share_cores(self) -> None:
+        """Size the parallel kernels' threads to this worker's share of the host's cores
+        (dse.jit.share_cores), from the live workers of the study on this host: at each round and
+        each heartbeat, so that workers started by hand on one machine do not oversubscribe it."""
+        from dse.jit import share_cores
+
+        share_cores(self.coord.local_workers())
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self, on_trial: Callable[[SearchSummary], None] | None = None) -> SearchSummary:

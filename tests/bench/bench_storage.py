@@ -5,9 +5,12 @@
    command, the search loop's own seconds, and the share of the wall time the storage costs,
    ``(journal - memory) / journal``. ``--before TREE`` adds another checkout of dse (e.g. a
    ``git worktree`` of an older commit), run the same way, interleaved with this one.
-2. Workers sharing one study: the main job at 600 trials with 1 and with 2 worker processes
-   (journal; PostgreSQL too when given): trials per second of the study as a whole, from the
-   first worker's start to the last one's end, and from the workers' own loop seconds.
+2. Workers sharing one study: the main job at 600 trials (most of them repeats of its 162 points,
+   which cost only Optuna's serial bookkeeping under the study's mutex) and gpt2_resnet50 on the
+   36-chiplet module at 600 trials (nearly every trial a new point: the model's cost dominates),
+   each with 1 and with 2 worker processes (journal; PostgreSQL too when given): trials per
+   second of the study as a whole, from the first worker's start to the last one's end, and from
+   the workers' own loop seconds.
 3. Per-trial overhead of each storage on a model that costs almost nothing (PAPI decode,
    gpt3_175b_decode x papi): memory, journal, SQLite, PostgreSQL.
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = (str(ROOT / "workloads/gpt2_resnet50.yaml"), str(ROOT / "hardware/mcm4_hetero.yaml"))
+SCAR = (str(ROOT / "workloads/gpt2_resnet50.yaml"), str(ROOT / "hardware/scar_6x6_hetero.yaml"))
 PAPI = (str(ROOT / "workloads/gpt3_175b_decode.yaml"), str(ROOT / "hardware/papi.yaml"))
 
 
@@ -52,7 +56,8 @@ def run(tree: Path, spec: tuple[str, str], out: Path, trials: int, storage: str 
     if any(p.returncode for p in procs):
         raise SystemExit(f"{cmd} failed: {outs}")
     loops = [float(re.search(r"\(([\d.]+) s\)\s*$", o.strip()).group(1)) for o, _ in outs]
-    return {"wall": wall, "cpu": children_cpu() - cpu0, "loop": max(loops)}
+    repeats = sum(int(m.group(1).replace(",", "")) for o, _ in outs if (m := re.search(r"([\d,]+) repeats", o)))
+    return {"wall": wall, "cpu": children_cpu() - cpu0, "loop": max(loops), "repeats": repeats}
 
 
 def main_job_share(trees: list[tuple[str, Path]], reps: int, tmp: Path) -> None:
@@ -74,20 +79,27 @@ def main_job_share(trees: list[tuple[str, Path]], reps: int, tmp: Path) -> None:
               f"{(j['loop'] - m['loop']) / j['loop']:5.1%} of the search loop's (medians of {reps})")
 
 
-def workers_speedup(tree: Path, storages: list[tuple[str, str | None]], reps: int, tmp: Path) -> None:
-    print(f"2. workers sharing one study: the main job, 600 trials ({os.cpu_count()} cores here):")
-    for label, url in storages:
-        rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
-        for rep in range(reps):
-            for workers in (1, 2):
-                study = f"w{workers}_{rep}_{os.getpid()}"
-                r = run(tree, MAIN, tmp / f"w{label}{workers}{rep}", 600, url, workers, study)
-                rates[workers].append((600 / r["wall"], 600 / r["loop"]))
-        med = {w: (sorted(a for a, _ in v)[reps // 2], sorted(b for _, b in v)[reps // 2]) for w, v in rates.items()}
-        for w in (1, 2):
-            print(f"  {label:<10} {w} worker(s): {med[w][0]:6.1f} trials/s (whole commands), "
-                  f"{med[w][1]:6.1f} trials/s (workers' loops)")
-        print(f"  {label:<10} 2 workers / 1: {med[2][0] / med[1][0]:.2f}x whole, {med[2][1] / med[1][1]:.2f}x loops")
+def workers_speedup(tree: Path, storages: list[tuple[str, str | None]], reps: int, tmp: Path,
+                    jobs: list[tuple[str, tuple[str, str], int]]) -> None:
+    print(f"2. workers sharing one study ({os.cpu_count()} cores here):")
+    for job, (name, spec, trials) in enumerate(jobs):
+        for label, url in storages:
+            rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+            repeats = []
+            for rep in range(reps):
+                for workers in (1, 2):
+                    study = f"w{job}_{workers}_{rep}_{os.getpid()}"
+                    r = run(tree, spec, tmp / f"w{name}{label}{workers}{rep}", trials, url, workers, study)
+                    rates[workers].append((trials / r["wall"], trials / r["loop"]))
+                    repeats.append(r["repeats"])
+            med = {w: (sorted(a for a, _ in v)[reps // 2], sorted(b for _, b in v)[reps // 2])
+                   for w, v in rates.items()}
+            print(f"  {name}, {trials} trials, {label} ({sorted(repeats)[len(repeats) // 2]} of them repeats "
+                  "of stored points: Optuna's bookkeeping only):")
+            for w in (1, 2):
+                print(f"    {w} worker(s): {med[w][0]:6.1f} trials/s (whole commands), "
+                      f"{med[w][1]:6.1f} trials/s (workers' loops)")
+            print(f"    2 workers / 1: {med[2][0] / med[1][0]:.2f}x whole, {med[2][1] / med[1][1]:.2f}x loops")
 
 
 def per_trial(tree: Path, storages: list[tuple[str, str]], tmp: Path) -> None:
@@ -114,11 +126,12 @@ def main() -> None:
         for label, tree in trees:                   # numba caches and imports warm
             run(tree, MAIN, tmp / f"warm-{label}", 20, "memory")
             run(tree, PAPI, tmp / f"warm-{label}", 20, "memory")
+            run(tree, SCAR, tmp / f"warm-{label}", 5, "memory")
         if "1" in args.parts:
             main_job_share(trees, args.reps, tmp)
         if "2" in args.parts:
             workers_speedup(ROOT, [("journal", None)] + ([("postgresql", args.postgres)] if args.postgres else []),
-                            args.reps, tmp)
+                            args.reps, tmp, [("the main job", MAIN, 600), ("gpt2_resnet50 x scar_6x6_hetero", SCAR, 600)])
         if "3" in args.parts:
             storages = [("memory", "memory"), ("journal", None), ("sqlite", f"sqlite:///{tmp}/bench.db")]
             per_trial(ROOT, storages + ([("postgresql", args.postgres)] if args.postgres else []), tmp)
