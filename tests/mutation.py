@@ -410,6 +410,19 @@ BLIND_MODEL = [
      "np.add.at(macs_on, assign, point.macs)", "blind: chiplet utilisation without repeated ops"),
     ("dse/system/chiplet/evaluator.py", '"l2_overflow_bytes": float(overflow.max()),', '"l2_overflow_bytes": float(overflow.sum()),',
      "blind: L2 overflow summed over ops, not the worst op"),
+    # written before any test of the chiplet energy terms was (session of 2026-12-07, 18:15)
+    ("dse/system/chiplet/evaluator.py", '"mac_energy_j": part("mac_j"),', '"mac_energy_j": part("l1_j"),',
+     "blind: energy term: MAC energy reported from the L1 column"),
+    ("dse/system/chiplet/evaluator.py", 'float((rows[:, COL[col]] * point.ops.mult).sum())',
+     'float(rows[:, COL[col]].sum())', "blind: energy term: per-op energies without the op's repeat count"),
+    ("dse/cost/dataflow.py", "dram_j = dram_bytes * 8.0 * dram.pj_per_bit * 1e-12",
+     "dram_j = dram_bytes * dram.pj_per_bit * 1e-12", "blind: energy term: DRAM energy per byte, not per bit"),
+    ("dse/cost/dataflow.py", "l2_j = l2_acc * chip.l2_pj * 1e-12", "l2_j = l2_acc * chip.l1_pj * 1e-12",
+     "blind: energy term: L2 accesses at L1's energy"),
+    ("dse/system/chiplet/kernels.py", "return k * b * 8.0 * frame.link_pj_per_bit * h * 1e-12",
+     "return k * b * 8.0 * frame.link_pj_per_bit * 1e-12", "blind: energy term: NoP energy of one hop whatever the route"),
+    ("dse/system/chiplet/kernels.py", "                nop_bytes += k * b\n", "                nop_bytes += b\n",
+     "blind: energy term: NoP bytes without the op's repeat count"),
 ]
 BLIND_IMPORT = [
     ("dse/models/onnx_import.py", 'm, c = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])', "m, c = (a[0], a[1])",
