@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from dse.system.chiplet import kernels
 from dse.system.chiplet.kernels import Effort
@@ -335,3 +336,50 @@ def test_l2_overflow_is_the_worst_op_by_hand(tmp_path):
     hw = Path(__file__).resolve().parent.parent / "hardware/mcm4_hetero.yaml"
     d = evaluate_point(str(wl), str(hw), None, [])
     assert d["l2_overflow_bytes"] == 6_785_408
+
+
+def test_energy_terms_by_hand(tmp_path):
+    """Each energy column of `dse evaluate` on a small case, by hand. Model m (count 3: three
+    instances a frame) of two 8-bit convs-as-GEMMs, g0 (K 64, C 32, Y = X = 8) on chiplet a at
+    mesh (0, 0) and g1 (K 32, C 64) on chiplet c at (2, 0), two XY hops away; every energy
+    constant distinct, so that a term costed with another's constant shows.
+    - MACs: 64 x 32 x 8 x 8 = 131,072 per op, 2 ops x 3 instances = 786,432; x 1.5 pJ.
+    - NoP: g0's output, 64 x 8 x 8 = 4,096 B, crosses to c once per instance: 12,288 B; energy
+      12,288 B x 8 bit x 3 pJ/bit x 2 hops = 589,824 pJ.
+    - DRAM: the reported bytes x 8 bit x 11 pJ/bit.
+    - L1 and L2: accesses x their pJ: doubling l2_pj doubles the L2 term and nothing else, and
+      likewise l1_pj.
+    - static: no leakage given, 0; the terms sum to energy_j."""
+    from dse.point import evaluate_point
+
+    def case(l1_pj: float, l2_pj: float) -> dict:
+        chip = {"pe_array": [8, 8], "dataflow": "weight_stationary", "l1_bytes": 256, "l2_bytes": 1e6,
+                "clock_hz": 1e9, "onchip_bytes_per_cycle": 64, "mac_pj": 1.5, "l1_pj": l1_pj, "l2_pj": l2_pj}
+        hw = {"name": "h", "chiplets": [{**chip, "name": "a", "position": [0, 0]},
+                                        {**chip, "name": "b", "position": [1, 0]},
+                                        {**chip, "name": "c", "position": [2, 0]}],
+              "network": {"mesh": [3, 1], "link_bytes_per_s": 1e9, "link_pj_per_bit": 3},
+              "dram": {"bytes_per_s": 1e10, "pj_per_bit": 11}}
+        wl = {"name": "w", "models": [{"name": "m", "count": 3, "ops": [
+            {"name": "g0", "K": 64, "C": 32, "Y": 8, "X": 8, "precision_bits": 8},
+            {"name": "g1", "K": 32, "C": 64, "Y": 8, "X": 8, "precision_bits": 8}]}]}
+        for name, doc in (("h.yaml", hw), ("w.yaml", wl), ("m.yaml", {"mapping": {"m": ["a", "c"]}})):
+            (tmp_path / name).write_text(yaml.safe_dump(doc))
+        return evaluate_point(str(tmp_path / "w.yaml"), str(tmp_path / "h.yaml"), tmp_path / "m.yaml", [])
+
+    d = case(0.7, 2.3)
+    assert d["macs"] == 786_432
+    assert d["mac_energy_j"] == pytest.approx(786_432 * 1.5e-12, rel=1e-12)
+    assert d["nop_bytes"] == 12_288
+    assert d["nop_energy_j"] == pytest.approx(589_824e-12, rel=1e-12)
+    assert d["dram_bytes"] > 0
+    assert d["dram_energy_j"] == pytest.approx(d["dram_bytes"] * 8 * 11e-12, rel=1e-12)
+    assert d["static_energy_j"] == 0
+    parts = ("mac_energy_j", "l1_energy_j", "l2_energy_j", "dram_energy_j", "nop_energy_j", "static_energy_j")
+    assert sum(d[k] for k in parts) == pytest.approx(d["energy_j"], rel=1e-12)
+    l2x2, l1x2 = case(0.7, 4.6), case(1.4, 2.3)
+    assert l2x2["l2_energy_j"] == pytest.approx(2 * d["l2_energy_j"], rel=1e-12) and d["l2_energy_j"] > 0
+    assert l1x2["l1_energy_j"] == pytest.approx(2 * d["l1_energy_j"], rel=1e-12) and d["l1_energy_j"] > 0
+    for other in ("mac_energy_j", "dram_energy_j", "nop_energy_j"):
+        assert l2x2[other] == d[other] and l1x2[other] == d[other]
+    assert l2x2["l1_energy_j"] == d["l1_energy_j"] and l1x2["l2_energy_j"] == d["l2_energy_j"]
