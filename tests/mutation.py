@@ -424,6 +424,15 @@ BLIND_MODEL = [
      "util = float(s.busy.sum() / (gpus * span))", "blind: per-group: GPU utilisation without the TP width"),
     ("dse/system/serving/evaluator.py", '"slo_attainment_min": min(attain) if attain else float("nan"),',
      '"slo_attainment_min": max(attain) if attain else float("nan"),', "blind: per-group: worst model's attainment from the best"),
+    # written before any end-to-end test of the llm per-op table was (2026-12-07, 18:14)
+    ("dse/system/llm/evaluator.py", '"count": int(ops.arrays.reps[i]),', '"count": 1,',
+     "blind: llm per-op: an op's repeat count (layers) dropped"),
+    ("dse/system/llm/evaluator.py", '"flops": float(op_out[i, O_FLOPS]), "bytes"', '"flops": float(op_out[i, O_BYTES]), "bytes"',
+     "blind: llm per-op: FLOPs column from the bytes"),
+    ("dse/system/llm/evaluator.py", "                first_step(point, ops, system, len(lengths), op_out)",
+     "                first_step(point, ops, system, 1, op_out)", "blind: llm per-op: decode step 1 of one request, not the batch"),
+    ("dse/system/gpu/kernels.py", "        e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners",
+     "        e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT])", "blind: llm per-op: energy of one of the devices running an op"),
     # written before any test of the chiplet energy terms was (session of 2026-12-07, 18:15)
     ("dse/system/chiplet/evaluator.py", '"mac_energy_j": part("mac_j"),', '"mac_energy_j": part("l1_j"),',
      "blind: energy term: MAC energy reported from the L1 column"),
