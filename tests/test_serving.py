@@ -490,3 +490,34 @@ def test_late_requests_two_models_and_replicas_hand_derived(tmp_path):
     assert [(r["model"], r["requests"], r["slo_attainment"], r["replicas"]) for r in keep["per_model"]] == [
         ("m", 5, 0.8, 1), ("n", 1, 1.0, 2)]
     assert m["replicas"] == 3
+
+
+def test_per_group_figures_of_evaluate_hand_derived(tmp_path):
+    """`dse evaluate`'s per-group table on a hand-made trace: one 2-GPU group (pp 2, tp 1) holding
+    m (stages 0.6 s, 0.4 s; 1 GB a GPU) and n (0.2 s, 0.9 s; 2 GB a GPU), no queueing (arrivals
+    m 0 and 3, n 6; 10 s, no warm-up). By hand: stage 0 busy 0.6 + 0.6 + 0.2 = 1.4 s, stage 1
+    0.4 + 0.4 + 0.9 = 1.7 s; the group's utilisation (1.4 + 1.7) / (2 stages x 10 s) = 0.155,
+    and the pool's, busy x tp / (2 GPUs x 10 s), the same here; memory 1 + 2 GB a GPU; each
+    model's stage latencies its own; worst model's attainment 1 (every request within 2.5 s)."""
+    from dse.system.base import kind_named
+    from dse.system.serving.evaluator import build
+
+    (tmp_path / "t.csv").write_text("arrival_s,model\n0,m\n3,m\n6,n\n")
+    (tmp_path / "w.yaml").write_text(
+        "name: w\nserving: {duration_s: 10, warmup_s: 0, trace: t.csv}\nmodels:\n"
+        "  - name: m\n    serving: {slo_s: 2.5, profiled: [{pp: 2, tp: 1, stage_latency_s: [0.6, 0.4], "
+        "weight_bytes_per_gpu: 1 GB}]}\n"
+        "  - name: n\n    serving: {slo_s: 2.5, profiled: [{pp: 2, tp: 1, stage_latency_s: [0.2, 0.9], "
+        "weight_bytes_per_gpu: 2 GB}]}\n")
+    hw = resolve(load_hardware(str(HW6)), {"system.groups": "2", "system.tp": 1})
+    point = build(load_workload(str(tmp_path / "w.yaml")), replace(hw, request_overhead_s=0.0))
+    d = kind_named("serving").detail(point, None)
+    assert d["mapping"] == "pp2(m,n)"
+    (g,) = d["per_group"]
+    assert (g["gpus"], g["pp"], g["tp"], g["models"]) == (2, 2, 1, ["m", "n"])
+    assert g["busy_s"] == pytest.approx([1.4, 1.7], rel=1e-12)
+    assert g["utilisation"] == pytest.approx(0.155, rel=1e-12)
+    assert d["gpu_utilisation"] == pytest.approx(0.155, rel=1e-12)
+    assert g["memory_used_bytes"] == pytest.approx(3e9, rel=1e-12)
+    assert g["stage_latency_s"] == {"m": pytest.approx([0.6, 0.4]), "n": pytest.approx([0.2, 0.9])}
+    assert d["slo_attainment_min"] == 1.0 and d["served"] == 3
