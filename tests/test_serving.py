@@ -521,3 +521,10 @@ def test_per_group_figures_of_evaluate_hand_derived(tmp_path):
     assert g["memory_used_bytes"] == pytest.approx(3e9, rel=1e-12)
     assert g["stage_latency_s"] == {"m": pytest.approx([0.6, 0.4]), "n": pytest.approx([0.2, 0.9])}
     assert d["slo_attainment_min"] == 1.0 and d["served"] == 3
+    # per model: the fastest latency on these groups is the pipeline's, 0.6 + 0.4 and 0.2 + 0.9 s
+    # (no request overhead); no one-GPU figure was profiled, so the single-GPU latency is unknown
+    rows = {r["model"]: r for r in d["per_model"]}
+    assert rows["m"]["fastest_latency_s"] == pytest.approx(1.0, rel=1e-12)
+    assert rows["n"]["fastest_latency_s"] == pytest.approx(1.1, rel=1e-12)
+    assert all(r["single_gpu_latency_s"] != r["single_gpu_latency_s"] for r in rows.values())   # NaN
+    assert [(r["requests"], r["replicas"]) for r in d["per_model"]] == [(2, 1), (1, 1)]
