@@ -20,7 +20,7 @@ the two ways it crashed or misled dse runs:
 3. **A changed callee.** Numba keys a cache entry by its own file's time stamp and size and its own
    bytecode, but a kernel inlines the kernels it calls from other files: after an edit to
    ``dse/cost/roofline.py`` the cached ``step_cost`` kept the old roofline. Here the stamp of every
-   dse kernel's index also carries a hash of every dse module that imports this one, so any edit to
+   dse kernel's index also carries a hash of every dse kernel module (:data:`KERNEL_IMPORT`), so any edit to
    any kernel file makes all of dse's cached kernels stale (compiled again on first use).
 
 Kernels outside dse (user code in the same process) keep numba's own stamp: only cache files
@@ -42,6 +42,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -119,13 +120,19 @@ def __getattr__(name: str):
     return {"nb": numba, "njit": numba.njit, "prange": numba.prange}[name]
 
 
+# A kernel module: one that takes numba's decorators or prange from here (``from dse.jit import
+# nb`` / ``njit`` / ``prange``); modules that only call :func:`use_plain_python` or
+# :func:`share_cores` are not, and editing them must not make every cached kernel stale.
+KERNEL_IMPORT = re.compile(rb"^from dse\.jit import [^\n]*\b(nb|njit|prange)\b", re.MULTILINE)
+
+
 def kernel_sources_hash(package: Path = PACKAGE) -> str:
-    """SHA-256 over the path and bytes of every dse module that imports ``dse.jit`` (the kernel
-    modules: each may inline another's kernels), in path order."""
+    """SHA-256 over the path and bytes of every dse kernel module (:data:`KERNEL_IMPORT`: each may
+    inline another's kernels), in path order."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         text = path.read_bytes()
-        if b"from dse.jit import" in text:
+        if KERNEL_IMPORT.search(text):
             digest.update(str(path.relative_to(package)).encode() + b"\0" + text + b"\0")
     return digest.hexdigest()
 

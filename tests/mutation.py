@@ -583,8 +583,10 @@ MUTANTS += [(*m, "tests/test_jit.py") for m in [
      "numba cache saved without the lock"),
     ("dse/jit.py", "                if overloads.get(key) != data_name:", "                if False:",
      "numba cache index never written"),
-    ("dse/jit.py", 'if b"from dse.jit import" in text:', 'if b"from dse.jit import nb" in text:',
+    ("dse/jit.py", "[^\\n]*\\b(nb|njit|prange)\\b", "[^\\n]*\\b(nb|prange)\\b",
      "kernel hash misses the modules importing njit"),
+    ("dse/jit.py", "        if KERNEL_IMPORT.search(text):", '        if b"from dse.jit import" in text:',
+     "kernel hash covers modules that only call use_plain_python / share_cores"),
 ]]
 
 # Survivors examined and found equivalent or harmless, with the reason: description -> reason.
