@@ -568,8 +568,10 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
      "            if token is None:\n                pass", "RUNNING trials of a torn batch never reaped"),
     # workers on one host share its cores; the sampler is told the study's space
     ("dse/jit.py", "usable_cores() // max(1, workers)", "usable_cores()", "every local worker takes every core"),
-    ("dse/search/storage.py", "if now - path.stat().st_mtime < GRACE_S:", "if True:",
-     "silent workers' heartbeats counted as live local workers"),
+    ("dse/search/storage.py", "and now - entry.stat().st_mtime < GRACE_S", "and True",
+     "silent workers counted as live local workers"),
+    ("dse/search/storage.py", "            _host_entry(self.token).unlink()", "            pass",
+     "a finished worker still counted as a live local worker"),
     ("dse/search/sampler.py", "for n, d in sorted(distributions.items())", "for n, d in distributions.items()",
      "the sampler's space not in Optuna's (name) order"),
     ("dse/search/sampler.py", "return dict(self._fixed) if self._any_complete else {}", "return dict(self._fixed)",

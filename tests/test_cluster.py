@@ -464,30 +464,32 @@ def test_the_samplers_fixed_space_is_optunas_intersection(tmp_path):
 
 
 def test_workers_on_one_host_share_its_cores(tmp_path, monkeypatch):
-    """Live workers of a study on this host are counted from their heartbeats (a stale beat or a
-    dead process does not count), and each worker's parallel kernels get cores // workers threads
-    (never more than numba's pool): two workers on 2 cores, one thread each."""
+    """Live dse workers on this host, of any study, are counted from the host registry (an entry
+    of a dead process or one silent for longer than the grace period does not count; a worker that
+    ends leaves it), and each worker's parallel kernels get cores // workers threads (never more
+    than numba's pool): two workers on 2 cores, one thread each."""
     import numba
 
     import dse.jit
-    from dse.search.storage import GRACE_S, FileCoordinator, worker_token
+    from dse.search.storage import GRACE_S, Coordinator, FileCoordinator, host_registry, worker_token
 
-    base = tmp_path / "j.log"
-    a, b = FileCoordinator(worker_token(), base), FileCoordinator(worker_token(), base)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    a = FileCoordinator(worker_token(), tmp_path / "one.log")
+    b = Coordinator(worker_token())                        # another study, in memory
     assert a.local_workers() == 1
     a.beat(None, None, [], force=True)
     b.beat(None, None, [], force=True)
     assert a.local_workers() == 2 and b.local_workers() == 2
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()                                            # a pid that is gone
-    host = worker_token().split(":")[0]
-    (a.beats / f"{host}_{dead.pid}_deadbeef").touch()
-    stale = a.beats / f"{host}_{os.getpid()}_0ldbeat0"
+    (host_registry() / f"{dead.pid}_deadbeef").touch()
+    stale = host_registry() / f"{os.getpid()}_0ldbeat0"
     stale.touch()
     os.utime(stale, (time.time() - GRACE_S - 5,) * 2)     # alive, but silent for longer than the grace period
     assert a.local_workers() == 2
-    a.close()
     b.close()
+    assert a.local_workers() == 1
+    a.close()
 
     numba.njit(lambda: 0)()                                # numba loaded
     before = numba.get_num_threads()

@@ -81,6 +81,25 @@ def _process_gone(token: str) -> bool:
     return False
 
 
+def host_registry() -> Path:
+    """Where the dse workers of this user on this host make themselves known (for sharing its
+    cores, dse.jit.share_cores): ``$XDG_RUNTIME_DIR`` (else the temporary folder) ``/
+    dse-workers-UID``, one entry ``PID_TOKEN`` per worker, touched at each heartbeat, removed at
+    its end (a killed worker's entry is ignored once its process is gone or after ``GRACE_S``)."""
+    import tempfile
+
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"dse-workers-{os.getuid()}"
+
+
+def _host_entry(token: str) -> Path:
+    """This worker's entry in :func:`host_registry` (the folder made on first use)."""
+    folder = host_registry()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _, pid, rest = token.split(":", 2)
+    return folder / f"{pid}_{rest}"
+
+
 class StudyTrials:
     """A study's trials through the storage's public API. Optuna's ``Study`` keeps its storage and
     study id private, and a ``Trial`` its id; the storage object is the one :func:`open_store`
@@ -332,19 +351,23 @@ class Coordinator:
         if force or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
             self._beat()
+            with contextlib.suppress(OSError):
+                _host_entry(self.token).touch()
             return True
         return False
 
     def local_workers(self) -> int:
-        """Live workers of this study on this host, this one included (their heartbeats younger
-        than ``GRACE_S``, their processes present)."""
-        host = socket.gethostname()
-        return 1 + sum(1 for token in self._beating() if token != self.token and token.startswith(host + ":")
-                       and not _process_gone(token))
-
-    def _beating(self) -> list[str]:
-        """Tokens of the workers whose heartbeat is younger than ``GRACE_S``."""
-        return []
+        """Live dse workers on this host, of any study and storage, this one included: the entries
+        of :func:`host_registry` touched within ``GRACE_S`` whose processes are present."""
+        now, mine, count = time.time(), _host_entry(self.token).name, 1
+        with contextlib.suppress(OSError):
+            for entry in host_registry().iterdir():
+                pid = entry.name.partition("_")[0]
+                with contextlib.suppress(OSError):
+                    if (entry.name != mine and pid.isdigit() and now - entry.stat().st_mtime < GRACE_S
+                            and not _process_gone(f"{socket.gethostname()}:{pid}")):
+                        count += 1
+        return count
 
     def _beat(self) -> None:
         pass
@@ -394,15 +417,17 @@ class Coordinator:
             failed += 1
         return failed
 
+    def close(self) -> None:
+        """Leave the host registry (subclasses also drop their heartbeat and connections)."""
+        with contextlib.suppress(OSError):
+            _host_entry(self.token).unlink()
+
     def others_running(self, study) -> list[tuple[Any, str | None]]:
         """(trial, worker token or None) of every RUNNING trial not this worker's."""
         from optuna.trial import TrialState
 
         return [(t, t.user_attrs.get(WORKER_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 if t.user_attrs.get(WORKER_ATTR) != self.token]
-
-    def close(self) -> None:
-        pass
 
 
 class FileCoordinator(Coordinator):
@@ -439,16 +464,8 @@ class FileCoordinator(Coordinator):
         except FileNotFoundError:
             return None
 
-    def _beating(self) -> list[str]:
-        now, tokens = time.time(), []
-        for path in self.beats.iterdir():
-            with contextlib.suppress(OSError):
-                if now - path.stat().st_mtime < GRACE_S:
-                    host, _, rest = path.name.rpartition("_")[0].rpartition("_")
-                    tokens.append(f"{host}:{rest}:{path.name.rpartition('_')[2]}")
-        return tokens
-
     def close(self) -> None:
+        super().close()
         with contextlib.suppress(OSError):
             self._beat_file(self.token).unlink()
         with contextlib.suppress(OSError):
@@ -510,16 +527,10 @@ class PostgresCoordinator(Coordinator):
             {"s": self.study_name, "t": token}).scalar()
         return None if age is None else float(age)
 
-    def _beating(self) -> list[str]:
-        import sqlalchemy
-
-        return list(self._conn.execute(sqlalchemy.text(
-            "SELECT token FROM dse_workers WHERE study = :s AND beat > now() - make_interval(secs => :g)"),
-            {"s": self.study_name, "g": GRACE_S}).scalars())
-
     def close(self) -> None:
         import sqlalchemy
 
+        super().close()
         with contextlib.suppress(Exception):
             self._conn.execute(sqlalchemy.text("DELETE FROM dse_workers WHERE study = :s AND token = :t"),
                                {"s": self.study_name, "t": self.token})

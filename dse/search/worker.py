@@ -301,8 +301,9 @@ class Worker:
 
     def share_cores(self) -> None:
         """Size the parallel kernels' threads to this worker's share of the host's cores
-        (dse.jit.share_cores), from the live workers of the study on this host: at each round and
-        each heartbeat, so that workers started by hand on one machine do not oversubscribe it."""
+        (dse.jit.share_cores), from the live dse workers on this host, of any study
+        (dse.search.storage.host_registry): at each round and each heartbeat, so that workers
+        started by hand on one machine do not oversubscribe it."""
         from dse.jit import share_cores
 
         share_cores(self.coord.local_workers())
