@@ -84,7 +84,7 @@ def _process_gone(token: str) -> bool:
 def host_registry() -> Path:
     """Where the dse workers of this user on this host make themselves known (for sharing its
     cores, dse.jit.share_cores): ``$XDG_RUNTIME_DIR`` (else the temporary folder) ``/
-    dse-workers-UID``, one entry ``PID_TOKEN`` per worker, touched at each heartbeat, removed at
+    dse-workers-UID``, one entry ``PID_HASH`` per worker (its process, a hash of its token), touched at each heartbeat, removed at
     its end (a killed worker's entry is ignored once its process is gone or after ``GRACE_S``)."""
     import tempfile
 
@@ -96,8 +96,7 @@ def _host_entry(token: str) -> Path:
     """This worker's entry in :func:`host_registry` (the folder made on first use)."""
     folder = host_registry()
     folder.mkdir(mode=0o700, exist_ok=True)
-    _, pid, rest = token.split(":", 2)
-    return folder / f"{pid}_{rest}"
+    return folder / f"{os.getpid()}_{hashlib.blake2b(token.encode(), digest_size=6).hexdigest()}"
 
 
 class StudyTrials:
