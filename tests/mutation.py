@@ -572,6 +572,11 @@ MUTANTS += [(*m, CLUSTER_TESTS) for m in [
      "silent workers counted as live local workers"),
     ("dse/search/storage.py", "            _host_entry(self.token).unlink()", "            pass",
      "a finished worker still counted as a live local worker"),
+    # review refactor (blind): the space suggests from its distributions; pid liveness split out
+    ("dse/search/space.py", "trial.suggest_int(name, dist.low, dist.high, log=dist.log)",
+     "trial.suggest_int(name, dist.low, dist.high)", "review: integer knobs suggested without their log scale"),
+    ("dse/search/storage.py", "    except PermissionError:\n        return False\n    return False",
+     "    except PermissionError:\n        return True\n    return False", "review: another user's live process taken for gone"),
     ("dse/search/sampler.py", "for n, d in sorted(distributions.items())", "for n, d in distributions.items()",
      "the sampler's space not in Optuna's (name) order"),
     ("dse/search/sampler.py", "return dict(self._fixed) if self._any_complete else {}", "return dict(self._fixed)",

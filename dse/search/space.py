@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,21 +23,21 @@ class Space:
         return Space(tuple(n for n, _ in named_knobs), tuple(k for _, k in named_knobs))
 
     def suggest(self, trial) -> dict[str, Any]:
-        """Values (by knob path) for an Optuna trial; labels go to Optuna, values to the specs."""
+        """Values (by knob path) for an Optuna trial, asked with :meth:`distributions`; labels go to
+        Optuna, values to the specs."""
         values: dict[str, Any] = {}
-        for name, knob in zip(self.names, self.knobs):
+        for (name, dist), knob in zip(self.distributions().items(), self.knobs):
             if knob.choices is not None:
-                labels = [label_of(c) for c in knob.choices]
-                label = trial.suggest_categorical(name, labels)
-                values[knob.path] = knob.choices[labels.index(label)]
+                label = trial.suggest_categorical(name, dist.choices)
+                values[knob.path] = knob.choices[dist.choices.index(label)]
             elif knob.integer:
-                values[knob.path] = trial.suggest_int(name, int(knob.low), int(knob.high), log=knob.log)
+                values[knob.path] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
             else:
-                values[knob.path] = trial.suggest_float(name, knob.low, knob.high, log=knob.log)
+                values[knob.path] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         return values
 
-    def distributions(self) -> dict[str, Any]:
-        """Optuna's distribution of each knob, by name: what :meth:`suggest` asks for."""
+    @functools.cached_property
+    def _distributions(self) -> dict[str, Any]:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         out: dict[str, Any] = {}
@@ -48,6 +49,11 @@ class Space:
             else:
                 out[name] = FloatDistribution(knob.low, knob.high, log=knob.log)
         return out
+
+    def distributions(self) -> dict[str, Any]:
+        """Optuna's distribution of each knob, by name (made once): what :meth:`suggest` asks for,
+        and the sampler's search space (dse.search.sampler)."""
+        return self._distributions
 
     def split(self, values: dict[str, Any]) -> tuple[dict, dict]:
         """Values by knob path -> (workload values, hardware values)."""

@@ -69,8 +69,13 @@ def worker_token() -> str:
 def _process_gone(token: str) -> bool:
     """True when ``token`` names a process on this host that no longer exists."""
     host, _, rest = token.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    return host == socket.gethostname() and _pid_gone(rest.partition(":")[0])
+
+
+def _pid_gone(pid_text: str) -> bool:
+    """True when ``pid_text`` is a process id of this host with no process (another user's
+    process counts as present)."""
+    if not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)
@@ -364,7 +369,7 @@ class Coordinator:
                 pid = entry.name.partition("_")[0]
                 with contextlib.suppress(OSError):
                     if (entry.name != mine and pid.isdigit() and now - entry.stat().st_mtime < GRACE_S
-                            and not _process_gone(f"{socket.gethostname()}:{pid}")):
+                            and not _pid_gone(pid)):
                         count += 1
         return count
 
