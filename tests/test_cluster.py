@@ -502,3 +502,38 @@ def test_workers_on_one_host_share_its_cores(tmp_path, monkeypatch):
         assert dse.jit.share_cores(1) == numba.config.NUMBA_NUM_THREADS      # capped by the pool
     finally:
         numba.set_num_threads(before)
+
+
+def test_space_suggests_what_its_distributions_say():
+    """Space.suggest asks Optuna for exactly Space.distributions() (the sampler's fixed space is
+    that dict): a categorical, an integer knob on a log scale and a float one."""
+    from dse.search.space import Space
+    from dse.spec.common import Knob
+
+    space = Space.of([("a", Knob("a", choices=(1, 2, 4))), ("b", Knob("b", low=1, high=64, log=True, integer=True)),
+                      ("c", Knob("c", low=0.5, high=2.0))])
+    study = optuna.create_study()
+    trial = study.ask()
+    values = space.suggest(trial)
+    assert study.trials[0].distributions == space.distributions()
+    assert values["a"] in (1, 2, 4) and 1 <= values["b"] <= 64 and 0.5 <= values["c"] <= 2.0
+
+
+def test_another_users_live_process_is_not_gone(monkeypatch):
+    """kill(pid, 0) refused (another user's process) means the process exists; no such process
+    means gone; a non-number is never gone."""
+    import os
+
+    from dse.search import storage
+
+    def refused(pid, sig):
+        raise PermissionError
+
+    def missing(pid, sig):
+        raise ProcessLookupError
+
+    monkeypatch.setattr(os, "kill", refused)
+    assert storage._pid_gone("12345") is False
+    monkeypatch.setattr(os, "kill", missing)
+    assert storage._pid_gone("12345") is True
+    assert storage._pid_gone("w1") is False
