@@ -594,6 +594,28 @@ MUTANTS += [(*m, "tests/test_jit.py") for m in [
      "kernel hash misses the modules importing njit"),
     ("dse/jit.py", "        if KERNEL_IMPORT.search(text):", '        if b"from dse.jit import" in text:',
      "kernel hash covers modules that only call use_plain_python / share_cores"),
+    # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
+    ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
+     '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),
+    ("dse/system/training/kind.py", '"activation_bytes": float(line["alloc"][st]), "lifespan_s": float(line["life"][st])}',
+     '"activation_bytes": float(line["alloc"][st]), "lifespan_s": float(line["life"][0])}',
+     "training per_stage lifespan_s of stage 0 for every stage"),
+    ("dse/system/training/kind.py", '"peak_activation_units": float(row[D_PEAK]) / unit if unit else',
+     '"peak_activation_units": float(row[D_BUSY]) / unit if unit else',
+     "training per_device activation units from the busy column"),
+    ("dse/system/training/evaluator.py", '"bubble_rate_makespan": 1.0 - busy / makespan if makespan > 0 else 0.0,',
+     '"bubble_rate_makespan": 1.0 - busy / span if makespan > 0 else 0.0,',
+     "training bubble_rate_makespan over the span, not the makespan"),
+    ("dse/system/training/evaluator.py", '"forward_s": float(f_dev[slow]), "backward_s": float(b_dev[slow]),',
+     '"forward_s": float(f_dev[0]), "backward_s": float(b_dev[slow]),',
+     "training forward_s of device 0, not the slowest"),
+    ("dse/system/training/evaluator.py", "    slow = int(np.argmax(f_dev + b_dev + w_dev))",
+     "    slow = int(np.argmax(f_dev + b_dev))", "training slowest device ranked without W"),
+    ("dse/system/training/evaluator.py", '"lifespan_s": float(life.max()),', '"lifespan_s": float(life.mean()),',
+     "training lifespan_s the mean stage's, not the longest"),
+    ("dse/system/training/evaluator.py", '    np.add.at(w_dev, s.stage_device, sc.costs.w_s)',
+     '    np.add.at(w_dev, np.arange(s.stages) % pp, sc.costs.w_s)',
+     "training W per device by stage index, not the placement"),
 ]]
 
 # Survivors examined and found equivalent or harmless, with the reason: description -> reason.

@@ -43,11 +43,13 @@ def children_cpu() -> float:
 
 
 def run(tree: Path, spec: tuple[str, str], out: Path, trials: int, storage: str | None = None,
-        workers: int = 1, study: str | None = None) -> dict:
-    """The real CLI in ``workers`` processes on one study; wall, CPU and loop seconds."""
+        workers: int = 1, study: str | None = None, threads: int | None = None) -> dict:
+    """The real CLI in ``workers`` processes on one study; wall, CPU and loop seconds.
+
+    ``threads`` sets NUMBA_NUM_THREADS for every process (default: dse's own choice)."""
     cmd = [sys.executable, "-m", "dse.cli", "search", *spec, "--trials", str(trials), "--out", str(out), "-q"]
     cmd += (["--storage", storage] if storage else []) + (["--study", study] if study else [])
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree)} | ({"NUMBA_NUM_THREADS": str(threads)} if threads else {})
     cpu0, start = children_cpu(), time.perf_counter()
     procs = [subprocess.Popen(cmd + ["--worker", str(w)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env, cwd=tree) for w in range(workers)]     # cwd: python -m reads it first
@@ -100,6 +102,25 @@ def workers_speedup(tree: Path, storages: list[tuple[str, str | None]], reps: in
                 print(f"    {w} worker(s): {med[w][0]:6.1f} trials/s (whole commands), "
                       f"{med[w][1]:6.1f} trials/s (workers' loops)")
             print(f"    2 workers / 1: {med[2][0] / med[1][0]:.2f}x whole, {med[2][1] / med[1][1]:.2f}x loops")
+        ceiling(tree, name, spec, trials, reps, tmp)
+
+
+def ceiling(tree: Path, name: str, spec: tuple[str, str], trials: int, reps: int, tmp: Path) -> None:
+    """What this machine gives two processes that share nothing: the ceiling of part 2's ratio.
+
+    One process (``--storage memory``, every core) against two at once, each its own in-memory
+    study of the same budget on one core: trials per second of both together over one's. Two
+    hardware threads of one core, or a shared cache and memory bus, keep this below 2x whatever
+    the storage does."""
+    rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for rep in range(reps):
+        for workers in (1, 2):
+            r = run(tree, spec, tmp / f"c{name}{workers}{rep}", trials, "memory", workers,
+                    threads=1 if workers == 2 else None)
+            rates[workers].append((workers * trials / r["wall"], workers * trials / r["loop"]))
+    med = {w: (sorted(a for a, _ in v)[reps // 2], sorted(b for _, b in v)[reps // 2]) for w, v in rates.items()}
+    print(f"  {name}, nothing shared (two separate in-memory studies at once, one core each): "
+          f"{med[2][0] / med[1][0]:.2f}x whole, {med[2][1] / med[1][1]:.2f}x loops -- this machine's ceiling")
 
 
 def per_trial(tree: Path, storages: list[tuple[str, str]], tmp: Path) -> None:
