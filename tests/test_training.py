@@ -365,3 +365,52 @@ def test_bubble_rate_sends_and_per_device_figures_by_hand():
     send = 1 * 128 * 256 * 2 / 200e9 + 2e-6
     assert [s["send_s"] for s in d["per_stage"]] == pytest.approx([send, send, send, 0.0], rel=1e-12)
     assert d["pp_comm_s"] == pytest.approx(send, rel=1e-12)
+
+
+def test_per_stage_lifespans_and_units_of_a_small_1f1b_by_hand():
+    """`dse evaluate`'s training detail on a synthetic 1F1B, p = 2, n = 2, F = 1 s, B = 1.5 s,
+    W = 0.5 s (fused BW = 2 s), no sends, 1 GB of activations per microbatch. By hand (device 0
+    warms up with one F, device 1 with none):
+        device 0: F0 [0, 1]  F1 [1, 2]  BW0 [4, 6]  BW1 [7, 9]
+        device 1: F0 [1, 2]  BW0 [2, 4] F1 [4, 5]   BW1 [5, 7]
+    makespan 9; busy 6 on each; spans 9 and 6: bubble 1 - 6/9 both ways. Lifespan (end of BW - start
+    of F): stage 0 mb0 6 - 0, mb1 9 - 1 = 8; stage 1 4 - 1 = 3, 7 - 4 = 3 -> per stage 8 and 3, the
+    top-level the longest, 8. Peak activations: device 0 holds F0 and F1 before BW0 (2 units, 2 GB),
+    device 1 frees mb0 before F1 (1 unit)."""
+    pipe = Pipeline(stages=2, microbatches=2, forward_s=1.0, backward_s=1.5, weight_s=0.5, activation_bytes=1e9)
+    wl = WorkloadSpec("w", "w.yaml", (Model("m", 1, pipe, ()),))
+    hw = TrainingHardware("hw", "hw.yaml", None, None, Parallel(), ScheduleSpec("1f1b"))
+    d = KIND.detail(KIND.build(wl, hw), None)
+    timeline = [(p["device"], p["pass"], p["microbatch"], p["start_s"], p["end_s"]) for p in d["passes"]]
+    assert sorted(timeline) == [(0, "BW", 0, 4, 6), (0, "BW", 1, 7, 9), (0, "F", 0, 0, 1), (0, "F", 1, 1, 2),
+                                (1, "BW", 0, 2, 4), (1, "BW", 1, 5, 7), (1, "F", 0, 1, 2), (1, "F", 1, 4, 5)]
+    assert d["pipeline_s"] == 9 and d["bubble_rate"] == pytest.approx(1 / 3) and d["bubble_rate_makespan"] == pytest.approx(1 / 3)
+    assert [(s["stage"], s["device"], s["forward_s"], s["backward_s"], s["weight_grad_s"], s["send_s"],
+             s["activation_bytes"], s["lifespan_s"]) for s in d["per_stage"]] == [
+        (0, 0, 1.0, 1.5, 0.5, 0.0, 1e9, 8.0), (1, 1, 1.0, 1.5, 0.5, 0.0, 1e9, 3.0)]
+    assert d["lifespan_s"] == 8.0
+    assert (d["forward_s"], d["backward_s"], d["weight_grad_s"]) == (1.0, 1.5, 0.5)
+    assert [(x["device"], x["busy_s"], x["span_s"], x["peak_activation_bytes"], x["peak_activation_units"])
+            for x in d["per_device"]] == [(0, 6.0, 9.0, 2e9, 2.0), (1, 6.0, 6.0, 1e9, 1.0)]
+    assert d["peak_activation_units"] == 2.0 and d["peak_activation_bytes"] == 2e9
+    assert d["microbatches_per_s"] == pytest.approx(2 / 9)
+
+
+def test_slowest_device_figures_follow_the_v_placement():
+    """ZB-V puts two stages on each device in a V: with p = 2, stages 0 and 3 on device 0, 1 and 2
+    on device 1 (per_stage's `device`). 4 layers, one per stage; stage 0 also embeds and stage 3
+    also runs the LM head, so device 0 carries more. The top-level forward_s / backward_s /
+    weight_grad_s are the slowest device's (largest F + B + W), each the sum of its own stages'
+    columns; and every pass in the timeline lasts its stage's F, B or W."""
+    t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
+    d = KIND.detail(point(t, hardware(nodes=1, gpn=2, parallel=Parallel(1, 2, 1), family="zb-v")), None)
+    stages = d["per_stage"]
+    assert [s["device"] for s in stages] == [0, 1, 1, 0]
+    per_dev = {dev: [sum(s[k] for s in stages if s["device"] == dev) for k in ("forward_s", "backward_s", "weight_grad_s")]
+               for dev in (0, 1)}
+    assert per_dev[0] != pytest.approx(per_dev[1])                      # unequal loads: the test can tell
+    slow = max(per_dev, key=lambda dev: sum(per_dev[dev]))
+    assert [d["forward_s"], d["backward_s"], d["weight_grad_s"]] == pytest.approx(per_dev[slow], rel=1e-12)
+    column = {"F": "forward_s", "B": "backward_s", "W": "weight_grad_s"}
+    for p in d["passes"]:
+        assert p["end_s"] - p["start_s"] == pytest.approx(stages[p["stage"]][column[p["pass"]]], rel=1e-9, abs=1e-15)
