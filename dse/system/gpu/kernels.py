@@ -132,16 +132,7 @@ def step_cost(step, ops, system, op_out):
         fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
                                      ops.byte_c[i], ops.streams[i], c == ATTN, Ti, step.q, step.context,
                                      share)
-        fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, stream, dev[d, D_COMP_HALF],
-                                  dev[d, D_MEM_HALF])
-        t, bound = roofline(fl, by, fr, br, dev[d, D_LAUNCH])
-        e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
-        if d != GPU:
-            ts, wire = send_recv((ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * Ti,
-                                 dev[d, D_LINK_BW], dev[d, D_LINK_LAT])
-            wire *= share
-            t += ts
-            e += wire * 8.0 * dev[d, D_LINK_PJ] * 1e-12
+        t, e, bound = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, Ti)
         op_out[i, O_TIME] = t
         op_out[i, O_ENERGY] = e
         op_out[i, O_FLOPS] = fl
@@ -154,6 +145,36 @@ def step_cost(step, ops, system, op_out):
             attn_t = t
         if ops.reps[i] > layers:
             layers = ops.reps[i]
+    comm, energy = step_comm(system, step.tokens, step.head_tokens, step.fc_dev == GPU, attn_t, layers, energy)
+    return total + comm + dev[GPU, D_STEP], energy, comm
+
+
+@nb.njit(cache=True, inline="always")
+def op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens):
+    """Time, energy and bound of op i on device row d, given its shape (flops, bytes, rows,
+    stream bytes on one of ``share`` devices; ``runners`` devices run it; ``tokens`` it runs on):
+    the calibrated roofline plus d's launch cost, dynamic energy x runners, and off the GPU the
+    send_recv of its inputs over d's own link (see :func:`step_cost`)."""
+    fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, stream, dev[d, D_COMP_HALF],
+                              dev[d, D_MEM_HALF])
+    t, bound = roofline(fl, by, fr, br, dev[d, D_LAUNCH])
+    e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
+    if d != GPU:
+        ts, wire = send_recv((ops.bcast_t[i] + (ops.byte_t[i] - ops.bcast_t[i]) / share) * tokens,
+                             dev[d, D_LINK_BW], dev[d, D_LINK_LAT])
+        wire *= share
+        t += ts
+        e += wire * 8.0 * dev[d, D_LINK_PJ] * 1e-12
+    return t, e, bound
+
+
+@nb.njit(cache=True, inline="always")
+def step_comm(system, tokens, head_tokens, fc_on_gpu, attn_t, layers, energy):
+    """(comm seconds, ``energy`` plus the collectives' energy) of one forward step of ``tokens``
+    tokens, ``head_tokens`` of them through the LM head: the TP all-reduces (standard or Kraken,
+    with ``attn_t`` the attention time the Kraken all-reduce hides behind), the LM head's logit
+    all-gather when FC runs on the GPUs, and the pipeline stages' sends (formulas in
+    :func:`step_cost`)."""
     comm = 0.0
     tp = system.tp
     pp = system.pp
@@ -161,7 +182,7 @@ def step_cost(step, ops, system, op_out):
     lat = system.link_latency_s
     pj = system.link_pj_per_bit
     if tp > 1:
-        ar, wire = ring_allreduce(system.act_bytes_per_token * step.tokens, tp, bw, lat)
+        ar, wire = ring_allreduce(system.act_bytes_per_token * tokens, tp, bw, lat)
         if system.kraken:
             exposed = ar - attn_t
             if exposed < 0.0:
@@ -171,15 +192,111 @@ def step_cost(step, ops, system, op_out):
         else:
             comm += 2.0 * layers * ar
             energy += 2.0 * layers * wire * 8.0 * pj * 1e-12
-        if step.fc_dev == GPU:
-            ag, wire = all_gather(system.logit_bytes_per_token * step.head_tokens, tp, bw, lat)
+        if fc_on_gpu:
+            ag, wire = all_gather(system.logit_bytes_per_token * head_tokens, tp, bw, lat)
             comm += ag
             energy += wire * 8.0 * pj * 1e-12
     if pp > 1:
-        p2p, wire = send_recv(system.act_bytes_per_token * step.tokens, system.stage_bytes_per_s,
+        p2p, wire = send_recv(system.act_bytes_per_token * tokens, system.stage_bytes_per_s,
                               system.stage_latency_s)
         comm += (pp - 1) * p2p
         energy += (pp - 1) * wire * 8.0 * system.stage_pj_per_bit * 1e-12
+    return comm, energy
+
+
+class Batch(NamedTuple):
+    """The composition of one iteration of a continuously batched engine (all float64): decode
+    requests (one query token each) and prefill chunks side by side.
+
+        dec_n      decode requests;  dec_ctx  context tokens they read, summed (each its KV + 1)
+        pre_n      prefill chunks;   pre_tokens  their query tokens, summed
+        pre_qc     sum over chunks of chunk x context (the chunk's queries x the tokens they attend)
+        pre_ctx    the chunks' contexts (tokens already cached + the chunk), summed
+        head_tokens  tokens through the LM head: the decodes and the chunks that end a prompt"""
+
+    dec_n: float
+    dec_ctx: float
+    pre_n: float
+    pre_tokens: float
+    pre_qc: float
+    pre_ctx: float
+    head_tokens: float
+
+
+@nb.njit(cache=True, inline="always")
+def group_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, tokens, qc, context, requests, share):
+    """(flops, bytes, rows, stream bytes) of one attention launch over a group of ``requests``
+    requests with ``tokens`` query tokens in all, ``qc`` = sum of queries x context and
+    ``context`` = sum of contexts:
+
+        flops = (flop_t T + flop_qc qc) / share;  bytes = (byte_w + byte_t T + byte_c C) / share
+        rows = T / requests;  stream = bytes / (requests x streams / share)
+
+    For a uniform group (T = b q, qc = b q c, C = b c) this is :func:`op_shape` exactly."""
+    fl = (flop_t * tokens + flop_qc * qc) / share
+    by = (byte_w + byte_t * tokens + byte_c * context) / share
+    m = tokens / requests
+    stream = by
+    if streams > 0.0:
+        stream = by / (requests * streams / share)
+    return fl, by, m, stream
+
+
+@nb.njit(cache=True)
+def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
+    """(time_s, energy_j, comm_s) of one iteration of a continuously batched engine (vLLM,
+    Sarathi-Serve): the same per-op cost as :func:`step_cost` (:func:`op_cost`, the GPU's step
+    overhead once, :func:`step_comm`), on a mixed batch (:class:`Batch`):
+
+        FC and element-wise ops:  T = dec_n + pre_tokens query tokens in one launch (rows T)
+        LM head:                  head_tokens
+        attention:                one launch for the decodes (q = 1 each, C = dec_ctx) and one
+                                  for the prefill chunks (T = pre_tokens, qc = pre_qc,
+                                  C = pre_ctx, rows = pre_tokens / pre_n), by :func:`group_shape`
+        Kraken's hidden all-reduce: behind the iteration's attention time (both launches)
+
+    A pure decode batch of b requests with contexts summing to C is ``step_cost`` of
+    Step(b, b, 1, C); a pure prefill of b prompts of s tokens is Step(b s, b, s, b s)."""
+    dev = system.dev
+    tokens = batch.dec_n + batch.pre_tokens
+    total = 0.0
+    energy = 0.0
+    attn_t = 0.0
+    layers = 0
+    for i in range(ops.cls.shape[0]):
+        c = ops.cls[i]
+        d = fc_dev if c == FC else (attn_dev if c == ATTN else elem_dev)
+        share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
+        runners = system.tp if d == GPU else dev[d, D_NDEV]
+        t = 0.0
+        e = 0.0
+        if c == ATTN:
+            if batch.dec_n > 0.0:
+                fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                                                ops.byte_c[i], ops.streams[i], batch.dec_n, batch.dec_ctx,
+                                                batch.dec_ctx, batch.dec_n, share)
+                ti, ei, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, batch.dec_n)
+                t += ti
+                e += ei
+            if batch.pre_n > 0.0:
+                fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                                                ops.byte_c[i], ops.streams[i], batch.pre_tokens, batch.pre_qc,
+                                                batch.pre_ctx, batch.pre_n, share)
+                ti, ei, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, batch.pre_tokens)
+                t += ti
+                e += ei
+            attn_t = t
+        else:
+            Ti = batch.head_tokens if ops.last_only[i] == 1 else tokens
+            if Ti > 0.0:
+                fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                                             ops.byte_c[i], ops.streams[i], False, Ti, 1.0, 0.0, share)
+                t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, Ti)
+        total += ops.reps[i] * t
+        energy += ops.reps[i] * e
+        if ops.reps[i] > layers:
+            layers = ops.reps[i]
+    comm, energy = step_comm(system, tokens, batch.head_tokens, fc_dev == GPU, attn_t, layers, energy)
     return total + comm + dev[GPU, D_STEP], energy, comm
 
 

@@ -1,0 +1,271 @@
+"""The continuously batched engine (dse.system.serving.engine) and the mixed-batch iteration cost it
+runs on (dse.system.gpu.kernels.iteration_cost): the cost against step_cost and by hand, the engine
+on small cases derived by hand (admission order, chunked and whole prefills, a preemption) and
+against a plain-Python twin written from the module docstring on random small cases."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+
+from dse.models.views import linear_ops
+from dse.spec.workload import Transformer
+from dse.system.gpu import kernels as G
+from dse.system.gpu.devices import blank_device_table, fill_gpu_row
+from dse.system.gpu.kernels import Batch, GpuSystem, Step, iteration_cost, step_cost
+from dse.system.gpu.spec import Gpu
+from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DECODE_TOK, S_END, S_ITER, S_MAX_RUNNING,
+                                       S_PREEMPT, S_PREFILL_TOK, Devices, EngineConfig, check_requests,
+                                       engine_out, run_engine)
+
+TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=256,
+                   vocab_size=100, seq_len=10, batch=1, precision_bits=16, architecture="gpt")
+LLAMA7B = Transformer(num_hidden_layers=32, hidden_size=4096, num_attention_heads=32, intermediate_size=11008,
+                      vocab_size=32000, seq_len=512, batch=1, precision_bits=16, architecture="llama",
+                      num_key_value_heads=32)
+GPU_ROWS = (0, 0, 0)
+
+
+def system(ops, dev, tp=1, pp=1, kraken=False) -> GpuSystem:
+    return GpuSystem(dev, tp, pp, 300e9, 5e-6, 1.0, 300e9, 5e-6, 1.0, ops.hidden * ops.elem_bytes,
+                     ops.vocab * ops.elem_bytes, kraken)
+
+
+def a100_row() -> np.ndarray:
+    gpu = Gpu("a100", peak_flop_per_s=312e12, memory_bytes=80e9, memory_bytes_per_s=2.039e12, compute_efficiency=0.7,
+              memory_efficiency=0.85, kernel_launch_s=4e-6, compute_half_tokens=64.0, memory_half_bytes=2e6,
+              step_overhead_s=3e-3, pj_per_flop=0.4, memory_pj_per_bit=4.0)
+    return fill_gpu_row(blank_device_table(), gpu)
+
+
+# --- the iteration cost --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tp,kraken", [(1, False), (2, False), (4, True)])
+def test_iteration_cost_of_a_uniform_batch_is_the_step_cost(tp, kraken):
+    # A decode batch of b requests with contexts summing to C is Step(b, b, 1, C); a prefill of b
+    # prompts of s tokens is Step(b s, b, s, b s): the same seconds, joules and comm (Llama-2-7B on
+    # a calibrated A100 row, so rows and stream sizes matter).
+    ops = linear_ops(LLAMA7B, tp)
+    sysm = system(ops, a100_row(), tp, 1, kraken)
+    out = np.empty((ops.n, G.N_OCOLS))
+    for b, ctx in ((1, 700), (8, 8 * 600), (64, 64 * 1000)):
+        want = step_cost(Step(float(b), float(b), 1.0, float(ctx), 0, 0, 0), ops.arrays, sysm, out)
+        got = iteration_cost(Batch(float(b), float(ctx), 0.0, 0.0, 0.0, 0.0, float(b)), ops.arrays, sysm, *GPU_ROWS)
+        assert got == pytest.approx(want, rel=1e-12)
+    for b, s in ((1, 512), (4, 256)):
+        want = step_cost(Step(float(b * s), float(b), float(s), float(b * s), 0, 0, 0), ops.arrays, sysm, out)
+        got = iteration_cost(Batch(0.0, 0.0, float(b), float(b * s), float(b * s * s), float(b * s), float(b)),
+                             ops.arrays, sysm, *GPU_ROWS)
+        assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_mixed_iteration_by_hand():
+    # The tiny decoder of tests/test_llm.py (h 64, 4 heads, f 256, 2 layers, vocab 100, FP16) on a
+    # memory-bound GPU (1 TFLOP/s, 1 GB/s: seconds = bytes / 1e9), no launch or step cost. One
+    # decode reading 10 context tokens beside a 4-token prefill chunk (nothing cached: context 4)
+    # that ends its prompt: T = 5 tokens through the FC and element-wise ops, 2 through the LM head,
+    # attention in two launches. Bytes per layer (per-token figures from test_step_hand_derived_tiny_decoder):
+    #   norm1    256 x 5                           =   1,280
+    #   qkv      24,576 + 512 x 5                  =  27,136
+    #   attn     decode 256 + 256 x 10 = 2,816; prefill 256 x 4 + 256 x 4 = 2,048   =  4,864
+    #   proj     8,192 + 256 x 5                   =   9,472
+    #   norm2                                       =   1,280
+    #   ffn_up   32,768 + 640 x 5                  =  35,968
+    #   act      1,024 x 5                         =   5,120
+    #   ffn_down                                    =  35,968
+    #   layer 121,088 B, x 2 layers = 242,176; lm_head 12,800 + 328 x 2 = 13,456 -> 255,632 B = 255.632 us
+    ops = linear_ops(TINY, 1)
+    dev = blank_device_table()
+    dev[0, G.D_FLOPS], dev[0, G.D_BW] = 1e12, 1e9
+    t, e, comm = iteration_cost(Batch(1.0, 10.0, 1.0, 4.0, 16.0, 4.0, 2.0), ops.arrays, system(ops, dev), *GPU_ROWS)
+    assert t == pytest.approx(255.632e-6, rel=1e-12) and comm == 0.0 and e == 0.0
+
+
+# --- the engine by hand --------------------------------------------------------------------------
+
+def flat(step_s=0.01):
+    """Every iteration costs ``step_s`` (the GPU's step overhead; rates so high the ops cost ~0)."""
+    ops = linear_ops(TINY, 1)
+    dev = blank_device_table()
+    dev[0, G.D_FLOPS], dev[0, G.D_BW], dev[0, G.D_STEP] = 1e30, 1e30, step_s
+    return ops, system(ops, dev)
+
+
+def serve(arrival, prompt, output, cfg, cost=None):
+    ops, sysm = cost or flat()
+    arrival, prompt, output = np.asarray(arrival, float), np.asarray(prompt, np.int64), np.asarray(output, np.int64)
+    assert check_requests(prompt, output, cfg) == ""
+    out = engine_out(len(arrival))
+    run_engine(arrival, prompt, output, cfg, ops.arrays, sysm, Devices(*GPU_ROWS), out)
+    return out
+
+
+def test_chunked_prefill_by_hand():
+    # Budget 5 tokens, blocks of 2, 4 slots, 10 ms an iteration. r0 (prompt 4, output 3) and r1
+    # (3, 1) at 0, r2 (2, 2) at 5 ms.
+    #  it 1 @0:   r0 chunk 4 (2 blocks), r1 chunk 1 (budget left 1; 1 block); r0's prompt done:
+    #             first token at 10 ms.                                       blocks in use 3
+    #  it 2 @10:  r2 has arrived. r0 decodes (cache 5: 3 blocks), r1 chunk 2 (its last: first and
+    #             only token, done at 20 ms), r2 chunk 2 (its whole prompt: first token 20 ms).  6
+    #  it 3 @20:  r0 and r2 decode; r0 has 3 tokens, r2 2: both done at 30 ms.  r0 3 + r2 2 = 5
+    # Block-seconds (3 + 6 + 5) x 10 ms; prefill tokens 4 + 1 + 2 + 2, decode tokens 1 + 2.
+    out = serve([0.0, 0.0, 0.005], [4, 3, 2], [3, 1, 2], EngineConfig(4, 5, 2, 100, True))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.02, 0.02])
+    assert out.finish_s.tolist() == pytest.approx([0.03, 0.02, 0.03])
+    s = out.stats
+    assert (s[S_ITER], s[S_PREFILL_TOK], s[S_DECODE_TOK], s[S_MAX_RUNNING], s[S_PREEMPT]) == (3, 9, 3, 3, 0)
+    assert s[S_BLOCK_S] == pytest.approx(14 * 0.01) and s[S_BUSY] == pytest.approx(0.03)
+    assert s[S_END] == pytest.approx(0.03)
+
+
+def test_prefills_first_without_chunking_by_hand():
+    # The same requests, whole prefills first (vLLM v0), budget 8. it 1 @0: prefills r0 (4) and r1
+    # (3, budget left 1): r1 done at 10 ms. it 2 @10: r2 waits and fits: a prefill-only iteration,
+    # r0 does not decode (first token 20 ms). it 3: r0 and r2 decode, r2 done at 30 ms. it 4: r0's
+    # third token at 40 ms. Budget 5, r0 (3, 2): r1's 3 tokens do not fit beside r0's 3, so r1
+    # prefills with r2 at 10 ms (first tokens 20 ms) while r0 waits to decode; at 20 ms r0 and r2
+    # decode their last tokens.
+    out = serve([0.0, 0.0, 0.005], [4, 3, 2], [3, 1, 2], EngineConfig(4, 8, 2, 100, False))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.01, 0.02])
+    assert out.finish_s.tolist() == pytest.approx([0.04, 0.01, 0.03])
+    assert out.stats[S_ITER] == 4 and out.stats[S_DECODE_TOK] == 3
+    out = serve([0.0, 0.0, 0.005], [3, 3, 2], [2, 1, 2], EngineConfig(4, 5, 2, 100, False))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.02, 0.02])
+    assert out.finish_s.tolist() == pytest.approx([0.03, 0.02, 0.03])
+    # One slot: requests run one at a time, FCFS.
+    out = serve([0.0, 0.0], [2, 2], [2, 2], EngineConfig(1, 8, 2, 100, False))
+    assert out.finish_s.tolist() == pytest.approx([0.02, 0.04])
+
+
+def test_preemption_recomputes_the_newest_by_hand():
+    # Blocks of 1 token, 6 blocks; r0 (prompt 2, output 4: final cache 5) and r1 (2, 3: final 4) at 0.
+    #  it 1: both prefill 2 (free 2), first tokens at 10 ms.   it 2: both decode (free 0).
+    #  it 3: r0 needs a block: r1, the newest, is preempted (3 blocks back; it will recompute its
+    #        prompt and 2 generated tokens, 4 tokens); no admission in an iteration that preempted.
+    #  it 4: r0 decodes its 4th token (done at 40 ms); r1 needs 4 blocks, 1 free: it waits.
+    #  it 5: r1 prefills 4 tokens and samples its 3rd: done at 50 ms; its first token stays 10 ms.
+    out = serve([0.0, 0.0], [2, 2], [4, 3], EngineConfig(4, 10, 1, 6, True))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.01])
+    assert out.finish_s.tolist() == pytest.approx([0.04, 0.05])
+    assert out.preemptions.tolist() == [0, 1]
+    s = out.stats
+    assert (s[S_ITER], s[S_PREEMPT], s[S_PREFILL_TOK], s[S_DECODE_TOK]) == (5, 1, 8, 4)
+
+
+def test_infeasible_requests_are_named():
+    cfg = EngineConfig(4, 8, 16, 2, True)
+    assert "needs 3 KV blocks of 16 tokens; the cache holds 2" in check_requests(np.array([30]), np.array([5]), cfg)
+    assert "at least 1 token" in check_requests(np.array([3]), np.array([0]), cfg)
+    assert "must fit max_num_batched_tokens (8)" in check_requests(
+        np.array([5]), np.array([4]), cfg._replace(chunked=False, kv_blocks=10))
+    assert check_requests(np.array([5]), np.array([4]), cfg._replace(kv_blocks=10)) == ""
+
+
+# --- the twin ------------------------------------------------------------------------------------
+
+def twin(arrival, prompt, output, cfg, cost):
+    """The engine written again from its module docstring, with Python lists and a deque."""
+    n = len(arrival)
+    cached, generated, held = [0] * n, [0] * n, [0] * n
+    target = list(prompt)
+    first, finish, pre = [float("nan")] * n, [float("nan")] * n, [0] * n
+    waiting, running = deque(), []
+    free, t, nxt, iters = cfg.kv_blocks, 0.0, 0, 0
+
+    def blocks(tokens):
+        return -(-tokens // cfg.block_tokens)
+
+    while any(f != f for f in finish):
+        while nxt < n and arrival[nxt] <= t:
+            waiting.append(nxt)
+            nxt += 1
+        if not running and not waiting:
+            t = arrival[nxt]
+            continue
+        budget, batch, preempted = cfg.max_tokens, {}, False
+        prefill_only = (not cfg.chunked and waiting and len(running) < cfg.max_seqs
+                        and target[waiting[0]] <= budget and blocks(target[waiting[0]]) <= free)
+        if not prefill_only:
+            for r in list(running):
+                if budget == 0 or r not in running:
+                    break
+                want = 1 if cached[r] >= target[r] else min(target[r] - cached[r], budget)
+                while blocks(cached[r] + want) - held[r] > free:
+                    v = running.pop()
+                    free, held[v], cached[v], target[v] = free + held[v], 0, 0, prompt[v] + generated[v]
+                    batch.pop(v, None)
+                    pre[v] += 1
+                    waiting.appendleft(v)
+                    preempted = True
+                    if v == r:
+                        break
+                if r not in running:
+                    break
+                free -= blocks(cached[r] + want) - held[r]
+                held[r] = blocks(cached[r] + want)
+                batch[r] = want
+                budget -= want
+        if (not preempted) if cfg.chunked else prefill_only:
+            while waiting and len(running) < cfg.max_seqs and budget > 0:
+                r = waiting[0]
+                if not cfg.chunked and target[r] - cached[r] > budget:
+                    break
+                want = min(target[r] - cached[r], budget)
+                if blocks(cached[r] + want) - held[r] > free:
+                    break
+                waiting.popleft()
+                free -= blocks(cached[r] + want) - held[r]
+                held[r] = blocks(cached[r] + want)
+                batch[r] = want
+                budget -= want
+                running.append(r)
+        dec = [r for r in batch if cached[r] >= target[r]]
+        chunks = [(batch[r], cached[r] + batch[r], cached[r] + batch[r] == target[r]) for r in batch if r not in dec]
+        shape = Batch(float(len(dec)), float(sum(cached[r] + 1 for r in dec)), float(len(chunks)),
+                      float(sum(c for c, _, _ in chunks)), float(sum(c * x for c, x, _ in chunks)),
+                      float(sum(x for _, x, _ in chunks)), float(len(dec) + sum(e for _, _, e in chunks)))
+        t += cost(shape)
+        iters += 1
+        for r in list(running):
+            if r in batch:
+                if r in dec:
+                    cached[r] += 1
+                    generated[r] += 1
+                else:
+                    cached[r] += batch[r]
+                    if cached[r] == target[r]:
+                        generated[r] += 1
+                        if generated[r] == 1:
+                            first[r] = t
+            if generated[r] >= output[r]:
+                finish[r] = t
+                free += held[r]
+                held[r] = 0
+                running.remove(r)
+    return first, finish, pre, iters
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_engine_matches_its_twin_on_random_small_cases(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 25))
+    arrival = np.sort(rng.exponential(0.004, n).cumsum())
+    prompt = rng.integers(1, 40, n)
+    output = rng.integers(1, 20, n)
+    chunked = bool(seed % 2)
+    bt = int(rng.choice([1, 4, 16]))
+    need = int(((prompt + output - 1 + bt - 1) // bt).max())
+    cfg = EngineConfig(int(rng.integers(1, 6)), int(rng.integers(8, 64)) if chunked else int((prompt + output).max()) + 4,
+                       bt, need + int(rng.integers(0, 12)), chunked)
+    ops = linear_ops(TINY, 1)
+    dev = blank_device_table()
+    dev[0, G.D_FLOPS], dev[0, G.D_BW], dev[0, G.D_STEP] = 1e9, 1e9, 1e-3    # the shape matters: memory-bound
+    sysm = system(ops, dev)
+    out = serve(arrival, prompt, output, cfg, (ops, sysm))
+    first, finish, pre, iters = twin(arrival.tolist(), prompt.tolist(), output.tolist(), cfg,
+                                     lambda b: iteration_cost(b, ops.arrays, sysm, *GPU_ROWS)[0])
+    assert out.first_token_s.tolist() == pytest.approx(first, rel=1e-12)
+    assert out.finish_s.tolist() == pytest.approx(finish, rel=1e-12)
+    assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters
