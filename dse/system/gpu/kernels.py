@@ -242,6 +242,18 @@ def group_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, tokens, qc, co
     return fl, by, m, stream
 
 
+@nb.njit(cache=True, inline="always")
+def attention_launch(ops, dev, i, d, share, runners, tokens, qc, context, requests):
+    """(time, energy) of attention op i launched once over a group of requests
+    (:func:`group_shape`, then :func:`op_cost`); (0, 0) for an empty group (no launch)."""
+    if requests <= 0.0:
+        return 0.0, 0.0
+    fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
+                                    ops.streams[i], tokens, qc, context, requests, share)
+    t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
+    return t, e
+
+
 @nb.njit(cache=True)
 def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
     """(time_s, energy_j, comm_s) of one iteration of a continuously batched engine (vLLM,
@@ -270,21 +282,13 @@ def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
         runners = system.tp if d == GPU else dev[d, D_NDEV]
         t = 0.0
         e = 0.0
-        if c == ATTN:
-            if batch.dec_n > 0.0:
-                fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                                ops.byte_c[i], ops.streams[i], batch.dec_n, batch.dec_ctx,
-                                                batch.dec_ctx, batch.dec_n, share)
-                ti, ei, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, batch.dec_n)
-                t += ti
-                e += ei
-            if batch.pre_n > 0.0:
-                fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                                ops.byte_c[i], ops.streams[i], batch.pre_tokens, batch.pre_qc,
-                                                batch.pre_ctx, batch.pre_n, share)
-                ti, ei, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, batch.pre_tokens)
-                t += ti
-                e += ei
+        if c == ATTN:      # decodes: q = 1 each, so queries x context = their contexts
+            t, e = attention_launch(ops, dev, i, d, share, runners, batch.dec_n, batch.dec_ctx, batch.dec_ctx,
+                                    batch.dec_n)
+            tp_, ep_ = attention_launch(ops, dev, i, d, share, runners, batch.pre_tokens, batch.pre_qc,
+                                        batch.pre_ctx, batch.pre_n)
+            t += tp_
+            e += ep_
             attn_t = t
         else:
             Ti = batch.head_tokens if ops.last_only[i] == 1 else tokens

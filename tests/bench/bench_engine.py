@@ -1,0 +1,64 @@
+"""Speed of the continuously batched engine (dse.system.serving.engine; on demand, prints figures,
+asserts nothing about speed): simulated iterations and requests per CPU second on one core, for one
+Llama-2-7B replica on an A100 (hardware/a100x8.yaml's calibrated GPU row), Poisson arrivals,
+prompts uniform in [64, 1024) and outputs in [16, 400) tokens, chunked (budget 2,048) and
+prefill-first (budget 4,096), an hour of arrivals at each rate.
+
+    python tests/bench/bench_engine.py [--rates 2,5,10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from dse.models.views import linear_ops
+from dse.spec.workload import Transformer
+from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
+from dse.system.gpu.spec import Gpu, Link
+from dse.system.serving.engine import (S_ITER, S_PREEMPT, Devices, EngineConfig, check_requests, engine_out,
+                                       run_engine)
+
+LLAMA2_7B = Transformer(num_hidden_layers=32, hidden_size=4096, num_attention_heads=32, intermediate_size=11008,
+                        vocab_size=32000, seq_len=512, batch=1, precision_bits=16, architecture="llama",
+                        num_key_value_heads=32)
+A100 = Gpu("A100-80GB-SXM", peak_flop_per_s=312e12, memory_bytes=80e9, memory_bytes_per_s=2039e9,
+           compute_efficiency=0.7, memory_efficiency=0.7, kernel_launch_s=1e-6, compute_half_tokens=32.0,
+           memory_half_bytes=2 * 2**20, step_overhead_s=2e-3, pj_per_flop=0.6, memory_pj_per_bit=3.59)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="2,5,10")
+    args = parser.parse_args()
+    ops = linear_ops(LLAMA2_7B, 1)
+    system = gpu_system(fill_gpu_row(blank_device_table(), A100), 1, 1, Link("nvlink", 230e9, 3.03e-6),
+                        LLAMA2_7B.hidden_size, LLAMA2_7B.vocab_size, 2.0)
+    kv_per_block = 16 * 2 * 32 * 4096 * 2.0                    # 16 tokens x K and V x layers x h x 2 B
+    blocks = int((80e9 * 0.9 - ops.weight_bytes) / kv_per_block)
+    print(f"Llama-2-7B on one A100, {blocks:,} KV blocks of 16 tokens; CPU seconds on one core")
+    for rate in (float(r) for r in args.rates.split(",")):
+        rng = np.random.default_rng(0)
+        n = int(rate * 3600)
+        arrival = np.cumsum(rng.exponential(1 / rate, n))
+        prompt, output = rng.integers(64, 1024, n), rng.integers(16, 400, n)
+        for chunked in (True, False):
+            cfg = EngineConfig(256, 2048 if chunked else 4096, 16, blocks, chunked)
+            assert check_requests(prompt, output, cfg) == ""
+            warm = engine_out(10)
+            run_engine(arrival[:10], prompt[:10], output[:10], cfg, ops.arrays, system, Devices(0, 0, 0), warm)
+            out = engine_out(n)
+            cpu = time.process_time()
+            run_engine(arrival, prompt, output, cfg, ops.arrays, system, Devices(0, 0, 0), out)
+            cpu = time.process_time() - cpu
+            ttft = out.first_token_s - arrival
+            print(f"  {rate:5.1f} req/s {'chunked' if chunked else 'prefill-first':13} {n:7,} requests "
+                  f"{out.stats[S_ITER]:9,.0f} iterations in {cpu:5.2f} s: {out.stats[S_ITER] / cpu:9,.0f} it/s, "
+                  f"{n / cpu:9,.0f} requests/s; TTFT p50 {np.median(ttft):8.3f} s, "
+                  f"{out.stats[S_PREEMPT]:,.0f} preemptions")
+
+
+if __name__ == "__main__":
+    main()
