@@ -54,7 +54,7 @@ def test_iteration_cost_of_a_uniform_batch_is_the_step_cost(tp, kraken):
         want = step_cost(Step(float(b), float(b), 1.0, float(ctx), 0, 0, 0), ops.arrays, sysm, out)
         got = iteration_cost(Batch(float(b), float(ctx), 0.0, 0.0, 0.0, 0.0, float(b)), ops.arrays, sysm, *GPU_ROWS)
         assert got == pytest.approx(want, rel=1e-12)
-    for b, s in ((1, 512), (4, 256)):
+    for b, s in ((1, 512), (4, 256), (4, 4096)):       # the last: attention compute-bound, rows = s matter
         want = step_cost(Step(float(b * s), float(b), float(s), float(b * s), 0, 0, 0), ops.arrays, sysm, out)
         got = iteration_cost(Batch(0.0, 0.0, float(b), float(b * s), float(b * s * s), float(b * s), float(b)),
                              ops.arrays, sysm, *GPU_ROWS)
@@ -152,6 +152,30 @@ def test_preemption_recomputes_the_newest_by_hand():
     assert out.preemptions.tolist() == [0, 1]
     s = out.stats
     assert (s[S_ITER], s[S_PREEMPT], s[S_PREFILL_TOK], s[S_DECODE_TOK]) == (5, 1, 8, 4)
+
+
+def test_a_prompt_longer_than_the_budget_is_chunked_by_hand():
+    # Budget 4, chunked. r0 (prompt 10, output 2) and r1 (3, 1) at 0. it 1: r0 chunk 4 (budget
+    # spent, r1 waits); it 2: r0 chunk 4; it 3: r0's last 2, r1 its first 2 of 3; it 4 @30 ms: r0
+    # decodes (its first token came at 30 ms), r1 its last prompt token: both done at 40 ms.
+    out = serve([0.0, 0.0], [10, 3], [2, 1], EngineConfig(4, 4, 4, 100, True))
+    assert out.first_token_s.tolist() == pytest.approx([0.03, 0.04])
+    assert out.finish_s.tolist() == pytest.approx([0.04, 0.04])
+    assert out.stats[S_ITER] == 4 and out.stats[S_PREFILL_TOK] == 13 and out.stats[S_DECODE_TOK] == 1
+
+
+def test_no_admission_in_an_iteration_that_preempted_by_hand():
+    # Blocks of 1 token, 6 blocks, budget 2, chunked; r0 (2, 4) and r1 (2, 3) at 0.
+    #  it 1: r0 prefills 2 (budget spent): first token 10 ms.   it 2: r0 decodes (3 blocks), r1
+    #  chunk 1.   it 3: r0 decodes (4 blocks), r1 its last prompt token: first token 30 ms; free 0.
+    #  it 4: r0 needs a 5th block: r1 preempted (2 blocks back, to recompute 3 tokens); r0 takes
+    #  one and finishes at 40 ms. One token of budget and one block are left, enough for a chunk
+    #  of r1, but an iteration that preempted admits nobody (vLLM).
+    #  it 5: r1 chunk 2;  it 6: r1 chunk 1, its 2nd token;  it 7: r1 decodes its 3rd: done at 70 ms.
+    out = serve([0.0, 0.0], [2, 2], [4, 3], EngineConfig(4, 2, 1, 6, True))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.03])
+    assert out.finish_s.tolist() == pytest.approx([0.04, 0.07])
+    assert out.preemptions.tolist() == [0, 1] and out.stats[S_ITER] == 7
 
 
 def test_infeasible_requests_are_named():
