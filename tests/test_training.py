@@ -396,21 +396,34 @@ def test_per_stage_lifespans_and_units_of_a_small_1f1b_by_hand():
     assert d["microbatches_per_s"] == pytest.approx(2 / 9)
 
 
-def test_slowest_device_figures_follow_the_v_placement():
-    """ZB-V puts two stages on each device in a V: with p = 2, stages 0 and 3 on device 0, 1 and 2
-    on device 1 (per_stage's `device`). 4 layers, one per stage; stage 0 also embeds and stage 3
-    also runs the LM head, so device 0 carries more. The top-level forward_s / backward_s /
+@pytest.mark.parametrize("family,pp,devices", [("zb-v", 2, [0, 1, 1, 0]), ("1f1b", 4, [0, 1, 2, 3]),
+                                                ("zb-h2", 2, [0, 1])])
+def test_slowest_device_and_both_bubble_rates_follow_the_placement(family, pp, devices):
+    """Per stage, the `device` it sits on: ZB-V puts two stages on each device in a V (p = 2:
+    stages 0 and 3 on device 0, 1 and 2 on device 1), 1F1B and ZB-H2 one each. 4 layers; stage 0
+    also embeds and the last stage runs the LM head, so loads differ (ZB-V: device 0 carries both
+    ends; 1F1B at pp 4: device 3, not 0, is the slowest). The top-level forward_s / backward_s /
     weight_grad_s are the slowest device's (largest F + B + W), each the sum of its own stages'
-    columns; and every pass in the timeline lasts its stage's F, B or W."""
+    columns; every pass lasts its stage's F, B or W. The two bubble rates from the devices'
+    figures: 1 - busiest busy / longest span, and 1 - busiest busy / pipeline_s; ZB-H2's devices
+    end at different times, so there the two differ."""
     t = gpt(layers=4, h=256, heads=8, vocab=1000, s=128, gb=16)
-    d = KIND.detail(point(t, hardware(nodes=1, gpn=2, parallel=Parallel(1, 2, 1), family="zb-v")), None)
+    d = KIND.detail(point(t, hardware(nodes=1, gpn=pp, parallel=Parallel(1, pp, 1), family=family)), None)
     stages = d["per_stage"]
-    assert [s["device"] for s in stages] == [0, 1, 1, 0]
+    assert [s["device"] for s in stages] == devices
     per_dev = {dev: [sum(s[k] for s in stages if s["device"] == dev) for k in ("forward_s", "backward_s", "weight_grad_s")]
-               for dev in (0, 1)}
-    assert per_dev[0] != pytest.approx(per_dev[1])                      # unequal loads: the test can tell
+               for dev in range(pp)}
     slow = max(per_dev, key=lambda dev: sum(per_dev[dev]))
+    assert per_dev[0] != pytest.approx(per_dev[slow]) or slow == 0      # unequal loads: the test can tell
     assert [d["forward_s"], d["backward_s"], d["weight_grad_s"]] == pytest.approx(per_dev[slow], rel=1e-12)
-    column = {"F": "forward_s", "B": "backward_s", "W": "weight_grad_s"}
+    columns = {"F": ("forward_s",), "B": ("backward_s",), "W": ("weight_grad_s",), "BW": ("backward_s", "weight_grad_s")}
     for p in d["passes"]:
-        assert p["end_s"] - p["start_s"] == pytest.approx(stages[p["stage"]][column[p["pass"]]], rel=1e-9, abs=1e-15)
+        lasts = sum(stages[p["stage"]][c] for c in columns[p["pass"]])
+        assert p["end_s"] - p["start_s"] == pytest.approx(lasts, rel=1e-9, abs=1e-15)
+    busy = max(x["busy_s"] for x in d["per_device"])
+    assert d["bubble_rate"] == pytest.approx(1 - busy / max(x["span_s"] for x in d["per_device"]), rel=1e-12)
+    assert d["bubble_rate_makespan"] == pytest.approx(1 - busy / d["pipeline_s"], rel=1e-12)
+    if family == "zb-h2":
+        assert d["bubble_rate_makespan"] > d["bubble_rate"] * 1.05
+    if family == "1f1b":
+        assert slow == 3
