@@ -249,6 +249,22 @@ CASES = [
          "t.csv: line 2: expected arrival_s, a number of seconds >= 0, got 'soon'"),
     Case("serving: an absurdly long run", search(lambda t: edited(t, SV_WL, "duration_s: 2000", "duration_s: 1e7"), SV_HW),
          "serving.duration_s: expected a run of at most 1e+07 requests (duration_s x total rate = 8e+07"),
+    Case("serving: an engine without continuous batching", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  engine: {block_size: 16}\n")),
+         "system.engine: expected no engine section unless batching is continuous"),
+    Case("serving: a KV block of 0 tokens", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: continuous\n  engine: {block_size: 0}\n")),
+         "system.engine.block_size: expected an integer > 0"),
+    Case("serving: GPU memory share above 1", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n",
+        "  admission: reject\n  batching: continuous\n  engine: {gpu_memory_utilization: 1.5}\n")),
+         "system.engine.gpu_memory_utilization: expected a fraction in (0, 1]"),
+    Case("serving: chunked prefill as a word", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: continuous\n  engine: {chunked_prefill: yes please}\n")),
+         "system.engine.chunked_prefill: expected true or false"),
+    Case("serving: unknown batching", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: dynamic\n")),
+         "system.batching: expected one of ['none', 'continuous']"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

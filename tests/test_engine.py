@@ -293,3 +293,103 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
     assert out.first_token_s.tolist() == pytest.approx(first, rel=1e-12)
     assert out.finish_s.tolist() == pytest.approx(finish, rel=1e-12)
     assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters
+
+
+# --- the serving kind with batching: continuous, end to end ----------------------------------------
+
+HW_CONTINUOUS = """name: flat-gpu
+kind: serving
+gpu: {{name: flat, peak_flop_per_s: 1e19, memory_bytes: 1 GB, memory_bytes_per_s: 1e16, compute_efficiency: 1,
+       memory_efficiency: 1, kernel_launch_s: 0, step_overhead_s: 10 ms}}
+cluster: {{nodes: 1, gpus_per_node: {gpus}, intra_node: {{bytes_per_s: 100 GB/s, latency_s: 1 us}},
+          inter_node: {{bytes_per_s: 10 GB/s, latency_s: 1 us}}}}
+system:
+  groups: "{groups}"
+  batching: continuous
+  engine: {{max_num_seqs: 4, max_num_batched_tokens: 5, block_size: 2, chunked_prefill: true}}
+"""
+WL_CONTINUOUS = """name: tiny-trace
+serving: {{duration_s: 1, warmup_s: 0, trace: trace.csv}}
+models:
+  - name: tiny
+    transformer: {{num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {{output_tokens: 3}}}}
+    serving: {{slo_s: 0.042}}
+{more}"""
+
+
+def continuous_case(tmp_path, trace, groups="1", gpus=1, more=""):
+    from dse.spec.hardware import load_hardware
+    from dse.spec.workload import load_workload
+    from dse.system.base import kind_named
+
+    (tmp_path / "trace.csv").write_text("arrival_s,model\n" + "".join(f"{t},{m}\n" for t, m in trace))
+    (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus))
+    (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more))
+    wl, hw = load_workload(tmp_path / "wl.yaml"), load_hardware(tmp_path / "hw.yaml")
+    kind = kind_named("serving")
+    kind.check_workload(wl, hw)
+    return kind, kind.build(wl, hw)
+
+
+def test_continuous_serving_metrics_by_hand(tmp_path):
+    """Three requests of prompt 4, output 3 (arrivals 0, 0, 5 ms) on one GPU whose every iteration
+    costs its 10 ms step overhead (rates so high the ops cost ~1e-10 s); budget 5, blocks of 2.
+      it 1 @0:  r0 chunk 4, r1 chunk 1            -> r0's first token 10 ms
+      it 2 @10: r0 decodes, r1 chunk 3, r2 chunk 1 -> r1's first token 20 ms
+      it 3 @20: r0, r1 decode, r2 chunk 3          -> r0 done 30 ms, r2's first token 30 ms
+      it 4 @30: r1, r2 decode                      -> r1 done 40 ms
+      it 5 @40: r2 decodes                         -> r2 done 50 ms
+    TTFT 10, 20, 25 ms (p50 20; p99 20 + 0.98 x 5 = 24.9); TPOT (finish - first) / 2 = 10 ms each;
+    latency 30, 40, 45 ms: SLO 42 ms met by two (attainment 2/3, goodput 2 per 1 s window, r2
+    late); 9 output tokens in 1 s; the engine busy its whole run (utilisation 1).
+    KV blocks in use per iteration 3, 6, 8, 6, 3: 0.26 block-seconds over blocks x 50 ms, with
+    blocks = floor((0.9 x 1e9 - weights 196,608 - tied embedding 12,800 - activations
+    2 x 5 x (64 + 256) x 2 = 6,400) / (2 tokens x 256 B x 2 layers)) = 878,695."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")])
+    rows, runs = kind.design_rows(point)
+    r = rows[0]
+    assert point.replicas[(0, 0)].cfg.kv_blocks == 878_695
+    assert r["mapping"] == "1gpu(tiny)" and r["batching"] == "continuous" and r["feasible"]
+    assert (r["requests"], r["served"], r["late"], r["rejected"], r["unplaced"]) == (3, 3, 1, 0, 0)
+    assert r["slo_attainment"] == pytest.approx(2 / 3) and r["goodput_per_s"] == pytest.approx(2.0)
+    assert r["ttft_p50_s"] == pytest.approx(0.02, rel=1e-6) and r["ttft_p99_s"] == pytest.approx(0.0249, rel=1e-6)
+    assert r["tpot_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["tpot_p99_s"] == pytest.approx(0.01, rel=1e-6)
+    assert r["latency_mean_s"] == pytest.approx((0.03 + 0.04 + 0.045) / 3, rel=1e-6)
+    assert r["latency_p50_s"] == pytest.approx(0.04, rel=1e-6)
+    assert r["output_tokens_per_s"] == pytest.approx(9.0) and r["preemptions"] == 0
+    assert r["gpu_utilisation"] == pytest.approx(1.0, rel=1e-6)
+    assert r["kv_cache_utilisation"] == pytest.approx(0.26 / (878_695 * 0.05), rel=1e-6)
+
+
+def test_continuous_placement_one_model_per_group_round_robin(tmp_path):
+    """Two models on three one-GPU groups: 'big' asks 3 x the tokens of 'tiny', so groups go big,
+    tiny (a model without a replica first), then big again (3 / 1 > 1 / 1); big's requests
+    alternate between its two replicas. Without batching the same files place by the simulator."""
+    more = """  - name: big
+    transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {output_tokens: 3}}
+    serving: {slo_s: 1}
+"""
+    trace = [(0.0, "big"), (0.0, "big"), (0.0, "tiny"), (0.1, "big")]
+    kind, point = continuous_case(tmp_path, trace, groups="1+1+1", gpus=3, more=more)
+    rows, _ = kind.design_rows(point)
+    assert rows[0]["mapping"] == "1gpu(big) + 1gpu(tiny) + 1gpu(big)"
+    # big's requests 0, 1, 3 go to groups 0, 2, 0: requests 0 and 3 never share an iteration
+    # (3 is at 100 ms), so every request runs alone: TTFT one iteration (10 ms), latency 30 ms.
+    assert rows[0]["ttft_p99_s"] == pytest.approx(0.01, rel=1e-6)
+    assert rows[0]["latency_p99_s"] == pytest.approx(0.03, rel=1e-6)
+    assert rows[0]["replicas"] == 3
+
+
+def test_continuous_infeasible_when_the_cache_cannot_hold_a_request(tmp_path):
+    """gpu_memory_utilization so small that the weights leave no room: an infeasible row naming it."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")])
+    from dataclasses import replace as dc_replace
+
+    hw = dc_replace(point.hw, engine=dc_replace(point.hw.engine, gpu_memory_utilization=0.0002))
+    point = kind.build(point.workload, hw)
+    r = kind.design_rows(point)[0][0]
+    assert not r["feasible"] and "tiny fits no group's engine (no KV cache on 1gpu" in r["violations"]

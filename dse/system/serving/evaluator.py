@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.errors import DseError
-from dse.spec.common import resolve
+from dse.spec.common import choices_of, resolve
 from dse.system.serving.spec import ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.gpu.parallel import aligned_within_node, within_node
@@ -65,6 +65,13 @@ class ServingPoint:
     train: K.Requests
     problems: tuple[str, ...]    # models that fit no group, SLOs below the fastest latency
     fastest_s: np.ndarray        # [M] fastest latency on these groups incl. overhead (inf: none)
+    prompt_tokens: np.ndarray    # [M] int64: a request's prompt (an encoder: its sequence)
+    output_tokens: np.ndarray    # [M] int64: tokens it generates (an encoder: 1)
+    replicas: dict | None = None  # batching continuous: (model, group) -> batched.Replica that can run
+
+    @property
+    def continuous(self) -> bool:
+        return self.replicas is not None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -88,6 +95,11 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
             raise DseError(workload.source, f"models[{i}].transformer.decode.output_tokens",
                            "a fixed number of output tokens for serving (one latency per request)",
                            t.decode.output_tokens)
+    if "continuous" in choices_of(hw.batching):
+        for i, m in enumerate(workload.models):
+            if not isinstance(m.generator, Transformer):
+                raise DseError(workload.source, f"models[{i}].transformer", "a transformer for batching: continuous "
+                               f"(the engine times each iteration from the model; {hw.source} sets batching)")
     w, h = resolve(workload, {}), resolve(hw, {})
     gpus = h.cluster.gpus
     for i, m in enumerate(w.models):
@@ -223,13 +235,56 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                                                         " (no group config it can run as)"))
         elif fastest[i] > slo[i]:
             problems.append(f"{m.name}: SLO {slo[i]:.4g} s is below its fastest latency {fastest[i]:.4g} s here")
+    prompt = np.array([int(m.generator.seq_len) if m.generator is not None else 0 for m in workload.models],
+                      dtype=np.int64)
+    out_tokens = np.array([output_tokens(m.generator) if m.generator is not None else 1 for m in workload.models],
+                          dtype=np.int64)
+    replicas = None
+    if hw.batching == "continuous":
+        replicas = _replicas(workload, hw, configs, prompt, out_tokens, problems)
     return ServingPoint(workload, hw, configs, rates, single, groups, policy, test, train,
-                        tuple(problems), fastest)
+                        tuple(problems), fastest, prompt, out_tokens, replicas)
+
+
+def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, prompt, out_tokens, problems: list) -> dict:
+    """(model, group) -> the engine replica (dse.system.serving.batched) of every pair that can
+    serve the model's requests; a model no group can serve adds its reason to ``problems``."""
+    from dse.system.serving.batched import replica
+    from dse.system.serving.costs import usable
+    from dse.system.serving.engine import check_requests
+
+    out = {}
+    for i, m in enumerate(workload.models):
+        t = m.generator
+        why = []
+        for g, c in enumerate(configs):
+            reason = c.problem or usable(t, c.pp, c.tp)
+            if reason is None:
+                tp_link, send_link = _links(hw, c)
+                r = replica(t, i, g, hw, c, tp_link, send_link)
+                reason = r.problem or check_requests(prompt[i:i + 1], out_tokens[i:i + 1], r.cfg) or None
+                if reason is None:
+                    out[(i, g)] = r
+            if reason is not None:
+                why.append(reason)
+        if not any(k[0] == i for k in out):
+            problems.append(f"{m.name} fits no group's engine ({why[0] if why else 'no groups'})")
+    return out
 
 
 def place(point: ServingPoint) -> tuple[np.ndarray, int]:
-    """The greedy placement on the placement run: (placed uint8 [M, G], simulator runs)."""
+    """The greedy placement on the placement run: (placed uint8 [M, G], simulator runs); with
+    continuous batching one model per group (dse.system.serving.batched.place_replicas), counted
+    as one run."""
     M, G = point.groups.memory.shape
+    if point.continuous:
+        from dse.system.serving.batched import place_replicas
+
+        can = np.zeros((M, G), dtype=bool)
+        for m, g in point.replicas:
+            can[m, g] = True
+        work = point.rates * (point.prompt_tokens + point.output_tokens)
+        return place_replicas(work, can, np.array([c.size for c in point.configs])), 1
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
     runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
@@ -241,18 +296,24 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     """The metrics of one placement on the evaluation run (module docstring); ``keep`` receives the
     per-model figures and the per-stage busy seconds for `dse evaluate`."""
     req, pol = point.test, point.policy
-    s = K.scratch(req.arrival_s.shape[0], point.groups)
-    K.simulate(req, point.groups, placed, pol, s)
-    inside = (req.arrival_s >= pol.window_start_s) & (req.arrival_s < pol.window_end_s)
-    status = s.status[inside]
-    n = int(inside.sum())
-    good = status == K.GOOD
-    served = (status == K.GOOD) | (status == K.LATE)
-    lat = (s.finish - req.arrival_s)[inside][served]
     span = pol.window_end_s - pol.window_start_s
     gpus = sum(c.size for c in point.configs)
     tps = np.array([c.tp for c in point.configs], dtype=np.float64)
-    util = float((s.busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
+    inside = (req.arrival_s >= pol.window_start_s) & (req.arrival_s < pol.window_end_s)
+    n = int(inside.sum())
+    out_tokens = point.output_tokens[req.model]
+    batched: dict = {}
+    if point.continuous:
+        status, finish, busy, batched = _run_continuous(point, placed)
+    else:
+        s = K.scratch(req.arrival_s.shape[0], point.groups)
+        K.simulate(req, point.groups, placed, pol, s)
+        status, finish, busy = s.status, s.finish, s.busy
+    status = status[inside]
+    good = status == K.GOOD
+    served = (status == K.GOOD) | (status == K.LATE)
+    lat = (finish - req.arrival_s)[inside][served]
+    util = float((busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
     models = req.model[inside]
     per_model = []
     for i, name in enumerate(point.names):
@@ -266,7 +327,8 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     violations = list(point.problems)
     for i, name in enumerate(point.names):
         if not placed[i].any() and not any(p.startswith(f"{name} fits no group") for p in point.problems):
-            violations.append(f"{name} has no replica (memory full)")
+            violations.append(f"{name} has no replica " + ("(every group holds another model's engine)"
+                                                           if point.continuous else "(memory full)"))
     metrics = {
         "slo_attainment": float(good.sum()) / n if n else float("nan"),
         "slo_attainment_min": min(attain) if attain else float("nan"),
@@ -284,13 +346,71 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
         "groups": len(point.configs),
         "replicas": int(placed.sum()),
         "layout": layout(point.configs),
+        "batching": str(point.hw.batching),
+        "output_tokens_per_s": float(out_tokens[inside][served].sum()) / span if span > 0 else float("nan"),
+        **_token_metrics(batched, inside, req.arrival_s, out_tokens),
         "feasible": not violations,
         "violations": "; ".join(violations),
     }
     if keep is not None:
         keep["per_model"] = per_model
-        keep["busy"] = s.busy
+        keep["busy"] = busy
+        keep["engines"] = batched.get("stats", {})
     return metrics
+
+
+def _run_continuous(point: ServingPoint, placed: np.ndarray):
+    """(status, finish, busy [G, S], engine results) of the evaluation run with every group an
+    engine (dse.system.serving.batched): a request is GOOD when it finishes within its model's SLO
+    after the per-request overhead, LATE otherwise, UNPLACED when no group holds its model; each
+    stage of a group is busy its engine's busy share of its run (busy / end time, which covers
+    requests arriving outside the window too) x the window's seconds / pp (iterations are not
+    pipelined)."""
+    from dse.system.serving.batched import run_replicas
+    from dse.system.serving.engine import S_BUSY, S_END
+
+    req, pol = point.test, point.policy
+    res = run_replicas(point.replicas, placed, req.arrival_s, req.model, point.prompt_tokens[req.model],
+                       point.output_tokens[req.model])
+    finish = res["finish"] + pol.overhead_s
+    res["first"] = res["first"] + pol.overhead_s
+    status = np.full(req.arrival_s.shape[0], K.UNPLACED, dtype=np.int8)
+    placed_req = res["group"] >= 0
+    status[placed_req] = np.where(finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[req.model[placed_req]],
+                                  K.GOOD, K.LATE)
+    busy = np.zeros((len(point.configs), max(1, point.groups.latency.shape[2])))
+    span = pol.window_end_s - pol.window_start_s
+    for g, st in res["stats"].items():
+        if st[S_END] > 0:         # the engine's busy share over its whole run, as seconds of the window
+            busy[g, :point.configs[g].pp] = st[S_BUSY] / st[S_END] * span / point.configs[g].pp
+    return status, finish, busy, res
+
+
+def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_tokens: np.ndarray) -> dict:
+    """TTFT and TPOT percentiles of the window's served requests, the KV cache's utilisation and
+    the preemptions, from the engines (NaN / 0 without continuous batching; module docstring of
+    dse.system.serving.batched)."""
+    from dse.system.serving.engine import S_BLOCK_S, S_END, S_PREEMPT
+
+    nan = float("nan")
+    if not res:
+        return {"ttft_p50_s": nan, "ttft_p99_s": nan, "tpot_p50_s": nan, "tpot_p99_s": nan,
+                "kv_cache_utilisation": nan, "preemptions": 0}
+    first, finish = res["first"][inside], res["finish"][inside]
+    done = np.isfinite(finish)
+    ttft = (first - arrival[inside])[done]
+    many = done & (out_tokens[inside] > 1)
+    tpot = ((finish - first)[many]) / (out_tokens[inside][many] - 1)
+    stats = res["stats"]
+    block_s = sum(st[S_BLOCK_S] for st in stats.values())
+    capacity = sum(res["blocks"][g] * st[S_END] for g, st in stats.items())
+
+    def pct(x, q):
+        return float(np.percentile(x, q)) if x.size else nan
+
+    return {"ttft_p50_s": pct(ttft, 50), "ttft_p99_s": pct(ttft, 99), "tpot_p50_s": pct(tpot, 50),
+            "tpot_p99_s": pct(tpot, 99), "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
+            "preemptions": int(sum(st[S_PREEMPT] for st in stats.values()))}
 
 
 def layout(configs: tuple[GroupConfig, ...]) -> str:

@@ -89,7 +89,7 @@ class ServingKind(SystemKind):
             held = np.flatnonzero(placed[:, g])
             groups.append({"group": g, "gpus": c.size, "pp": c.pp, "tp": c.tp, "first_gpu": c.first_gpu,
                            "models": [names[i] for i in held],
-                           "memory_used_bytes": float(point.groups.memory[held, g].sum()),
+                           "memory_used_bytes": _memory_used(point, held, g),
                            "busy_s": [float(x) for x in keep["busy"][g, :c.pp]],
                            "utilisation": float(keep["busy"][g, :c.pp].sum() / (c.pp * span)),
                            "stage_latency_s": {names[i]: [float(x) for x in lat[i]] for i in held}})
@@ -120,9 +120,20 @@ class ServingKind(SystemKind):
                 best_one = row
         if best_one is not None:
             baselines.append(best_one)
-        return {"mapping": mapping_text(point, placed), "mapping_source": f"greedy placement ({point.hw.placement}, "
-                f"{runs} simulator runs)", **metrics, "per_group": groups, "per_model": per_model,
+        source = ("one model per group by requested tokens (continuous batching)" if point.continuous
+                  else f"greedy placement ({point.hw.placement}, {runs} simulator runs)")
+        return {"mapping": mapping_text(point, placed), "mapping_source": source, **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
+
+
+def _memory_used(point, held, g: int) -> float:
+    """Bytes per GPU the group's replicas take: weights and one request's KV cache each without
+    batching; with continuous batching the engine's weights, KV blocks and activation reserve
+    (all it is allowed: gpu_memory_utilization x memory)."""
+    if point.continuous:
+        return float(sum(float(point.hw.engine.gpu_memory_utilization) * float(point.hw.gpu.memory_bytes)
+                         for m in held if (int(m), g) in point.replicas))
+    return float(point.groups.memory[held, g].sum())
 
 
 def _nz(v: float) -> float:

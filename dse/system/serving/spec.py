@@ -22,8 +22,17 @@ several models (AlpaServe). YAML layout (units in field names)::
       placement: simulated                 # simulated | fast: the inner greedy replica placement
       admission: reject                    # reject (a request that would miss its SLO) | serve_late
       request_overhead_s: 0.011            # fixed per-request overhead (dispatch, RPC)
+      batching: none                       # none: one request at a time per stage (AlpaServe);
+                                           # continuous: each group one vLLM-style engine
+      engine:                              # continuous only (vLLM's names in brackets)
+        max_num_seqs: 256                  # running requests at most
+        max_num_batched_tokens: 2048       # query tokens per iteration
+        block_size: 16                     # tokens per KV-cache block
+        chunked_prefill: true              # split prompts under the token budget (Sarathi-Serve)
+        gpu_memory_utilization: 0.9        # share of GPU memory for weights, activations and KV cache
 
-``groups``, ``tp``, ``placement`` and ``admission`` may be search knobs (``{choices: [...]}``).
+``groups``, ``tp``, ``placement``, ``admission``, ``batching`` and the engine's fields may be search
+knobs (``{choices: [...]}``; numbers also ``{low, high}``).
 """
 
 from __future__ import annotations
@@ -31,11 +40,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from dse.spec.common import Knob, Node
+from dse.spec.common import Knob, Node, choices_of
 from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, gpu_fields, parse_cluster, parse_gpu
 
 PLACEMENTS = ("simulated", "fast")
 ADMISSIONS = ("reject", "serve_late")
+BATCHING = ("none", "continuous")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A continuously batched engine's limits (``batching: continuous``; dse.system.serving.engine)."""
+
+    max_num_seqs: int | Knob = 256
+    max_num_batched_tokens: int | Knob = 2048
+    block_size: int | Knob = 16
+    chunked_prefill: bool | Knob = True
+    gpu_memory_utilization: float | Knob = 0.9
 MAX_AUTO_PARTITIONS = 2000
 
 
@@ -51,14 +72,34 @@ class ServingHardware:
     placement: str | Knob
     admission: str | Knob
     request_overhead_s: float | Knob
+    batching: str | Knob = "none"
+    engine: EngineSpec = EngineSpec()
 
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name", "kind", "gpu", "cluster"), ("system", "description")),
     "gpu": gpu_fields(),
     **CLUSTER_FIELDS,
-    "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s")),
+    "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s", "batching", "engine")),
+    "system.engine": ((), ("max_num_seqs", "max_num_batched_tokens", "block_size", "chunked_prefill",
+                           "gpu_memory_utilization")),
 }
+
+
+def parse_engine(node: Node) -> EngineSpec:
+    f = node.mapping(*FIELDS["system.engine"])
+    values: dict = {}
+    if "max_num_seqs" in f:
+        values["max_num_seqs"] = f["max_num_seqs"].number(integer=True, high=65536)
+    if "max_num_batched_tokens" in f:
+        values["max_num_batched_tokens"] = f["max_num_batched_tokens"].number(integer=True, high=10**7)
+    if "block_size" in f:
+        values["block_size"] = f["block_size"].number(integer=True, high=4096)
+    if "chunked_prefill" in f:
+        values["chunked_prefill"] = f["chunked_prefill"].boolean()
+    if "gpu_memory_utilization" in f:
+        values["gpu_memory_utilization"] = f["gpu_memory_utilization"].fraction()
+    return EngineSpec(**values)
 
 
 def group_sizes(groups: str) -> tuple[int, ...]:
@@ -153,5 +194,12 @@ def parse(root: Node) -> ServingHardware:
         admission = f["admission"].name(ADMISSIONS)
     if "request_overhead_s" in f:
         overhead = f["request_overhead_s"].number("s", allow_zero=True, high=3600)
+    batching: str | Knob = f["batching"].name(BATCHING) if "batching" in f else "none"
+    engine = EngineSpec()
+    if "engine" in f:
+        if "continuous" not in choices_of(batching):
+            raise f["engine"].fail("no engine section unless batching is continuous (or a choice of it)", "engine")
+        engine = parse_engine(f["engine"])
     return ServingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, groups=groups, tp=tp,
-                           placement=placement, admission=admission, request_overhead_s=overhead)
+                           placement=placement, admission=admission, request_overhead_s=overhead,
+                           batching=batching, engine=engine)
