@@ -38,6 +38,16 @@ def test_search_then_pareto_then_csv(tmp_path):
     assert {"throughput_per_s", "latency_s", "energy_j", "edp_js", "mapping", "trial", "seed",
             "dse_version", "workload_sha", "hardware_sha", "param.hw.chiplets.ws0.pe_array",
             "param.hw.system.pipelining", "utilization_ws0", "feasible"} <= cols
+    # provenance: the paths as given, this dse's version, the parsed specs' 16-hex SHA-256, the seed
+    import dse as package
+    from dse.spec.common import spec_hash
+    from dse.spec.hardware import load_hardware
+    from dse.spec.workload import load_workload
+
+    row = table.slice(0, 1).to_pylist()[0]
+    assert (row["workload_file"], row["hardware_file"], row["dse_version"], row["seed"]) == (WL, HW, package.__version__, 3)
+    assert (row["workload_sha"], row["hardware_sha"]) == (spec_hash(load_workload(WL)), spec_hash(load_hardware(HW)))
+    assert len(row["workload_sha"]) == 16 and row["workload_sha"] != row["hardware_sha"]
     r = dse("pareto", str(folder), "--plot", "--csv", str(tmp_path / "front.csv"))
     assert r.returncode == 0, r.stderr
     assert "Pareto front" in r.stdout and "●" in r.stdout

@@ -312,21 +312,21 @@ WL_CONTINUOUS = """name: tiny-trace
 serving: {{duration_s: 1, warmup_s: 0, trace: trace.csv}}
 models:
   - name: tiny
-    transformer: {{num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+    transformer: {{num_hidden_layers: {layers}, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
                   vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
                   decode: {{output_tokens: 3}}}}
     serving: {{slo_s: 0.042}}
 {more}"""
 
 
-def continuous_case(tmp_path, trace, groups="1", gpus=1, more=""):
+def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2):
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
     from dse.system.base import kind_named
 
     (tmp_path / "trace.csv").write_text("arrival_s,model\n" + "".join(f"{t},{m}\n" for t, m in trace))
     (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus))
-    (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more))
+    (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers))
     wl, hw = load_workload(tmp_path / "wl.yaml"), load_hardware(tmp_path / "hw.yaml")
     kind = kind_named("serving")
     kind.check_workload(wl, hw)
@@ -393,3 +393,44 @@ def test_continuous_infeasible_when_the_cache_cannot_hold_a_request(tmp_path):
     point = kind.build(point.workload, hw)
     r = kind.design_rows(point)[0][0]
     assert not r["feasible"] and "tiny fits no group's engine (no KV cache on 1gpu" in r["violations"]
+
+
+BIG = """  - name: big
+    transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {output_tokens: 3}}
+    serving: {slo_s: 1}
+"""
+
+
+def test_continuous_placement_weighs_work_per_gpu_held(tmp_path):
+    """big asks 3 requests' tokens, tiny 2, on four one-GPU groups: big (more work, neither held),
+    tiny (no replica yet), big (3 / 1 > 2 / 1), then tiny (2 / 1 > big's 3 / 2)."""
+    trace = [(0.0, "big"), (0.0, "big"), (0.0, "big"), (0.0, "tiny"), (0.0, "tiny")]
+    kind, point = continuous_case(tmp_path, trace, groups="1+1+1+1", gpus=4, more=BIG)
+    assert kind.design_rows(point)[0][0]["mapping"] == "1gpu(big) + 1gpu(tiny) + 1gpu(big) + 1gpu(tiny)"
+
+
+def test_continuous_metrics_leave_out_requests_of_an_unplaced_model(tmp_path):
+    """One group, two models asking the same work: the first model (tiny) takes it, big's request
+    is unplaced and never served; the TTFT and TPOT percentiles are tiny's alone (one request
+    alone: 10 ms, then 10 ms a token)."""
+    kind, point = continuous_case(tmp_path, [(0.0, "big"), (0.0, "tiny")], more=BIG)
+    r = kind.design_rows(point)[0][0]
+    assert r["mapping"] == "1gpu(tiny)" and r["unplaced"] == 1 and not r["feasible"]
+    assert "big has no replica (every group holds another model's engine)" in r["violations"]
+    assert r["ttft_p99_s"] == pytest.approx(0.01, rel=1e-3) and r["tpot_p99_s"] == pytest.approx(0.01, rel=1e-3)
+
+
+def test_continuous_pipeline_group_by_hand(tmp_path):
+    """A 3-layer model on one pp-2 group (tp 1): stages of 2 and 1 layers. Per GPU, the largest
+    stage: weights 2 x 98,304 + the embedding 12,800 = 209,408 B (the last stage: 1 layer + the
+    LM head, 111,104); KV block 2 tokens x 256 B x 2 layers = 1,024 B (the larger stage's);
+    activations 6,400 B: floor((0.9e9 - 209,408 - 6,400) / 1,024) = 878,695 blocks. One request
+    keeps the engine busy its whole run; unpipelined, each stage is busy half of it:
+    utilisation 2 stages x 1/2 x window / (2 GPUs x window) = 0.5."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], groups="2", gpus=2, layers=3)
+    rep = point.replicas[(0, 0)]
+    assert (rep.weights_bytes, rep.kv_block_bytes, rep.cfg.kv_blocks) == (209_408, 1_024, 878_695)
+    r = kind.design_rows(point)[0][0]
+    assert r["mapping"] == "pp2(tiny)" and r["gpu_utilisation"] == pytest.approx(0.5, rel=1e-9)
