@@ -507,6 +507,12 @@ MUTANTS += [
      '    blocks = int((usable + reserve) // block_bytes) if usable > 0 and block_bytes > 0 else 0', 'continuous: KV blocks without the activation reserve'),
     ('dse/system/serving/batched.py', '    block_bytes = float(e.block_size) * kv_layer * float(layers.max())',
      '    block_bytes = float(e.block_size) * kv_layer * float(layers.min())', 'continuous: KV block of the smallest stage'),
+    ('dse/system/serving/evaluator.py', '    met = ((finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[m]) & (ttft <= point.ttft_slo_s[m])',
+     '    met = ((finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[m])', 'continuous: attainment ignores the TTFT objective'),
+    ('dse/system/serving/evaluator.py', '    value = own if own is not None else getattr(serving, key)',
+     '    value = own', "continuous: the workload's TTFT / TPOT objectives ignored"),
+    ('dse/system/serving/evaluator.py', '"ttft_p90_s": pct(ttft, 90),',
+     '"ttft_p90_s": pct(ttft, 99),', 'continuous: TTFT p90 from the p99'),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

@@ -265,6 +265,12 @@ CASES = [
     Case("serving: unknown batching", search(SV_WL, lambda t: edited(
         t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: dynamic\n")),
          "system.batching: expected one of ['none', 'continuous']"),
+    Case("serving: token objectives without batching", search(lambda t: edited(
+        t, SV_WL, "  slo_scale: 5\n", "  ttft_slo_s: 0.5\n"), SV_HW),
+         "models[0].serving.slo_s: expected an SLO on whole requests (slo_s, or slo_scale here or under serving)"),
+    Case("serving: a negative TPOT objective", search(lambda t: edited(
+        t, SV_WL, "  slo_scale: 5\n", "  slo_scale: 5\n  tpot_slo_s: -0.05\n"), SV_HW),
+         "serving.tpot_slo_s: expected a number > 0 in seconds"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

@@ -309,24 +309,26 @@ system:
   engine: {{max_num_seqs: 4, max_num_batched_tokens: 5, block_size: 2, chunked_prefill: true}}
 """
 WL_CONTINUOUS = """name: tiny-trace
-serving: {{duration_s: 1, warmup_s: 0, trace: trace.csv}}
+serving: {{duration_s: 1, warmup_s: 0, trace: trace.csv{serving_extra}}}
 models:
   - name: tiny
     transformer: {{num_hidden_layers: {layers}, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
                   vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
                   decode: {{output_tokens: 3}}}}
-    serving: {{slo_s: 0.042}}
+    serving: {tiny_serving}
 {more}"""
 
 
-def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2):
+def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2, tiny_serving="{slo_s: 0.042}",
+                    serving_extra=""):
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
     from dse.system.base import kind_named
 
     (tmp_path / "trace.csv").write_text("arrival_s,model\n" + "".join(f"{t},{m}\n" for t, m in trace))
     (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus))
-    (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers))
+    (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers, tiny_serving=tiny_serving,
+                                                                  serving_extra=serving_extra))
     wl, hw = load_workload(tmp_path / "wl.yaml"), load_hardware(tmp_path / "hw.yaml")
     kind = kind_named("serving")
     kind.check_workload(wl, hw)
@@ -434,3 +436,26 @@ def test_continuous_pipeline_group_by_hand(tmp_path):
     assert (rep.weights_bytes, rep.kv_block_bytes, rep.cfg.kv_blocks) == (209_408, 1_024, 878_695)
     r = kind.design_rows(point)[0][0]
     assert r["mapping"] == "pp2(tiny)" and r["gpu_utilisation"] == pytest.approx(0.5, rel=1e-9)
+
+
+@pytest.mark.parametrize("objectives, attained", [
+    ("{ttft_slo_s: 0.022}", 2 / 3),                      # TTFT 10, 20, 25 ms: r2 misses
+    ("{ttft_slo_s: 0.022, tpot_slo_s: 0.02}", 2 / 3),     # TPOT 10 ms each: all meet it
+    ("{tpot_slo_s: 0.005}", 0.0),                        # nobody makes 5 ms a token
+    ("{slo_s: 0.042, ttft_slo_s: 0.015}", 1 / 3),         # r0 only: r1's first token at 20 ms, r2 late
+])
+def test_continuous_attainment_needs_every_objective(tmp_path, objectives, attained):
+    """The three requests of test_continuous_serving_metrics_by_hand (TTFT 10, 20, 25 ms; TPOT
+    10 ms each; latency 30, 40, 45 ms) judged on TTFT and TPOT objectives (DistServe: a request
+    meets its SLO when all of them hold)."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")], tiny_serving=objectives)
+    r = kind.design_rows(point)[0][0]
+    assert r["slo_attainment"] == pytest.approx(attained) and r["served"] == 3
+    assert r["ttft_p90_s"] == pytest.approx(0.02 + 0.8 * 0.005, rel=1e-6)
+
+
+def test_continuous_objectives_default_to_the_workloads(tmp_path):
+    """serving.ttft_slo_s applies to a model without its own: TTFT 10, 20, 25 ms against 22 ms."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")], tiny_serving="{}",
+                                  serving_extra=", ttft_slo_s: 0.022")
+    assert kind.design_rows(point)[0][0]["slo_attainment"] == pytest.approx(2 / 3)

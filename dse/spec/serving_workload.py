@@ -16,6 +16,8 @@ latencies. YAML layout (units in field names)::
           rate_per_s: 4             # or a share of total_rate_per_s
           arrival: {process: poisson}
           slo_s: 0.74               # or slo_scale
+          ttft_slo_s: 0.5           # batching: continuous: time to first token, time per output token
+          tpot_slo_s: 0.05          # (a request meets its SLO when every objective given holds)
           profiled:                 # measured figures replace the cost model's for these configs
             - {pp: 1, tp: 1, stage_latency_s: [0.148], weight_bytes_per_gpu: 5.2 GB}
 
@@ -78,6 +80,8 @@ class ModelServing:
     slo_s: float | Knob | None = None
     slo_scale: float | Knob | None = None
     profiled: tuple[Profiled, ...] = ()
+    ttft_slo_s: float | Knob | None = None      # continuous batching: time to first token
+    tpot_slo_s: float | Knob | None = None      # continuous batching: time per output token after the first
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class Serving:
     power_law_alpha: float | Knob = 0.5
     slo_scale: float | Knob | None = None
     trace: str | None = None               # the CSV's path (relative paths: to the workload file)
+    ttft_slo_s: float | Knob | None = None      # defaults of the models' TTFT and TPOT objectives
+    tpot_slo_s: float | Knob | None = None
     trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
 
     @property
@@ -110,9 +116,10 @@ class Serving:
 # The serving sections' fields (required, optional), merged into dse.spec.workload.FIELDS.
 SERVING_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "serving": ((), ("duration_s", "warmup_s", "seed", "arrival", "total_rate_per_s", "rate_split",
-                     "power_law_alpha", "slo_scale", "trace")),
+                     "power_law_alpha", "slo_scale", "trace", "ttft_slo_s", "tpot_slo_s")),
     "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
-    "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled")),
+    "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled", "ttft_slo_s",
+                              "tpot_slo_s")),
     "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
 }
 
@@ -159,6 +166,9 @@ def parse_model_serving(node: Node):
         values["slo_s"] = f["slo_s"].number("s")
     if "slo_scale" in f:
         values["slo_scale"] = f["slo_scale"].number(high=1e6)
+    for key in ("ttft_slo_s", "tpot_slo_s"):
+        if key in f:
+            values[key] = f[key].number("s")
     if "profiled" in f:
         items = []
         seen = set()
@@ -199,6 +209,9 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
         values["power_law_alpha"] = f["power_law_alpha"].number(allow_zero=True, high=10)
     if "slo_scale" in f:
         values["slo_scale"] = f["slo_scale"].number(high=1e6)
+    for key in ("ttft_slo_s", "tpot_slo_s"):
+        if key in f:
+            values[key] = f[key].number("s")
     names = [m.name for m in models]
     if "trace" in f:
         path = Path(f["trace"].name(knob=False))
@@ -227,13 +240,22 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
         if serving.trace is None and ms is not None and ms.rate_per_s is not None and serving.total_rate_per_s is not None:
             raise where.child("serving", None).child("rate_per_s", None).fail(
                 "no per-model rate when serving.total_rate_per_s splits the total", ms.rate_per_s)
-        if (ms is None or (ms.slo_s is None and ms.slo_scale is None)) and serving.slo_scale is None:
+        if not has_slo(serving, ms):
             raise where.child("serving", None).child("slo_s", None).fail(
-                "a value (missing field; or slo_scale here or under serving)")
+                "a value (missing field; or slo_scale, ttft_slo_s or tpot_slo_s here or under serving)")
     if serving.warmup_s is not None and not isinstance(serving.duration_s, Knob):
         if 2 * serving.warmup_s >= float(serving.duration_s):
             raise f["warmup_s"].fail(f"less than half of duration_s ({serving.duration_s} s)")
     return serving
+
+
+def has_slo(serving: Serving, ms: ModelServing | None, whole_requests: bool = False) -> bool:
+    """Whether a model has a service objective: its own or the workload's ``slo_s`` / ``slo_scale``
+    (a whole request's latency), or with ``whole_requests`` False also a TTFT or TPOT objective."""
+    own = (ms.slo_s, ms.slo_scale) if ms is not None else ()
+    token = () if whole_requests else ((ms.ttft_slo_s, ms.tpot_slo_s) if ms is not None else ()) + (
+        serving.ttft_slo_s, serving.tpot_slo_s)
+    return any(v is not None for v in (*own, serving.slo_scale, *token))
 
 
 def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[list[tuple[float, str]], str]:

@@ -68,6 +68,8 @@ class ServingPoint:
     prompt_tokens: np.ndarray    # [M] int64: a request's prompt (an encoder: its sequence)
     output_tokens: np.ndarray    # [M] int64: tokens it generates (an encoder: 1)
     replicas: dict | None = None  # batching continuous: (model, group) -> batched.Replica that can run
+    ttft_slo_s: np.ndarray | None = None   # [M] continuous batching's objectives (inf: none)
+    tpot_slo_s: np.ndarray | None = None
 
     @property
     def continuous(self) -> bool:
@@ -95,6 +97,14 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
             raise DseError(workload.source, f"models[{i}].transformer.decode.output_tokens",
                            "a fixed number of output tokens for serving (one latency per request)",
                            t.decode.output_tokens)
+    if "none" in choices_of(hw.batching):
+        from dse.spec.serving_workload import has_slo
+
+        for i, m in enumerate(workload.models):
+            if not has_slo(workload.serving, m.serving, whole_requests=True):
+                raise DseError(workload.source, f"models[{i}].serving.slo_s", "an SLO on whole requests (slo_s, or "
+                               f"slo_scale here or under serving): {hw.source} may run batching: none, which judges "
+                               "whole requests (ttft_slo_s and tpot_slo_s need batching: continuous)")
     if "continuous" in choices_of(hw.batching):
         for i, m in enumerate(workload.models):
             if not isinstance(m.generator, Transformer):
@@ -215,7 +225,7 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
             slo[i] = float(ms.slo_s)
         else:
             scale = ms.slo_scale if ms is not None and ms.slo_scale is not None else s.slo_scale
-            slo[i] = float(scale) * single[i]
+            slo[i] = float(scale) * single[i] if scale is not None else np.inf
     duration = float(s.duration_s)
     window = s.window
     overhead = float(hw.request_overhead_s)
@@ -242,8 +252,17 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
     replicas = None
     if hw.batching == "continuous":
         replicas = _replicas(workload, hw, configs, prompt, out_tokens, problems)
+    ttft_slo, tpot_slo = (np.array([_objective(s, m.serving, key) for m in workload.models])
+                          for key in ("ttft_slo_s", "tpot_slo_s"))
     return ServingPoint(workload, hw, configs, rates, single, groups, policy, test, train,
-                        tuple(problems), fastest, prompt, out_tokens, replicas)
+                        tuple(problems), fastest, prompt, out_tokens, replicas, ttft_slo, tpot_slo)
+
+
+def _objective(serving, ms, key: str) -> float:
+    """A model's TTFT or TPOT objective: its own, else the workload's, else none (inf)."""
+    own = getattr(ms, key) if ms is not None else None
+    value = own if own is not None else getattr(serving, key)
+    return float(value) if value is not None else np.inf
 
 
 def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, prompt, out_tokens, problems: list) -> dict:
@@ -361,8 +380,10 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
 
 def _run_continuous(point: ServingPoint, placed: np.ndarray):
     """(status, finish, busy [G, S], engine results) of the evaluation run with every group an
-    engine (dse.system.serving.batched): a request is GOOD when it finishes within its model's SLO
-    after the per-request overhead, LATE otherwise, UNPLACED when no group holds its model; each
+    engine (dse.system.serving.batched): a request is GOOD when every objective its model has holds
+    (latency within ``slo_s``, TTFT within ``ttft_slo_s``, TPOT within ``tpot_slo_s`` when it has
+    more than one output token; DistServe's attainment), the per-request overhead counted in the
+    first token and the finish, LATE otherwise, UNPLACED when no group holds its model; each
     stage of a group is busy its engine's busy share of its run (busy / end time, which covers
     requests arriving outside the window too) x the window's seconds / pp (iterations are not
     pipelined)."""
@@ -376,8 +397,13 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
     res["first"] = res["first"] + pol.overhead_s
     status = np.full(req.arrival_s.shape[0], K.UNPLACED, dtype=np.int8)
     placed_req = res["group"] >= 0
-    status[placed_req] = np.where(finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[req.model[placed_req]],
-                                  K.GOOD, K.LATE)
+    m = req.model[placed_req]
+    ttft = res["first"][placed_req] - req.arrival_s[placed_req]
+    outs = point.output_tokens[m]
+    tpot = (finish[placed_req] - res["first"][placed_req]) / np.maximum(outs - 1, 1)
+    met = ((finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[m]) & (ttft <= point.ttft_slo_s[m])
+           & ((outs == 1) | (tpot <= point.tpot_slo_s[m])))
+    status[placed_req] = np.where(met, K.GOOD, K.LATE)
     busy = np.zeros((len(point.configs), max(1, point.groups.latency.shape[2])))
     span = pol.window_end_s - pol.window_start_s
     for g, st in res["stats"].items():
@@ -394,8 +420,8 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
 
     nan = float("nan")
     if not res:
-        return {"ttft_p50_s": nan, "ttft_p99_s": nan, "tpot_p50_s": nan, "tpot_p99_s": nan,
-                "kv_cache_utilisation": nan, "preemptions": 0}
+        return {"ttft_p50_s": nan, "ttft_p90_s": nan, "ttft_p99_s": nan, "tpot_p50_s": nan, "tpot_p90_s": nan,
+                "tpot_p99_s": nan, "kv_cache_utilisation": nan, "preemptions": 0}
     first, finish = res["first"][inside], res["finish"][inside]
     done = np.isfinite(finish)
     ttft = (first - arrival[inside])[done]
@@ -408,8 +434,8 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
     def pct(x, q):
         return float(np.percentile(x, q)) if x.size else nan
 
-    return {"ttft_p50_s": pct(ttft, 50), "ttft_p99_s": pct(ttft, 99), "tpot_p50_s": pct(tpot, 50),
-            "tpot_p99_s": pct(tpot, 99), "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
+    return {"ttft_p50_s": pct(ttft, 50), "ttft_p90_s": pct(ttft, 90), "ttft_p99_s": pct(ttft, 99),
+            "tpot_p50_s": pct(tpot, 50), "tpot_p90_s": pct(tpot, 90), "tpot_p99_s": pct(tpot, 99), "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
             "preemptions": int(sum(st[S_PREEMPT] for st in stats.values()))}
 
 
