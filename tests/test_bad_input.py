@@ -271,6 +271,24 @@ CASES = [
     Case("serving: a negative TPOT objective", search(lambda t: edited(
         t, SV_WL, "  slo_scale: 5\n", "  slo_scale: 5\n  tpot_slo_s: -0.05\n"), SV_HW),
          "serving.tpot_slo_s: expected a number > 0 in seconds"),
+    Case("serving: lengths without batching", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: uniform, prompt: [8, 16]}}"),
+        SV_HW), "models[0].serving.lengths: expected no per-request lengths"),
+    Case("serving: lognormal lengths without a cap", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: lognormal, prompt: [600, 1]}}"),
+        SV_HW), "models[0].serving.lengths.max_tokens: expected a value (missing field"),
+    Case("serving: uniform lengths upside down", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: uniform, prompt: [16, 8]}}"),
+        SV_HW), "models[0].serving.lengths.prompt: expected [low, high] with low <= high, got '[16, 8]'"),
+    Case("serving: a zero-token output", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: fixed, output: 0}}"),
+        SV_HW), "models[0].serving.lengths.output: expected an integer > 0"),
+    Case("serving: a lengths file that is a FIFO", search(lambda t: (os.mkfifo(t / "l.csv"), edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: empirical, file: l.csv}}"))[1],
+        SV_HW), "models[0].serving.lengths.file: expected a readable CSV lengths file of at most 64 MiB"),
+    Case("serving: a cv for uniform lengths", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: uniform, max_tokens: 9}}"),
+        SV_HW), "models[0].serving.lengths.max_tokens: expected a field of the uniform distribution"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

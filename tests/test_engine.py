@@ -459,3 +459,71 @@ def test_continuous_objectives_default_to_the_workloads(tmp_path):
     kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")], tiny_serving="{}",
                                   serving_extra=", ttft_slo_s: 0.022")
     assert kind.design_rows(point)[0][0]["slo_attainment"] == pytest.approx(2 / 3)
+
+
+# --- request lengths ------------------------------------------------------------------------------
+
+def lengths_workload(tmp_path, lengths: str, rate=200.0, duration=50.0, csv_text=None):
+    from dse.spec.workload import load_workload
+
+    if csv_text is not None:
+        (tmp_path / "l.csv").write_text(csv_text)
+    (tmp_path / "w.yaml").write_text(f"""name: lens
+serving: {{duration_s: {duration}, seed: 3, arrival: {{process: poisson}}}}
+models:
+  - name: a
+    transformer: {{preset: llama2-7b, seq_len: 512, precision_bits: 16, decode: {{output_tokens: 128}}}}
+    serving: {{rate_per_s: {rate}, slo_s: 10, lengths: {lengths}}}
+  - name: b
+    transformer: {{preset: llama2-7b, seq_len: 100, precision_bits: 16, decode: {{output_tokens: 7}}}}
+    serving: {{rate_per_s: {rate}, slo_s: 10}}
+""")
+    return load_workload(tmp_path / "w.yaml")
+
+
+def test_request_lengths_follow_their_distributions(tmp_path):
+    """Model a draws, model b keeps its transformer's 100 / 7 tokens. Lognormal (mean 600, CV 1.2)
+    over ~10,000 draws: the sample mean within 5 % and the CV within 10 % (the cap at 20,000
+    tokens cuts a 1e-5 tail); uniform stays in its bounds and reaches both; the same seed and
+    stream give the same draws, another stream others."""
+    from dse.system.serving.arrivals import generate, request_lengths
+
+    w = lengths_workload(tmp_path, "{dist: lognormal, prompt: [600, 1.2], output: [200, 0.5], max_tokens: 20000}")
+    _, model = generate(w, 0)
+    prompt, output = request_lengths(w, 0, (512, 100), (128, 7))
+    a, b = model == 0, model == 1
+    assert a.sum() > 9000 and (prompt[b] == 100).all() and (output[b] == 7).all()
+    assert prompt[a].mean() == pytest.approx(600, rel=0.05) and prompt[a].std() / prompt[a].mean() == pytest.approx(1.2, rel=0.1)
+    assert output[a].mean() == pytest.approx(200, rel=0.05) and prompt[a].min() >= 1 and prompt[a].max() <= 20000
+    again = request_lengths(w, 0, (512, 100), (128, 7))
+    other = request_lengths(w, 1, (512, 100), (128, 7))
+    assert (again[0] == prompt).all() and not np.array_equal(other[0][:50], prompt[:50])
+    w = lengths_workload(tmp_path, "{dist: uniform, prompt: [3, 5]}")
+    _, model = generate(w, 0)
+    prompt, output = request_lengths(w, 0, (512, 100), (128, 7))
+    assert set(prompt[model == 0].tolist()) == {3, 4, 5} and (output[model == 0] == 128).all()
+
+
+def test_empirical_lengths_are_the_files_pairs(tmp_path):
+    from dse.system.serving.arrivals import generate, request_lengths
+
+    w = lengths_workload(tmp_path, "{dist: empirical, file: l.csv}", csv_text="prompt_tokens,output_tokens\n10,1\n20,2\n")
+    _, model = generate(w, 0)
+    prompt, output = request_lengths(w, 0, (512, 100), (128, 7))
+    pairs = set(zip(prompt[model == 0].tolist(), output[model == 0].tolist()))
+    assert pairs == {(10, 1), (20, 2)}
+
+
+def test_continuous_with_empirical_lengths_by_hand(tmp_path):
+    """Every request of the flat-GPU case (10 ms an iteration, budget 5, blocks of 2) is 2 prompt
+    and 2 output tokens (a one-row lengths file). it 1 @0: r0 and r1 prefill 2 each (first tokens
+    10 ms); it 2 @10: r0 and r1 decode their last tokens (done 20 ms), r2 prefills 2 (first token
+    20 ms); it 3: r2 done at 30 ms. TTFT 10, 10, 15 ms; latency 20, 20, 25 ms; TPOT 10 ms; 6 output
+    tokens in the 1 s window."""
+    (tmp_path / "l.csv").write_text("prompt_tokens,output_tokens\n2,2\n")
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")],
+                                  tiny_serving="{slo_s: 1, lengths: {dist: empirical, file: l.csv}}")
+    r = kind.design_rows(point)[0][0]
+    assert r["ttft_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["ttft_p99_s"] == pytest.approx(0.01 + 0.98 * 0.005, rel=1e-6)
+    assert r["latency_mean_s"] == pytest.approx(0.065 / 3, rel=1e-6) and r["tpot_p99_s"] == pytest.approx(0.01, rel=1e-6)
+    assert r["output_tokens_per_s"] == pytest.approx(6.0)

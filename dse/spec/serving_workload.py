@@ -18,6 +18,12 @@ latencies. YAML layout (units in field names)::
           slo_s: 0.74               # or slo_scale
           ttft_slo_s: 0.5           # batching: continuous: time to first token, time per output token
           tpot_slo_s: 0.05          # (a request meets its SLO when every objective given holds)
+          lengths:                  # batching: continuous: per-request prompt and output tokens
+            dist: lognormal         # fixed | uniform | lognormal | empirical (default: the transformer's)
+            prompt: [600, 1.2]      # uniform: [low, high]; lognormal: [mean, cv]; fixed: a number
+            output: [200, 1.0]
+            max_tokens: 4096        # lognormal: each draw capped here
+            file: lengths.csv       # empirical: prompt_tokens,output_tokens pairs, drawn with replacement
           profiled:                 # measured figures replace the cost model's for these configs
             - {pp: 1, tp: 1, stage_latency_s: [0.148], weight_bytes_per_gpu: 5.2 GB}
 
@@ -37,6 +43,10 @@ from dse.spec.common import Knob, Node, choices_of
 
 MAX_TRACE_ROWS = 10**7
 MAX_TRACE_BYTES = 1 << 30
+LENGTH_DISTS = ("fixed", "uniform", "lognormal", "empirical")
+MAX_LENGTH_TOKENS = 10**7           # one request's prompt or output
+MAX_LENGTH_ROWS = 10**6
+MAX_LENGTH_BYTES = 64 << 20
 
 ARRIVAL_PROCESSES = ("poisson", "gamma", "bursty")
 RATE_SPLITS = ("uniform", "power_law")
@@ -69,6 +79,23 @@ class Profiled:
 
 
 @dataclass(frozen=True)
+class Lengths:
+    """Per-request prompt and output lengths (tokens) of a model (batching: continuous), drawn per
+    request (dse.system.serving.arrivals.request_lengths). ``prompt`` and ``output`` are the
+    parameters of ``dist`` (fixed: a number; uniform: (low, high) inclusive; lognormal: (mean, cv),
+    rounded, in [1, max_tokens]); None keeps the transformer's seq_len / output_tokens. empirical:
+    the (prompt, output) pairs of ``file``, drawn with replacement."""
+
+    dist: str
+    prompt: tuple[float, ...] | None = None
+    output: tuple[float, ...] | None = None
+    max_tokens: int | None = None
+    file: str | None = None
+    pairs: tuple[tuple[int, int], ...] = ()     # empirical: the file's rows
+    file_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelServing:
     """A model's traffic and service level (serving kind): its mean request rate (else a share of
     the workload's ``total_rate_per_s``), its arrival process (else the workload's), its SLO in
@@ -82,6 +109,7 @@ class ModelServing:
     profiled: tuple[Profiled, ...] = ()
     ttft_slo_s: float | Knob | None = None      # continuous batching: time to first token
     tpot_slo_s: float | Knob | None = None      # continuous batching: time per output token after the first
+    lengths: Lengths | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +147,8 @@ SERVING_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "power_law_alpha", "slo_scale", "trace", "ttft_slo_s", "tpot_slo_s")),
     "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
     "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled", "ttft_slo_s",
-                              "tpot_slo_s")),
+                              "tpot_slo_s", "lengths")),
+    "models[].serving.lengths": (("dist",), ("prompt", "output", "max_tokens", "file")),
     "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
 }
 
@@ -153,6 +182,89 @@ def parse_arrival(node: Node):
     return arrival
 
 
+def parse_lengths(node: Node) -> Lengths:
+    """A model's ``lengths`` section (see :class:`Lengths`), checked: the parameters its ``dist``
+    takes and no others, each within bounds, a readable CSV for ``empirical``."""
+    f = node.mapping(*SERVING_FIELDS["models[].serving.lengths"])
+    dist = f["dist"].name(LENGTH_DISTS, knob=False)
+    takes = {"fixed": {"prompt", "output"}, "uniform": {"prompt", "output"},
+             "lognormal": {"prompt", "output", "max_tokens"}, "empirical": {"file"}}[dist]
+    for key in f:
+        if key != "dist" and key not in takes:
+            raise f[key].fail(f"a field of the {dist} distribution (allowed: {sorted(takes)})", key)
+    values: dict = {"dist": dist}
+    for key in ("prompt", "output"):
+        if key not in f:
+            continue
+        g = f[key]
+        if dist == "fixed":
+            values[key] = (float(g.number(integer=True, knob=False, high=MAX_LENGTH_TOKENS)),)
+            continue
+        items = g.sequence(min_len=2)
+        if len(items) != 2:
+            raise g.fail("[low, high] tokens" if dist == "uniform" else "[mean tokens, cv]", f"{len(items)} values")
+        if dist == "uniform":
+            low, high = (x.number(integer=True, knob=False, high=MAX_LENGTH_TOKENS) for x in items)
+            if low > high:
+                raise g.fail("[low, high] with low <= high", f"[{low}, {high}]")
+            values[key] = (float(low), float(high))
+        else:
+            values[key] = (float(items[0].number(knob=False, high=MAX_LENGTH_TOKENS)),
+                           float(items[1].number(knob=False, high=100)))
+    if dist == "lognormal":
+        if "max_tokens" not in f:
+            raise node.child("max_tokens", None).fail("a value (missing field: lognormal draws are capped there)")
+        values["max_tokens"] = int(f["max_tokens"].number(integer=True, knob=False, high=MAX_LENGTH_TOKENS))
+    if dist == "empirical":
+        if "file" not in f:
+            raise node.child("file", None).fail("a value (missing field: the CSV of prompt_tokens,output_tokens)")
+        path = Path(f["file"].name(knob=False))
+        if not path.is_absolute():
+            path = Path(node.source).parent / path
+        pairs, digest = read_lengths(path, f["file"])
+        values.update(file=str(path), pairs=pairs, file_sha256=digest)
+    return Lengths(**values)
+
+
+def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], str]:
+    """A lengths CSV: the header ``prompt_tokens,output_tokens`` then one row per request, integers
+    >= 1. Returns the rows and the file's SHA-256; an unreadable or malformed file is an error
+    naming the file and line, never quoting a row that is not a pair of numbers."""
+    from dse.spec.files import FileProblem, read_limited
+
+    source = str(path)
+    try:
+        data = read_limited(path, MAX_LENGTH_BYTES)
+    except FileProblem as exc:
+        raise node.fail("a readable CSV lengths file of at most 64 MiB", f"{source}: {exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DseError(source, "", "a UTF-8 CSV file", "bytes that are not UTF-8") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != ["prompt_tokens", "output_tokens"]:
+        raise DseError(source, "line 1", "the header prompt_tokens,output_tokens",
+                       "an empty file" if header is None else f"another first line ({len(header)} comma-separated fields)")
+    rows: list[tuple[int, int]] = []
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        try:
+            pair = tuple(int(c) for c in row)
+        except ValueError:
+            raise DseError(source, f"line {line}", "two integer token counts >= 1", "something else") from None
+        if len(pair) != 2 or min(pair) < 1 or max(pair) > MAX_LENGTH_TOKENS:
+            raise DseError(source, f"line {line}", f"two integer token counts in [1, {MAX_LENGTH_TOKENS:.0e}]",
+                           ",".join(str(x) for x in pair)[:80])
+        rows.append(pair)
+        if len(rows) > MAX_LENGTH_ROWS:
+            raise DseError(source, f"line {line}", f"at most {MAX_LENGTH_ROWS} rows", "more")
+    if not rows:
+        raise DseError(source, "", "at least one row after the header", "none")
+    return tuple(rows), hashlib.sha256(data).hexdigest()
+
+
 def parse_model_serving(node: Node):
     f = node.mapping(*SERVING_FIELDS["models[].serving"])
     values: dict = {}
@@ -169,6 +281,8 @@ def parse_model_serving(node: Node):
     for key in ("ttft_slo_s", "tpot_slo_s"):
         if key in f:
             values[key] = f[key].number("s")
+    if "lengths" in f:
+        values["lengths"] = parse_lengths(f["lengths"])
     if "profiled" in f:
         items = []
         seen = set()

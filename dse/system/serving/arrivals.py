@@ -15,6 +15,15 @@ not fitted to the very requests it is judged on). Arrivals lie in (0, duration).
 
 Model rates: each model's ``rate_per_s``, or ``total_rate_per_s`` split uniformly or by a power
 law (model i, 0-based, gets a share proportional to (i + 1)^-alpha).
+
+Request lengths (:func:`request_lengths`; batching: continuous): each model's prompt and output
+tokens per request from its own stream ``default_rng([seed, stream, model index, 1])``:
+
+    fixed      the given number (or the transformer's seq_len / decode.output_tokens)
+    uniform    integers in [low, high]
+    lognormal  exp(N(mu, sigma)) with sigma^2 = ln(1 + cv^2), mu = ln(mean) - sigma^2 / 2 (mean
+               ``mean``, coefficient of variation ``cv``), rounded, clipped to [1, max_tokens]
+    empirical  (prompt, output) rows of the model's CSV, drawn uniformly with replacement
 """
 
 from __future__ import annotations
@@ -121,3 +130,40 @@ def _trace_arrays(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarr
     model = np.array([index[name] for _, name in rows], dtype=np.int64)
     order = np.argsort(arrival, kind="stable")
     return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
+
+
+def _draw(rng: np.random.Generator, dist: str, params, default: int, cap: int | None, n: int) -> np.ndarray:
+    if params is None or dist == "fixed":
+        return np.full(n, int(params[0]) if params is not None else default, dtype=np.int64)
+    if dist == "uniform":
+        return rng.integers(int(params[0]), int(params[1]) + 1, n).astype(np.int64)
+    mean, cv = params
+    sigma2 = np.log1p(cv * cv)
+    x = rng.lognormal(np.log(mean) - sigma2 / 2.0, np.sqrt(sigma2), n)
+    return np.clip(np.rint(x), 1, cap).astype(np.int64)
+
+
+@lru_cache(maxsize=8)
+def request_lengths(w: WorkloadSpec, stream: int, prompt_default: tuple[int, ...],
+                    output_default: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(prompt tokens, output tokens) of every request of :func:`generate`'s run ``stream``, in
+    its order (module docstring); a model without ``lengths`` keeps its defaults. Cached like
+    :func:`generate`."""
+    _, model = generate(w, stream)
+    prompt = np.empty(model.shape[0], dtype=np.int64)
+    output = np.empty(model.shape[0], dtype=np.int64)
+    for i, m in enumerate(w.models):
+        idx = np.flatnonzero(model == i)
+        spec = m.serving.lengths if m.serving is not None else None
+        if spec is None:
+            prompt[idx], output[idx] = prompt_default[i], output_default[i]
+            continue
+        rng = np.random.default_rng([int(w.serving.seed), stream, i, 1])
+        if spec.dist == "empirical":
+            pairs = np.array(spec.pairs, dtype=np.int64)
+            pick = rng.integers(0, pairs.shape[0], idx.shape[0])
+            prompt[idx], output[idx] = pairs[pick, 0], pairs[pick, 1]
+            continue
+        prompt[idx] = _draw(rng, spec.dist, spec.prompt, prompt_default[i], spec.max_tokens, idx.shape[0])
+        output[idx] = _draw(rng, spec.dist, spec.output, output_default[i], spec.max_tokens, idx.shape[0])
+    return prompt, output

@@ -70,6 +70,8 @@ class ServingPoint:
     replicas: dict | None = None  # batching continuous: (model, group) -> batched.Replica that can run
     ttft_slo_s: np.ndarray | None = None   # [M] continuous batching's objectives (inf: none)
     tpot_slo_s: np.ndarray | None = None
+    test_lengths: tuple | None = None      # (prompt, output) int64 [n] of the evaluation run's requests
+    train_lengths: tuple | None = None     # the same for the placement run
 
     @property
     def continuous(self) -> bool:
@@ -105,6 +107,12 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
                 raise DseError(workload.source, f"models[{i}].serving.slo_s", "an SLO on whole requests (slo_s, or "
                                f"slo_scale here or under serving): {hw.source} may run batching: none, which judges "
                                "whole requests (ttft_slo_s and tpot_slo_s need batching: continuous)")
+    if "none" in choices_of(hw.batching):
+        for i, m in enumerate(workload.models):
+            if m.serving is not None and m.serving.lengths is not None:
+                raise DseError(workload.source, f"models[{i}].serving.lengths", f"no per-request lengths: {hw.source} "
+                               "may run batching: none, whose request latencies assume the transformer's seq_len "
+                               "and output_tokens (lengths need batching: continuous)")
     if "continuous" in choices_of(hw.batching):
         for i, m in enumerate(workload.models):
             if not isinstance(m.generator, Transformer):
@@ -250,12 +258,19 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
     out_tokens = np.array([output_tokens(m.generator) if m.generator is not None else 1 for m in workload.models],
                           dtype=np.int64)
     replicas = None
+    test_lengths = train_lengths = None
     if hw.batching == "continuous":
-        replicas = _replicas(workload, hw, configs, prompt, out_tokens, problems)
+        from dse.system.serving.arrivals import request_lengths
+
+        defaults = (tuple(int(x) for x in prompt), tuple(int(x) for x in out_tokens))
+        test_lengths = request_lengths(workload, 0, *defaults)
+        train_lengths = request_lengths(workload, 1, *defaults)
+        replicas = _replicas(workload, hw, configs, (test, test_lengths), (train, train_lengths), problems=problems)
     ttft_slo, tpot_slo = (np.array([_objective(s, m.serving, key) for m in workload.models])
                           for key in ("ttft_slo_s", "tpot_slo_s"))
     return ServingPoint(workload, hw, configs, rates, single, groups, policy, test, train,
-                        tuple(problems), fastest, prompt, out_tokens, replicas, ttft_slo, tpot_slo)
+                        tuple(problems), fastest, prompt, out_tokens, replicas, ttft_slo, tpot_slo, test_lengths,
+                        train_lengths)
 
 
 def _objective(serving, ms, key: str) -> float:
@@ -265,9 +280,10 @@ def _objective(serving, ms, key: str) -> float:
     return float(value) if value is not None else np.inf
 
 
-def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, prompt, out_tokens, problems: list) -> dict:
+def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, problems: list) -> dict:
     """(model, group) -> the engine replica (dse.system.serving.batched) of every pair that can
-    serve the model's requests; a model no group can serve adds its reason to ``problems``."""
+    serve every request of the model in both ``runs`` ((requests, (prompt, output)) each); a
+    model no group can serve adds its reason to ``problems``."""
     from dse.system.serving.batched import replica
     from dse.system.serving.costs import usable
     from dse.system.serving.engine import check_requests
@@ -281,7 +297,9 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, prompt, out_
             if reason is None:
                 tp_link, send_link = _links(hw, c)
                 r = replica(t, i, g, hw, c, tp_link, send_link)
-                reason = r.problem or check_requests(prompt[i:i + 1], out_tokens[i:i + 1], r.cfg) or None
+                mine = [(lens[0][req.model == i], lens[1][req.model == i]) for req, lens in runs]
+                reason = r.problem or next((why for why in (check_requests(p, o, r.cfg) for p, o in mine) if why),
+                                           None)
                 if reason is None:
                     out[(i, g)] = r
             if reason is not None:
@@ -302,7 +320,11 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
         can = np.zeros((M, G), dtype=bool)
         for m, g in point.replicas:
             can[m, g] = True
-        work = point.rates * (point.prompt_tokens + point.output_tokens)
+        prompt, output = point.train_lengths
+        tokens = np.bincount(point.train.model, weights=prompt + output, minlength=M)
+        count = np.bincount(point.train.model, minlength=M)
+        mean = np.where(count > 0, tokens / np.maximum(count, 1), point.prompt_tokens + point.output_tokens)
+        work = point.rates * mean
         return place_replicas(work, can, np.array([c.size for c in point.configs])), 1
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
@@ -320,7 +342,7 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     tps = np.array([c.tp for c in point.configs], dtype=np.float64)
     inside = (req.arrival_s >= pol.window_start_s) & (req.arrival_s < pol.window_end_s)
     n = int(inside.sum())
-    out_tokens = point.output_tokens[req.model]
+    out_tokens = point.test_lengths[1] if point.continuous else point.output_tokens[req.model]
     batched: dict = {}
     if point.continuous:
         status, finish, busy, batched = _run_continuous(point, placed)
@@ -391,15 +413,14 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
     from dse.system.serving.engine import S_BUSY, S_END
 
     req, pol = point.test, point.policy
-    res = run_replicas(point.replicas, placed, req.arrival_s, req.model, point.prompt_tokens[req.model],
-                       point.output_tokens[req.model])
+    res = run_replicas(point.replicas, placed, req.arrival_s, req.model, *point.test_lengths)
     finish = res["finish"] + pol.overhead_s
     res["first"] = res["first"] + pol.overhead_s
     status = np.full(req.arrival_s.shape[0], K.UNPLACED, dtype=np.int8)
     placed_req = res["group"] >= 0
     m = req.model[placed_req]
     ttft = res["first"][placed_req] - req.arrival_s[placed_req]
-    outs = point.output_tokens[m]
+    outs = point.test_lengths[1][placed_req]
     tpot = (finish[placed_req] - res["first"][placed_req]) / np.maximum(outs - 1, 1)
     met = ((finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[m]) & (ttft <= point.ttft_slo_s[m])
            & ((outs == 1) | (tpot <= point.tpot_slo_s[m])))
