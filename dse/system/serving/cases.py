@@ -1,5 +1,6 @@
 """`dse validate`'s computations for the serving kind (cases: validate_cases.yaml beside this file):
-AlpaServe's scenario on its profiled inputs, and a model alone on one GPU."""
+AlpaServe's scenario on its profiled inputs, a model alone on one GPU, and a closed-loop benchmark
+of the continuously batched engine."""
 
 from __future__ import annotations
 
@@ -21,4 +22,36 @@ def serving(workload, hardware, knobs, metric) -> float:
     return float(evaluate(point, place(point)[0])[metric])
 
 
-COMPUTE = {"serving_single": serving_single, "serving": serving}
+def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float:
+    """A client-side concurrency sweep point (``vllm bench serve --max-concurrency C
+    --request-rate inf``), modelled as ``per_client`` x C requests of the workload's first model,
+    all waiting at t = 0, on the first group of the hardware with max_num_seqs = C: a finished
+    request's slot goes to the next waiting one, as the client sends a new request when one ends.
+    ``metric``: ``output_tokens_per_s`` (all output tokens / the last finish), ``tpot_s`` (mean over
+    requests), or ``gain`` (output tokens per second at C over that at concurrency 1)."""
+    import numpy as np
+
+    from dse.system.serving.engine import S_END, Devices, engine_out, run_engine
+    from dse.system.serving.evaluator import build
+
+    point = build(spec("workloads", workload), spec("hardware", hardware))
+    rep = point.replicas[(0, 0)]
+    prompt, output = int(point.prompt_tokens[0]), int(point.output_tokens[0])
+
+    def run(c: int):
+        n = per_client * c
+        out = engine_out(n)
+        run_engine(np.zeros(n), np.full(n, prompt, np.int64), np.full(n, output, np.int64),
+                   replace_cfg(rep.cfg, c), rep.ops, rep.system, Devices(0, 0, 0), out)
+        return n * output / out.stats[S_END], float(np.mean((out.finish_s - out.first_token_s) / max(output - 1, 1)))
+
+    def replace_cfg(cfg, c):
+        return cfg._replace(max_seqs=c)
+
+    rate, tpot = run(int(concurrency))
+    if metric == "gain":
+        return rate / run(1)[0]
+    return {"output_tokens_per_s": rate, "tpot_s": tpot}[metric]
+
+
+COMPUTE = {"serving_single": serving_single, "serving": serving, "closed_loop": closed_loop}
