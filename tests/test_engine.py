@@ -527,3 +527,23 @@ def test_continuous_with_empirical_lengths_by_hand(tmp_path):
     assert r["ttft_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["ttft_p99_s"] == pytest.approx(0.01 + 0.98 * 0.005, rel=1e-6)
     assert r["latency_mean_s"] == pytest.approx(0.065 / 3, rel=1e-6) and r["tpot_p99_s"] == pytest.approx(0.01, rel=1e-6)
     assert r["output_tokens_per_s"] == pytest.approx(6.0)
+
+
+def test_continuous_feasibility_covers_both_runs_lengths(tmp_path):
+    """One request, lengths drawn from a two-row file: the evaluation run (stream 0) draws row 0,
+    2 + 2 tokens, the placement run (stream 1) row 1, 40 + 2 (numpy's default_rng([0, s, 0, 1])
+    .integers(0, 2) gives 0 and 1). A cache of 9 blocks of 2 tokens (gpu_memory_utilization
+    0.000226 of 1 GB: 226,000 - 215,808 B of weights, embedding and activations = 10,192 B, over
+    1,024 B a block) holds the first (2 blocks) but not the second (41 tokens: 21 blocks): the
+    model cannot be served, whichever run draws the long request."""
+    from dataclasses import replace as dc_replace
+
+    (tmp_path / "l.csv").write_text("prompt_tokens,output_tokens\n2,2\n40,2\n")
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")],
+                                  tiny_serving="{slo_s: 1, lengths: {dist: empirical, file: l.csv}}")
+    hw = dc_replace(point.hw, engine=dc_replace(point.hw.engine, gpu_memory_utilization=0.000226))
+    point = kind.build(point.workload, hw)
+    assert point.test_lengths[0].tolist() == [2] and point.train_lengths[0].tolist() == [40]
+    r = kind.design_rows(point)[0][0]
+    assert not r["feasible"]
+    assert "a request of 40 + 2 tokens needs 21 KV blocks of 2 tokens; the cache holds 9" in r["violations"]
