@@ -30,8 +30,9 @@ def parse_sets(space, assignments: list[str], warn=None) -> dict[str, Any]:
         name = space.named(given.strip()) if sep else None
         if name is None:
             aliases = list(space.aliases.values())
-            raise DseError("--set", given or text, f"NAME=VALUE with NAME a knob ({', '.join(aliases)}; "
-                           "`dse knobs WORKLOAD HARDWARE` lists them)", text)
+            which = (f"a knob ({', '.join(aliases)}; `dse knobs WORKLOAD HARDWARE` lists them)" if aliases else
+                     "a knob (these specs have none: give a field a search range, e.g. {choices: [...]}, to vary it)")
+            raise DseError("--set", given or text, f"NAME=VALUE with NAME {which}", text)
         knob = space.knobs[space.names.index(name)]
         if knob.choices is not None:
             labels = [str(label_of(c)).lower() for c in knob.choices]

@@ -319,6 +319,9 @@ CASES = [
          "(USER:PASSWORD@HOST:PORT/DB), got \"failed to resolve host '***@127.0.0.1'"),
     Case("--storage in /proc", search(WL, HW, "--storage", "/proc/x.log"), "--storage: /proc/x.log: expected a writable journal file"),
     Case("--set unknown knob", lambda t: ["evaluate", str(WL), str(HW), "--set", "hw.nope=1"], "--set: hw.nope: expected NAME=VALUE"),
+    Case("--set on specs without knobs", lambda t: ["evaluate", str(ROOT / "workloads/llama31_8b_fixed.yaml"),
+                                                    str(ROOT / "hardware/a100x1_40gb_vllm.yaml"), "--set", "block_size=0"],
+         "--set: block_size: expected NAME=VALUE with NAME a knob (these specs have none: give a field a search range"),
     # --set takes any value the field accepts (7x7 is a legal array, used with a warning); an
     # illegal one is checked like the spec field
     Case("--set illegal value", lambda t: ["evaluate", str(WL), str(HW), "--set", "ws0.pe_array=0x7"],
