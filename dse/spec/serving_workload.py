@@ -226,26 +226,39 @@ def parse_lengths(node: Node) -> Lengths:
     return Lengths(**values)
 
 
-def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], str]:
-    """A lengths CSV: the header ``prompt_tokens,output_tokens`` then one row per request, integers
-    >= 1. Returns the rows and the file's SHA-256; an unreadable or malformed file is an error
-    naming the file and line, never quoting a row that is not a pair of numbers."""
+def open_csv(path: Path, limit: int, what: str, header: list[str], node: Node | None):
+    """(a csv reader past the header, the file's bytes) of a regular UTF-8 file of at most ``limit``
+    bytes whose first line is ``header``; else a DseError at ``node`` (the field naming the file)
+    when given, else at the file. The header line is described, never quoted: a file named here by
+    mistake (or on purpose) is not shown to whoever reads the error."""
     from dse.spec.files import FileProblem, read_limited
 
     source = str(path)
     try:
-        data = read_limited(path, MAX_LENGTH_BYTES)
+        data = read_limited(path, limit)
     except FileProblem as exc:
-        raise node.fail("a readable CSV lengths file of at most 64 MiB", f"{source}: {exc}") from None
+        if node is None:
+            raise DseError(source, "", what, str(exc)) from None
+        raise node.fail(what, f"{source}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DseError(source, "", "a UTF-8 CSV file", "bytes that are not UTF-8") from None
     reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != ["prompt_tokens", "output_tokens"]:
-        raise DseError(source, "line 1", "the header prompt_tokens,output_tokens",
-                       "an empty file" if header is None else f"another first line ({len(header)} comma-separated fields)")
+    first = next(reader, None)
+    if first is None or [h.strip() for h in first] != header:
+        raise DseError(source, "line 1", f"the header {','.join(header)}",
+                       "an empty file" if first is None else f"another first line ({len(first)} comma-separated fields)")
+    return reader, data
+
+
+def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], str]:
+    """A lengths CSV: the header ``prompt_tokens,output_tokens`` then one row per request, integers
+    >= 1. Returns the rows and the file's SHA-256; an unreadable or malformed file is an error
+    naming the file and line, never quoting a row that is not a pair of numbers."""
+    source = str(path)
+    reader, data = open_csv(path, MAX_LENGTH_BYTES, "a readable CSV lengths file of at most 64 MiB",
+                            ["prompt_tokens", "output_tokens"], node)
     rows: list[tuple[int, int]] = []
     for line, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
@@ -376,25 +389,9 @@ def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[
     """A trace CSV: a header ``arrival_s,model`` then one row per request (seconds from the start,
     a model name of the workload), any order. Returns the rows and the file's SHA-256. An unreadable
     file is an error at ``node`` (the workload's ``trace`` field) when given."""
-    from dse.spec.files import FileProblem, read_limited
-
     source = str(path)
-    try:
-        data = read_limited(path, MAX_TRACE_BYTES)
-    except FileProblem as exc:
-        if node is None:
-            raise DseError(source, "", "a readable CSV trace file of at most 1 GiB", str(exc)) from None
-        raise node.fail("a readable CSV trace file of at most 1 GiB", f"{source}: {exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DseError(source, "", "a UTF-8 CSV file", "bytes that are not UTF-8") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != ["arrival_s", "model"]:
-        # not echoed: a file named here by mistake (or on purpose) is not shown to whoever reads the error
-        raise DseError(source, "line 1", "the header arrival_s,model",
-                       "an empty file" if header is None else f"another first line ({len(header)} comma-separated fields)")
+    reader, data = open_csv(path, MAX_TRACE_BYTES, "a readable CSV trace file of at most 1 GiB", ["arrival_s", "model"],
+                            node)
     known = set(names)
     rows: list[tuple[float, str]] = []
     for line, row in enumerate(reader, start=2):
