@@ -523,6 +523,10 @@ MUTANTS += [
      '                mine = [(lens[0][req.model == i], lens[1][req.model == i]) for req, lens in runs[:1]]', "continuous: KV feasibility checked on the evaluation run's lengths only"),
     ('dse/system/serving/evaluator.py', '        tokens = np.bincount(point.train.model, weights=prompt + output, minlength=M)',
      '        tokens = np.bincount(point.train.model, weights=prompt, minlength=M)', 'continuous: placement work without the output tokens'),
+    ('dse/system/serving/evaluator.py', '    energy = sum(st[S_ENERGY] + idle * point.configs[g].size * st[S_END] for g, st in res["stats"].items())',
+     '    energy = sum(st[S_ENERGY] + idle * st[S_END] for g, st in res["stats"].items())', 'continuous: idle energy of one GPU per group'),
+    ('dse/system/serving/evaluator.py', '        "usd_per_million_tokens": (float(point.hw.gpu.price_per_gpu_hour) * gpus / 3600.0 / tokens_per_s * 1e6',
+     '        "usd_per_million_tokens": (float(point.hw.gpu.price_per_gpu_hour) / 3600.0 / tokens_per_s * 1e6', 'continuous: price of one GPU, not the deployment'),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

@@ -300,7 +300,7 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
 HW_CONTINUOUS = """name: flat-gpu
 kind: serving
 gpu: {{name: flat, peak_flop_per_s: 1e19, memory_bytes: 1 GB, memory_bytes_per_s: 1e16, compute_efficiency: 1,
-       memory_efficiency: 1, kernel_launch_s: 0, step_overhead_s: 10 ms}}
+       memory_efficiency: 1, kernel_launch_s: 0, step_overhead_s: 10 ms, idle_w: 100 W, price_per_gpu_hour: 3.6}}
 cluster: {{nodes: 1, gpus_per_node: {gpus}, intra_node: {{bytes_per_s: 100 GB/s, latency_s: 1 us}},
           inter_node: {{bytes_per_s: 10 GB/s, latency_s: 1 us}}}}
 system:
@@ -436,6 +436,10 @@ def test_continuous_pipeline_group_by_hand(tmp_path):
     assert (rep.weights_bytes, rep.kv_block_bytes, rep.cfg.kv_blocks) == (209_408, 1_024, 878_695)
     r = kind.design_rows(point)[0][0]
     assert r["mapping"] == "pp2(tiny)" and r["gpu_utilisation"] == pytest.approx(0.5, rel=1e-9)
+    # three iterations (prefill, two decodes) of 10 ms and a ~1 us stage send each: idle 100 W on
+    # both GPUs for 30 ms = 6 J over 3 output tokens; $3.6 an hour for 2 GPUs at 3 tokens a second
+    assert r["energy_per_token_j"] == pytest.approx(2.0, rel=1e-3)
+    assert r["usd_per_million_tokens"] == pytest.approx(3.6 * 2 / 3600 / 3 * 1e6, rel=1e-9)
 
 
 @pytest.mark.parametrize("objectives, attained", [
@@ -547,3 +551,15 @@ def test_continuous_feasibility_covers_both_runs_lengths(tmp_path):
     r = kind.design_rows(point)[0][0]
     assert not r["feasible"]
     assert "a request of 40 + 2 tokens needs 21 KV blocks of 2 tokens; the cache holds 9" in r["violations"]
+
+
+def test_continuous_energy_and_price_per_token_by_hand(tmp_path):
+    """The three requests of test_continuous_serving_metrics_by_hand: the engine runs 50 ms; no
+    dynamic energy figures, idle 100 W on its one GPU: 5 J over 9 output tokens = 0.5556 J a token.
+    $3.6 a GPU-hour: 1 GPU x $0.001 a second / 9 tokens a second = $111.1 per million tokens. The
+    study's objectives are then goodput (up) and that price (down)."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")])
+    r = kind.design_rows(point)[0][0]
+    assert r["energy_per_token_j"] == pytest.approx(5.0 / 9, rel=1e-6)
+    assert r["usd_per_million_tokens"] == pytest.approx(3.6 / 3600 / 9 * 1e6, rel=1e-9)
+    assert kind.objectives(point.workload, point.hw) == (("goodput_per_s", True), ("usd_per_million_tokens", False))

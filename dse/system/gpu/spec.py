@@ -41,8 +41,9 @@ GPU_REQUIRED = ("peak_flop_per_s", "memory_bytes", "memory_bytes_per_s", "comput
                 "memory_efficiency", "kernel_launch_s")
 GPU_CALIBRATION = ("compute_half_tokens", "memory_half_bytes", "step_overhead_s")
 GPU_ENERGY = ("pj_per_flop", "memory_pj_per_bit", "idle_w")
+GPU_COST = ("price_per_gpu_hour",)
 GPU_PLACE = ("count", "link")
-GPU_OPTIONAL = ("name",) + GPU_CALIBRATION + GPU_ENERGY
+GPU_OPTIONAL = ("name",) + GPU_CALIBRATION + GPU_ENERGY + GPU_COST
 LINK_FIELDS = (("bytes_per_s", "latency_s"), ("pj_per_bit",))
 CLUSTER_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cluster": (("nodes", "gpus_per_node", "intra_node", "inter_node"), ()),
@@ -71,6 +72,7 @@ class Gpu:
     memory_pj_per_bit: float | Knob = 0.0
     idle_w: float | Knob = 0.0
     count: int | Knob = 1
+    price_per_gpu_hour: float | Knob = 0.0      # $ per GPU-hour (serving: $ per million output tokens); 0: none
     link: str = ""
 
 
@@ -134,6 +136,7 @@ def parse_gpu(node: Node, required: tuple[str, ...] = (), links: tuple[str, ...]
         idle_w=opt("idle_w", "w"),
         count=f["count"].number(integer=True) if "count" in f else 1,
         link=f["link"].name(links, knob=False) if "link" in f else "",
+        price_per_gpu_hour=f["price_per_gpu_hour"].number(allow_zero=True, high=1e5) if "price_per_gpu_hour" in f else 0.0,
     )
 
 

@@ -356,6 +356,7 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     lat = (finish - req.arrival_s)[inside][served]
     util = float((busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
     models = req.model[inside]
+    tokens_per_s = float(out_tokens[inside][served].sum()) / span if span > 0 else float("nan")
     per_model = []
     for i, name in enumerate(point.names):
         mine = models == i
@@ -388,7 +389,10 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
         "replicas": int(placed.sum()),
         "layout": layout(point.configs),
         "batching": str(point.hw.batching),
-        "output_tokens_per_s": float(out_tokens[inside][served].sum()) / span if span > 0 else float("nan"),
+        "output_tokens_per_s": tokens_per_s,
+        "energy_per_token_j": _energy_per_token(point, batched),
+        "usd_per_million_tokens": (float(point.hw.gpu.price_per_gpu_hour) * gpus / 3600.0 / tokens_per_s * 1e6
+                                   if float(point.hw.gpu.price_per_gpu_hour) > 0 and tokens_per_s > 0 else float("nan")),
         **_token_metrics(batched, inside, req.arrival_s, out_tokens),
         "feasible": not violations,
         "violations": "; ".join(violations),
@@ -431,6 +435,21 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
         if st[S_END] > 0:         # the engine's busy share over its whole run, as seconds of the window
             busy[g, :point.configs[g].pp] = st[S_BUSY] / st[S_END] * span / point.configs[g].pp
     return status, finish, busy, res
+
+
+def _energy_per_token(point: ServingPoint, res: dict) -> float:
+    """Joules per output token of the engines' whole run (continuous batching; NaN otherwise):
+    (sum over groups of the iterations' energy -- ops, collectives, sends -- + idle_w x the group's
+    GPUs x its engine's end time) / the output tokens of every request the engines finished."""
+    from dse.system.serving.engine import S_END, S_ENERGY
+
+    if not res or not res["stats"]:
+        return float("nan")
+    idle = float(point.hw.gpu.idle_w)
+    energy = sum(st[S_ENERGY] + idle * point.configs[g].size * st[S_END] for g, st in res["stats"].items())
+    done = np.isfinite(res["finish"])
+    tokens = float(point.test_lengths[1][done].sum())
+    return energy / tokens if tokens > 0 and energy > 0 else float("nan")     # 0: the GPU has no energy figures
 
 
 def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_tokens: np.ndarray) -> dict:

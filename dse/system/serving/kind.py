@@ -29,6 +29,11 @@ class ServingKind(SystemKind):
         check_workload(workload, hardware)
 
     def objectives(self, workload, hardware):
+        """SLO attainment up and GPUs down; with continuous batching (fixed) goodput up and, when
+        the GPU has a price, $ per million output tokens down (else GPUs down)."""
+        if hardware.batching == "continuous":
+            priced = not isinstance(hardware.gpu.price_per_gpu_hour, Knob) and float(hardware.gpu.price_per_gpu_hour) > 0
+            return (("goodput_per_s", True), ("usd_per_million_tokens", False) if priced else ("gpus", False))
         return (("slo_attainment", True), ("gpus", False))
 
     def seed_points(self, workload, hardware) -> list[dict]:
