@@ -527,6 +527,8 @@ MUTANTS += [
      '    energy = sum(st[S_ENERGY] + idle * st[S_END] for g, st in res["stats"].items())', 'continuous: idle energy of one GPU per group'),
     ('dse/system/serving/evaluator.py', '        "usd_per_million_tokens": (float(point.hw.gpu.price_per_gpu_hour) * gpus / 3600.0 / tokens_per_s * 1e6',
      '        "usd_per_million_tokens": (float(point.hw.gpu.price_per_gpu_hour) / 3600.0 / tokens_per_s * 1e6', 'continuous: price of one GPU, not the deployment'),
+    ('dse/system/serving/arrivals.py', '    if s.trace is not None and s.trace_lengths:',
+     '    if False:', "lengths: a trace's per-request lengths ignored"),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

@@ -48,6 +48,13 @@ def edited(tmp: Path, source: Path, old: str, new: str, name: str = "edited.yaml
     return write(tmp, name, text.replace(old, new, 1))
 
 
+def traced(tmp: Path, trace_text: str) -> str:
+    """bert_2x2.6b driven by a trace t.csv of ``trace_text`` (its rates dropped: the trace sets them)."""
+    write(tmp, "t.csv", trace_text)
+    text = SV_WL.read_text().replace("  arrival: {process: gamma, cv: 3}\n", "  trace: t.csv\n")
+    return write(tmp, "traced.yaml", text.replace("serving: {rate_per_s: 4}", "serving: {slo_scale: 5}"))
+
+
 def search(wl, hw, *extra: str) -> Callable[[Path], list[str]]:
     def make(tmp: Path) -> list[str]:
         w = wl(tmp) if callable(wl) else str(wl)
@@ -111,7 +118,8 @@ CASES = [
     Case("trace: a secret file is not echoed", search(lambda t: (
         write(t, "shadow", "root:$6$secrethash:19000:0:99999:7:::\n"),
         edited(t, ROOT / "workloads/bert_2x2.6b_trace.yaml", "trace: traces/two_models.csv", f"trace: {t}/shadow"))[1],
-        SV_HW), "shadow: line 1: expected the header arrival_s,model, got 'another first line (1 comma-separated fields)'"),
+        SV_HW), "shadow: line 1: expected the header arrival_s,model or arrival_s,model,prompt_tokens,output_tokens, "
+                "got 'another first line (1 comma-separated fields)'"),
     Case("trace: a FIFO", search(lambda t: (os.mkfifo(t / "tr"), edited(
         t, ROOT / "workloads/bert_2x2.6b_trace.yaml", "trace: traces/two_models.csv", f"trace: {t}/tr"))[1], SV_HW),
         "serving.trace: expected a readable CSV trace file of at most 1 GiB"),
@@ -289,6 +297,12 @@ CASES = [
     Case("serving: a cv for uniform lengths", search(lambda t: edited(
         t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, lengths: {dist: uniform, max_tokens: 9}}"),
         SV_HW), "models[0].serving.lengths.max_tokens: expected a field of the uniform distribution"),
+    Case("serving: trace lengths without batching", search(lambda t: traced(
+        t, "arrival_s,model,prompt_tokens,output_tokens\n0.5,bert-a,10,1\n"), SV_HW),
+         "serving.trace: expected a trace without per-request lengths"),
+    Case("serving: a trace length of zero", search(lambda t: traced(
+        t, "arrival_s,model,prompt_tokens,output_tokens\n0.5,bert-a,0,1\n"), SV_HW),
+         "t.csv: line 2: expected prompt_tokens and output_tokens in [1, 1e+07]"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

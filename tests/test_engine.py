@@ -325,7 +325,8 @@ def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2, tiny
     from dse.spec.workload import load_workload
     from dse.system.base import kind_named
 
-    (tmp_path / "trace.csv").write_text("arrival_s,model\n" + "".join(f"{t},{m}\n" for t, m in trace))
+    header = "arrival_s,model" + (",prompt_tokens,output_tokens" if trace and len(trace[0]) == 4 else "")
+    (tmp_path / "trace.csv").write_text(header + "\n" + "".join(",".join(str(x) for x in row) + "\n" for row in trace))
     (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus))
     (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers, tiny_serving=tiny_serving,
                                                                   serving_extra=serving_extra))
@@ -563,3 +564,17 @@ def test_continuous_energy_and_price_per_token_by_hand(tmp_path):
     assert r["energy_per_token_j"] == pytest.approx(5.0 / 9, rel=1e-6)
     assert r["usd_per_million_tokens"] == pytest.approx(3.6 / 3600 / 9 * 1e6, rel=1e-9)
     assert kind.objectives(point.workload, point.hw) == (("goodput_per_s", True), ("usd_per_million_tokens", False))
+
+
+def test_continuous_with_lengths_from_the_trace_by_hand(tmp_path):
+    """A trace carrying each request's lengths: r0 and r1 (prompt 2, output 2) at 0, r2 (4, 3) at
+    5 ms, on the flat GPU (10 ms an iteration, budget 5, blocks of 2). it 1: r0, r1 prefill 2 each
+    (first tokens 10 ms). it 2 @10: r0, r1 decode their last (done 20 ms), r2 chunk 3 of 4. it 3:
+    r2's last prompt token (first token 30 ms). it 4, 5: r2 decodes (done 50 ms). TTFT 10, 10, 25
+    ms; latency 20, 20, 45 ms; 7 output tokens in the 1 s window."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny", 2, 2), (0.0, "tiny", 2, 2), (0.005, "tiny", 4, 3)],
+                                  tiny_serving="{slo_s: 1}")
+    assert point.workload.serving.trace_lengths and point.test_lengths[0].tolist() == [2, 2, 4]
+    r = kind.design_rows(point)[0][0]
+    assert r["ttft_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.02 + 0.98 * 0.025, rel=1e-6)
+    assert r["latency_mean_s"] == pytest.approx(0.085 / 3, rel=1e-6) and r["output_tokens_per_s"] == pytest.approx(7.0)

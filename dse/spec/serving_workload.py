@@ -132,6 +132,7 @@ class Serving:
     ttft_slo_s: float | Knob | None = None      # defaults of the models' TTFT and TPOT objectives
     tpot_slo_s: float | Knob | None = None
     trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
+    trace_lengths: bool = False            # the trace carries prompt_tokens, output_tokens per request
 
     @property
     def window(self) -> float:
@@ -226,11 +227,12 @@ def parse_lengths(node: Node) -> Lengths:
     return Lengths(**values)
 
 
-def open_csv(path: Path, limit: int, what: str, header: list[str], node: Node | None):
-    """(a csv reader past the header, the file's bytes) of a regular UTF-8 file of at most ``limit``
-    bytes whose first line is ``header``; else a DseError at ``node`` (the field naming the file)
-    when given, else at the file. The header line is described, never quoted: a file named here by
-    mistake (or on purpose) is not shown to whoever reads the error."""
+def open_csv(path: Path, limit: int, what: str, headers: tuple[list[str], ...], node: Node | None):
+    """(a csv reader past the header, the file's bytes, which of ``headers`` it has) of a regular
+    UTF-8 file of at most ``limit`` bytes whose first line is one of ``headers``; else a DseError
+    at ``node`` (the field naming the file) when given, else at the file. The header line is
+    described, never quoted: a file named here by mistake (or on purpose) is not shown to whoever
+    reads the error."""
     from dse.spec.files import FileProblem, read_limited
 
     source = str(path)
@@ -246,10 +248,11 @@ def open_csv(path: Path, limit: int, what: str, header: list[str], node: Node | 
         raise DseError(source, "", "a UTF-8 CSV file", "bytes that are not UTF-8") from None
     reader = csv.reader(text.splitlines())
     first = next(reader, None)
-    if first is None or [h.strip() for h in first] != header:
-        raise DseError(source, "line 1", f"the header {','.join(header)}",
+    got = [h.strip() for h in first] if first is not None else None
+    if got not in headers:
+        raise DseError(source, "line 1", "the header " + " or ".join(",".join(h) for h in headers),
                        "an empty file" if first is None else f"another first line ({len(first)} comma-separated fields)")
-    return reader, data
+    return reader, data, headers.index(got)
 
 
 def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], str]:
@@ -257,8 +260,8 @@ def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], s
     >= 1. Returns the rows and the file's SHA-256; an unreadable or malformed file is an error
     naming the file and line, never quoting a row that is not a pair of numbers."""
     source = str(path)
-    reader, data = open_csv(path, MAX_LENGTH_BYTES, "a readable CSV lengths file of at most 64 MiB",
-                            ["prompt_tokens", "output_tokens"], node)
+    reader, data, _ = open_csv(path, MAX_LENGTH_BYTES, "a readable CSV lengths file of at most 64 MiB",
+                               (["prompt_tokens", "output_tokens"],), node)
     rows: list[tuple[int, int]] = []
     for line, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
@@ -346,7 +349,13 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
             path = Path(node.source).parent / path
         rows, digest = read_trace(path, names, f["trace"])
         values["trace"], values["trace_sha256"] = str(path), digest
-        values.setdefault("duration_s", max(t for t, _ in rows) if rows else 0.0)
+        values["trace_lengths"] = bool(rows) and len(rows[0]) == 4
+        values.setdefault("duration_s", max(r[0] for r in rows) if rows else 0.0)
+        if values["trace_lengths"]:
+            for i, m in enumerate(models):
+                if m.serving is not None and m.serving.lengths is not None:
+                    raise model_nodes[i].child("serving", None).child("lengths", None).fail(
+                        "no lengths when the trace carries each request's (prompt_tokens, output_tokens)", "lengths")
         for key in ("total_rate_per_s", "arrival"):
             if key in f:
                 raise f[key].fail(f"no {key} with a trace (the trace sets arrivals)", key)
@@ -385,20 +394,26 @@ def has_slo(serving: Serving, ms: ModelServing | None, whole_requests: bool = Fa
     return any(v is not None for v in (*own, serving.slo_scale, *token))
 
 
-def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[list[tuple[float, str]], str]:
-    """A trace CSV: a header ``arrival_s,model`` then one row per request (seconds from the start,
-    a model name of the workload), any order. Returns the rows and the file's SHA-256. An unreadable
-    file is an error at ``node`` (the workload's ``trace`` field) when given."""
+TRACE_HEADERS = (["arrival_s", "model"], ["arrival_s", "model", "prompt_tokens", "output_tokens"])
+
+
+def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[list[tuple], str]:
+    """A trace CSV: a header ``arrival_s,model`` (or ``arrival_s,model,prompt_tokens,output_tokens``:
+    per-request lengths, for batching: continuous) then one row per request (seconds from the
+    start, a model name of the workload, token counts >= 1), any order. Returns the rows
+    ((t, model) or (t, model, prompt, output)) and the file's SHA-256. An unreadable file is an
+    error at ``node`` (the workload's ``trace`` field) when given."""
     source = str(path)
-    reader, data = open_csv(path, MAX_TRACE_BYTES, "a readable CSV trace file of at most 1 GiB", ["arrival_s", "model"],
-                            node)
+    reader, data, which = open_csv(path, MAX_TRACE_BYTES, "a readable CSV trace file of at most 1 GiB", TRACE_HEADERS,
+                                   node)
+    width = len(TRACE_HEADERS[which])
     known = set(names)
-    rows: list[tuple[float, str]] = []
+    rows: list[tuple] = []
     for line, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
             continue
-        if len(row) != 2:
-            raise DseError(source, f"line {line}", "two fields: arrival_s,model", ",".join(row))
+        if len(row) != width:
+            raise DseError(source, f"line {line}", f"{width} fields: {','.join(TRACE_HEADERS[which])}", ",".join(row)[:80])
         try:
             t = float(row[0])
         except ValueError:
@@ -408,7 +423,17 @@ def read_trace(path: Path, names: list[str], node: Node | None = None) -> tuple[
         model = row[1].strip()
         if model not in known:
             raise DseError(source, f"line {line}", f"a model of the workload, one of {names}", model)
-        rows.append((t, model))
+        lengths: tuple = ()
+        if width == 4:
+            try:
+                lengths = (int(row[2]), int(row[3]))
+            except ValueError:
+                raise DseError(source, f"line {line}", "prompt_tokens and output_tokens, integers >= 1",
+                               f"{row[2]},{row[3]}"[:80]) from None
+            if min(lengths) < 1 or max(lengths) > MAX_LENGTH_TOKENS:
+                raise DseError(source, f"line {line}", f"prompt_tokens and output_tokens in [1, {MAX_LENGTH_TOKENS:.0e}]",
+                               f"{row[2]},{row[3]}"[:80])
+        rows.append((t, model) + lengths)
         if len(rows) > MAX_TRACE_ROWS:
             raise DseError(source, f"line {line}", f"at most {MAX_TRACE_ROWS} requests", "more")
     if not rows:

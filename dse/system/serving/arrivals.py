@@ -24,6 +24,7 @@ tokens per request from its own stream ``default_rng([seed, stream, model index,
     lognormal  exp(N(mu, sigma)) with sigma^2 = ln(1 + cv^2), mu = ln(mean) - sigma^2 / 2 (mean
                ``mean``, coefficient of variation ``cv``), rounded, clipped to [1, max_tokens]
     empirical  (prompt, output) rows of the model's CSV, drawn uniformly with replacement
+    trace      a trace with ``prompt_tokens,output_tokens`` columns gives every request its own
 """
 
 from __future__ import annotations
@@ -124,12 +125,24 @@ def _trace_arrays(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarr
     """The trace's rows (read by the spec's reader) as arrays sorted by arrival; ``sha`` keys the cache."""
     from dse.spec.serving_workload import read_trace
 
+    arrival, model, _, _ = _trace_columns(path, sha, names)
+    return arrival, model
+
+
+@lru_cache(maxsize=8)
+def _trace_columns(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """(arrival, model, prompt, output) of the trace's rows sorted by arrival (lengths -1 when the
+    trace has none); ``sha`` keys the cache."""
+    from dse.spec.serving_workload import read_trace
+
     rows, _ = read_trace(Path(path), list(names))
     index = {n: i for i, n in enumerate(names)}
-    arrival = np.array([t for t, _ in rows])
-    model = np.array([index[name] for _, name in rows], dtype=np.int64)
+    arrival = np.array([r[0] for r in rows])
+    model = np.array([index[r[1]] for r in rows], dtype=np.int64)
+    prompt = np.array([r[2] if len(r) == 4 else -1 for r in rows], dtype=np.int64)
+    output = np.array([r[3] if len(r) == 4 else -1 for r in rows], dtype=np.int64)
     order = np.argsort(arrival, kind="stable")
-    return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
+    return tuple(np.ascontiguousarray(x[order]) for x in (arrival, model, prompt, output))
 
 
 def _draw(rng: np.random.Generator, dist: str, params, default: int, cap: int | None, n: int) -> np.ndarray:
@@ -149,6 +162,10 @@ def request_lengths(w: WorkloadSpec, stream: int, prompt_default: tuple[int, ...
     """(prompt tokens, output tokens) of every request of :func:`generate`'s run ``stream``, in
     its order (module docstring); a model without ``lengths`` keeps its defaults. Cached like
     :func:`generate`."""
+    s = w.serving
+    if s.trace is not None and s.trace_lengths:           # the trace's own, for both runs
+        _, _, prompt, output = _trace_columns(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        return prompt, output
     _, model = generate(w, stream)
     prompt = np.empty(model.shape[0], dtype=np.int64)
     output = np.empty(model.shape[0], dtype=np.int64)

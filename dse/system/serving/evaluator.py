@@ -108,6 +108,10 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
                                f"slo_scale here or under serving): {hw.source} may run batching: none, which judges "
                                "whole requests (ttft_slo_s and tpot_slo_s need batching: continuous)")
     if "none" in choices_of(hw.batching):
+        if workload.serving.trace_lengths:
+            raise DseError(workload.source, "serving.trace", f"a trace without per-request lengths: {hw.source} may "
+                           "run batching: none, whose request latencies assume the transformer's seq_len and "
+                           "output_tokens (lengths need batching: continuous)")
         for i, m in enumerate(workload.models):
             if m.serving is not None and m.serving.lengths is not None:
                 raise DseError(workload.source, f"models[{i}].serving.lengths", f"no per-request lengths: {hw.source} "
