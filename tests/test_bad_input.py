@@ -259,7 +259,7 @@ CASES = [
          "serving.duration_s: expected a run of at most 1e+07 requests (duration_s x total rate = 8e+07"),
     Case("serving: an engine without continuous batching", search(SV_WL, lambda t: edited(
         t, SV_HW, "  admission: reject\n", "  admission: reject\n  engine: {block_size: 16}\n")),
-         "system.engine: expected no engine section unless batching is continuous"),
+         "system.engine: expected no engine section unless batching is continuous or static"),
     Case("serving: a KV block of 0 tokens", search(SV_WL, lambda t: edited(
         t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: continuous\n  engine: {block_size: 0}\n")),
          "system.engine.block_size: expected an integer > 0"),
@@ -272,7 +272,7 @@ CASES = [
          "system.engine.chunked_prefill: expected true or false"),
     Case("serving: unknown batching", search(SV_WL, lambda t: edited(
         t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: dynamic\n")),
-         "system.batching: expected one of ['none', 'continuous']"),
+         "system.batching: expected one of ['none', 'continuous', 'static']"),
     Case("serving: token objectives without batching", search(lambda t: edited(
         t, SV_WL, "  slo_scale: 5\n", "  ttft_slo_s: 0.5\n"), SV_HW),
          "models[0].serving.slo_s: expected an SLO on whole requests (slo_s, or slo_scale here or under serving)"),

@@ -178,6 +178,21 @@ def test_no_admission_in_an_iteration_that_preempted_by_hand():
     assert out.preemptions.tolist() == [0, 1] and out.stats[S_ITER] == 7
 
 
+def test_static_batching_waits_for_the_batch_by_hand():
+    """Request-level batching, whole prefills, budget 8, blocks of 2: r0 (4, 3) and r1 (3, 1) at 0,
+    r2 (2, 2) at 5 ms. it 1: the idle engine admits r0 and r1 (r1 done at 10 ms); it 2, 3: r0
+    decodes alone while r2 waits for the batch to end (r0 done at 30 ms); it 4: r2 prefills (first
+    token 40 ms); it 5: r2 done at 50 ms -- 20 ms later than with continuous batching
+    (test_prefills_first_without_chunking_by_hand). Each request reserves its whole cache: r0
+    ceil(6 / 2) = 3 blocks from the start."""
+    out = serve([0.0, 0.0, 0.005], [4, 3, 2], [3, 1, 2], EngineConfig(4, 8, 2, 100, False, True))
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.01, 0.04])
+    assert out.finish_s.tolist() == pytest.approx([0.03, 0.01, 0.05])
+    assert out.stats[S_ITER] == 5 and out.stats[S_PREEMPT] == 0
+    # blocks held per iteration: r0 3 + r1 2, r0 3, r0 3, r2 ceil(3 / 2) = 2, r2 2
+    assert out.stats[S_BLOCK_S] == pytest.approx((5 + 3 + 3 + 2 + 2) * 0.01)
+
+
 def test_infeasible_requests_are_named():
     cfg = EngineConfig(4, 8, 16, 2, True)
     assert "needs 3 KV blocks of 16 tokens; the cache holds 2" in check_requests(np.array([30]), np.array([5]), cfg)
@@ -209,14 +224,17 @@ def twin(arrival, prompt, output, cfg, cost):
             t = arrival[nxt]
             continue
         budget, batch, preempted = cfg.max_tokens, {}, False
-        prefill_only = (not cfg.chunked and waiting and len(running) < cfg.max_seqs
-                        and target[waiting[0]] <= budget and blocks(target[waiting[0]]) <= free)
+        admit = not cfg.static or not running
+        final = [p + o - 1 for p, o in zip(prompt, output)]
+        prefill_only = (not cfg.chunked and admit and waiting and len(running) < cfg.max_seqs
+                        and target[waiting[0]] <= budget
+                        and blocks(final[waiting[0]] if cfg.static else target[waiting[0]]) <= free)
         if not prefill_only:
             for r in list(running):
                 if budget == 0 or r not in running:
                     break
                 want = 1 if cached[r] >= target[r] else min(target[r] - cached[r], budget)
-                while blocks(cached[r] + want) - held[r] > free:
+                while max(blocks(cached[r] + want) - held[r], 0) > free:
                     v = running.pop()
                     free, held[v], cached[v], target[v] = free + held[v], 0, 0, prompt[v] + generated[v]
                     batch.pop(v, None)
@@ -227,21 +245,23 @@ def twin(arrival, prompt, output, cfg, cost):
                         break
                 if r not in running:
                     break
-                free -= blocks(cached[r] + want) - held[r]
-                held[r] = blocks(cached[r] + want)
+                grow = max(blocks(cached[r] + want) - held[r], 0)
+                free -= grow
+                held[r] += grow
                 batch[r] = want
                 budget -= want
-        if (not preempted) if cfg.chunked else prefill_only:
+        if admit and ((not preempted) if cfg.chunked else prefill_only):
             while waiting and len(running) < cfg.max_seqs and budget > 0:
                 r = waiting[0]
                 if not cfg.chunked and target[r] - cached[r] > budget:
                     break
                 want = min(target[r] - cached[r], budget)
-                if blocks(cached[r] + want) - held[r] > free:
+                upto = max(cached[r] + want, final[r]) if cfg.static else cached[r] + want
+                if blocks(upto) - held[r] > free:
                     break
                 waiting.popleft()
-                free -= blocks(cached[r] + want) - held[r]
-                held[r] = blocks(cached[r] + want)
+                free -= blocks(upto) - held[r]
+                held[r] = blocks(upto)
                 batch[r] = want
                 budget -= want
                 running.append(r)
@@ -271,7 +291,7 @@ def twin(arrival, prompt, output, cfg, cost):
     return first, finish, pre, iters
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(18))
 def test_engine_matches_its_twin_on_random_small_cases(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 25))
@@ -279,10 +299,11 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
     prompt = rng.integers(1, 40, n)
     output = rng.integers(1, 20, n)
     chunked = bool(seed % 2)
+    static = seed % 3 == 0
     bt = int(rng.choice([1, 4, 16]))
     need = int(((prompt + output - 1 + bt - 1) // bt).max())
     cfg = EngineConfig(int(rng.integers(1, 6)), int(rng.integers(8, 64)) if chunked else int((prompt + output).max()) + 4,
-                       bt, need + int(rng.integers(0, 12)), chunked)
+                       bt, need + int(rng.integers(0, 12)), chunked, static)
     ops = linear_ops(TINY, 1)
     dev = blank_device_table()
     dev[0, G.D_FLOPS], dev[0, G.D_BW], dev[0, G.D_STEP] = 1e9, 1e9, 1e-3    # the shape matters: memory-bound
@@ -305,7 +326,7 @@ cluster: {{nodes: 1, gpus_per_node: {gpus}, intra_node: {{bytes_per_s: 100 GB/s,
           inter_node: {{bytes_per_s: 10 GB/s, latency_s: 1 us}}}}
 system:
   groups: "{groups}"
-  batching: continuous
+  batching: {batching}
   engine: {{max_num_seqs: 4, max_num_batched_tokens: 5, block_size: 2, chunked_prefill: true}}
 """
 WL_CONTINUOUS = """name: tiny-trace
@@ -320,14 +341,14 @@ models:
 
 
 def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2, tiny_serving="{slo_s: 0.042}",
-                    serving_extra=""):
+                    serving_extra="", batching="continuous"):
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
     from dse.system.base import kind_named
 
     header = "arrival_s,model" + (",prompt_tokens,output_tokens" if trace and len(trace[0]) == 4 else "")
     (tmp_path / "trace.csv").write_text(header + "\n" + "".join(",".join(str(x) for x in row) + "\n" for row in trace))
-    (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus))
+    (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus, batching=batching))
     (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers, tiny_serving=tiny_serving,
                                                                   serving_extra=serving_extra))
     wl, hw = load_workload(tmp_path / "wl.yaml"), load_hardware(tmp_path / "hw.yaml")
@@ -578,3 +599,14 @@ def test_continuous_with_lengths_from_the_trace_by_hand(tmp_path):
     r = kind.design_rows(point)[0][0]
     assert r["ttft_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.02 + 0.98 * 0.025, rel=1e-6)
     assert r["latency_mean_s"] == pytest.approx(0.085 / 3, rel=1e-6) and r["output_tokens_per_s"] == pytest.approx(7.0)
+
+
+def test_static_batching_through_the_serving_kind_by_hand(tmp_path):
+    """The three requests of test_continuous_serving_metrics_by_hand with batching: static: it 1
+    r0 chunk 4, r1 chunk 1; it 2 r0 decodes, r1 chunk 3 (first token 20 ms), r2 waits; it 3 r0
+    done (30 ms); it 4 r1 done (40 ms); it 5 the idle engine takes r2 (first token 50 ms), done at
+    70 ms. TTFT 10, 20, 45 ms; latency 30, 40, 65 ms."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")], batching="static")
+    r = kind.design_rows(point)[0][0]
+    assert r["batching"] == "static" and r["ttft_p50_s"] == pytest.approx(0.02, rel=1e-6)
+    assert r["latency_mean_s"] == pytest.approx(0.135 / 3, rel=1e-6)

@@ -1,6 +1,8 @@
 """The serving kind with ``batching: continuous``: each group of GPUs runs one model as a
 continuously batched engine (dse.system.serving.engine, vLLM's scheduler with a paged KV cache),
-instead of one request at a time per stage.
+instead of one request at a time per stage; ``batching: static`` runs the same engine with
+request-level batching (a new batch only when the last has ended, each request's cache reserved
+whole), the baseline continuous batching is measured against.
 
 Replica of model m on a group of tp x pp GPUs (:func:`replica`):
     weights   the largest stage's weights per GPU (dse.system.gpu.memory.device_parameters: its
@@ -87,7 +89,8 @@ def replica(t, m: int, g: int, hw, c, tp_link, send_link) -> Replica:
         problem = (f"no KV cache on {c.label}: weights {weights / 1e9:.3g} GB + activations {reserve / 1e9:.3g} GB "
                    f"per GPU leave nothing of {float(e.gpu_memory_utilization):g} x "
                    f"{float(hw.gpu.memory_bytes) / 1e9:.3g} GB")
-    cfg = EngineConfig(int(e.max_num_seqs), tokens, int(e.block_size), max(blocks, 1), bool(e.chunked_prefill))
+    cfg = EngineConfig(int(e.max_num_seqs), tokens, int(e.block_size), max(blocks, 1), bool(e.chunked_prefill),
+                       hw.batching == "static")
     return Replica(m, g, cfg, a, system, weights, block_bytes, problem)
 
 

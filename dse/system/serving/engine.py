@@ -24,6 +24,9 @@ One iteration, starting when the engine is free at time t:
     - not chunked (vLLM v0's default, prefills first): if the head of the queue fits, an
       iteration of whole prefills only (FCFS while each whole target fits the budget left, the
       slots and the free blocks); otherwise an iteration of one decode per running request;
+    - ``static`` (request-level batching, FasterTransformer-style): waiting requests are admitted
+      only when nothing runs, each reserving the blocks of its whole cache (prompt + output - 1
+      tokens) at once, so the batch runs to its last request's end without preemption;
     - a request scheduled for n tokens needs ceil((cached + n) / block_tokens) blocks. A running
       request short of a block preempts the newest running request (possibly itself): its blocks
       are freed and it returns to the front of the waiting queue with cached = 0 (recompute);
@@ -65,6 +68,7 @@ class EngineConfig(NamedTuple):
     block_tokens: int          # tokens per KV block [block_size]
     kv_blocks: int             # blocks in the cache (GPU memory - weights - reserve, / block bytes)
     chunked: bool              # chunked prefill [enable_chunked_prefill]
+    static: bool = False       # request-level (static) batching: a new batch only when the last has ended
 
 
 class Devices(NamedTuple):
@@ -149,10 +153,11 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
         budget = cfg.max_tokens
         preempted = False
         prefill_only = False
-        if not cfg.chunked and size > 0:
+        admit = not cfg.static or n_run == 0
+        if not cfg.chunked and size > 0 and admit:
             r = queue[head]
             prefill_only = (n_run < cfg.max_seqs and target[r] <= budget
-                            and _blocks(target[r], bt) <= free)
+                            and _blocks(target[r] if not cfg.static else prompt[r] + output[r] - 1, bt) <= free)
         # running requests, in admission order
         k = 0
         while k < n_run and not prefill_only:
@@ -160,7 +165,7 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
                 break
             r = running[k]
             want = 1 if cached[r] >= target[r] else min(target[r] - cached[r], budget)
-            need = _blocks(cached[r] + want, bt) - held[r]
+            need = max(_blocks(cached[r] + want, bt) - held[r], 0)     # static: reserved at admission
             while need > free:                       # preempt the newest running request
                 v = running[n_run - 1]
                 n_run -= 1
@@ -185,14 +190,17 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
             budget -= want
             k += 1
         # waiting requests, FCFS
-        if (not preempted) if cfg.chunked else prefill_only:
+        if admit and ((not preempted) if cfg.chunked else prefill_only):
             while size > 0 and n_run < cfg.max_seqs and budget > 0:
                 r = queue[head]
                 remaining = target[r] - cached[r]
                 if not cfg.chunked and remaining > budget:
                     break
                 want = min(remaining, budget)
-                need = _blocks(cached[r] + want, bt) - held[r]
+                upto = cached[r] + want
+                if cfg.static:                            # the whole request's cache, reserved now
+                    upto = max(upto, prompt[r] + output[r] - 1)
+                need = _blocks(upto, bt) - held[r]
                 if need > free:
                     break
                 head = (head + 1) % (n + 1)

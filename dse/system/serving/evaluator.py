@@ -117,7 +117,7 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
                 raise DseError(workload.source, f"models[{i}].serving.lengths", f"no per-request lengths: {hw.source} "
                                "may run batching: none, whose request latencies assume the transformer's seq_len "
                                "and output_tokens (lengths need batching: continuous)")
-    if "continuous" in choices_of(hw.batching):
+    if {"continuous", "static"} & set(choices_of(hw.batching)):
         for i, m in enumerate(workload.models):
             if not isinstance(m.generator, Transformer):
                 raise DseError(workload.source, f"models[{i}].transformer", "a transformer for batching: continuous "
@@ -263,7 +263,7 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                           dtype=np.int64)
     replicas = None
     test_lengths = train_lengths = None
-    if hw.batching == "continuous":
+    if hw.batching in ("continuous", "static"):
         from dse.system.serving.arrivals import request_lengths
 
         defaults = (tuple(int(x) for x in prompt), tuple(int(x) for x in out_tokens))

@@ -31,7 +31,7 @@ class ServingKind(SystemKind):
     def objectives(self, workload, hardware):
         """SLO attainment up and GPUs down; with continuous batching (fixed) goodput up and, when
         the GPU has a price, $ per million output tokens down (else GPUs down)."""
-        if hardware.batching == "continuous":
+        if hardware.batching in ("continuous", "static"):
             priced = not isinstance(hardware.gpu.price_per_gpu_hour, Knob) and float(hardware.gpu.price_per_gpu_hour) > 0
             return (("goodput_per_s", True), ("usd_per_million_tokens", False) if priced else ("gpus", False))
         return (("slo_attainment", True), ("gpus", False))
@@ -125,7 +125,7 @@ class ServingKind(SystemKind):
                 best_one = row
         if best_one is not None:
             baselines.append(best_one)
-        source = ("one model per group by requested tokens (continuous batching)" if point.continuous
+        source = (f"one model per group by requested tokens ({point.hw.batching} batching)" if point.continuous
                   else f"greedy placement ({point.hw.placement}, {runs} simulator runs)")
         return {"mapping": mapping_text(point, placed), "mapping_source": source, **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}

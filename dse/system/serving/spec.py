@@ -23,7 +23,8 @@ several models (AlpaServe). YAML layout (units in field names)::
       admission: reject                    # reject (a request that would miss its SLO) | serve_late
       request_overhead_s: 0.011            # fixed per-request overhead (dispatch, RPC)
       batching: none                       # none: one request at a time per stage (AlpaServe);
-                                           # continuous: each group one vLLM-style engine
+                                           # continuous: each group one vLLM-style engine;
+                                           # static: the same engine admitting a batch only when idle
       engine:                              # continuous only (vLLM's names in brackets)
         max_num_seqs: 256                  # running requests at most
         max_num_batched_tokens: 2048       # query tokens per iteration
@@ -45,7 +46,7 @@ from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, gpu_fields, parse_
 
 PLACEMENTS = ("simulated", "fast")
 ADMISSIONS = ("reject", "serve_late")
-BATCHING = ("none", "continuous")
+BATCHING = ("none", "continuous", "static")
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,9 @@ def parse(root: Node) -> ServingHardware:
     batching: str | Knob = f["batching"].name(BATCHING) if "batching" in f else "none"
     engine = EngineSpec()
     if "engine" in f:
-        if "continuous" not in choices_of(batching):
-            raise f["engine"].fail("no engine section unless batching is continuous (or a choice of it)", "engine")
+        if not {"continuous", "static"} & set(choices_of(batching)):
+            raise f["engine"].fail("no engine section unless batching is continuous or static (or a choice of "
+                                   "them)", "engine")
         engine = parse_engine(f["engine"])
     return ServingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, groups=groups, tp=tp,
                            placement=placement, admission=admission, request_overhead_s=overhead,

@@ -50,8 +50,8 @@ def render(console: Any, result: dict, full: bool = False) -> None:
              f"{result['requests']} requests in the window: {result['served']} served ({result['late']} late), "
              f"{result['rejected']} rejected, {result['unplaced']} unplaced; GPU utilisation "
              f"{pct(result['gpu_utilisation'])} of {result['gpus']} GPUs"]
-    if result.get("batching") == "continuous":
-        lines.append(f"continuous batching: TTFT p50 {ms(result['ttft_p50_s'])} ms, p99 {ms(result['ttft_p99_s'])} "
+    if result.get("batching") in ("continuous", "static"):
+        lines.append(f"{result['batching']} batching: TTFT p50 {ms(result['ttft_p50_s'])} ms, p99 {ms(result['ttft_p99_s'])} "
                      f"ms; TPOT p50 {ms(result['tpot_p50_s'])} ms, p99 {ms(result['tpot_p99_s'])} ms; "
                      f"{result['output_tokens_per_s']:,.4g} output tokens/s; KV cache "
                      f"{pct(result['kv_cache_utilisation'])} used; {result['preemptions']:,} preemptions")
