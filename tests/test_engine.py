@@ -610,3 +610,11 @@ def test_static_batching_through_the_serving_kind_by_hand(tmp_path):
     r = kind.design_rows(point)[0][0]
     assert r["batching"] == "static" and r["ttft_p50_s"] == pytest.approx(0.02, rel=1e-6)
     assert r["latency_mean_s"] == pytest.approx(0.135 / 3, rel=1e-6)
+
+
+def test_continuous_placement_counts_output_tokens(tmp_path):
+    """One request each; tiny asks 4 + 3 tokens, big 4 + 20 (its lengths fixed at 20 outputs): big
+    has the more work, so three groups go big, tiny, big (the prompts alone would tie)."""
+    more = BIG.replace("serving: {slo_s: 1}", "serving: {slo_s: 1, lengths: {dist: fixed, output: 20}}")
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "big")], groups="1+1+1", gpus=3, more=more)
+    assert kind.design_rows(point)[0][0]["mapping"] == "1gpu(big) + 1gpu(tiny) + 1gpu(big)"
