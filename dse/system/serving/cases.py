@@ -42,11 +42,8 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float
         n = per_client * c
         out = engine_out(n)
         run_engine(np.zeros(n), np.full(n, prompt, np.int64), np.full(n, output, np.int64),
-                   replace_cfg(rep.cfg, c), rep.ops, rep.system, Devices(0, 0, 0), out)
+                   rep.cfg._replace(max_seqs=c), rep.ops, rep.system, Devices(0, 0, 0), out)
         return n * output / out.stats[S_END], float(np.mean((out.finish_s - out.first_token_s) / max(output - 1, 1)))
-
-    def replace_cfg(cfg, c):
-        return cfg._replace(max_seqs=c)
 
     rate, tpot = run(int(concurrency))
     if metric == "gain":
@@ -70,7 +67,7 @@ def rate_at_latency(workload, hardware, batching, threshold_s_per_token) -> floa
         point = build(spec("workloads", workload, {"serving.total_rate_per_s": rate}), hw)
         placed, _ = place(point)
         m = evaluate(point, placed)
-        prompt, output = point.test_lengths
+        _, output = point.test_lengths
         inside = (point.test.arrival_s >= point.policy.window_start_s) & (point.test.arrival_s < point.policy.window_end_s)
         return m["latency_mean_s"] / float(output[inside].mean())
 

@@ -18,6 +18,12 @@ Metrics over the requests arriving in [warmup, duration - warmup):
     latency_*_s      over served requests (within SLO or late): finish - arrival
     gpu_utilisation  = sum over groups and stages of busy seconds x tp / (GPUs x window seconds)
 
+With ``batching: continuous`` or ``static`` each group runs one model's engine instead
+(dse.system.serving.batched: replicas, placement, routing; dse.system.serving.engine: the
+scheduler); a request then meets its SLO when every objective its model has holds (``slo_s``,
+``ttft_slo_s``, ``tpot_slo_s``), and the token metrics (TTFT, TPOT, KV cache, energy and $ per
+token) are filled.
+
 The kind in short: several models on a pool of GPUs split into model-parallel groups, with bursty
 traffic and latency SLOs (AlpaServe, Li et al. OSDI'23); a `kind: serving` hardware file and a workload
 with a `serving` section select it.
