@@ -269,39 +269,75 @@ def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
 
     A pure decode batch of b requests with contexts summing to C is ``step_cost`` of
     Step(b, b, 1, C); a pure prefill of b prompts of s tokens is Step(b s, b, s, b s)."""
+    tokens = batch.dec_n + batch.pre_tokens
+    body_t, body_e = token_ops_cost(ops, system, fc_dev, elem_dev, tokens, 0)
+    head_t, head_e = token_ops_cost(ops, system, fc_dev, elem_dev, batch.head_tokens, 1)
+    return iteration_total(batch, ops, system, fc_dev, attn_dev, body_t + head_t, body_e + head_e)
+
+
+@nb.njit(cache=True, inline="always")
+def iteration_total(batch, ops, system, fc_dev, attn_dev, token_t, token_e):
+    """:func:`iteration_cost` given the FC and element-wise ops' seconds and joules (``token_t``,
+    ``token_e``: :func:`token_ops_cost` of the body at T tokens plus the LM head's): adds the
+    attention launches, the collectives (:func:`step_comm`) and the step overhead."""
     dev = system.dev
     tokens = batch.dec_n + batch.pre_tokens
-    total = 0.0
-    energy = 0.0
+    total = token_t
+    energy = token_e
     attn_t = 0.0
     layers = 0
     for i in range(ops.cls.shape[0]):
-        c = ops.cls[i]
-        d = fc_dev if c == FC else (attn_dev if c == ATTN else elem_dev)
-        share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
-        runners = system.tp if d == GPU else dev[d, D_NDEV]
-        t = 0.0
-        e = 0.0
-        if c == ATTN:      # decodes: q = 1 each, so queries x context = their contexts
-            t, e = attention_launch(ops, dev, i, d, share, runners, batch.dec_n, batch.dec_ctx, batch.dec_ctx,
-                                    batch.dec_n)
-            tp_, ep_ = attention_launch(ops, dev, i, d, share, runners, batch.pre_tokens, batch.pre_qc,
-                                        batch.pre_ctx, batch.pre_n)
-            t += tp_
-            e += ep_
-            attn_t = t
-        else:
-            Ti = batch.head_tokens if ops.last_only[i] == 1 else tokens
-            if Ti > 0.0:
-                fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                             ops.byte_c[i], ops.streams[i], False, Ti, 1.0, 0.0, share)
-                t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, Ti)
-        total += ops.reps[i] * t
-        energy += ops.reps[i] * e
         if ops.reps[i] > layers:
             layers = ops.reps[i]
+        if ops.cls[i] != ATTN:
+            continue
+        d = attn_dev
+        share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
+        runners = system.tp if d == GPU else dev[d, D_NDEV]
+        # decodes: q = 1 each, so queries x context = their contexts
+        t, e = attention_launch(ops, dev, i, d, share, runners, batch.dec_n, batch.dec_ctx, batch.dec_ctx, batch.dec_n)
+        tp_, ep_ = attention_launch(ops, dev, i, d, share, runners, batch.pre_tokens, batch.pre_qc, batch.pre_ctx,
+                                    batch.pre_n)
+        t += tp_
+        e += ep_
+        attn_t = t
+        total += ops.reps[i] * t
+        energy += ops.reps[i] * e
     comm, energy = step_comm(system, tokens, batch.head_tokens, fc_dev == GPU, attn_t, layers, energy)
     return total + comm + dev[GPU, D_STEP], energy, comm
+
+
+@nb.njit(cache=True)
+def token_ops_cost(ops, system, fc_dev, elem_dev, tokens, head):
+    """(seconds, joules) of the FC and element-wise ops of the decoder layers (``head`` 0) or of
+    the LM head (``head`` 1) on ``tokens`` query tokens in one launch each, repeat counts
+    included: sum_i reps_i op_cost(i) with rows = T (they depend on T alone, so an engine can
+    tabulate them: :func:`token_ops_table`)."""
+    dev = system.dev
+    total = 0.0
+    energy = 0.0
+    if tokens <= 0.0:
+        return total, energy
+    for i in range(ops.cls.shape[0]):
+        c = ops.cls[i]
+        if c == ATTN or ops.last_only[i] != head:
+            continue
+        d = fc_dev if c == FC else elem_dev
+        share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
+        runners = system.tp if d == GPU else dev[d, D_NDEV]
+        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
+                                     ops.streams[i], False, tokens, 1.0, 0.0, share)
+        t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
+        total += ops.reps[i] * t
+        energy += ops.reps[i] * e
+    return total, energy
+
+
+@nb.njit(cache=True)
+def token_ops_table(ops, system, fc_dev, elem_dev, head, out_t, out_e):
+    """out_t[T], out_e[T] = :func:`token_ops_cost` at T = 0 .. len(out_t) - 1 tokens."""
+    for T in range(out_t.shape[0]):
+        out_t[T], out_e[T] = token_ops_cost(ops, system, fc_dev, elem_dev, float(T), head)
 
 
 def pass_multipliers(attn_backward: float) -> np.ndarray:

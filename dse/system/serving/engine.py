@@ -32,7 +32,8 @@ One iteration, starting when the engine is free at time t:
       are freed and it returns to the front of the waiting queue with cached = 0 (recompute);
       a waiting request short of blocks stops admission (FCFS, no overtaking).
  3. the iteration's time and energy: iteration_cost of its Batch (decode contexts cached + 1,
-    chunk contexts cached + chunk); t += time;
+    chunk contexts cached + chunk), its FC / element-wise part looked up in per-token-count
+    tables made once per run; t += time;
  4. the results: a chunk adds its tokens to cached; the chunk that reaches the target samples a
     token (generated += 1; the first one sets ``first_token_s``); a decode caches one token and
     samples one; a request with generated = output finishes at t and frees its blocks.
@@ -53,7 +54,9 @@ from typing import NamedTuple
 from dse.jit import nb
 import numpy as np
 
-from dse.system.gpu.kernels import Batch, iteration_cost
+from dse.system.gpu.kernels import Batch, iteration_total, token_ops_cost, token_ops_table
+
+MAX_TABLE_TOKENS = 65536      # token budgets up to this tabulate the FC / element-wise ops' cost
 
 # Per-run totals (columns of Engine.stats).
 S_ITER, S_BUSY, S_ENERGY, S_BLOCK_S, S_PREEMPT, S_PREFILL_TOK, S_DECODE_TOK, S_END, S_MAX_RUNNING = range(9)
@@ -138,6 +141,16 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
     stats = out.stats
     for k in range(stats.shape[0]):
         stats[k] = 0.0
+    # the FC and element-wise ops depend on the token count alone: tabulated once (same function,
+    # same values as computing them each iteration; dse.system.gpu.kernels.token_ops_cost)
+    tabled = cfg.max_tokens <= MAX_TABLE_TOKENS
+    body_t = np.empty(cfg.max_tokens + 1 if tabled else 1)
+    body_e = np.empty(body_t.shape[0])
+    head_t = np.empty(min(cfg.max_seqs, cfg.max_tokens) + 1 if tabled else 1)
+    head_e = np.empty(head_t.shape[0])
+    if tabled:
+        token_ops_table(ops, system, devs.fc, devs.elem, 0, body_t, body_e)
+        token_ops_table(ops, system, devs.fc, devs.elem, 1, head_t, head_e)
     nxt = 0
     t = 0.0
     done = 0
@@ -238,8 +251,16 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
                     heads += 1.0
         if dec_n + pre_n == 0.0:          # nothing could run (cannot happen after check_requests)
             break
-        dt, energy, _ = iteration_cost(Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads), ops,
-                                       system, devs.fc, devs.attn, devs.elem)
+        if tabled:
+            tok_t = body_t[int(dec_n + pre_tok)] + head_t[int(heads)]
+            tok_e = body_e[int(dec_n + pre_tok)] + head_e[int(heads)]
+        else:
+            bt_, be_ = token_ops_cost(ops, system, devs.fc, devs.elem, dec_n + pre_tok, 0)
+            ht_, he_ = token_ops_cost(ops, system, devs.fc, devs.elem, heads, 1)
+            tok_t = bt_ + ht_
+            tok_e = be_ + he_
+        dt, energy, _ = iteration_total(Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads), ops,
+                                        system, devs.fc, devs.attn, tok_t, tok_e)
         stats[S_BLOCK_S] += (cfg.kv_blocks - free) * dt
         t += dt
         stats[S_ITER] += 1.0
