@@ -47,10 +47,8 @@ from dse.system.gpu import memory
 
 @dataclass(frozen=True)
 class Replica:
-    """Model ``model`` on group ``group``: its engine limits, blocks and cost bundles."""
+    """A model on a group: its engine limits, blocks and cost bundles."""
 
-    model: int
-    group: int
     cfg: object                  # engine.EngineConfig
     ops: object                  # LinearArrays
     system: object               # GpuSystem
@@ -59,8 +57,8 @@ class Replica:
     problem: str | None          # why it cannot run (memory), else None
 
 
-def replica(t, m: int, g: int, hw, c, tp_link, send_link) -> Replica:
-    """The engine of transformer ``t`` (model ``m``) on group config ``c`` (module docstring)."""
+def replica(t, hw, c, tp_link, send_link) -> Replica:
+    """The engine of transformer ``t`` on group config ``c`` (module docstring)."""
     from dse.models.operators import tied_embeddings
     from dse.models.views import ATTN, linear_ops
     from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
@@ -91,7 +89,7 @@ def replica(t, m: int, g: int, hw, c, tp_link, send_link) -> Replica:
                    f"{float(hw.gpu.memory_bytes) / 1e9:.3g} GB")
     cfg = EngineConfig(int(e.max_num_seqs), tokens, int(e.block_size), max(blocks, 1), bool(e.chunked_prefill),
                        hw.batching == "static")
-    return Replica(m, g, cfg, a, system, weights, block_bytes, problem)
+    return Replica(cfg, a, system, weights, block_bytes, problem)
 
 
 def place_replicas(work: np.ndarray, can: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -301,21 +301,19 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
     out = {}
     for i, m in enumerate(workload.models):
         t = m.generator
-        why = []
+        mine = [(lens[0][req.model == i], lens[1][req.model == i]) for req, lens in runs]
+        reasons = []
         for g, c in enumerate(configs):
             reason = c.problem or usable(t, c.pp, c.tp)
             if reason is None:
-                tp_link, send_link = _links(hw, c)
-                r = replica(t, i, g, hw, c, tp_link, send_link)
-                mine = [(lens[0][req.model == i], lens[1][req.model == i]) for req, lens in runs]
-                reason = r.problem or next((why for why in (check_requests(p, o, r.cfg) for p, o in mine) if why),
-                                           None)
+                r = replica(t, hw, c, *_links(hw, c))
+                reason = r.problem or next((w for w in (check_requests(p, o, r.cfg) for p, o in mine) if w), None)
                 if reason is None:
                     out[(i, g)] = r
             if reason is not None:
-                why.append(reason)
-        if not any(k[0] == i for k in out):
-            problems.append(f"{m.name} fits no group's engine ({why[0] if why else 'no groups'})")
+                reasons.append(reason)
+        if len(reasons) == len(configs):
+            problems.append(f"{m.name} fits no group's engine ({reasons[0] if reasons else 'no groups'})")
     return out
 
 
@@ -410,7 +408,6 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     if keep is not None:
         keep["per_model"] = per_model
         keep["busy"] = busy
-        keep["engines"] = batched.get("stats", {})
     return metrics
 
 
