@@ -544,8 +544,8 @@ MUTANTS += [
      '    final = prompt + output\n', "blind review: feasibility counts the last token's KV"),
     ('dse/system/serving/kind.py', 'float(hardware.gpu.price_per_gpu_hour) > 0',
      'float(hardware.gpu.price_per_gpu_hour) >= 0', 'blind review: unpriced GPUs still optimise $ per token'),
-    ('dse/system/serving/evaluator.py', '    finish = res["finish"] + pol.overhead_s\n',
-     '    finish = res["finish"]\n', 'blind review: continuous finish without the request overhead'),
+    ('dse/system/serving/evaluator.py', '    res["finish"] = finish = res["finish"] + pol.overhead_s',
+     '    res["finish"] = finish = res["finish"]', 'blind review: continuous finish without the request overhead'),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

@@ -618,3 +618,24 @@ def test_continuous_placement_counts_output_tokens(tmp_path):
     more = BIG.replace("serving: {slo_s: 1}", "serving: {slo_s: 1, lengths: {dist: fixed, output: 20}}")
     kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "big")], groups="1+1+1", gpus=3, more=more)
     assert kind.design_rows(point)[0][0]["mapping"] == "1gpu(big) + 1gpu(tiny) + 1gpu(big)"
+
+
+def test_continuous_tpot_leaves_out_one_token_requests(tmp_path):
+    """r0 asks 2 + 1 tokens, r1 2 + 2, both at 0: one iteration prefills both (r0 done at 10 ms
+    with its only token), r1 decodes its second at 20 ms: TPOT is r1's alone, 10 ms (a one-token
+    request has no time per output token)."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny", 2, 1), (0.0, "tiny", 2, 2)], tiny_serving="{slo_s: 1}")
+    r = kind.design_rows(point)[0][0]
+    assert r["tpot_p50_s"] == pytest.approx(0.01, rel=1e-6) and r["tpot_p99_s"] == pytest.approx(0.01, rel=1e-6)
+
+
+def test_continuous_request_overhead_counts_in_first_token_and_finish(tmp_path):
+    """The hand case of test_continuous_serving_metrics_by_hand with a 5 ms per-request overhead:
+    TTFT 15, 25, 30 ms (p50 25), latency 35, 45, 50 ms; TPOT unchanged, 10 ms."""
+    from dataclasses import replace as dc_replace
+
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")])
+    point = kind.build(point.workload, dc_replace(point.hw, request_overhead_s=0.005))
+    r = kind.design_rows(point)[0][0]
+    assert r["ttft_p50_s"] == pytest.approx(0.025, rel=1e-6) and r["latency_mean_s"] == pytest.approx(0.13 / 3, rel=1e-6)
+    assert r["tpot_p50_s"] == pytest.approx(0.01, rel=1e-6)
