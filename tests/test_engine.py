@@ -639,3 +639,12 @@ def test_continuous_request_overhead_counts_in_first_token_and_finish(tmp_path):
     r = kind.design_rows(point)[0][0]
     assert r["ttft_p50_s"] == pytest.approx(0.025, rel=1e-6) and r["latency_mean_s"] == pytest.approx(0.13 / 3, rel=1e-6)
     assert r["tpot_p50_s"] == pytest.approx(0.01, rel=1e-6)
+
+
+def test_continuous_objectives_without_a_price_minimise_gpus(tmp_path):
+    """No gpu.price_per_gpu_hour (0): $ per token is NaN, so the study minimises GPUs instead."""
+    from dataclasses import replace as dc_replace
+
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")])
+    hw = dc_replace(point.hw, gpu=dc_replace(point.hw.gpu, price_per_gpu_hour=0.0))
+    assert kind.objectives(point.workload, hw) == (("goodput_per_s", True), ("gpus", False))
