@@ -47,6 +47,12 @@ def test_gpu_rates_are_peak_times_caps():
     assert flops == pytest.approx(249.6e12) and bw == pytest.approx(1733.15e9)
 
 
+def test_pim_pool_rows_written_out_are_the_kernels_rows():
+    from dse.system.gpu.pim import DEVICE_ROLES
+
+    assert DEVICE_ROLES == {"fc": G.FC_POOL, "attn": G.ATTN_POOL, "all": G.ALL_POOL}
+
+
 def test_pim_rates_attacc_and_papi_devices():
     # AttAcc 1P1B stack: 1024 banks x 10.475 GB/s = 10,726.4 GB/s = 16 x 670.4 (bank-level x16);
     # the power cap allows 9 x 670.4 = 6,033.6 GB/s, so 9/16 of the banks run:
@@ -96,7 +102,7 @@ TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, i
 
 
 def _gpu_only_dev(flops=1e12, bw=1e9, launch=0.0):
-    dev = np.zeros((K.N_DEVICES, G.N_DCOLS))
+    dev = np.zeros((G.N_DEVICES, G.N_DCOLS))
     dev[:, D_FLOPS] = flops
     dev[:, D_BW] = bw
     dev[:, D_LAUNCH] = launch
@@ -209,8 +215,8 @@ def test_step_matches_python_twin_on_random_cases():
         tp = int(rng.choice([1, 2, 3, 4]))
         pp = int(rng.choice([1, 2]))
         ops = linear_ops(t, tp)
-        dev = np.zeros((K.N_DEVICES, G.N_DCOLS))
-        for d in range(K.N_DEVICES):
+        dev = np.zeros((G.N_DEVICES, G.N_DCOLS))
+        for d in range(G.N_DEVICES):
             dev[d, D_FLOPS], dev[d, D_BW], dev[d, D_LAUNCH] = rng.uniform(1e11, 1e13), rng.uniform(1e9, 1e12), rng.uniform(0, 2e-6)
             dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT], dev[d, D_NDEV] = rng.uniform(0, 1), rng.uniform(0, 4), float(rng.integers(1, 8))
             dev[d, D_LINK_BW], dev[d, D_LINK_LAT], dev[d, D_LINK_PJ] = rng.uniform(1e9, 1e11), rng.uniform(0, 1e-6), rng.uniform(0, 2)
@@ -237,10 +243,10 @@ def test_device_table_by_hand():
     # 24,134.4 GFLOP/s and 6,033.6 GB/s per device; ALU 0.16 pJ/FLOP, 0.55 pJ/bit; over its link.
     papi = resolve(load_hardware(HW.format("papi")), {})
     dev = llm.device_table(papi, 1, 1)
-    assert dev[K.FC_POOL, D_FLOPS] == pytest.approx(24134.4e9) and dev[K.FC_POOL, D_BW] == pytest.approx(6033.6e9)
-    assert (dev[K.FC_POOL, D_PJ_FLOP], dev[K.FC_POOL, D_PJ_BIT]) == (0.16, 0.55)
+    assert dev[G.FC_POOL, D_FLOPS] == pytest.approx(24134.4e9) and dev[G.FC_POOL, D_BW] == pytest.approx(6033.6e9)
+    assert (dev[G.FC_POOL, D_PJ_FLOP], dev[G.FC_POOL, D_PJ_BIT]) == (0.16, 0.55)
     link = papi.link(papi.pool("fc").link)
-    assert (dev[K.FC_POOL, D_LINK_BW], dev[K.FC_POOL, D_LINK_LAT], dev[K.FC_POOL, D_LINK_PJ]) == (
+    assert (dev[G.FC_POOL, D_LINK_BW], dev[G.FC_POOL, D_LINK_LAT], dev[G.FC_POOL, D_LINK_PJ]) == (
         link.bytes_per_s, link.latency_s, link.pj_per_bit)
 
 
@@ -383,12 +389,12 @@ def test_pim_split_dispatch_and_kernel_floor_by_hand():
     # on a pool pays its 1.6 us floor (the pool's launch column) before its streaming time.
     from dse.system.llm import kernels as K
 
-    assert K.dispatch(K.P_PIM_SPLIT, 32.0, 4.0) == (K.FC_POOL, K.ATTN_POOL, K.FC_POOL)
+    assert G.dispatch(G.P_PIM_SPLIT, 32.0, 4.0) == (G.FC_POOL, G.ATTN_POOL, G.FC_POOL)
     hw = resolve(load_hardware(HW.format("attacc_only")), {})
     dev = llm.device_table(hw, 1, 1)
-    assert dev[K.FC_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
-    assert dev[K.ATTN_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
-    assert dev[K.FC_POOL, G.D_NDEV] == 30 and dev[K.ATTN_POOL, G.D_NDEV] == 60
+    assert dev[G.FC_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[G.ATTN_POOL, G.D_LAUNCH] == pytest.approx(1.6e-6)
+    assert dev[G.FC_POOL, G.D_NDEV] == 30 and dev[G.ATTN_POOL, G.D_NDEV] == 60
 
 
 def _decode_workload(preset, batch, tlp, out, prefill=False, seq=512):
@@ -624,14 +630,16 @@ def test_a_failing_design_is_an_infeasible_row_and_the_search_goes_on(tmp_path, 
     from dse.search.runner import SearchConfig
     from dse.search.worker import run_search
 
-    real = llm.pim_rates
+    from dse.cost import roofline
+
+    real = roofline.pim_rates
 
     def fragile(banks, fpus_per_bank, *rest):
         if fpus_per_bank == 8:
             raise ZeroDivisionError("division by zero")
         return real(banks, fpus_per_bank, *rest)
 
-    monkeypatch.setattr(llm, "pim_rates", fragile)
+    monkeypatch.setattr(roofline, "pim_rates", fragile)
     s = run_search("workloads/gpt3_175b_decode.yaml", HW.format("papi"),
                    SearchConfig(out=tmp_path, trials=40, batch=20, storage="memory"))
     assert s.complete_after == 40
@@ -640,8 +648,8 @@ def test_a_failing_design_is_an_infeasible_row_and_the_search_goes_on(tmp_path, 
     bad = frame[frame[col] == 8]
     assert len(bad) > 0 and not bad["feasible"].any()
     assert bad["violations"].str.startswith(
-        "the model cannot evaluate this design: ZeroDivisionError in device_table "
-        "(dse/system/llm/evaluator.py:").all()
+        "the model cannot evaluate this design: ZeroDivisionError in fill_pim_row "
+        "(dse/system/gpu/pim.py:").all()
     assert frame[frame[col] != 8]["feasible"].any()
 
 
@@ -651,11 +659,13 @@ def test_evaluate_of_a_failing_design_is_a_one_line_error(monkeypatch):
     def broken(*args):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(llm, "pim_rates", broken)
+    from dse.cost import roofline
+
+    monkeypatch.setattr(roofline, "pim_rates", broken)
     with pytest.raises(DseError) as err:
         evaluate_point("workloads/gpt3_175b_decode.yaml", HW.format("papi"), None, ["fpus_per_bank=8"])
     assert str(err.value).startswith("--set: expected a design the model can evaluate, got 'ZeroDivisionError in "
-                                     "device_table (dse/system/llm/evaluator.py:")
+                                     "fill_pim_row (dse/system/gpu/pim.py:")
 
 
 def test_dp_replicas_compose_as_independent_runs():

@@ -15,7 +15,7 @@ from dse.models.operators import parameter_count
 from dse.system.gpu import memory
 from dse.system.llm import evaluator
 from dse.system.gpu.kernels import D_NDEV
-from dse.system.llm.kernels import ATTN_POOL, FC_POOL
+from dse.system.gpu.kernels import ATTN_POOL, FC_POOL
 
 # LLaMA-65B, FP16: K and V of one token over 80 layers = 80 x 2 x 8192 x 2 B.
 KV_PER_TOKEN = 80 * 2 * 8192 * 2                     # 2,621,440 B

@@ -25,8 +25,14 @@ from dse.cost.collectives import all_gather, ring_allreduce, send_recv
 from dse.cost.roofline import calibrated_rates, op_energy, roofline
 from dse.models.views import ATTN, ELEM, FC
 
-# The GPU's row of the device table; a kind may add rows after it (PIM pools).
+# The GPU's row of the device table; a kind may add rows after it: one per PIM pool role
+# (dse.system.gpu.pim).
 GPU = 0
+FC_POOL, ATTN_POOL, ALL_POOL = 1, 2, 3
+N_DEVICES = 4
+DEVICE_NAMES = ("gpu", "fc_pim", "attn_pim", "pim")
+# Dispatch policies, in dse.system.gpu.pim.POLICIES order.
+P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM, P_PIM_SPLIT = range(5)
 # Device-table columns: achievable rates, launch overhead, energies, devices sharing an op (a PIM
 # pool's devices per replica and stage), and the link each device talks over.
 D_FLOPS, D_BW, D_LAUNCH, D_PJ_FLOP, D_PJ_BIT, D_NDEV, D_LINK_BW, D_LINK_LAT, D_LINK_PJ = range(9)
@@ -68,6 +74,21 @@ class Step(NamedTuple):
     fc_dev: int
     attn_dev: int
     elem_dev: int
+
+
+@nb.njit(cache=True)
+def dispatch(policy, alpha, T):
+    """Devices (fc, attn, elem) of a decode step with T = RLP x TLP query tokens (PAPI's rule).
+    Policies: P_GPU (all on the GPU), P_GPU_ATTN_PIM (attention on the attention pool), P_PAPI
+    (FC on the GPU if T > alpha, else on the FC pool; attention on the attention pool), P_PIM (all
+    on the all-role pool), P_PIM_SPLIT (no GPU: FC and element-wise on the FC pool, attention on
+    the attention pool)."""
+    if policy == P_PIM:
+        return ALL_POOL, ALL_POOL, ALL_POOL
+    if policy == P_PIM_SPLIT:
+        return FC_POOL, ATTN_POOL, FC_POOL
+    fc = FC_POOL if policy == P_PAPI and T <= alpha else GPU
+    return fc, (GPU if policy == P_GPU else ATTN_POOL), GPU
 
 
 @nb.njit(cache=True)

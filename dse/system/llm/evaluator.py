@@ -16,23 +16,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dse.cost.collectives import send_recv
-from dse.cost.roofline import BOUNDS_LLM, pim_rates
+from dse.cost.roofline import BOUNDS_LLM
 from dse.errors import DseError
 from dse.models.views import CLASSES, LinearOps, linear_ops
 from dse.system.llm.spec import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system.gpu import memory
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
-from dse.system.gpu.kernels import (D_BW, D_FLOPS, D_LAUNCH, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, D_PJ_BIT,
-                                    D_PJ_FLOP, GPU, N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS,
-                                    O_TIME, GpuSystem, Step, step_cost)
+from dse.system.gpu.kernels import (ATTN_POOL, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, DEVICE_NAMES, GPU, N_DEVICES,
+                                    N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS, O_TIME, GpuSystem, Step,
+                                    dispatch, step_cost)
 from dse.system.gpu.parallel import divisors, group_link, parallel_configs as gpu_configs
-from dse.system.llm.kernels import (ALL_POOL, ATTN_POOL, DEVICE_NAMES, FC_POOL, N_DEVICES, N_RES, R_COMM,
-                                    R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME, R_TOKENS,
-                                    R_TPOT_SUM, Trace, decode_trace, dispatch)
-
-# Rows of the device table that hold each PIM pool role.
-DEVICE_ROLES = {"fc": FC_POOL, "attn": ATTN_POOL, "all": ALL_POOL}
+from dse.system.gpu.pim import DEVICE_ROLES, fill_pim_row, pool_violations
+from dse.system.llm.kernels import (N_RES, R_COMM, R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME,
+                                    R_TOKENS, R_TPOT_SUM, Trace, decode_trace)
 
 
 @dataclass(frozen=True)
@@ -107,17 +104,7 @@ def device_table(hw: GpuPimHardware, pp: int, dp: int) -> np.ndarray:
     if hw.gpu is not None:
         fill_gpu_row(dev, hw.gpu)
     for pool in hw.pims:
-        d = DEVICE_ROLES[pool.role]
-        banks = pool.dies * pool.banks_per_die_value()
-        if banks >= 1:          # else the blank row's unit rates: config_violations says why it is infeasible
-            dev[d, D_FLOPS], dev[d, D_BW] = pim_rates(float(banks), pool.fpus_per_bank, pool.fpu_flop_per_s,
-                                                      pool.bank_bytes_per_s, pool.external_bytes_per_s,
-                                                      pool.power_multiple)
-        dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT] = pool.alu_pj_per_flop, pool.access_pj_per_bit
-        dev[d, D_LAUNCH] = pool.kernel_floor_s
-        dev[d, D_NDEV] = max(1.0, float(pool.count // (pp * dp)))
-        link = hw.link(pool.link)
-        dev[d, D_LINK_BW], dev[d, D_LINK_LAT], dev[d, D_LINK_PJ] = link.bytes_per_s, link.latency_s, link.pj_per_bit
+        fill_pim_row(dev, pool, pool.count // (pp * dp), hw.link(pool.link))
     return dev
 
 
@@ -156,13 +143,11 @@ def config_violations(point: LlmPoint, tp: int, pp: int, dp: int) -> list[str]:
     if dp > t.batch:
         violations.append(f"dp {dp} > batch {t.batch}")
     for pool in hw.pims:
-        if pool.banks_per_die_value() < 1:
-            violations.append(f"{pool.name}: no bank fits a {pool.die_max_mm2:g} mm2 die with {pool.fpus_per_bank:g} "
-                              "FPUs per bank")
+        v = pool_violations(pool)
+        violations += v[:1]
         if pool.count < pp * dp:
             violations.append(f"{pool.name}: {pool.count} devices < pp*dp = {pp * dp}")
-        if pool.die_area_mm2() > pool.die_max_mm2 * (1 + 1e-9):
-            violations.append(f"{pool.name}: die area {pool.die_area_mm2():.1f} mm2 > {pool.die_max_mm2} mm2")
+        violations += v[1:]
     return violations
 
 

@@ -3,7 +3,8 @@ shared step cost (dse.system.gpu.kernels.step_cost). Numba, cache=True; argument
 bundles (:class:`~dse.models.views.LinearArrays`, :class:`~dse.system.gpu.kernels.GpuSystem`,
 :class:`Trace`).
 
-The device table is the shared one with this kind's PIM pools as rows after the GPU's.
+The device table is the shared one with this kind's PIM pools as rows after the GPU's; the
+dispatch rule is the shared dse.system.gpu.kernels.dispatch.
 """
 
 from __future__ import annotations
@@ -13,14 +14,8 @@ from typing import NamedTuple
 from dse.jit import nb
 import numpy as np
 
-from dse.system.gpu.kernels import GPU, Step, step_cost
+from dse.system.gpu.kernels import GPU, Step, dispatch, step_cost
 
-# Devices (rows of the device table): the shared GPU row, then one row per PIM pool role.
-FC_POOL, ATTN_POOL, ALL_POOL = 1, 2, 3
-N_DEVICES = 4
-DEVICE_NAMES = ("gpu", "fc_pim", "attn_pim", "pim")
-# Dispatch policies, in dse.system.llm.spec.POLICIES order.
-P_GPU, P_GPU_ATTN_PIM, P_PAPI, P_PIM, P_PIM_SPLIT = range(5)
 # decode_trace results.
 R_TIME, R_ENERGY, R_STEPS, R_TOKENS, R_TPOT_SUM, R_FIRST, R_FC_GPU_STEPS, R_KV_PEAK, R_COMM = range(9)
 N_RES = 9
@@ -34,21 +29,6 @@ class Trace(NamedTuple):
     tlp: int               # tokens verified per step (speculation length)
     policy: int            # P_*
     alpha: float           # PAPI threshold on RLP x TLP
-
-
-@nb.njit(cache=True)
-def dispatch(policy, alpha, T):
-    """Devices (fc, attn, elem) of a decode step with T = RLP x TLP tokens. Policies: P_GPU (all on
-    the GPU), P_GPU_ATTN_PIM (attention on the attention pool), P_PAPI (FC on the GPU if
-    T > alpha, else on the FC pool; attention on the attention pool), P_PIM (all on the all-role
-    pool), P_PIM_SPLIT (no GPU: FC and element-wise on the FC pool, attention on the attention
-    pool)."""
-    if policy == P_PIM:
-        return ALL_POOL, ALL_POOL, ALL_POOL
-    if policy == P_PIM_SPLIT:
-        return FC_POOL, ATTN_POOL, FC_POOL
-    fc = FC_POOL if policy == P_PAPI and T <= alpha else GPU
-    return fc, (GPU if policy == P_GPU else ATTN_POOL), GPU
 
 
 @nb.njit(cache=True)

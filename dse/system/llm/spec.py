@@ -24,26 +24,10 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
     # cluster: {nodes: 2, gpus_per_node: 8, intra_node: {...}, inter_node: {...}}
     interconnect:                          # named links (optional with a cluster and no PIM)
       nvlink: {bytes_per_s: 300 GB/s, latency_s: 3.03 us, pj_per_bit: 1.3}
-    pim:                                   # zero or more pools of identical PIM devices
-      - name: fc_pim
-        role: fc                           # fc (FC layers), attn (attention), all (everything)
-        count: 30
-        dies: 8
-        banks_per_die: 96                  # or area_limited: floor(die_max_mm2 / (n*fpu_mm2 + bank_mm2))
-        bank_bytes: 16 MiB
-        fpus_per_bank: 4                   # 0.5 = 1P2B, 1 = 1P1B, 4 = 4P1B
-        fpu_flop_per_s: 10.475 GFLOP/s
-        bank_bytes_per_s: 10.475 GB/s
-        external_bytes_per_s: 670.4 GB/s
-        power_multiple: 9                  # internal bandwidth cap, as a multiple of external
-        max_query_tokens: 16               # GEMV-like only: query tokens per request per op
-        bank_mm2: 0.83
-        fpu_mm2: 0.1025
-        die_max_mm2: 121
-        access_pj_per_bit: 0.55            # ACT/PRE + cell read, per bit streamed inside the bank
-        alu_pj_per_flop: 0.16
-        kernel_floor_s: 1.6 us             # optional: fixed time per op (input broadcast, activation)
-        link: nvlink
+    pim:                                   # zero or more pools of identical PIM devices, one per
+      - name: fc_pim                       # role (fields: dse.system.gpu.pim)
+        role: fc
+        ...
     system:
       parallel: {tp: 8, pp: 1, dp: 1}      # or `auto`: every tp x pp x dp = GPU count is tried
       dispatch: {policy: papi, alpha: 32}  # gpu | gpu_attn_pim | papi | pim | pim_split
@@ -51,60 +35,16 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
 from dse.spec.common import Knob, Node, Parallel, choices_of
+from dse.system.gpu.pim import FIELDS as PIM_FIELDS, PIM_ONLY, POLICIES, POLICY_ROLES, PimPool, parse_pools
 from dse.system.gpu.spec import (CLUSTER_FIELDS, GPU_PLACE, Cluster, Gpu, Link, gpu_fields, parse_cluster, parse_gpu,
                                  parse_link)
 
-POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim", "pim_split")
-ROLES = ("fc", "attn", "all")
-# PIM pool roles each dispatch policy sends work to (and whose pools hold its weights / KV cache).
-POLICY_ROLES = {"gpu": (), "gpu_attn_pim": ("attn",), "papi": ("fc", "attn"), "pim": ("all",),
-                "pim_split": ("fc", "attn")}
-# Policies that run without a GPU (everything on PIM).
-PIM_ONLY = ("pim", "pim_split")
-
-
-@dataclass(frozen=True)
-class PimPool:
-    name: str
-    role: str
-    count: int | Knob
-    dies: int | Knob
-    banks_per_die: int | str | Knob          # an integer or "area_limited"
-    bank_bytes: float | Knob
-    fpus_per_bank: float | Knob
-    fpu_flop_per_s: float | Knob
-    bank_bytes_per_s: float | Knob
-    external_bytes_per_s: float | Knob
-    power_multiple: float | Knob
-    max_query_tokens: int | Knob
-    bank_mm2: float | Knob
-    fpu_mm2: float | Knob
-    die_max_mm2: float | Knob
-    access_pj_per_bit: float | Knob
-    alu_pj_per_flop: float | Knob
-    link: str
-    kernel_floor_s: float | Knob = 0.0       # fixed time per op on the pool (see README)
-    idle_w: float | Knob = 0.0               # static power per device, charged for the whole wall time
-
-    def banks_per_die_value(self) -> int:
-        """Banks per die; ``area_limited`` fits as many as PAPI's area budget allows:
-        m * (n * A_fpu + A_bank) <= A_max  ->  m = floor(A_max / (n * A_fpu + A_bank))."""
-        if self.banks_per_die == "area_limited":
-            return int(math.floor(self.die_max_mm2 / (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2) + 1e-9))
-        return int(self.banks_per_die)
-
-    def capacity_bytes(self) -> float:
-        return float(self.dies * self.banks_per_die_value() * self.bank_bytes)
-
-    def die_area_mm2(self) -> float:
-        return self.banks_per_die_value() * (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2)
-
+__all__ = ["PIM_ONLY", "POLICIES", "POLICY_ROLES", "GpuPimHardware", "Dispatch", "PimPool", "parse"]
 
 @dataclass(frozen=True)
 class Dispatch:
@@ -146,9 +86,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gpu": gpu_fields(GPU_REQUIRED, GPU_PLACE),
     **CLUSTER_FIELDS,
     "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
-    "pim[]": (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
-               "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
-               "fpu_mm2", "die_max_mm2", "access_pj_per_bit", "alu_pj_per_flop", "link"), ("kernel_floor_s", "idle_w")),
+    "pim[]": PIM_FIELDS,
     "system": ((), ("parallel", "dispatch")),
     "system.parallel": (("tp", "pp", "dp"), ()),
     "system.dispatch": (("policy",), ("alpha",)),
@@ -173,21 +111,10 @@ def parse(root: Node) -> GpuPimHardware:
         _check_placement(top["gpu"], cluster)
     elif cluster is not None:
         raise DseError(root.source, "gpu", "a gpu section: the GPUs the cluster section places")
-    pims: list[PimPool] = []
-    if "pim" in top:
-        for i, node in enumerate(top["pim"].sequence(min_len=1)):
-            given = node.value.get("name") if isinstance(node.value, dict) else None
-            if isinstance(given, str) and given.strip():
-                node = Node(node.value, node.source, f"pim.{given}")
-            pool = _pim(node, link_names)
-            if pool.name in [p.name for p in pims]:
-                raise node.child("name", pool.name).fail("a PIM pool name used only once")
-            if pool.role in [p.role for p in pims]:
-                raise node.child("role", pool.role).fail("one PIM pool per role")
-            pims.append(pool)
+    pims = parse_pools(top["pim"], link_names) if "pim" in top else ()
     if gpu is None and not pims:
         raise DseError(root.source, "gpu", "a gpu section or a pim section")
-    parallel, dispatch = Parallel(), Dispatch(policy="gpu" if pims == [] else "papi")
+    parallel, dispatch = Parallel(), Dispatch(policy="gpu" if not pims else "papi")
     if "system" in top:
         f = top["system"].mapping(*FIELDS["system"])
         if "parallel" in f:
@@ -196,8 +123,8 @@ def parse(root: Node) -> GpuPimHardware:
             d = f["dispatch"].mapping(*FIELDS["system.dispatch"])
             dispatch = Dispatch(policy=d["policy"].name(POLICIES),
                                 alpha=d["alpha"].number() if "alpha" in d else 32.0)
-            _check_policy(d["policy"], dispatch.policy, gpu, tuple(pims))
-    return GpuPimHardware(name=name, source=root.source, gpu=gpu, pims=tuple(pims), links=links,
+            _check_policy(d["policy"], dispatch.policy, gpu, pims)
+    return GpuPimHardware(name=name, source=root.source, gpu=gpu, pims=pims, links=links,
                            parallel=parallel, dispatch=dispatch, cluster=cluster)
 
 
@@ -229,34 +156,6 @@ def _link(key: str, node: Node) -> Link:
     """An interconnect entry; this kind counts its energy, so pj_per_bit is required."""
     node.mapping(*FIELDS["interconnect.<link>"])
     return parse_link(key, node)
-
-
-def _pim(node: Node, links: tuple[str, ...]) -> PimPool:
-    f = node.mapping(*FIELDS["pim[]"])
-    banks = f["banks_per_die"]
-    pool = PimPool(
-        name=f["name"].name(knob=False),
-        role=f["role"].name(ROLES, knob=False),
-        count=f["count"].number(integer=True),
-        dies=f["dies"].number(integer=True),
-        banks_per_die=banks.name(("area_limited",)) if isinstance(banks.value, str) else banks.number(integer=True),
-        bank_bytes=f["bank_bytes"].number("bytes"),
-        fpus_per_bank=f["fpus_per_bank"].number(),
-        fpu_flop_per_s=f["fpu_flop_per_s"].number("flop_per_s"),
-        bank_bytes_per_s=f["bank_bytes_per_s"].number("bytes_per_s"),
-        external_bytes_per_s=f["external_bytes_per_s"].number("bytes_per_s"),
-        power_multiple=f["power_multiple"].number(),
-        max_query_tokens=f["max_query_tokens"].number(integer=True),
-        bank_mm2=f["bank_mm2"].number("mm2"),
-        fpu_mm2=f["fpu_mm2"].number("mm2", allow_zero=True),
-        die_max_mm2=f["die_max_mm2"].number("mm2"),
-        access_pj_per_bit=f["access_pj_per_bit"].number("pj_per_bit", allow_zero=True),
-        alu_pj_per_flop=f["alu_pj_per_flop"].number("pj_per_flop", allow_zero=True),
-        link=f["link"].name(links, knob=False),
-        kernel_floor_s=f["kernel_floor_s"].number("s", allow_zero=True) if "kernel_floor_s" in f else 0.0,
-        idle_w=f["idle_w"].number("w", allow_zero=True) if "idle_w" in f else 0.0,
-    )
-    return pool
 
 
 def _parallel(node: Node) -> Parallel:
