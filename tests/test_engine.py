@@ -6,6 +6,7 @@ against a plain-Python twin written from the module docstring on random small ca
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,9 +17,9 @@ from dse.system.gpu import kernels as G
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row
 from dse.system.gpu.kernels import Batch, GpuSystem, Step, iteration_cost, step_cost
 from dse.system.gpu.spec import Gpu
-from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DECODE_TOK, S_END, S_ITER, S_MAX_RUNNING,
-                                       S_PREEMPT, S_PREFILL_TOK, Devices, EngineConfig, check_requests,
-                                       engine_out, run_engine)
+from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
+                                       S_FC_PIM, S_ITER, S_MAX_RUNNING, S_PREEMPT, S_PREFILL_TOK, EngineConfig,
+                                       Plan, accepted_tokens, check_requests, engine_out, run_engine)
 
 TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=256,
                    vocab_size=100, seq_len=10, batch=1, precision_bits=16, architecture="gpt")
@@ -93,12 +94,13 @@ def flat(step_s=0.01):
     return ops, system(ops, dev)
 
 
-def serve(arrival, prompt, output, cfg, cost=None):
+def serve(arrival, prompt, output, cfg, cost=None, plan=Plan(), draft=None):
     ops, sysm = cost or flat()
+    d_ops, d_sys = draft or (ops, sysm)
     arrival, prompt, output = np.asarray(arrival, float), np.asarray(prompt, np.int64), np.asarray(output, np.int64)
     assert check_requests(prompt, output, cfg) == ""
     out = engine_out(len(arrival))
-    run_engine(arrival, prompt, output, cfg, ops.arrays, sysm, Devices(*GPU_ROWS), out)
+    run_engine(arrival, prompt, output, cfg, ops.arrays, sysm, plan, d_ops.arrays, d_sys, out)
     return out
 
 
@@ -202,16 +204,108 @@ def test_infeasible_requests_are_named():
     assert check_requests(np.array([5]), np.array([4]), cfg._replace(kv_blocks=10)) == ""
 
 
+# --- speculative decoding and PAPI's dispatch, by hand ----------------------------------------------
+
+def test_speculative_decoding_by_hand():
+    """Target iterations cost 10 ms, each draft step 2 ms (flat systems: step overheads only). One
+    request, prompt 4, output 7, k = 2 draft tokens, all accepted (acceptance 1: every draw
+    u < 1). it 1: the prompt (a chunk of 4) through the target and once through the draft
+    (10 + 2 ms); first token at 12 ms. it 2: a decode of q = 3 query tokens; the draft runs once
+    and k - 1 = 1 more step (10 + 2 + 2 ms); a = min(3, 7 - 1) = 3 tokens. it 3: 3 more, done at
+    12 + 14 + 14 = 40 ms. With acceptance 0 every step yields one token: 6 decodes, 12 + 6 x 14 =
+    96 ms. Without speculation: 7 iterations of 10 ms."""
+    cfg = EngineConfig(4, 16, 2, 100, True, False, 2, 1.0, 0)
+    out = serve([0.0], [4], [7], cfg, flat(0.01), draft=flat(0.002))
+    assert out.first_token_s[0] == pytest.approx(0.012) and out.finish_s[0] == pytest.approx(0.040)
+    s = out.stats
+    assert (s[S_ITER], s[S_DEC_STEPS], s[S_DECODE_TOK], s[S_PREFILL_TOK]) == (3, 2, 6, 4)
+    assert s[S_DRAFT_S] == pytest.approx(0.002 + 2 * 0.004)
+    out = serve([0.0], [4], [7], cfg._replace(acceptance=0.0), flat(0.01), draft=flat(0.002))
+    assert out.finish_s[0] == pytest.approx(0.096) and out.stats[S_DEC_STEPS] == 6
+    out = serve([0.0], [4], [7], cfg._replace(spec_tokens=0), flat(0.01), draft=flat(0.002))
+    assert out.finish_s[0] == pytest.approx(0.07) and out.stats[S_DRAFT_S] == 0.0
+
+
+def test_speculative_lookahead_needs_blocks_and_budget():
+    # The last decode of a request of prompt 4 and output 7 runs at cache 4 + 5 with q = 3 query
+    # tokens: ceil((4 + 7 - 1 + 2) / 2) = 6 blocks of 2; 5 blocks are too few. A budget of 2
+    # cannot hold one decode of 3 tokens.
+    cfg = EngineConfig(4, 16, 2, 5, True, False, 2, 0.5, 0)
+    assert "(+ 2 lookahead) needs 6 KV blocks" in check_requests(np.array([4]), np.array([7]), cfg)
+    assert check_requests(np.array([4]), np.array([7]), cfg._replace(kv_blocks=6)) == ""
+    assert "must hold one decode's 3 tokens" in check_requests(np.array([4]), np.array([7]),
+                                                               cfg._replace(max_tokens=2, kv_blocks=6))
+
+
+@pytest.mark.parametrize("k, acceptance", [(1, 0.5), (4, 0.7), (8, 0.9)])
+def test_accepted_tokens_follow_the_truncated_geometric_mean(k, acceptance):
+    # Leviathan et al. (ICML'23), eq. 1: with iid acceptance a, a step yields on average
+    # (1 - a^(k+1)) / (1 - a) tokens. 60,000 draws of the engine's hash (keyed by request and
+    # tokens generated) within 1 % of it.
+    draws = [accepted_tokens(7, r, g, k, acceptance) for r in range(300) for g in range(200)]
+    assert np.mean(draws) == pytest.approx((1 - acceptance ** (k + 1)) / (1 - acceptance), rel=0.01)
+    assert min(draws) == 1 and max(draws) == k + 1
+
+
+def pim_flat(step_s=0.01):
+    """The flat GPU of :func:`flat` with an FC pool (0.2 ms per op, its link 0.1 ms) and an
+    attention pool (0.5 ms per op, its link 1 ms), every rate so high the bytes cost ~0."""
+    ops, sysm = flat(step_s)
+    dev = np.vstack([sysm.dev, blank_device_table(G.N_DEVICES - 1)])
+    for row, floor, lat in ((G.FC_POOL, 2e-4, 1e-4), (G.ATTN_POOL, 5e-4, 1e-3)):
+        dev[row, G.D_FLOPS] = dev[row, G.D_BW] = dev[row, G.D_LINK_BW] = 1e30
+        dev[row, G.D_LAUNCH], dev[row, G.D_LINK_LAT] = floor, lat
+    return ops, sysm._replace(dev=dev)
+
+
+def test_papi_dispatch_per_iteration_by_hand():
+    """PAPI's rule on the live batch, alpha = 2. The tiny model has 9 FC launches (4 per layer x 2
+    layers + the LM head) and 2 attention launches. Three requests of prompt 2 at t = 0, outputs
+    2, 3, 5, chunked:
+      it 1: three prefill chunks; their attention on the GPU, their 6 tokens' K/V to the
+            attention pool (one send: 1 ms): 11 ms.
+      it 2: 3 decodes, T = 3 > alpha: FC on the GPU; attention on the pool, 2 x (0.5 + 1) ms:
+            13 ms; r0 done at 24 ms.
+      it 3-5: 2, then 1 decode, T <= alpha: FC on the FC pool, 9 x (0.2 + 0.1) ms more: 15.7 ms;
+            r1 done at 39.7 ms, r2 at 71.1 ms.
+    gpu_attn_pim keeps FC on the GPU: 11 + 4 x 13 = 63 ms; gpu: 5 iterations of 10 ms."""
+    cost = pim_flat()
+    cfg = EngineConfig(4, 16, 2, 100, True)
+    out = serve([0.0] * 3, [2, 2, 2], [2, 3, 5], cfg, cost, Plan(G.P_PAPI, 2.0, 8))
+    assert out.first_token_s.tolist() == pytest.approx([0.011] * 3)
+    assert out.finish_s.tolist() == pytest.approx([0.024, 0.0397, 0.0711])
+    assert out.stats[S_FC_PIM] == 3 and out.stats[S_ITER] == 5
+    out = serve([0.0] * 3, [2, 2, 2], [2, 3, 5], cfg, cost, Plan(G.P_GPU_ATTN_PIM, 2.0, 8))
+    assert out.finish_s.tolist() == pytest.approx([0.024, 0.037, 0.063]) and out.stats[S_FC_PIM] == 0
+    out = serve([0.0] * 3, [2, 2, 2], [2, 3, 5], cfg, cost, Plan())
+    assert out.finish_s.tolist() == pytest.approx([0.02, 0.03, 0.05])
+
+
+def test_papi_keeps_fc_on_the_gpu_beyond_the_pools_query_limit():
+    # One request, speculation k = 1 (q = 2 query tokens per request), alpha 64: T = 2 <= alpha,
+    # but an FC pool taking at most 1 query token per request cannot run it: FC on the GPU, as
+    # in every iteration with a prefill chunk. With a limit of 2 the decodes go to the pool.
+    cost = pim_flat()
+    cfg = EngineConfig(4, 16, 2, 100, True, False, 1, 0.0, 0)
+    out = serve([0.0], [2], [3], cfg, cost, Plan(G.P_PAPI, 64.0, 1), draft=flat(0.0))
+    assert out.stats[S_FC_PIM] == 0
+    out = serve([0.0], [2], [3], cfg, cost, Plan(G.P_PAPI, 64.0, 2), draft=flat(0.0))
+    assert out.stats[S_FC_PIM] == 2 and out.stats[S_ITER] == 3
+
+
 # --- the twin ------------------------------------------------------------------------------------
 
-def twin(arrival, prompt, output, cfg, cost):
-    """The engine written again from its module docstring, with Python lists and a deque."""
-    n = len(arrival)
+def twin(arrival, prompt, output, cfg, costs):
+    """The engine written again from its module docstring, with Python lists and a deque.
+    ``costs`` = (ops, system, plan, draft ops, draft system)."""
+    ops, sysm, plan, d_ops, d_sys = costs
+    n, k_spec = len(arrival), cfg.spec_tokens
+    q = k_spec + 1
     cached, generated, held = [0] * n, [0] * n, [0] * n
     target = list(prompt)
     first, finish, pre = [float("nan")] * n, [float("nan")] * n, [0] * n
     waiting, running = deque(), []
-    free, t, nxt, iters = cfg.kv_blocks, 0.0, 0, 0
+    free, t, nxt, iters, on_pool = cfg.kv_blocks, 0.0, 0, 0, 0
 
     def blocks(tokens):
         return -(-tokens // cfg.block_tokens)
@@ -225,15 +319,16 @@ def twin(arrival, prompt, output, cfg, cost):
             continue
         budget, batch, preempted = cfg.max_tokens, {}, False
         admit = not cfg.static or not running
-        final = [p + o - 1 for p, o in zip(prompt, output)]
+        final = [p + o - 1 + k_spec for p, o in zip(prompt, output)]
         prefill_only = (not cfg.chunked and admit and waiting and len(running) < cfg.max_seqs
                         and target[waiting[0]] <= budget
                         and blocks(final[waiting[0]] if cfg.static else target[waiting[0]]) <= free)
         if not prefill_only:
             for r in list(running):
-                if budget == 0 or r not in running:
+                decoding = cached[r] >= target[r]
+                if (decoding and budget < q) or budget == 0 or r not in running:
                     break
-                want = 1 if cached[r] >= target[r] else min(target[r] - cached[r], budget)
+                want = q if decoding else min(target[r] - cached[r], budget)
                 while max(blocks(cached[r] + want) - held[r], 0) > free:
                     v = running.pop()
                     free, held[v], cached[v], target[v] = free + held[v], 0, 0, prompt[v] + generated[v]
@@ -267,16 +362,35 @@ def twin(arrival, prompt, output, cfg, cost):
                 running.append(r)
         dec = [r for r in batch if cached[r] >= target[r]]
         chunks = [(batch[r], cached[r] + batch[r], cached[r] + batch[r] == target[r]) for r in batch if r not in dec]
-        shape = Batch(float(len(dec)), float(sum(cached[r] + 1 for r in dec)), float(len(chunks)),
-                      float(sum(c for c, _, _ in chunks)), float(sum(c * x for c, x, _ in chunks)),
-                      float(sum(x for _, x, _ in chunks)), float(len(dec) + sum(e for _, _, e in chunks)))
-        t += cost(shape)
+        ends = sum(e for _, _, e in chunks)
+        pre_shape = (float(len(chunks)), float(sum(c for c, _, _ in chunks)), float(sum(c * x for c, x, _ in chunks)),
+                     float(sum(x for _, x, _ in chunks)))
+        shape = Batch(float(len(dec)), float(sum(cached[r] + q for r in dec)), *pre_shape,
+                      float(len(dec) * q + ends), float(q))
+        # where: PAPI's rule on T, FC back to the GPU with a chunk or more query tokens than the pool takes
+        fc, attn = 0, 0
+        if plan.policy != G.P_GPU:
+            fc, attn, _ = G.dispatch(plan.policy, plan.alpha, len(dec) * q + pre_shape[1])
+            if chunks or q > plan.fc_max_query:
+                fc = 0
+        on_pool += fc != 0
+        dt = iteration_cost(shape, ops.arrays, sysm, fc, attn, 0)[0]
+        if k_spec:
+            d_ctx = float(sum(cached[r] + 1 for r in dec))
+            dt += iteration_cost(Batch(float(len(dec)), d_ctx, *pre_shape, float(len(dec) + ends), 1.0),
+                                 d_ops.arrays, d_sys, 0, 0, 0)[0]
+            if dec:
+                dt += (k_spec - 1) * iteration_cost(Batch(float(len(dec)), d_ctx, 0.0, 0.0, 0.0, 0.0, float(len(dec)),
+                                                          1.0), d_ops.arrays, d_sys, 0, 0, 0)[0]
+        t += dt
         iters += 1
         for r in list(running):
             if r in batch:
                 if r in dec:
-                    cached[r] += 1
-                    generated[r] += 1
+                    a = accepted_tokens(cfg.seed, r, generated[r], k_spec, cfg.acceptance) if k_spec else 1
+                    a = min(a, output[r] - generated[r])
+                    cached[r] += a
+                    generated[r] += a
                 else:
                     cached[r] += batch[r]
                     if cached[r] == target[r]:
@@ -288,10 +402,10 @@ def twin(arrival, prompt, output, cfg, cost):
                 free += held[r]
                 held[r] = 0
                 running.remove(r)
-    return first, finish, pre, iters
+    return first, finish, pre, iters, on_pool
 
 
-@pytest.mark.parametrize("seed", range(18))
+@pytest.mark.parametrize("seed", range(24))
 def test_engine_matches_its_twin_on_random_small_cases(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 25))
@@ -300,20 +414,28 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
     output = rng.integers(1, 20, n)
     chunked = bool(seed % 2)
     static = seed % 3 == 0
+    k_spec = int(rng.integers(0, 4)) if seed >= 6 else 0
     bt = int(rng.choice([1, 4, 16]))
-    need = int(((prompt + output - 1 + bt - 1) // bt).max())
+    need = int(((prompt + output - 1 + k_spec + bt - 1) // bt).max())
     cfg = EngineConfig(int(rng.integers(1, 6)), int(rng.integers(8, 64)) if chunked else int((prompt + output).max()) + 4,
-                       bt, need + int(rng.integers(0, 12)), chunked, static)
-    ops = linear_ops(TINY, 1)
-    dev = blank_device_table()
-    dev[0, G.D_FLOPS], dev[0, G.D_BW], dev[0, G.D_STEP] = 1e9, 1e9, 1e-3    # the shape matters: memory-bound
-    sysm = system(ops, dev)
-    out = serve(arrival, prompt, output, cfg, (ops, sysm))
-    first, finish, pre, iters = twin(arrival.tolist(), prompt.tolist(), output.tolist(), cfg,
-                                     lambda b: iteration_cost(b, ops.arrays, sysm, *GPU_ROWS)[0])
+                       bt, need + int(rng.integers(0, 12)), chunked, static, k_spec, float(rng.uniform(0, 1)),
+                       int(rng.integers(0, 1000)))
+    ops, sysm = pim_flat(1e-3)
+    dev = sysm.dev.copy()
+    dev[:, G.D_FLOPS], dev[:, G.D_BW] = 1e9, 1e9                 # the shape matters: memory-bound
+    sysm = sysm._replace(dev=dev)
+    plan = Plan(int(rng.choice([G.P_GPU, G.P_GPU_ATTN_PIM, G.P_PAPI])), float(rng.integers(1, 12)),
+                int(rng.integers(1, 4)))
+    d_ops = linear_ops(replace(TINY, num_hidden_layers=1), 1)
+    d_dev = blank_device_table()
+    d_dev[0, G.D_FLOPS], d_dev[0, G.D_BW], d_dev[0, G.D_STEP] = 3e9, 3e9, 2e-4
+    d_sys = system(d_ops, d_dev)
+    out = serve(arrival, prompt, output, cfg, (ops, sysm), plan, (d_ops, d_sys))
+    first, finish, pre, iters, on_pool = twin(arrival.tolist(), prompt.tolist(), output.tolist(), cfg,
+                                              (ops, sysm, plan, d_ops, d_sys))
     assert out.first_token_s.tolist() == pytest.approx(first, rel=1e-12)
     assert out.finish_s.tolist() == pytest.approx(finish, rel=1e-12)
-    assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters
+    assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters and out.stats[S_FC_PIM] == on_pool
 
 
 # --- the serving kind with batching: continuous, end to end ----------------------------------------

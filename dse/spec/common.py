@@ -181,6 +181,15 @@ class Node:
             raise self.fail("a fraction in (0, 1]")
         return value
 
+    def probability(self, *, knob: bool = True) -> float | Knob:
+        """A number in [0, 1] (a probability), or a search range."""
+        if knob and isinstance(self.value, dict):
+            return self._knob(lambda n: n.probability(knob=False), False)
+        value = self.number(knob=False, allow_zero=True, high=1e300)
+        if value > 1:
+            raise self.fail("a probability in [0, 1]")
+        return value
+
     def name(self, allowed: tuple[str, ...] | None = None, *, knob: bool = True) -> str | Knob:
         if knob and isinstance(self.value, dict) and "choices" in self.value:
             return self._knob(lambda n: n.name(allowed, knob=False), False)

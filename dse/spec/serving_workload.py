@@ -96,6 +96,18 @@ class Lengths:
 
 
 @dataclass(frozen=True)
+class Speculative:
+    """Speculative decoding (batching: continuous; dse.system.serving.engine): a ``draft`` model
+    proposes ``tokens`` tokens per decode step, which the model verifies in one step of
+    ``tokens`` + 1 query tokens (PAPI's TLP); each draft token is accepted with probability
+    ``acceptance_rate`` (iid). ``tokens`` 0 turns it off."""
+
+    draft: object                        # dse.spec.workload.Transformer
+    tokens: int | Knob
+    acceptance_rate: float | Knob
+
+
+@dataclass(frozen=True)
 class ModelServing:
     """A model's traffic and service level (serving kind): its mean request rate (else a share of
     the workload's ``total_rate_per_s``), its arrival process (else the workload's), its SLO in
@@ -110,6 +122,7 @@ class ModelServing:
     ttft_slo_s: float | Knob | None = None      # continuous batching: time to first token
     tpot_slo_s: float | Knob | None = None      # continuous batching: time per output token after the first
     lengths: Lengths | None = None
+    speculative: Speculative | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,8 @@ SERVING_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "power_law_alpha", "slo_scale", "trace", "ttft_slo_s", "tpot_slo_s")),
     "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
     "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled", "ttft_slo_s",
-                              "tpot_slo_s", "lengths")),
+                              "tpot_slo_s", "lengths", "speculative")),
+    "models[].serving.speculative": (("draft", "tokens", "acceptance_rate"), ()),
     "models[].serving.lengths": (("dist",), ("prompt", "output", "max_tokens", "file")),
     "models[].serving.profiled[]": (("pp", "tp", "stage_latency_s", "weight_bytes_per_gpu"), ()),
 }
@@ -281,6 +295,17 @@ def read_lengths(path: Path, node: Node) -> tuple[tuple[tuple[int, int], ...], s
     return tuple(rows), hashlib.sha256(data).hexdigest()
 
 
+def parse_speculative(node: Node) -> Speculative:
+    """A model's ``speculative`` section: the draft is a transformer mapping like ``transformer``
+    (a preset, an hf_config or the fields), at most 64 draft tokens, an acceptance rate in [0, 1]."""
+    from dse.spec.workload import parse_transformer
+
+    f = node.mapping(*SERVING_FIELDS["models[].serving.speculative"])
+    return Speculative(draft=parse_transformer(f["draft"]),
+                       tokens=f["tokens"].number(integer=True, allow_zero=True, high=64),
+                       acceptance_rate=f["acceptance_rate"].probability())
+
+
 def parse_model_serving(node: Node):
     f = node.mapping(*SERVING_FIELDS["models[].serving"])
     values: dict = {}
@@ -299,6 +324,8 @@ def parse_model_serving(node: Node):
             values[key] = f[key].number("s")
     if "lengths" in f:
         values["lengths"] = parse_lengths(f["lengths"])
+    if "speculative" in f:
+        values["speculative"] = parse_speculative(f["speculative"])
     if "profiled" in f:
         items = []
         seen = set()

@@ -235,6 +235,9 @@ def parse_workload(root: Node) -> WorkloadSpec:
         kind = "transformer" if isinstance(model.generator, Transformer) else None
         if kind:
             _check_transformer(node.child(kind, None), model.generator)
+        if model.serving is not None and model.serving.speculative is not None:
+            _check_transformer(node.child("serving", None).child("speculative", None).child("draft", None),
+                               model.serving.speculative.draft)
     return spec
 
 
@@ -319,6 +322,12 @@ def _training(node: Node) -> Training:
         if key in f:
             values[key] = f[key].boolean()
     return Training(**values)
+
+
+def parse_transformer(node: Node) -> Transformer:
+    """A ``transformer`` mapping (a preset, an hf_config or the fields; the same keys wherever a
+    transformer is given, e.g. a speculative draft model)."""
+    return _transformer(node)
 
 
 def _transformer(node: Node) -> Transformer:

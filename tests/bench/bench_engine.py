@@ -18,7 +18,7 @@ from dse.models.views import linear_ops
 from dse.spec.workload import Transformer
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
 from dse.system.gpu.spec import Gpu, Link
-from dse.system.serving.engine import (S_ITER, S_PREEMPT, Devices, EngineConfig, check_requests, engine_out,
+from dse.system.serving.engine import (S_ITER, S_PREEMPT, EngineConfig, Plan, check_requests, engine_out,
                                        run_engine)
 
 LLAMA2_7B = Transformer(num_hidden_layers=32, hidden_size=4096, num_attention_heads=32, intermediate_size=11008,
@@ -48,10 +48,11 @@ def main() -> None:
             cfg = EngineConfig(256, 2048 if chunked else 4096, 16, blocks, chunked)
             assert check_requests(prompt, output, cfg) == ""
             warm = engine_out(10)
-            run_engine(arrival[:10], prompt[:10], output[:10], cfg, ops.arrays, system, Devices(0, 0, 0), warm)
+            run_engine(arrival[:10], prompt[:10], output[:10], cfg, ops.arrays, system, Plan(), ops.arrays, system,
+                       warm)
             out = engine_out(n)
             cpu = time.process_time()
-            run_engine(arrival, prompt, output, cfg, ops.arrays, system, Devices(0, 0, 0), out)
+            run_engine(arrival, prompt, output, cfg, ops.arrays, system, Plan(), ops.arrays, system, out)
             cpu = time.process_time() - cpu
             ttft = out.first_token_s - arrival
             print(f"  {rate:5.1f} req/s {'chunked' if chunked else 'prefill-first':13} {n:7,} requests "

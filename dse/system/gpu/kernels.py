@@ -227,13 +227,16 @@ def step_comm(system, tokens, head_tokens, fc_on_gpu, attn_t, layers, energy):
 
 class Batch(NamedTuple):
     """The composition of one iteration of a continuously batched engine (all float64): decode
-    requests (one query token each) and prefill chunks side by side.
+    requests and prefill chunks side by side.
 
-        dec_n      decode requests;  dec_ctx  context tokens they read, summed (each its KV + 1)
+        dec_n      decode requests, ``dec_q`` query tokens each (1, or with speculative decoding
+                   the k draft tokens verified + 1: PAPI's TLP)
+        dec_ctx    context tokens the decodes read, summed (each its KV + dec_q)
         pre_n      prefill chunks;   pre_tokens  their query tokens, summed
         pre_qc     sum over chunks of chunk x context (the chunk's queries x the tokens they attend)
         pre_ctx    the chunks' contexts (tokens already cached + the chunk), summed
-        head_tokens  tokens through the LM head: the decodes and the chunks that end a prompt"""
+        head_tokens  tokens through the LM head: every decode query token and the chunks that end
+                   a prompt"""
 
     dec_n: float
     dec_ctx: float
@@ -242,6 +245,7 @@ class Batch(NamedTuple):
     pre_qc: float
     pre_ctx: float
     head_tokens: float
+    dec_q: float = 1.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -281,16 +285,21 @@ def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
     Sarathi-Serve): the same per-op cost as :func:`step_cost` (:func:`op_cost`, the GPU's step
     overhead once, :func:`step_comm`), on a mixed batch (:class:`Batch`):
 
-        FC and element-wise ops:  T = dec_n + pre_tokens query tokens in one launch (rows T)
+        FC and element-wise ops:  T = dec_n dec_q + pre_tokens query tokens in one launch (rows T),
+                                  on ``fc_dev`` and ``elem_dev``
         LM head:                  head_tokens
-        attention:                one launch for the decodes (q = 1 each, C = dec_ctx) and one
-                                  for the prefill chunks (T = pre_tokens, qc = pre_qc,
-                                  C = pre_ctx, rows = pre_tokens / pre_n), by :func:`group_shape`
+        attention:                one launch for the decodes (q = dec_q each, C = dec_ctx) on
+                                  ``attn_dev``, and one for the prefill chunks (T = pre_tokens,
+                                  qc = pre_qc, C = pre_ctx, rows = pre_tokens / pre_n) on the GPU,
+                                  by :func:`group_shape`; when the decodes' attention runs on a
+                                  PIM pool (which holds the KV cache), the chunks' new K/V move
+                                  to it: send_recv(pre_tokens x K+V bytes per token of every
+                                  layer) over the pool's link, as the llm kind moves a prefill's
         Kraken's hidden all-reduce: behind the iteration's attention time (both launches)
 
     A pure decode batch of b requests with contexts summing to C is ``step_cost`` of
-    Step(b, b, 1, C); a pure prefill of b prompts of s tokens is Step(b s, b, s, b s)."""
-    tokens = batch.dec_n + batch.pre_tokens
+    Step(b q, b q, q, C); a pure prefill of b prompts of s tokens is Step(b s, b, s, b s)."""
+    tokens = batch.dec_n * batch.dec_q + batch.pre_tokens
     body_t, body_e = token_ops_cost(ops, system, fc_dev, elem_dev, tokens, 0)
     head_t, head_e = token_ops_cost(ops, system, fc_dev, elem_dev, batch.head_tokens, 1)
     return iteration_total(batch, ops, system, fc_dev, attn_dev, body_t + head_t, body_e + head_e)
@@ -300,30 +309,39 @@ def iteration_cost(batch, ops, system, fc_dev, attn_dev, elem_dev):
 def iteration_total(batch, ops, system, fc_dev, attn_dev, token_t, token_e):
     """:func:`iteration_cost` given the FC and element-wise ops' seconds and joules (``token_t``,
     ``token_e``: :func:`token_ops_cost` of the body at T tokens plus the LM head's): adds the
-    attention launches, the collectives (:func:`step_comm`) and the step overhead."""
+    attention launches, the prefill chunks' K/V move to an attention pool, the collectives
+    (:func:`step_comm`) and the step overhead."""
     dev = system.dev
-    tokens = batch.dec_n + batch.pre_tokens
+    tokens = batch.dec_n * batch.dec_q + batch.pre_tokens
     total = token_t
     energy = token_e
     attn_t = 0.0
     layers = 0
+    kv_token = 0.0
     for i in range(ops.cls.shape[0]):
         if ops.reps[i] > layers:
             layers = ops.reps[i]
         if ops.cls[i] != ATTN:
             continue
+        kv_token += ops.reps[i] * ops.byte_c[i]
         d = attn_dev
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
-        # decodes: q = 1 each, so queries x context = their contexts
-        t, e = attention_launch(ops, dev, i, d, share, runners, batch.dec_n, batch.dec_ctx, batch.dec_ctx, batch.dec_n)
-        tp_, ep_ = attention_launch(ops, dev, i, d, share, runners, batch.pre_tokens, batch.pre_qc, batch.pre_ctx,
-                                    batch.pre_n)
+        # decodes: dec_q queries each over its whole context
+        t, e = attention_launch(ops, dev, i, d, share, runners, batch.dec_n * batch.dec_q,
+                                batch.dec_q * batch.dec_ctx, batch.dec_ctx, batch.dec_n)
+        tp_, ep_ = attention_launch(ops, dev, i, GPU, ops.gpu_div[i], system.tp, batch.pre_tokens, batch.pre_qc,
+                                    batch.pre_ctx, batch.pre_n)
         t += tp_
         e += ep_
         attn_t = t
         total += ops.reps[i] * t
         energy += ops.reps[i] * e
+    if attn_dev != GPU and batch.pre_tokens > 0.0:
+        move = kv_token * batch.pre_tokens
+        mt, _ = send_recv(move, dev[attn_dev, D_LINK_BW], dev[attn_dev, D_LINK_LAT])
+        total += mt
+        energy += move * 8.0 * dev[attn_dev, D_LINK_PJ] * 1e-12
     comm, energy = step_comm(system, tokens, batch.head_tokens, fc_dev == GPU, attn_t, layers, energy)
     return total + comm + dev[GPU, D_STEP], energy, comm
 

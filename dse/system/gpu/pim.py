@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.spec.common import Knob, Node
-from dse.system.gpu.spec import Link
+from dse.spec.common import Knob, Node, choices_of
+from dse.system.gpu.spec import Link, parse_link
 
 POLICIES = ("gpu", "gpu_attn_pim", "papi", "pim", "pim_split")
 ROLES = ("fc", "attn", "all")
@@ -49,6 +49,9 @@ PIM_ONLY = ("pim", "pim_split")
 # The device-table row of each role: dse.system.gpu.kernels' FC_POOL, ATTN_POOL, ALL_POOL (written
 # out so that loading a spec imports no numba; tests/test_llm.py checks they agree).
 DEVICE_ROLES = {"fc": 1, "attn": 2, "all": 3}
+
+LINK_FIELDS = (("bytes_per_s", "latency_s", "pj_per_bit"), ())
+DISPATCH_FIELDS = (("policy",), ("alpha",))
 
 FIELDS = (("name", "role", "count", "dies", "banks_per_die", "bank_bytes", "fpus_per_bank", "fpu_flop_per_s",
            "bank_bytes_per_s", "external_bytes_per_s", "power_multiple", "max_query_tokens", "bank_mm2",
@@ -90,6 +93,49 @@ class PimPool:
 
     def die_area_mm2(self) -> float:
         return self.banks_per_die_value() * (self.fpus_per_bank * self.fpu_mm2 + self.bank_mm2)
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Which op classes go to which pool (``system.dispatch``): a policy of POLICIES and PAPI's
+    threshold ``alpha`` on RLP x TLP."""
+
+    policy: str | Knob = "gpu"
+    alpha: float | Knob = 32.0
+
+
+def parse_dispatch(node: Node, has_gpu: bool, pims: tuple[PimPool, ...],
+                   allowed: tuple[str, ...] = POLICIES) -> Dispatch:
+    """``system.dispatch``, each policy it allows checked against the devices (:func:`check_policy`)."""
+    d = node.mapping(*DISPATCH_FIELDS)
+    out = Dispatch(policy=d["policy"].name(allowed), alpha=d["alpha"].number() if "alpha" in d else 32.0)
+    check_policy(d["policy"], out.policy, has_gpu, pims)
+    return out
+
+
+def check_policy(node: Node, policy: str | Knob, has_gpu: bool, pims: tuple[PimPool, ...]) -> None:
+    """Every policy the spec allows must have the devices it dispatches to (``node``: the policy's)."""
+    roles = {p.role for p in pims}
+    for choice in choices_of(policy):
+        needed = POLICY_ROLES[choice]
+        if (choice not in PIM_ONLY and not has_gpu) or not set(needed) <= roles:
+            pools = (f"a PIM pool with role {needed[0]}" if len(needed) == 1 else
+                     f"PIM pools with roles {' and '.join(needed)}" if needed else "")
+            what = " and ".join(x for x in ("a gpu section" if not needed else
+                                            "a gpu" if choice not in PIM_ONLY else "", pools) if x)
+            raise node.fail(f"a policy this hardware can run (policy {choice} needs {what})", choice)
+
+
+def parse_interconnect(node: Node) -> tuple[Link, ...]:
+    """Named links {NAME: {bytes_per_s, latency_s, pj_per_bit}} (energy counted: pj_per_bit required)."""
+    if not isinstance(node.value, dict) or not node.value:
+        raise node.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
+    links = []
+    for key, value in node.value.items():
+        child = node.child(str(key), value)
+        child.mapping(*LINK_FIELDS)
+        links.append(parse_link(str(key), child))
+    return tuple(links)
 
 
 def parse_pools(node: Node, links: tuple[str, ...]) -> tuple[PimPool, ...]:

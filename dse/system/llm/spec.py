@@ -39,18 +39,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.errors import DseError
-from dse.spec.common import Knob, Node, Parallel, choices_of
-from dse.system.gpu.pim import FIELDS as PIM_FIELDS, PIM_ONLY, POLICIES, POLICY_ROLES, PimPool, parse_pools
-from dse.system.gpu.spec import (CLUSTER_FIELDS, GPU_PLACE, Cluster, Gpu, Link, gpu_fields, parse_cluster, parse_gpu,
-                                 parse_link)
+from dse.spec.common import Node, Parallel
+from dse.system.gpu.pim import (DISPATCH_FIELDS, FIELDS as PIM_FIELDS, LINK_FIELDS, PIM_ONLY, POLICIES, POLICY_ROLES,
+                                Dispatch, PimPool, parse_dispatch, parse_interconnect, parse_pools)
+from dse.system.gpu.spec import CLUSTER_FIELDS, GPU_PLACE, Cluster, Gpu, Link, gpu_fields, parse_cluster, parse_gpu
 
 __all__ = ["PIM_ONLY", "POLICIES", "POLICY_ROLES", "GpuPimHardware", "Dispatch", "PimPool", "parse"]
-
-@dataclass(frozen=True)
-class Dispatch:
-    policy: str | Knob = "gpu"
-    alpha: float | Knob = 32.0
-
 
 @dataclass(frozen=True)
 class GpuPimHardware:
@@ -85,11 +79,11 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("name",), ("kind", "gpu", "cluster", "pim", "interconnect", "system", "description")),
     "gpu": gpu_fields(GPU_REQUIRED, GPU_PLACE),
     **CLUSTER_FIELDS,
-    "interconnect.<link>": (("bytes_per_s", "latency_s", "pj_per_bit"), ()),
+    "interconnect.<link>": LINK_FIELDS,
     "pim[]": PIM_FIELDS,
     "system": ((), ("parallel", "dispatch")),
     "system.parallel": (("tp", "pp", "dp"), ()),
-    "system.dispatch": (("policy",), ("alpha",)),
+    "system.dispatch": DISPATCH_FIELDS,
 }
 
 
@@ -101,10 +95,7 @@ def parse(root: Node) -> GpuPimHardware:
     if "interconnect" in top or cluster is None or "pim" in top:
         if "interconnect" not in top:
             raise DseError(root.source, "interconnect", "an interconnect section naming the links (e.g. nvlink)")
-        ic = top["interconnect"]
-        if not isinstance(ic.value, dict) or not ic.value:
-            raise ic.fail("named links {NAME: {bytes_per_s, latency_s, pj_per_bit}}")
-        links = tuple(_link(str(k), ic.child(str(k), v)) for k, v in ic.value.items())
+        links = parse_interconnect(top["interconnect"])
     link_names = tuple(link.name for link in links)
     gpu = parse_gpu(top["gpu"], GPU_REQUIRED, link_names, GPU_PLACE) if "gpu" in top else None
     if gpu is not None:
@@ -120,10 +111,7 @@ def parse(root: Node) -> GpuPimHardware:
         if "parallel" in f:
             parallel = _parallel(f["parallel"])
         if "dispatch" in f:
-            d = f["dispatch"].mapping(*FIELDS["system.dispatch"])
-            dispatch = Dispatch(policy=d["policy"].name(POLICIES),
-                                alpha=d["alpha"].number() if "alpha" in d else 32.0)
-            _check_policy(d["policy"], dispatch.policy, gpu, pims)
+            dispatch = parse_dispatch(f["dispatch"], gpu is not None, pims)
     return GpuPimHardware(name=name, source=root.source, gpu=gpu, pims=pims, links=links,
                            parallel=parallel, dispatch=dispatch, cluster=cluster)
 
@@ -137,25 +125,6 @@ def _check_placement(gpu: Node, cluster: Cluster | None) -> None:
         if cluster is not None and given:
             raise gpu.child(key, gpu.value[key]).fail("no such field with a cluster section (the cluster's nodes x "
                                                       "gpus_per_node and its links place the GPUs)")
-
-
-def _check_policy(node: Node, policy: str | Knob, gpu: Gpu | None, pims: tuple[PimPool, ...]) -> None:
-    """Every policy the spec allows must have the devices it dispatches to."""
-    roles = {p.role for p in pims}
-    for choice in choices_of(policy):
-        needed = POLICY_ROLES[choice]
-        if (choice not in PIM_ONLY and gpu is None) or not set(needed) <= roles:
-            pools = (f"a PIM pool with role {needed[0]}" if len(needed) == 1 else
-                     f"PIM pools with roles {' and '.join(needed)}" if needed else "")
-            what = " and ".join(x for x in ("a gpu section" if not needed else
-                                            "a gpu" if choice not in PIM_ONLY else "", pools) if x)
-            raise node.fail(f"a policy this hardware can run (policy {choice} needs {what})", choice)
-
-
-def _link(key: str, node: Node) -> Link:
-    """An interconnect entry; this kind counts its energy, so pj_per_bit is required."""
-    node.mapping(*FIELDS["interconnect.<link>"])
-    return parse_link(key, node)
 
 
 def _parallel(node: Node) -> Parallel:

@@ -47,49 +47,103 @@ from dse.system.gpu import memory
 
 @dataclass(frozen=True)
 class Replica:
-    """A model on a group: its engine limits, blocks and cost bundles."""
+    """A model on a group: its engine limits, blocks, cost bundles and where ops run."""
 
     cfg: object                  # engine.EngineConfig
     ops: object                  # LinearArrays
-    system: object               # GpuSystem
-    weights_bytes: float         # per GPU, largest stage
-    kv_block_bytes: float        # per GPU
+    system: object               # GpuSystem (device table: the GPU row, then the PIM pools' rows)
+    weights_bytes: float         # per GPU, largest stage (0 when the FC pool holds them)
+    kv_block_bytes: float        # per GPU (0 when an attention pool holds the KV cache)
     problem: str | None          # why it cannot run (memory), else None
+    plan: object = None          # engine.Plan
+    draft_ops: object = None     # the speculative draft's LinearArrays and GpuSystem (else the model's)
+    draft_system: object = None
+    pool_devices: tuple = ()     # (pool, devices of the group) the policy powers
 
 
-def replica(t, hw, c, tp_link, send_link) -> Replica:
-    """The engine of transformer ``t`` on group config ``c`` (module docstring)."""
+def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
+    """The engine of transformer ``t`` on group config ``c`` with speculative decoding ``spec``
+    (a resolved dse.spec.serving_workload.Speculative, or None; its acceptance draws seeded by
+    ``seed``); see the module docstring."""
     from dse.models.operators import tied_embeddings
     from dse.models.views import ATTN, linear_ops
     from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
+    from dse.system.gpu.kernels import N_DEVICES
     from dse.system.gpu.parallel import layers_per_stage
-    from dse.system.serving.engine import EngineConfig
+    from dse.system.gpu.pim import POLICIES, POLICY_ROLES, fill_pim_row, pool_violations
+    from dse.system.serving.engine import EngineConfig, Plan
 
     e = hw.engine
     ops = linear_ops(t, c.tp)
     a = ops.arrays
     b = ops.elem_bytes
-    system = gpu_system(fill_gpu_row(blank_device_table(), hw.gpu), c.tp, c.pp, tp_link, t.hidden_size,
-                        t.vocab_size, b, kraken=t.layer_variant == "kraken", stage_link=send_link)
+    policy = str(hw.dispatch.policy)
+    roles = POLICY_ROLES[policy]
+    dev = fill_gpu_row(blank_device_table(N_DEVICES), hw.gpu)
+    gpus = int(hw.cluster.gpus)
+    problems = []
+    pool_devices = []
+    fc_max_query = 0
+    for pool in hw.pims:
+        if pool.role not in roles:
+            continue
+        per_stage = int(pool.count) * c.size // (gpus * c.pp)
+        fill_pim_row(dev, pool, per_stage, hw.link(pool.link))
+        problems += pool_violations(pool)
+        if per_stage < 1:
+            problems.append(f"{pool.name}: {pool.count} devices over {gpus} GPUs leave none for each of the "
+                            f"{c.pp} stages of {c.label}")
+        pool_devices.append((pool, per_stage * c.pp))
+        if pool.role == "fc":
+            fc_max_query = int(pool.max_query_tokens)
+    system = gpu_system(dev, c.tp, c.pp, tp_link, t.hidden_size, t.vocab_size, b,
+                        kraken=t.layer_variant == "kraken", stage_link=send_link)
     layers = layers_per_stage(t.num_hidden_layers, c.pp)
     layer_bytes = sum(a.byte_w[i] / a.gpu_div[i] for i in range(ops.n) if a.last_only[i] == 0)
     kv_layer = sum(a.byte_c[i] / a.gpu_div[i] for i in range(ops.n) if a.cls[i] == ATTN)
+    kv_layer_all = sum(a.byte_c[i] for i in range(ops.n) if a.cls[i] == ATTN)
     weights = float(memory.device_parameters(layers, np.arange(c.pp), c.pp, layer_bytes,
                                              t.vocab_size * t.hidden_size * b / c.tp, tied_embeddings(t)).max())
     tokens = int(e.max_num_batched_tokens)
     reserve = memory.prefill_activations(tokens, ops.hidden, ops.ffn * (2 if t.architecture == "llama" else 1),
                                          c.tp, b)
-    block_bytes = float(e.block_size) * kv_layer * float(layers.max())
-    usable = float(e.gpu_memory_utilization) * float(hw.gpu.memory_bytes) - weights - reserve
-    blocks = int(usable // block_bytes) if usable > 0 and block_bytes > 0 else 0
-    problem = None
-    if blocks < 1:
-        problem = (f"no KV cache on {c.label}: weights {weights / 1e9:.3g} GB + activations {reserve / 1e9:.3g} GB "
-                   f"per GPU leave nothing of {float(e.gpu_memory_utilization):g} x "
-                   f"{float(hw.gpu.memory_bytes) / 1e9:.3g} GB")
+    block = float(e.block_size)
+    pools = {pool.role: (pool, n) for pool, n in pool_devices}
+    if "fc" in pools:                 # the FC pool holds the weights: the stage's, over its devices
+        pool, n = pools["fc"]
+        per_dev = weights * c.tp / max(n // c.pp, 1)
+        if per_dev > pool.capacity_bytes():
+            problems.append(f"{pool.name}: weights {per_dev / 1e9:.3g} GB per device > {pool.capacity_bytes() / 1e9:.3g} GB")
+        weights = 0.0
+    k = int(spec.tokens) if spec is not None else 0
+    draft_ops, draft_system, draft_weights, draft_block = a, system, 0.0, 0.0
+    if k > 0:                         # the draft, unsharded, on every GPU of the group (its KV too)
+        d = linear_ops(spec.draft, 1)
+        draft_ops = d.arrays
+        draft_system = gpu_system(fill_gpu_row(blank_device_table(), hw.gpu), 1, 1, tp_link, spec.draft.hidden_size,
+                                  spec.draft.vocab_size, d.elem_bytes)
+        draft_weights = d.weight_bytes
+        draft_block = block * d.kv_bytes_per_token
+    gpu_block = draft_block + (0.0 if "attn" in pools else block * kv_layer * float(layers.max()))
+    usable = float(e.gpu_memory_utilization) * float(hw.gpu.memory_bytes) - weights - draft_weights - reserve
+    if usable <= 0:
+        blocks = 0
+    else:                             # nothing of the cache on the GPU: the pool's capacity alone
+        blocks = int(usable // gpu_block) if gpu_block > 0 else 2**62
+    if "attn" in pools:               # the attention pool holds the KV cache
+        pool, n = pools["attn"]
+        pool_block = block * kv_layer_all * float(layers.max())
+        blocks = min(blocks, int((n // c.pp) * pool.capacity_bytes() // pool_block))
+    if blocks < 1 and not problems:
+        problems.append(f"no KV cache on {c.label}: weights {(weights + draft_weights) / 1e9:.3g} GB + activations "
+                        f"{reserve / 1e9:.3g} GB per GPU leave nothing of {float(e.gpu_memory_utilization):g} x "
+                        f"{float(hw.gpu.memory_bytes) / 1e9:.3g} GB" + (" (or the attention pool holds none)"
+                                                                         if "attn" in pools else ""))
     cfg = EngineConfig(int(e.max_num_seqs), tokens, int(e.block_size), max(blocks, 1), bool(e.chunked_prefill),
-                       hw.batching == "static")
-    return Replica(cfg, a, system, weights, block_bytes, problem)
+                       hw.batching == "static", k, float(spec.acceptance_rate) if spec is not None else 0.0, int(seed))
+    plan = Plan(POLICIES.index(policy), float(hw.dispatch.alpha), fc_max_query)
+    return Replica(cfg, a, system, weights, gpu_block, "; ".join(problems) or None, plan, draft_ops, draft_system,
+                   tuple(pool_devices))
 
 
 def place_replicas(work: np.ndarray, can: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -116,8 +170,9 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
                  prompt: np.ndarray, output: np.ndarray) -> dict:
     """Run every placed replica's engine on its share of the requests (round robin per model).
     Returns per request first token and finish times (NaN: no replica), the replica of each, and
-    per group the engine's stats (dse.system.serving.engine S_* columns) and KV blocks."""
-    from dse.system.serving.engine import Devices, engine_out, run_engine
+    per group the engine's stats (dse.system.serving.engine S_* columns), KV blocks and the idle
+    watts of the PIM devices its policy powers."""
+    from dse.system.serving.engine import engine_out, run_engine
 
     n = arrival.shape[0]
     first = np.full(n, np.nan)
@@ -125,7 +180,7 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
     group_of = np.full(n, -1, dtype=np.int64)
     stats: dict[int, np.ndarray] = {}
     blocks: dict[int, int] = {}
-    devs = Devices(0, 0, 0)
+    pool_idle: dict[int, float] = {}
     for m in range(placed.shape[0]):
         groups = np.flatnonzero(placed[m])
         mine = np.flatnonzero(model == m)
@@ -135,9 +190,12 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
             r = replicas[(m, int(g))]
             out = engine_out(idx.shape[0])
             if idx.shape[0]:
-                run_engine(arrival[idx], prompt[idx], output[idx], r.cfg, r.ops, r.system, devs, out)
+                run_engine(arrival[idx], prompt[idx], output[idx], r.cfg, r.ops, r.system, r.plan, r.draft_ops,
+                           r.draft_system, out)
             first[idx] = out.first_token_s
             finish[idx] = out.finish_s
             stats[int(g)] = out.stats
             blocks[int(g)] = r.cfg.kv_blocks
-    return {"first": first, "finish": finish, "group": group_of, "stats": stats, "blocks": blocks}
+            pool_idle[int(g)] = sum(float(pool.idle_w) * n for pool, n in r.pool_devices)
+    return {"first": first, "finish": finish, "group": group_of, "stats": stats, "blocks": blocks,
+            "pool_idle_w": pool_idle}

@@ -31,7 +31,7 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float
     requests), or ``gain`` (output tokens per second at C over that at concurrency 1)."""
     import numpy as np
 
-    from dse.system.serving.engine import S_END, Devices, engine_out, run_engine
+    from dse.system.serving.engine import S_END, engine_out, run_engine
     from dse.system.serving.evaluator import build
 
     point = build(spec("workloads", workload), spec("hardware", hardware))
@@ -42,7 +42,8 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float
         n = per_client * c
         out = engine_out(n)
         run_engine(np.zeros(n), np.full(n, prompt, np.int64), np.full(n, output, np.int64),
-                   rep.cfg._replace(max_seqs=c), rep.ops, rep.system, Devices(0, 0, 0), out)
+                   rep.cfg._replace(max_seqs=c), rep.ops, rep.system, rep.plan, rep.draft_ops, rep.draft_system,
+                   out)
         return n * output / out.stats[S_END], float(np.mean((out.finish_s - out.first_token_s) / max(output - 1, 1)))
 
     rate, tpot = run(int(concurrency))

@@ -27,24 +27,40 @@ One iteration, starting when the engine is free at time t:
     - ``static`` (request-level batching, FasterTransformer-style): waiting requests are admitted
       only when nothing runs, each reserving the blocks of its whole cache (prompt + output - 1
       tokens) at once, so the batch runs to its last request's end without preemption;
+    - a decode takes q = k + 1 tokens of the budget (k = ``spec_tokens`` draft tokens verified per
+      step with speculative decoding, else 0) and stops the pass when fewer are left;
     - a request scheduled for n tokens needs ceil((cached + n) / block_tokens) blocks. A running
       request short of a block preempts the newest running request (possibly itself): its blocks
       are freed and it returns to the front of the waiting queue with cached = 0 (recompute);
       a waiting request short of blocks stops admission (FCFS, no overtaking).
- 3. the iteration's time and energy: iteration_cost of its Batch (decode contexts cached + 1,
+ 3. where it runs (``plan``, PAPI's rule at the iteration's live RLP x TLP): with T = the
+    iteration's query tokens, dse.system.gpu.kernels.dispatch(policy, alpha, T) places FC and the
+    decodes' attention; FC stays on the GPU when the iteration has a prefill chunk or q exceeds
+    the FC pool's ``fc_max_query`` (PIM runs GEMV-like ops only); prefill chunks' attention runs
+    on the GPU (iteration_cost);
+ 4. the iteration's time and energy: iteration_cost of its Batch (decode contexts cached + q,
     chunk contexts cached + chunk), its FC / element-wise part looked up in per-token-count
-    tables made once per run; t += time;
- 4. the results: a chunk adds its tokens to cached; the chunk that reaches the target samples a
-    token (generated += 1; the first one sets ``first_token_s``); a decode caches one token and
-    samples one; a request with generated = output finishes at t and frees its blocks.
+    tables made once per run; with speculative decoding the draft model (``draft_ops`` on
+    ``draft_system``, on the GPU) first runs the iteration once (its chunks and one token per
+    decode) and then k - 1 more decode-only steps, each an iteration_cost at the decodes'
+    contexts cached + 1 (the draft's contexts growing by one token per step are not counted);
+    t += time;
+ 5. the results: a chunk adds its tokens to cached; the chunk that reaches the target samples a
+    token (generated += 1; the first one sets ``first_token_s``); a decode caches and samples
+    j = min(a, output - generated) tokens, a = 1 + the leading draft tokens accepted, each
+    accepted with probability ``acceptance`` (Leviathan et al.'s rule, iid per token; a = 1
+    without speculation) from a counter-based hash of (seed, request, generated) so the draws do
+    not depend on the schedule; a request with generated = output finishes at t and frees its
+    blocks.
 
 Feasibility is checked before the run (:func:`check_requests`): every request's final cache,
-prompt + output - 1 tokens, fits in the whole cache (else the oldest running request could not
+prompt + output - 1 + k tokens (its last decode's lookahead slots included), fits in the whole cache (else the oldest running request could not
 progress), and without chunking every prompt + output fits ``max_tokens`` (vLLM v0 requires
 max_num_batched_tokens >= max_model_len): then every iteration makes progress.
 
 Per request out: first token time, finish time, preemptions. Per run: iterations, busy seconds,
-energy, the integral of blocks in use over time, preemptions, prefill and decode tokens.
+energy, the integral of blocks in use over time, preemptions, prefill and decode tokens, decode
+steps (one per decode request per iteration), iterations with FC on the FC pool, draft seconds.
 """
 
 from __future__ import annotations
@@ -54,13 +70,16 @@ from typing import NamedTuple
 from dse.jit import nb
 import numpy as np
 
-from dse.system.gpu.kernels import Batch, iteration_total, token_ops_cost, token_ops_table
+from dse.system.gpu.kernels import (FC_POOL, GPU, P_GPU, Batch, dispatch, iteration_total, token_ops_cost,
+                                    token_ops_table)
 
 MAX_TABLE_TOKENS = 65536      # token budgets up to this tabulate the FC / element-wise ops' cost
 
 # Per-run totals (columns of Engine.stats).
-S_ITER, S_BUSY, S_ENERGY, S_BLOCK_S, S_PREEMPT, S_PREFILL_TOK, S_DECODE_TOK, S_END, S_MAX_RUNNING = range(9)
-N_STATS = 9
+(S_ITER, S_BUSY, S_ENERGY, S_BLOCK_S, S_PREEMPT, S_PREFILL_TOK, S_DECODE_TOK, S_END, S_MAX_RUNNING, S_DEC_STEPS,
+ S_FC_PIM, S_DRAFT_S) = range(12)
+N_STATS = 12
+M32 = 0xFFFFFFFF
 
 
 class EngineConfig(NamedTuple):
@@ -72,14 +91,17 @@ class EngineConfig(NamedTuple):
     kv_blocks: int             # blocks in the cache (GPU memory - weights - reserve, / block bytes)
     chunked: bool              # chunked prefill [enable_chunked_prefill]
     static: bool = False       # request-level (static) batching: a new batch only when the last has ended
+    spec_tokens: int = 0       # k: draft tokens verified per decode step [num_speculative_tokens]
+    acceptance: float = 0.0    # probability a draft token is accepted (iid)
+    seed: int = 0              # the acceptance draws'
 
 
-class Devices(NamedTuple):
-    """Where each op class runs (device-table rows of dse.system.gpu.kernels)."""
+class Plan(NamedTuple):
+    """Where each iteration's op classes run (dse.system.gpu.kernels.dispatch)."""
 
-    fc: int
-    attn: int
-    elem: int
+    policy: int = P_GPU        # P_GPU, P_GPU_ATTN_PIM or P_PAPI
+    alpha: float = 0.0         # PAPI: FC on the FC pool while the query tokens T <= alpha
+    fc_max_query: int = 0      # the FC pool's query tokens per request at most (GEMV-like)
 
 
 class EngineOut(NamedTuple):
@@ -103,11 +125,15 @@ def check_requests(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) ->
         return ""
     if int(prompt.min()) < 1 or int(output.min()) < 1:
         return "every request needs a prompt and an output of at least 1 token"
-    final = prompt + output - 1
+    if cfg.max_tokens < cfg.spec_tokens + 1:
+        return (f"max_num_batched_tokens ({cfg.max_tokens}) must hold one decode's {cfg.spec_tokens + 1} tokens "
+                f"({cfg.spec_tokens} speculative + 1)")
+    final = prompt + output - 1 + cfg.spec_tokens
     i = int(np.argmax(final))
     need = -(-int(final[i]) // cfg.block_tokens)
     if need > cfg.kv_blocks:
-        return (f"a request of {int(prompt[i])} + {int(output[i])} tokens needs {need} KV blocks of "
+        return (f"a request of {int(prompt[i])} + {int(output[i])} tokens"
+                + (f" (+ {cfg.spec_tokens} lookahead)" if cfg.spec_tokens else "") + f" needs {need} KV blocks of "
                 f"{cfg.block_tokens} tokens; the cache holds {cfg.kv_blocks}")
     longest = int((prompt + output).max())
     if not cfg.chunked and longest > cfg.max_tokens:
@@ -122,11 +148,46 @@ def _blocks(tokens, block_tokens):
 
 
 @nb.njit(cache=True)
-def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
+def mix32(x):
+    """A 32-bit integer hash (two multiply-xorshift rounds, constant 0x45d9f3b), exact in int64
+    arithmetic, so numba and plain Python give the same bits."""
+    x = x & M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & M32
+    return (x >> 16) ^ x
+
+
+@nb.njit(cache=True)
+def accepted_tokens(seed, request, generated, k, acceptance):
+    """1 + the leading draft tokens accepted of ``k``, each accepted when its uniform draw
+    mix32(h ^ i) / 2^32 < ``acceptance``, h = mix32(mix32(mix32(generated) ^ request) ^ seed)."""
+    h = mix32(mix32(mix32(generated) ^ request) ^ seed)
+    a = 1
+    for i in range(1, k + 1):
+        if mix32(h ^ i) / 4294967296.0 >= acceptance:
+            break
+        a += 1
+    return a
+
+
+@nb.njit(cache=True)
+def _token_cost(tabled, tab_t, tab_e, ops, system, fc, elem, tokens, head):
+    """:func:`token_ops_cost` at ``tokens``, from the table when there is one."""
+    if tabled and tokens < tab_t.shape[0]:
+        return tab_t[int(tokens)], tab_e[int(tokens)]
+    return token_ops_cost(ops, system, fc, elem, float(tokens), head)
+
+
+@nb.njit(cache=True)
+def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, draft_system, out):
     """Serve the requests (arrays sorted by arrival) on one replica; fills ``out`` (EngineOut).
-    The rules are in the module docstring; call :func:`check_requests` first."""
+    ``plan`` (:class:`Plan`) places the op classes; ``draft_ops`` / ``draft_system`` are the
+    draft model's when cfg.spec_tokens > 0 (else unused). The rules are in the module docstring;
+    call :func:`check_requests` first."""
     n = arrival_s.shape[0]
     bt = cfg.block_tokens
+    k_spec = cfg.spec_tokens
+    q = k_spec + 1
     cached = np.zeros(n, np.int64)
     generated = np.zeros(n, np.int64)
     target = np.zeros(n, np.int64)
@@ -142,15 +203,33 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
     for k in range(stats.shape[0]):
         stats[k] = 0.0
     # the FC and element-wise ops depend on the token count alone: tabulated once (same function,
-    # same values as computing them each iteration; dse.system.gpu.kernels.token_ops_cost)
+    # same values as computing them each iteration; dse.system.gpu.kernels.token_ops_cost), on the
+    # GPU, with FC on the FC pool (PAPI: up to alpha tokens), and for the draft model
     tabled = cfg.max_tokens <= MAX_TABLE_TOKENS
+    heads_max = min(cfg.max_seqs * q, cfg.max_tokens)
     body_t = np.empty(cfg.max_tokens + 1 if tabled else 1)
     body_e = np.empty(body_t.shape[0])
-    head_t = np.empty(min(cfg.max_seqs, cfg.max_tokens) + 1 if tabled else 1)
+    head_t = np.empty(heads_max + 1 if tabled else 1)
     head_e = np.empty(head_t.shape[0])
+    papi = plan.policy != P_GPU and plan.alpha >= 1.0
+    pim_n = min(int(min(plan.alpha, float(cfg.max_tokens))), heads_max) + 1 if tabled and papi else 1
+    pbody_t = np.empty(pim_n)
+    pbody_e = np.empty(pim_n)
+    phead_t = np.empty(pim_n)
+    phead_e = np.empty(pim_n)
+    dbody_t = np.empty(cfg.max_tokens + 1 if tabled and k_spec > 0 else 1)
+    dbody_e = np.empty(dbody_t.shape[0])
+    dhead_t = np.empty(cfg.max_seqs + 1 if tabled and k_spec > 0 else 1)
+    dhead_e = np.empty(dhead_t.shape[0])
     if tabled:
-        token_ops_table(ops, system, devs.fc, devs.elem, 0, body_t, body_e)
-        token_ops_table(ops, system, devs.fc, devs.elem, 1, head_t, head_e)
+        token_ops_table(ops, system, GPU, GPU, 0, body_t, body_e)
+        token_ops_table(ops, system, GPU, GPU, 1, head_t, head_e)
+        if papi:
+            token_ops_table(ops, system, FC_POOL, GPU, 0, pbody_t, pbody_e)
+            token_ops_table(ops, system, FC_POOL, GPU, 1, phead_t, phead_e)
+        if k_spec > 0:
+            token_ops_table(draft_ops, draft_system, GPU, GPU, 0, dbody_t, dbody_e)
+            token_ops_table(draft_ops, draft_system, GPU, GPU, 1, dhead_t, dhead_e)
     nxt = 0
     t = 0.0
     done = 0
@@ -170,14 +249,20 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
         if not cfg.chunked and size > 0 and admit:
             r = queue[head]
             prefill_only = (n_run < cfg.max_seqs and target[r] <= budget
-                            and _blocks(target[r] if not cfg.static else prompt[r] + output[r] - 1, bt) <= free)
+                            and _blocks(target[r] if not cfg.static else prompt[r] + output[r] - 1 + k_spec,
+                                        bt) <= free)
         # running requests, in admission order
         k = 0
         while k < n_run and not prefill_only:
-            if budget == 0:
-                break
             r = running[k]
-            want = 1 if cached[r] >= target[r] else min(target[r] - cached[r], budget)
+            if cached[r] >= target[r]:
+                want = q
+                if budget < q:
+                    break
+            else:
+                if budget == 0:
+                    break
+                want = min(target[r] - cached[r], budget)
             need = max(_blocks(cached[r] + want, bt) - held[r], 0)     # static: reserved at admission
             while need > free:                       # preempt the newest running request
                 v = running[n_run - 1]
@@ -212,7 +297,7 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
                 want = min(remaining, budget)
                 upto = cached[r] + want
                 if cfg.static:                            # the whole request's cache, reserved now
-                    upto = max(upto, prompt[r] + output[r] - 1)
+                    upto = max(upto, prompt[r] + output[r] - 1 + k_spec)
                 need = _blocks(upto, bt) - held[r]
                 if need > free:
                     break
@@ -239,8 +324,8 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
                 continue
             if cached[r] >= target[r]:
                 dec_n += 1.0
-                dec_ctx += cached[r] + 1.0
-                heads += 1.0
+                dec_ctx += cached[r] + q
+                heads += q
             else:
                 ctx = cached[r] + s
                 pre_n += 1.0
@@ -251,23 +336,47 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
                     heads += 1.0
         if dec_n + pre_n == 0.0:          # nothing could run (cannot happen after check_requests)
             break
-        if tabled:
-            tok_t = body_t[int(dec_n + pre_tok)] + head_t[int(heads)]
-            tok_e = body_e[int(dec_n + pre_tok)] + head_e[int(heads)]
+        T = dec_n * q + pre_tok
+        fc = GPU
+        attn = GPU
+        if plan.policy != P_GPU:
+            fc, attn, _ = dispatch(plan.policy, plan.alpha, T)
+            if pre_n > 0.0 or q > plan.fc_max_query:
+                fc = GPU
+        if fc == GPU:
+            bt_, be_ = _token_cost(tabled, body_t, body_e, ops, system, GPU, GPU, T, 0)
+            ht_, he_ = _token_cost(tabled, head_t, head_e, ops, system, GPU, GPU, heads, 1)
         else:
-            bt_, be_ = token_ops_cost(ops, system, devs.fc, devs.elem, dec_n + pre_tok, 0)
-            ht_, he_ = token_ops_cost(ops, system, devs.fc, devs.elem, heads, 1)
-            tok_t = bt_ + ht_
-            tok_e = be_ + he_
-        dt, energy, _ = iteration_total(Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads), ops,
-                                        system, devs.fc, devs.attn, tok_t, tok_e)
+            bt_, be_ = _token_cost(tabled, pbody_t, pbody_e, ops, system, fc, GPU, T, 0)
+            ht_, he_ = _token_cost(tabled, phead_t, phead_e, ops, system, fc, GPU, heads, 1)
+            stats[S_FC_PIM] += 1.0
+        dt, energy, _ = iteration_total(Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads, float(q)),
+                                        ops, system, fc, attn, bt_ + ht_, be_ + he_)
+        if k_spec > 0:
+            # the draft: the iteration once (chunks, one token per decode), then k - 1 decode steps
+            d_ctx = dec_ctx - dec_n * k_spec                  # each decode's cached + 1
+            d_heads = heads - dec_n * k_spec
+            bt_, be_ = _token_cost(tabled, dbody_t, dbody_e, draft_ops, draft_system, GPU, GPU, dec_n + pre_tok, 0)
+            ht_, he_ = _token_cost(tabled, dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU, d_heads, 1)
+            d_t, d_e, _ = iteration_total(Batch(dec_n, d_ctx, pre_n, pre_tok, pre_qc, pre_ctx, d_heads, 1.0),
+                                          draft_ops, draft_system, GPU, GPU, bt_ + ht_, be_ + he_)
+            if dec_n > 0.0:
+                bt_, be_ = _token_cost(tabled, dbody_t, dbody_e, draft_ops, draft_system, GPU, GPU, dec_n, 0)
+                ht_, he_ = _token_cost(tabled, dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU, dec_n, 1)
+                s_t, s_e, _ = iteration_total(Batch(dec_n, d_ctx, 0.0, 0.0, 0.0, 0.0, dec_n, 1.0),
+                                              draft_ops, draft_system, GPU, GPU, bt_ + ht_, be_ + he_)
+                d_t += (k_spec - 1) * s_t
+                d_e += (k_spec - 1) * s_e
+            dt += d_t
+            energy += d_e
+            stats[S_DRAFT_S] += d_t
         stats[S_BLOCK_S] += (cfg.kv_blocks - free) * dt
         t += dt
         stats[S_ITER] += 1.0
         stats[S_BUSY] += dt
         stats[S_ENERGY] += energy
         stats[S_PREFILL_TOK] += pre_tok
-        stats[S_DECODE_TOK] += dec_n
+        stats[S_DEC_STEPS] += dec_n
         if n_run > stats[S_MAX_RUNNING]:
             stats[S_MAX_RUNNING] = n_run
         keep = 0
@@ -277,8 +386,13 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, devs, out):
             sched[r] = 0
             if s > 0:
                 if cached[r] >= target[r]:
-                    cached[r] += 1
-                    generated[r] += 1
+                    a = 1
+                    if k_spec > 0:
+                        a = accepted_tokens(cfg.seed, r, generated[r], k_spec, cfg.acceptance)
+                    a = min(a, output[r] - generated[r])
+                    cached[r] += a
+                    generated[r] += a
+                    stats[S_DECODE_TOK] += a
                 else:
                     cached[r] += s
                     if cached[r] == target[r]:

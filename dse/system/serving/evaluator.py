@@ -119,6 +119,10 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
                            "run batching: none, whose request latencies assume the transformer's seq_len and "
                            "output_tokens (lengths need batching: continuous)")
         for i, m in enumerate(workload.models):
+            if m.serving is not None and m.serving.speculative is not None:
+                raise DseError(workload.source, f"models[{i}].serving.speculative", f"no speculative decoding: "
+                               f"{hw.source} may run batching: none, which has no decode steps (speculative "
+                               "decoding needs batching: continuous or static)")
             if m.serving is not None and m.serving.lengths is not None:
                 raise DseError(workload.source, f"models[{i}].serving.lengths", f"no per-request lengths: {hw.source} "
                                "may run batching: none, whose request latencies assume the transformer's seq_len "
@@ -306,7 +310,8 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
         for g, c in enumerate(configs):
             reason = c.problem or usable(t, c.pp, c.tp)
             if reason is None:
-                r = replica(t, hw, c, *_links(hw, c))
+                r = replica(t, hw, c, *_links(hw, c), m.serving.speculative if m.serving is not None else None,
+                            int(workload.serving.seed))
                 reason = r.problem or next((w for w in (check_requests(p, o, r.cfg) for p, o in mine) if w), None)
                 if reason is None:
                     out[(i, g)] = r
@@ -446,29 +451,36 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
 
 def _energy_per_token(point: ServingPoint, res: dict) -> float:
     """Joules per output token of the engines' whole run (continuous batching; NaN otherwise):
-    (sum over groups of the iterations' energy -- ops, collectives, sends -- + idle_w x the group's
-    GPUs x its engine's end time) / the output tokens of every request the engines finished."""
+    (sum over groups of the iterations' energy -- ops on GPUs and PIM pools, collectives, sends,
+    the draft model's steps -- + (idle_w x the group's GPUs + each powered PIM pool's idle_w x its
+    devices on the group) x its engine's end time) / the output tokens of every request the
+    engines finished."""
     from dse.system.serving.engine import S_END, S_ENERGY
 
     if not res or not res["stats"]:
         return float("nan")
     idle = float(point.hw.gpu.idle_w)
-    energy = sum(st[S_ENERGY] + idle * point.configs[g].size * st[S_END] for g, st in res["stats"].items())
+    energy = sum(st[S_ENERGY] + (idle * point.configs[g].size + res["pool_idle_w"][g]) * st[S_END]
+                 for g, st in res["stats"].items())
     done = np.isfinite(res["finish"])
     tokens = float(point.test_lengths[1][done].sum())
     return energy / tokens if tokens > 0 and energy > 0 else float("nan")     # 0: the GPU has no energy figures
 
 
 def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_tokens: np.ndarray) -> dict:
-    """TTFT and TPOT percentiles of the window's served requests, the KV cache's utilisation and
-    the preemptions, from the engines (NaN / 0 without continuous batching; module docstring of
-    dse.system.serving.batched)."""
-    from dse.system.serving.engine import S_BLOCK_S, S_END, S_PREEMPT
+    """TTFT and TPOT percentiles of the window's served requests, the KV cache's utilisation, the
+    preemptions, and over the engines' whole runs: the share of iterations with FC on the FC-PIM
+    pool, output tokens per decode step (1 without speculative decoding; 1 + accepted draft
+    tokens with it) and the draft model's share of the busy time (NaN / 0 without continuous
+    batching; module docstring of dse.system.serving.batched)."""
+    from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
+                                           S_FC_PIM, S_ITER, S_PREEMPT)
 
     nan = float("nan")
     if not res:
         return {"ttft_p50_s": nan, "ttft_p90_s": nan, "ttft_p99_s": nan, "tpot_p50_s": nan, "tpot_p90_s": nan,
-                "tpot_p99_s": nan, "kv_cache_utilisation": nan, "preemptions": 0}
+                "tpot_p99_s": nan, "kv_cache_utilisation": nan, "preemptions": 0, "fc_pim_iteration_share": nan,
+                "tokens_per_decode_step": nan, "draft_time_share": nan}
     first, finish = res["first"][inside], res["finish"][inside]
     done = np.isfinite(finish)
     ttft = (first - arrival[inside])[done]
@@ -478,12 +490,18 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
     block_s = sum(st[S_BLOCK_S] for st in stats.values())
     capacity = sum(res["blocks"][g] * st[S_END] for g, st in stats.items())
 
+    def total(col):
+        return float(sum(st[col] for st in stats.values()))
+
     def pct(x, q):
         return float(np.percentile(x, q)) if x.size else nan
 
     return {"ttft_p50_s": pct(ttft, 50), "ttft_p90_s": pct(ttft, 90), "ttft_p99_s": pct(ttft, 99),
             "tpot_p50_s": pct(tpot, 50), "tpot_p90_s": pct(tpot, 90), "tpot_p99_s": pct(tpot, 99), "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
-            "preemptions": int(sum(st[S_PREEMPT] for st in stats.values()))}
+            "preemptions": int(sum(st[S_PREEMPT] for st in stats.values())),
+            "fc_pim_iteration_share": total(S_FC_PIM) / total(S_ITER) if total(S_ITER) else nan,
+            "tokens_per_decode_step": total(S_DECODE_TOK) / total(S_DEC_STEPS) if total(S_DEC_STEPS) else nan,
+            "draft_time_share": total(S_DRAFT_S) / total(S_BUSY) if total(S_BUSY) else nan}
 
 
 def layout(configs: tuple[GroupConfig, ...]) -> str:

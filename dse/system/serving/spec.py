@@ -31,6 +31,11 @@ several models (AlpaServe). YAML layout (units in field names)::
         block_size: 16                     # tokens per KV-cache block
         chunked_prefill: true              # split prompts under the token budget (Sarathi-Serve)
         gpu_memory_utilization: 0.9        # share of GPU memory for weights, activations and KV cache
+      dispatch: {policy: papi, alpha: 32}  # with PIM pools: gpu | gpu_attn_pim | papi (PAPI's per-iteration rule)
+    interconnect:                          # with PIM pools: the named links they talk to the GPUs over
+      cxl: {bytes_per_s: 64 GB/s, latency_s: 1 us, pj_per_bit: 1.3}
+    pim:                                   # optional PIM pools (dse.system.gpu.pim), spread evenly over the GPUs
+      - {name: attn_pim, role: attn, count: 60, ..., link: cxl}
 
 ``groups``, ``tp``, ``placement``, ``admission``, ``batching`` and the engine's fields may be search
 knobs (``{choices: [...]}``; numbers also ``{low, high}``).
@@ -42,11 +47,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dse.spec.common import Knob, Node, choices_of
-from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, gpu_fields, parse_cluster, parse_gpu
+from dse.system.gpu.pim import (DISPATCH_FIELDS, FIELDS as PIM_FIELDS, LINK_FIELDS, Dispatch, PimPool, parse_dispatch,
+                                parse_interconnect, parse_pools)
+from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, Link, gpu_fields, parse_cluster, parse_gpu
 
 PLACEMENTS = ("simulated", "fast")
 ADMISSIONS = ("reject", "serve_late")
 BATCHING = ("none", "continuous", "static")
+# Dispatch policies an engine runs: prefill chunks need the GPU, so no PIM-only policy (PIM-only
+# decoding is papi with alpha at or above the token budget).
+SERVING_POLICIES = ("gpu", "gpu_attn_pim", "papi")
 
 
 @dataclass(frozen=True)
@@ -75,13 +85,23 @@ class ServingHardware:
     request_overhead_s: float | Knob
     batching: str | Knob = "none"
     engine: EngineSpec = EngineSpec()
+    pims: tuple[PimPool, ...] = ()
+    links: tuple[Link, ...] = ()
+    dispatch: Dispatch = Dispatch()
+
+    def link(self, name: str) -> Link:
+        return next(link for link in self.links if link.name == name)
 
 
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "": (("name", "kind", "gpu", "cluster"), ("system", "description")),
+    "": (("name", "kind", "gpu", "cluster"), ("system", "description", "interconnect", "pim")),
     "gpu": gpu_fields(),
     **CLUSTER_FIELDS,
-    "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s", "batching", "engine")),
+    "system": ((), ("groups", "tp", "placement", "admission", "request_overhead_s", "batching", "engine",
+                    "dispatch")),
+    "system.dispatch": DISPATCH_FIELDS,
+    "interconnect.<link>": LINK_FIELDS,
+    "pim[]": PIM_FIELDS,
     "system.engine": ((), ("max_num_seqs", "max_num_batched_tokens", "block_size", "chunked_prefill",
                            "gpu_memory_utilization")),
 }
@@ -202,6 +222,20 @@ def parse(root: Node) -> ServingHardware:
             raise f["engine"].fail("no engine section unless batching is continuous or static (or a choice of "
                                    "them)", "engine")
         engine = parse_engine(f["engine"])
+    links = parse_interconnect(top["interconnect"]) if "interconnect" in top else ()
+    pims = parse_pools(top["pim"], tuple(x.name for x in links)) if "pim" in top else ()
+    dispatch = Dispatch()
+    if pims or "dispatch" in f:
+        engines = {"continuous", "static"}
+        if not set(choices_of(batching)) <= engines:
+            node = top["pim"] if pims else f["dispatch"]
+            raise node.fail("batching: continuous or static for PIM pools and a dispatch policy (the engine "
+                            "dispatches each iteration; batching: none has no iterations)", "pim" if pims else
+                            "dispatch")
+        if "dispatch" not in f:
+            raise system.child("dispatch", None).fail(f"a dispatch policy for the PIM pools (one of "
+                                                      f"{list(SERVING_POLICIES)})")
+        dispatch = parse_dispatch(f["dispatch"], True, pims, SERVING_POLICIES)
     return ServingHardware(name=name, source=root.source, gpu=gpu, cluster=cluster, groups=groups, tp=tp,
                            placement=placement, admission=admission, request_overhead_s=overhead,
-                           batching=batching, engine=engine)
+                           batching=batching, engine=engine, pims=pims, links=links, dispatch=dispatch)
