@@ -26,6 +26,8 @@ PIPE_WL = ROOT / "workloads/zb_table5_profiled.yaml"
 PIPE_HW = ROOT / "hardware/pipeline_only.yaml"
 SV_WL = ROOT / "workloads/bert_2x2.6b.yaml"
 SV_HW = ROOT / "hardware/v100x2_6gb.yaml"
+PAPI_WL = ROOT / "workloads/gpt3_66b_papi_serving.yaml"
+PAPI_HW = ROOT / "hardware/papi_serving.yaml"
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,36 @@ CASES = [
     Case("serving: a trace length of zero", search(lambda t: traced(
         t, "arrival_s,model,prompt_tokens,output_tokens\n0.5,bert-a,0,1\n"), SV_HW),
          "t.csv: line 2: expected prompt_tokens and output_tokens in [1, 1e+07]"),
+    Case("serving: an acceptance rate above 1", search(lambda t: edited(
+        t, PAPI_WL, "acceptance_rate: 0.8", "acceptance_rate: 1.2"), PAPI_HW),
+         "models[0].serving.speculative.acceptance_rate: expected a probability in [0, 1], got 1.2"),
+    Case("serving: a negative acceptance rate", search(lambda t: edited(
+        t, PAPI_WL, "acceptance_rate: 0.8", "acceptance_rate: -0.1"), PAPI_HW),
+         "models[0].serving.speculative.acceptance_rate: expected a number >= 0, got -0.1"),
+    Case("serving: 100 speculative tokens", search(lambda t: edited(
+        t, PAPI_WL, "tokens: {choices: [1, 0, 3]}", "tokens: 100"), PAPI_HW),
+         "models[0].serving.speculative.tokens: expected an integer >= 0, at most 64"),
+    Case("serving: a draft without its fields", search(lambda t: edited(
+        t, PAPI_WL, "draft: {preset: gpt3-1.3b, precision_bits: 16, seq_len: 512}", "draft: {seq_len: 512}"), PAPI_HW),
+         "models[0].serving.speculative.draft.num_hidden_layers: expected a value (missing field"),
+    Case("serving: speculative decoding without batching", search(lambda t: edited(
+        t, SV_WL, "serving: {rate_per_s: 4}", "serving: {rate_per_s: 4, speculative: {draft: {preset: gpt2, seq_len: 64}, "
+        "tokens: 2, acceptance_rate: 0.5}}"), SV_HW),
+         "models[0].serving.speculative: expected no speculative decoding"),
+    Case("serving: PIM pools without an engine", search(PAPI_WL, lambda t: edited(
+        t, PAPI_HW, "  batching: continuous\n", "  batching: {choices: [continuous, none]}\n")),
+         "pim: expected batching: continuous or static for PIM pools and a dispatch policy"),
+    Case("serving: a PIM-only policy", search(PAPI_WL, lambda t: edited(
+        t, PAPI_HW, "policy: {choices: [papi, gpu_attn_pim, gpu]}", "policy: pim_split")),
+         "system.dispatch.policy: expected one of ['gpu', 'gpu_attn_pim', 'papi'], got 'pim_split'"),
+    Case("serving: papi without its pools", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: continuous\n  dispatch: {policy: papi}\n")),
+         "system.dispatch.policy: expected a policy this hardware can run (policy papi needs a gpu and PIM pools with roles "
+         "fc and attn)"),
+    Case("serving: PIM pools without a policy", search(PAPI_WL, lambda t: edited(
+        t, PAPI_HW, "  dispatch:\n    policy: {choices: [papi, gpu_attn_pim, gpu]}\n"
+                    "    alpha: {choices: [32, 8, 16, 64, 128, 2048]}\n", "")),
+         "system.dispatch: expected a dispatch policy for the PIM pools"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

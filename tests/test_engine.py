@@ -463,14 +463,14 @@ models:
 
 
 def continuous_case(tmp_path, trace, groups="1", gpus=1, more="", layers=2, tiny_serving="{slo_s: 0.042}",
-                    serving_extra="", batching="continuous"):
+                    serving_extra="", batching="continuous", hw_extra=""):
     from dse.spec.hardware import load_hardware
     from dse.spec.workload import load_workload
     from dse.system.base import kind_named
 
     header = "arrival_s,model" + (",prompt_tokens,output_tokens" if trace and len(trace[0]) == 4 else "")
     (tmp_path / "trace.csv").write_text(header + "\n" + "".join(",".join(str(x) for x in row) + "\n" for row in trace))
-    (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus, batching=batching))
+    (tmp_path / "hw.yaml").write_text(HW_CONTINUOUS.format(groups=groups, gpus=gpus, batching=batching) + hw_extra)
     (tmp_path / "wl.yaml").write_text(WL_CONTINUOUS.format(more=more, layers=layers, tiny_serving=tiny_serving,
                                                                   serving_extra=serving_extra))
     wl, hw = load_workload(tmp_path / "wl.yaml"), load_hardware(tmp_path / "hw.yaml")
@@ -584,6 +584,56 @@ def test_continuous_pipeline_group_by_hand(tmp_path):
     # both GPUs for 30 ms = 6 J over 3 output tokens; $3.6 an hour for 2 GPUs at 3 tokens a second
     assert r["energy_per_token_j"] == pytest.approx(2.0, rel=1e-3)
     assert r["usd_per_million_tokens"] == pytest.approx(3.6 * 2 / 3600 / 3 * 1e6, rel=1e-9)
+
+
+# PIM pools for the serving kind: rates so high the bytes cost ~0 (8 banks x 1e13 B/s per bank), an
+# FC pool of 0.2 ms per op behind a 0.1 ms link, an attention pool of 0.5 ms per op behind 1 ms.
+PIM_POOLS = """  dispatch: {{policy: {policy}, alpha: 4}}
+interconnect:
+  fast: {{bytes_per_s: 1e16, latency_s: 0.1 ms, pj_per_bit: 0}}
+  slow: {{bytes_per_s: 1e16, latency_s: 1 ms, pj_per_bit: 0}}
+pim:
+  - &pool {{name: fc_pim, role: fc, count: 1, dies: 1, banks_per_die: {fc_banks}, bank_bytes: 32 KiB,
+           fpus_per_bank: 1, fpu_flop_per_s: 1e13, bank_bytes_per_s: 1e13, external_bytes_per_s: 1e16,
+           power_multiple: 1000, max_query_tokens: 4, bank_mm2: 1, fpu_mm2: 0, die_max_mm2: 1000,
+           access_pj_per_bit: 0, alu_pj_per_flop: 0, kernel_floor_s: 0.2 ms, link: fast}}
+  - {{<<: *pool, name: attn_pim, role: attn, count: 2, banks_per_die: 8, bank_bytes: 1 KiB, kernel_floor_s: 0.5 ms,
+      idle_w: 2 W, link: slow}}
+"""
+
+
+def test_continuous_with_pim_pools_by_hand(tmp_path):
+    """The tiny model (2 layers, h 64, FP16) on one flat GPU (10 ms a step, idle 100 W) with PAPI's
+    pools, alpha 4, one request of prompt 4 and output 3:
+      capacity  the attention pool holds the KV cache: 2 devices x 8 banks x 1 KiB = 16,384 B over
+                blocks of 2 tokens x K+V 256 B x 2 layers = 1,024 B: 16 blocks; the FC pool holds
+                the weights, 209,408 B (test_continuous_pipeline_group_by_hand's stage + the
+                embedding) on its 1 device of 8 x 32 KiB = 262,144 B; the GPU holds neither
+      it 1      the prompt on the GPU, its K/V sent to the attention pool (1 ms): 11 ms
+      it 2, 3   a decode, T = 1 <= alpha: FC on the FC pool, 9 launches x (0.2 + 0.1) ms, and
+                attention on the attention pool, 2 x (0.5 + 1) ms: 15.7 ms each
+    TTFT 11 ms, finish 42.4 ms, TPOT 15.7 ms; FC on FC-PIM in 2 of 3 iterations; energy: idle only,
+    (100 W + 2 x 2 W) x 42.4 ms over 3 tokens. gpu_attn_pim: FC on the GPU, 13 ms decodes, the
+    attention pool powered; an FC pool too small for the weights: infeasible, saying so."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
+                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=8))
+    rep = point.replicas[(0, 0)]
+    assert (rep.weights_bytes, rep.kv_block_bytes, rep.cfg.kv_blocks) == (0.0, 0.0, 16)
+    r = kind.design_rows(point)[0][0]
+    assert r["feasible"], r["violations"]
+    assert r["ttft_p50_s"] == pytest.approx(0.011, rel=1e-6) and r["tpot_p50_s"] == pytest.approx(0.0157, rel=1e-6)
+    assert r["fc_pim_iteration_share"] == pytest.approx(2 / 3)
+    assert r["energy_per_token_j"] == pytest.approx(104 * 0.0424 / 3, rel=1e-6)
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
+                                  hw_extra=PIM_POOLS.format(policy="gpu_attn_pim", fc_banks=8))
+    r = kind.design_rows(point)[0][0]
+    assert r["tpot_p50_s"] == pytest.approx(0.013, rel=1e-6) and r["fc_pim_iteration_share"] == 0.0
+    assert point.replicas[(0, 0)].weights_bytes == 209_408
+    assert r["energy_per_token_j"] == pytest.approx(104 * (0.011 + 2 * 0.013) / 3, rel=1e-6)
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
+                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=6))
+    r = kind.design_rows(point)[0][0]
+    assert not r["feasible"] and "fc_pim: weights 0.000209 GB per device > 0.000197 GB" in r["violations"]
 
 
 @pytest.mark.parametrize("objectives, attained", [

@@ -38,7 +38,7 @@ def tables():
 
 # The shared GPU layer's fields (gpu.*, cluster.*) have one table for every GPU-side kind.
 SHARED = "GPU, link and cluster fields"
-SHARED_SECTIONS = ("gpu.", "cluster.")
+SHARED_SECTIONS = ("gpu.", "cluster.", "pim[].", "interconnect.")
 
 
 @pytest.mark.parametrize("heading, fields", list(tables()), ids=lambda v: v if isinstance(v, str) else "")

@@ -14,6 +14,19 @@ Replica of model m on a group of tp x pp GPUs (:func:`replica`):
 A replica with fewer blocks than its longest request needs (check_requests) cannot run it: the
 design point is infeasible with that reason.
 
+With PIM pools (``pim``, ``system.dispatch``; dse.system.gpu.pim) each pool the policy uses is
+spread evenly over the cluster's GPUs: a stage of a group of s GPUs gets floor(count x s /
+(GPUs x pp)) devices (none: infeasible). The FC pool (policy papi) holds the weights: the
+largest stage's, tp x its per-GPU bytes, over its devices, each within its capacity, and the GPUs
+hold none. The attention pool (gpu_attn_pim, papi) holds the KV cache: blocks = floor(devices x
+capacity / (block_size x K+V bytes of the stage's layers, all heads)), and the GPUs hold none of
+it. The engine dispatches each iteration (dse.system.serving.engine, Plan).
+
+Speculative decoding (``models[].serving.speculative``): the draft model runs unsharded (tp 1)
+on the group's GPU; its weights and its KV cache (block_size x its K+V bytes per token, all
+layers) are charged on every GPU of the group -- conservative for tp > 1, where vLLM keeps one
+copy -- so blocks = floor(usable / (the target's block bytes on the GPU + the draft's)).
+
 Iterations cost dse.system.gpu.kernels.iteration_cost on the group's tp x pp system (TP
 collectives over the group's TP link, stage sends over its send link). Simplification, stated: a
 pp > 1 replica runs each iteration through all its stages before the next starts (the layers'
