@@ -18,8 +18,8 @@ from dse.system.gpu.devices import blank_device_table, fill_gpu_row
 from dse.system.gpu.kernels import Batch, GpuSystem, Step, iteration_cost, step_cost
 from dse.system.gpu.spec import Gpu
 from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
-                                       S_FC_PIM, S_ITER, S_MAX_RUNNING, S_PREEMPT, S_PREFILL_TOK, EngineConfig,
-                                       Plan, accepted_tokens, check_requests, engine_out, run_engine)
+                                       S_FC_PIM, S_INSIDE_S, S_ITER, S_MAX_RUNNING, S_PREEMPT, S_PREFILL_TOK,
+                                       EngineConfig, Plan, accepted_tokens, tbt_percentile, check_requests, engine_out, run_engine)
 
 TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=256,
                    vocab_size=100, seq_len=10, batch=1, precision_bits=16, architecture="gpt")
@@ -120,6 +120,11 @@ def test_chunked_prefill_by_hand():
     assert (s[S_ITER], s[S_PREFILL_TOK], s[S_DECODE_TOK], s[S_MAX_RUNNING], s[S_PREEMPT]) == (3, 9, 3, 3, 0)
     assert s[S_BLOCK_S] == pytest.approx(14 * 0.01) and s[S_BUSY] == pytest.approx(0.03)
     assert s[S_END] == pytest.approx(0.03)
+    # time between tokens: r0's 2nd and 3rd tokens and r2's 2nd, 10 ms after their previous: three
+    # gaps in the bin holding 10 ms (50 bins a decade: its middle within 2.3 %); inside the engine
+    # r0 30 ms, r1 20 ms, r2 25 ms = 75 ms (Little: sum of finish - arrival)
+    assert out.tbt_hist.sum() == 3 and tbt_percentile(out.tbt_hist, 99) == pytest.approx(0.01, rel=0.024)
+    assert s[S_INSIDE_S] == pytest.approx(0.075)
 
 
 def test_prefills_first_without_chunking_by_hand():
@@ -245,6 +250,54 @@ def test_accepted_tokens_follow_the_truncated_geometric_mean(k, acceptance):
     draws = [accepted_tokens(7, r, g, k, acceptance) for r in range(300) for g in range(200)]
     assert np.mean(draws) == pytest.approx((1 - acceptance ** (k + 1)) / (1 - acceptance), rel=0.01)
     assert min(draws) == 1 and max(draws) == k + 1
+
+
+def test_littles_law_on_a_long_run():
+    """L = lambda W on one sample path: the engine's integral of requests inside (waiting or
+    running, counted from the queue it keeps) over the run equals the sum over requests of
+    finish - arrival (their own times), when the run starts and ends empty. 6,000 Poisson arrivals
+    near saturation on a KV cache small enough to preempt, with speculation, so queue, running
+    batch, preemption and admission all move requests; the time-average number inside is then
+    lambda x W with lambda = requests / the run's end."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    arrival = np.cumsum(rng.exponential(0.004, n))
+    prompt, output = rng.integers(1, 60, n), rng.integers(1, 40, n)
+    cfg = EngineConfig(16, 64, 4, 120, True, False, 2, 0.6, 3)
+    out = serve(arrival, prompt, output, cfg, flat(0.002), draft=flat(0.0005))
+    s = out.stats
+    assert s[S_PREEMPT] > 100 and s[S_MAX_RUNNING] == 16             # the case exercises what it should
+    lam, w = n / s[S_END], float(np.mean(out.finish_s - arrival))
+    assert s[S_INSIDE_S] / s[S_END] == pytest.approx(lam * w, rel=1e-9)
+    # every output token after a request's first went through the TBT histogram
+    assert out.tbt_hist.sum() == pytest.approx(float((output - 1).sum()))
+
+
+def test_speculative_draft_takes_gpu_memory_by_hand(tmp_path):
+    """The tiny model (2 layers) with a 1-layer draft of the same shape, k = 2. Per GPU: the
+    model's weights 2 x 98,304 + the tied embedding 12,800 = 209,408 B, the draft's 98,304 +
+    12,800 = 111,104 B, activations at the 5-token budget 6,400 B; a block of 2 tokens holds the
+    model's K/V, 2 x 256 B x 2 layers = 1,024 B, and the draft's, 2 x 256 x 1 = 512 B:
+    floor((0.9e9 - 209,408 - 111,104 - 6,400) / 1,536) = 585,724 blocks (without a draft 878,695,
+    test_continuous_pipeline_group_by_hand's figure)."""
+    draft = ("{slo_s: 1, speculative: {draft: {num_hidden_layers: 1, hidden_size: 64, num_attention_heads: 4, "
+             "intermediate_size: 256, vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt}, "
+             "tokens: 2, acceptance_rate: 0.5}}")
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving=draft)
+    rep = point.replicas[(0, 0)]
+    assert (rep.kv_block_bytes, rep.cfg.kv_blocks, rep.cfg.spec_tokens) == (1_536, 585_724, 2)
+    r = kind.design_rows(point)[0][0]
+    assert r["feasible"] and r["draft_time_share"] > 0 and 1 <= r["tokens_per_decode_step"] <= 3
+
+
+def test_speculative_decode_waits_for_budget_by_hand():
+    """Budget 5, k = 1 (a decode takes 2 tokens), acceptance 0; three requests of prompt 1 and
+    output 3 at t = 0 (10 ms an iteration, draft free). it 1: three 1-token prefills. it 2, 3: r0
+    and r1 decode (4 tokens); the 1 token left cannot hold r2's decode: it waits (r0, r1 done at
+    30 ms). it 4, 5: r2 decodes: done at 50 ms."""
+    cfg = EngineConfig(4, 5, 2, 100, True, False, 1, 0.0, 0)
+    out = serve([0.0] * 3, [1, 1, 1], [3, 3, 3], cfg, flat(0.01), draft=flat(0.0))
+    assert out.finish_s.tolist() == pytest.approx([0.03, 0.03, 0.05])
 
 
 def pim_flat(step_s=0.01):
@@ -650,6 +703,17 @@ def test_continuous_attainment_needs_every_objective(tmp_path, objectives, attai
     r = kind.design_rows(point)[0][0]
     assert r["slo_attainment"] == pytest.approx(attained) and r["served"] == 3
     assert r["ttft_p90_s"] == pytest.approx(0.02 + 0.8 * 0.005, rel=1e-6)
+
+
+@pytest.mark.parametrize("target, feasible", [(0.9, False), (0.6, True)])
+def test_min_slo_attainment_is_a_constraint(tmp_path, target, feasible):
+    """The three requests of test_continuous_serving_metrics_by_hand with a TTFT objective of 22 ms
+    (TTFT 10, 20, 25 ms): attainment 2/3, below 0.9 (infeasible, saying so), above 0.6."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")],
+                                  tiny_serving="{ttft_slo_s: 0.022}", serving_extra=f", min_slo_attainment: {target}")
+    r = kind.design_rows(point)[0][0]
+    assert r["slo_attainment"] == pytest.approx(2 / 3) and r["feasible"] == feasible
+    assert ("SLO attainment 0.6667 < serving.min_slo_attainment 0.9" in r["violations"]) != feasible
 
 
 def test_continuous_objectives_default_to_the_workloads(tmp_path):

@@ -144,6 +144,7 @@ class Serving:
     trace: str | None = None               # the CSV's path (relative paths: to the workload file)
     ttft_slo_s: float | Knob | None = None      # defaults of the models' TTFT and TPOT objectives
     tpot_slo_s: float | Knob | None = None
+    min_slo_attainment: float | Knob | None = None   # a design below it is infeasible (SLOs as a constraint)
     trace_sha256: str | None = None        # its content's hash (part of the spec's identity)
     trace_lengths: bool = False            # the trace carries prompt_tokens, output_tokens per request
 
@@ -158,7 +159,7 @@ class Serving:
 # The serving sections' fields (required, optional), merged into dse.spec.workload.FIELDS.
 SERVING_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "serving": ((), ("duration_s", "warmup_s", "seed", "arrival", "total_rate_per_s", "rate_split",
-                     "power_law_alpha", "slo_scale", "trace", "ttft_slo_s", "tpot_slo_s")),
+                     "power_law_alpha", "slo_scale", "trace", "ttft_slo_s", "tpot_slo_s", "min_slo_attainment")),
     "serving.arrival": (("process",), ("cv", "burst_factor", "burst_fraction", "mean_burst_s")),
     "models[].serving": ((), ("rate_per_s", "arrival", "slo_s", "slo_scale", "profiled", "ttft_slo_s",
                               "tpot_slo_s", "lengths", "speculative")),
@@ -369,6 +370,8 @@ def parse_serving(node: Node, models: tuple, model_nodes: list[Node]):
     for key in ("ttft_slo_s", "tpot_slo_s"):
         if key in f:
             values[key] = f[key].number("s")
+    if "min_slo_attainment" in f:
+        values["min_slo_attainment"] = f["min_slo_attainment"].fraction()
     names = [m.name for m in models]
     if "trace" in f:
         path = Path(f["trace"].name(knob=False))

@@ -4,6 +4,11 @@ Llama-2-7B replica on an A100 (hardware/a100x8.yaml's calibrated GPU row), Poiss
 prompts uniform in [64, 1024) and outputs in [16, 400) tokens, chunked (budget 2,048) and
 prefill-first (budget 4,096), an hour of arrivals at each rate.
 
+Part 2, the issue's goal (one simulated hour of a 16-GPU deployment at 50 requests/s in <= 2 s on
+one core): workloads/llama31_8b_fixed.yaml (1,024 in / 128 out) at 50 req/s for 3,600 s on
+hardware/a100x8_vllm.yaml grown to 2 nodes, 16 one-GPU replicas; CPU seconds of the engines
+(run_replicas) and of the whole evaluation (build, placement, engines, metrics).
+
     python tests/bench/bench_engine.py [--rates 2,5,10]
 """
 
@@ -61,5 +66,37 @@ def main() -> None:
                   f"{out.stats[S_PREEMPT]:,.0f} preemptions")
 
 
+def deployment() -> None:
+    from dataclasses import replace
+
+    from dse.spec.bundled import spec
+    from dse.system.serving.batched import run_replicas
+    from dse.system.serving.engine import S_ITER as ITER
+    from dse.system.serving.evaluator import build, evaluate, place
+
+    wl = spec("workloads", "llama31_8b_fixed")
+    wl = replace(wl, serving=replace(wl.serving, duration_s=3600.0),
+                 models=(replace(wl.models[0], serving=replace(wl.models[0].serving, rate_per_s=50.0)),))
+    hw = spec("hardware", "a100x8_vllm", {"system.tp": 1})
+    hw = replace(hw, cluster=replace(hw.cluster, nodes=2), groups="+".join(["1"] * 16))
+    cpu = time.process_time()
+    point = build(wl, hw)
+    placed, _ = place(point)
+    build_s = time.process_time() - cpu
+    cpu = time.process_time()
+    res = run_replicas(point.replicas, placed, point.test.arrival_s, point.test.model, *point.test_lengths)
+    engines_s = time.process_time() - cpu
+    cpu = time.process_time()
+    m = evaluate(point, placed)
+    whole_s = time.process_time() - cpu + build_s
+    iters = sum(st[ITER] for st in res["stats"].values())
+    n = point.test.arrival_s.shape[0]
+    print(f"16 one-GPU Llama-3.1-8B replicas, 50 req/s for one simulated hour: {n:,} requests, {iters:,.0f} "
+          f"iterations; engines {engines_s:.2f} s CPU ({iters / engines_s:,.0f} it/s, {n / engines_s:,.0f} "
+          f"requests/s); the whole evaluation {whole_s:.2f} s (goal <= 2 s); goodput {m['goodput_per_s']:.4g} "
+          f"req/s, TPOT p50 {m['tpot_p50_s'] * 1e3:.3g} ms")
+
+
 if __name__ == "__main__":
     main()
+    deployment()

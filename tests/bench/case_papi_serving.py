@@ -30,23 +30,10 @@ sys.path.insert(0, str(ROOT))
 from dse.spec.common import resolve  # noqa: E402
 from dse.spec.hardware import load_hardware  # noqa: E402
 from dse.spec.workload import load_workload  # noqa: E402
-from dse.system.serving.evaluator import build, evaluate, place  # noqa: E402
+from dse.system.serving.cases import best_dispatch  # noqa: E402
 
 DESIGNS = {"PAPI": ("papi", (8, 16, 32, 64, 128)), "A100+AttAcc": ("gpu_attn_pim", (32,)),
            "PIM-only": ("papi", (2048,)), "A100": ("gpu", (32,))}
-
-
-def run(wl, hw, policy, alpha) -> dict:
-    h = resolve(hw, {"system.dispatch.policy": policy, "system.dispatch.alpha": alpha})
-    point = build(wl, h)
-    return evaluate(point, place(point)[0])
-
-
-def best(wl, hw, policy, alphas) -> tuple[dict, float]:
-    """The feasible row of the highest goodput, then the lowest TPOT p50, and its alpha."""
-    rows = [(run(wl, hw, policy, a), a) for a in alphas]
-    rows = [(r, a) for r, a in rows if r["feasible"]]
-    return max(rows, key=lambda ra: (ra[0]["goodput_per_s"], -ra[0]["tpot_p50_s"]))
 
 
 def main() -> None:
@@ -56,7 +43,7 @@ def main() -> None:
     parser.add_argument("--tokens", default="0,1,3")
     args = parser.parse_args()
     wl0 = load_workload(str(ROOT / "workloads/gpt3_66b_papi_serving.yaml"))
-    hw = load_hardware(str(ROOT / "hardware/papi_serving.yaml"))
+    hw = resolve(load_hardware(str(ROOT / "hardware/papi_serving.yaml")), {})
     ratios: dict[str, list] = {k: [] for k in DESIGNS if k != "PAPI"}
     print(f"{'CV':>3} {'req/s':>5} {'TLP':>3}  {'design':12} {'goodput/s':>9} {'TPOT p50':>9} {'TTFT p99':>9} "
           f"{'J/token':>8} {'FC-PIM':>6} {'alpha':>5}")
@@ -65,7 +52,7 @@ def main() -> None:
             for k in (int(x) for x in args.tokens.split(",")):
                 wl = resolve(wl0, {"serving.arrival.cv": cv, "serving.total_rate_per_s": rate,
                                    "models[0].serving.speculative.tokens": k})
-                rows = {name: best(wl, hw, *spec) for name, spec in DESIGNS.items()}
+                rows = {name: best_dispatch(wl, hw, *spec) for name, spec in DESIGNS.items()}
                 for j, (name, (r, a)) in enumerate(rows.items()):
                     head = f"{cv:3g} {rate:5g} {k + 1:3d}" if j == 0 else " " * 13
                     print(f"{head}  {name:12} {r['goodput_per_s']:9.3f} {r['tpot_p50_s'] * 1e3:7.2f}ms "

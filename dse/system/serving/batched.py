@@ -183,8 +183,8 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
                  prompt: np.ndarray, output: np.ndarray) -> dict:
     """Run every placed replica's engine on its share of the requests (round robin per model).
     Returns per request first token and finish times (NaN: no replica), the replica of each, and
-    per group the engine's stats (dse.system.serving.engine S_* columns), KV blocks and the idle
-    watts of the PIM devices its policy powers."""
+    per group the engine's stats (dse.system.serving.engine S_* columns), KV blocks, the idle
+    watts of the PIM devices its policy powers and the time-between-tokens histogram."""
     from dse.system.serving.engine import engine_out, run_engine
 
     n = arrival.shape[0]
@@ -194,6 +194,7 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
     stats: dict[int, np.ndarray] = {}
     blocks: dict[int, int] = {}
     pool_idle: dict[int, float] = {}
+    tbt: dict[int, np.ndarray] = {}
     for m in range(placed.shape[0]):
         groups = np.flatnonzero(placed[m])
         mine = np.flatnonzero(model == m)
@@ -210,5 +211,6 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
             stats[int(g)] = out.stats
             blocks[int(g)] = r.cfg.kv_blocks
             pool_idle[int(g)] = sum(float(pool.idle_w) * n for pool, n in r.pool_devices)
+            tbt[int(g)] = out.tbt_hist
     return {"first": first, "finish": finish, "group": group_of, "stats": stats, "blocks": blocks,
-            "pool_idle_w": pool_idle}
+            "pool_idle_w": pool_idle, "tbt_hist": tbt}

@@ -60,7 +60,11 @@ max_num_batched_tokens >= max_model_len): then every iteration makes progress.
 
 Per request out: first token time, finish time, preemptions. Per run: iterations, busy seconds,
 energy, the integral of blocks in use over time, preemptions, prefill and decode tokens, decode
-steps (one per decode request per iteration), iterations with FC on the FC pool, draft seconds.
+steps (one per decode request per iteration), iterations with FC on the FC pool, draft seconds,
+the integral of requests inside (waiting or running, each from its arrival: Little's law, sum
+over requests of finish - arrival), and a histogram of every token's time between tokens (a
+token's gap after its request's previous one, the first token excluded; a recomputed request's
+token after a preemption carries the stall).
 """
 
 from __future__ import annotations
@@ -77,8 +81,14 @@ MAX_TABLE_TOKENS = 65536      # token budgets up to this tabulate the FC / eleme
 
 # Per-run totals (columns of Engine.stats).
 (S_ITER, S_BUSY, S_ENERGY, S_BLOCK_S, S_PREEMPT, S_PREFILL_TOK, S_DECODE_TOK, S_END, S_MAX_RUNNING, S_DEC_STEPS,
- S_FC_PIM, S_DRAFT_S) = range(12)
-N_STATS = 12
+ S_FC_PIM, S_DRAFT_S, S_INSIDE_S) = range(13)
+N_STATS = 13
+# Time between tokens (TBT): a histogram of every output token's gap after its request's previous
+# token, TBT_PER_DECADE log-spaced bins per decade from TBT_LO seconds (bin 0: gaps <= TBT_LO,
+# tokens of one speculative step after the first included).
+TBT_LO = 1e-6
+TBT_PER_DECADE = 50
+TBT_BINS = 10 * TBT_PER_DECADE + 1
 M32 = 0xFFFFFFFF
 
 
@@ -109,10 +119,30 @@ class EngineOut(NamedTuple):
     finish_s: np.ndarray       # float64 [n]
     preemptions: np.ndarray    # int64 [n]
     stats: np.ndarray          # float64 [N_STATS]
+    tbt_hist: np.ndarray       # float64 [TBT_BINS]: tokens per time-between-tokens bin
 
 
 def engine_out(n: int) -> EngineOut:
-    return EngineOut(np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64), np.zeros(N_STATS))
+    return EngineOut(np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64), np.zeros(N_STATS),
+                     np.zeros(TBT_BINS))
+
+
+def tbt_percentile(hist: np.ndarray, q: float) -> float:
+    """The q-th percentile (0-100) of the gaps a TBT histogram holds: the geometric middle of the
+    bin where the cumulative count first reaches q % (bin 0: TBT_LO); NaN when it is empty."""
+    total = float(hist.sum())
+    if total <= 0:
+        return float("nan")
+    k = int(np.searchsorted(np.cumsum(hist), q / 100.0 * total))
+    return TBT_LO if k == 0 else TBT_LO * 10.0 ** ((k - 0.5) / TBT_PER_DECADE)
+
+
+@nb.njit(cache=True)
+def _tbt_bin(gap):
+    if gap <= TBT_LO:
+        return 0
+    k = int(np.ceil(np.log10(gap / TBT_LO) * TBT_PER_DECADE))
+    return min(max(k, 1), TBT_BINS - 1)
 
 
 def check_requests(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) -> str:
@@ -192,6 +222,9 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
     generated = np.zeros(n, np.int64)
     target = np.zeros(n, np.int64)
     held = np.zeros(n, np.int64)            # blocks held
+    last_tok = np.zeros(n)                  # time of each request's latest token
+    hist = out.tbt_hist
+    hist[:] = 0.0
     sched = np.zeros(n, np.int64)           # tokens scheduled this iteration (0: not in the batch)
     queue = np.empty(n + 1, np.int64)       # waiting, a ring: front at head
     head = 0
@@ -236,6 +269,7 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
     while done < n:
         while nxt < n and arrival_s[nxt] <= t:
             target[nxt] = prompt[nxt]
+            stats[S_INSIDE_S] += t - arrival_s[nxt]          # inside since its arrival
             queue[(head + size) % (n + 1)] = nxt
             size += 1
             nxt += 1
@@ -371,7 +405,10 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
             energy += d_e
             stats[S_DRAFT_S] += d_t
         stats[S_BLOCK_S] += (cfg.kv_blocks - free) * dt
+        stats[S_INSIDE_S] += (n_run + size) * dt
+        t_prev = t
         t += dt
+        dt_bin = _tbt_bin(dt)                     # the gap of every request that ran last iteration too
         stats[S_ITER] += 1.0
         stats[S_BUSY] += dt
         stats[S_ENERGY] += energy
@@ -393,12 +430,18 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
                     cached[r] += a
                     generated[r] += a
                     stats[S_DECODE_TOK] += a
+                    hist[dt_bin if last_tok[r] == t_prev else _tbt_bin(t - last_tok[r])] += 1.0
+                    hist[0] += a - 1
+                    last_tok[r] = t
                 else:
                     cached[r] += s
                     if cached[r] == target[r]:
                         generated[r] += 1
                         if generated[r] == 1:
                             out.first_token_s[r] = t
+                        else:
+                            hist[_tbt_bin(t - last_tok[r])] += 1.0
+                        last_tok[r] = t
             if generated[r] >= output[r]:
                 out.finish_s[r] = t
                 free += held[r]

@@ -384,6 +384,9 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
         if not placed[i].any() and not any(p.startswith(f"{name} fits no group") for p in point.problems):
             violations.append(f"{name} has no replica " + ("(every group holds another model's engine)"
                                                            if point.continuous else "(memory full)"))
+    target = point.workload.serving.min_slo_attainment
+    if target is not None and n and float(good.sum()) / n < float(target):
+        violations.append(f"SLO attainment {float(good.sum()) / n:.4g} < serving.min_slo_attainment {float(target):g}")
     metrics = {
         "slo_attainment": float(good.sum()) / n if n else float("nan"),
         "slo_attainment_min": min(attain) if attain else float("nan"),
@@ -469,18 +472,19 @@ def _energy_per_token(point: ServingPoint, res: dict) -> float:
 
 def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_tokens: np.ndarray) -> dict:
     """TTFT and TPOT percentiles of the window's served requests, the KV cache's utilisation, the
-    preemptions, and over the engines' whole runs: the share of iterations with FC on the FC-PIM
+    preemptions, and over the engines' whole runs: the time between tokens (every token after a
+    request's first, Sarathi-Serve's TBT; dse.system.serving.engine.tbt_percentile), the share of iterations with FC on the FC-PIM
     pool, output tokens per decode step (1 without speculative decoding; 1 + accepted draft
     tokens with it) and the draft model's share of the busy time (NaN / 0 without continuous
     batching; module docstring of dse.system.serving.batched)."""
     from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
-                                           S_FC_PIM, S_ITER, S_PREEMPT)
+                                           S_FC_PIM, S_ITER, S_PREEMPT, tbt_percentile)
 
     nan = float("nan")
     if not res:
         return {"ttft_p50_s": nan, "ttft_p90_s": nan, "ttft_p99_s": nan, "tpot_p50_s": nan, "tpot_p90_s": nan,
-                "tpot_p99_s": nan, "kv_cache_utilisation": nan, "preemptions": 0, "fc_pim_iteration_share": nan,
-                "tokens_per_decode_step": nan, "draft_time_share": nan}
+                "tpot_p99_s": nan, "tbt_p50_s": nan, "tbt_p99_s": nan, "kv_cache_utilisation": nan, "preemptions": 0,
+                "fc_pim_iteration_share": nan, "tokens_per_decode_step": nan, "draft_time_share": nan}
     first, finish = res["first"][inside], res["finish"][inside]
     done = np.isfinite(finish)
     ttft = (first - arrival[inside])[done]
@@ -488,6 +492,7 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
     tpot = ((finish - first)[many]) / (out_tokens[inside][many] - 1)
     stats = res["stats"]
     block_s = sum(st[S_BLOCK_S] for st in stats.values())
+    hist = sum(res["tbt_hist"].values(), np.zeros(1))
     capacity = sum(res["blocks"][g] * st[S_END] for g, st in stats.items())
 
     def total(col):
@@ -497,7 +502,9 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
         return float(np.percentile(x, q)) if x.size else nan
 
     return {"ttft_p50_s": pct(ttft, 50), "ttft_p90_s": pct(ttft, 90), "ttft_p99_s": pct(ttft, 99),
-            "tpot_p50_s": pct(tpot, 50), "tpot_p90_s": pct(tpot, 90), "tpot_p99_s": pct(tpot, 99), "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
+            "tpot_p50_s": pct(tpot, 50), "tpot_p90_s": pct(tpot, 90), "tpot_p99_s": pct(tpot, 99),
+            "tbt_p50_s": tbt_percentile(hist, 50), "tbt_p99_s": tbt_percentile(hist, 99),
+            "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
             "preemptions": int(sum(st[S_PREEMPT] for st in stats.values())),
             "fc_pim_iteration_share": total(S_FC_PIM) / total(S_ITER) if total(S_ITER) else nan,
             "tokens_per_decode_step": total(S_DECODE_TOK) / total(S_DEC_STEPS) if total(S_DEC_STEPS) else nan,
