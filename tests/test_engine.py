@@ -610,6 +610,31 @@ def test_continuous_placement_weighs_work_per_gpu_held(tmp_path):
     assert kind.design_rows(point)[0][0]["mapping"] == "1gpu(big) + 1gpu(tiny) + 1gpu(big) + 1gpu(tiny)"
 
 
+@pytest.mark.parametrize("placement, mapping, attained", [
+    ("simulated", "1gpu(tiny) + 1gpu(tiny) + 1gpu(big)", 3 / 7),
+    ("fast", "1gpu(big) + 1gpu(tiny) + 1gpu(big)", 2 / 7)])
+def test_continuous_simulated_placement_follows_the_goodput(tmp_path, placement, mapping, attained):
+    """Three one-GPU groups; big (4 requests, SLO 1 ms: never met, an iteration is 10 ms) asks more
+    work than tiny (3 requests of prompt 4 and output 3 at t = 0, SLO 42 ms). tiny on one engine
+    (budget 5): r0 and r1 finish at 30 and 40 ms, r2's first token comes at 30 ms and its last at
+    50 ms (late): 2 good. On two engines (r0, r2 | r1) all three finish by 40 ms: 3 good.
+    simulated: group 0 to tiny (+2 against big's 0), group 1 to tiny (+1), group 2 ties at 0 and
+    goes by work (big, no replica yet). fast, by work per GPU held: big, tiny, big."""
+    more = """  - name: big
+    transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {output_tokens: 3}}
+    serving: {slo_s: 0.001}
+"""
+    trace = [(0.0, "big")] * 4 + [(0.0, "tiny")] * 3
+    kind, point = continuous_case(tmp_path, trace, groups="1+1+1", gpus=3, more=more)
+    point = replace(point, hw=replace(point.hw, placement=placement))
+    rows, sims = kind.design_rows(point)
+    assert rows[0]["mapping"] == mapping and rows[0]["slo_attainment"] == pytest.approx(attained)
+    # simulated: 2 models x 3 groups engine simulations (one model's engines each); fast: none
+    assert sims == (6 if placement == "simulated" else 1)
+
+
 def test_continuous_metrics_leave_out_requests_of_an_unplaced_model(tmp_path):
     """One group, two models asking the same work: the first model (tiny) takes it, big's request
     is unplaced and never served; the TTFT and TPOT percentiles are tiny's alone (one request

@@ -33,11 +33,17 @@ pp > 1 replica runs each iteration through all its stages before the next starts
 time adds up and pp - 1 sends are paid); vLLM's pipelined virtual engines, which keep pp batches in
 flight, are not modelled, so pp adds KV capacity, not throughput.
 
-Placement (:func:`place_replicas`): every group holds one model. Groups are handed out largest
-first, each to the model with the most work per GPU held so far (work = its request rate x its
-prompt + output tokens; a model without a replica first, the larger work first), among the models
-the group can hold; a group that holds none stays empty. A model's requests go to its replicas
-in turn (round robin in arrival order).
+Placement: every group holds one model; a model's requests go to its replicas in turn (round
+robin in arrival order). Groups are handed out largest first (then by index), each to one of the
+models the group can hold; a group that holds none stays empty.
+    fast (:func:`place_replicas`): to the model with the most work per GPU held so far (work =
+         its request rate x its prompt + output tokens; a model without a replica first, the
+         larger work first);
+    simulated (:func:`place_simulated`, AlpaServe's simulator-guided greedy on the engines): to
+         the model whose requests meeting their objectives on the placement run rise the most
+         with the group added (its engines simulated with and without it; models on different
+         groups do not interact, so only that model's engines run), ties -- e.g. every model
+         already meets its SLO -- broken by the fast rule.
 
 Metrics over the requests arriving in [warmup, duration - warmup), all served (an engine never
 rejects):
@@ -179,10 +185,49 @@ def place_replicas(work: np.ndarray, can: np.ndarray, sizes: np.ndarray) -> np.n
     return placed
 
 
+def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np.ndarray, run, good) -> tuple:
+    """(placed uint8 [M, G], engine simulations) by the simulator-guided greedy (module docstring).
+    ``run`` = (arrival, model, prompt, output) of the placement run; ``good(m, first, finish, idx)``
+    counts model m's requests ``idx`` that meet its objectives given their first-token and finish
+    times (NaN: unserved)."""
+    arrival, model, prompt, output = run
+    M, G = can.shape
+    placed = np.zeros((M, G), dtype=np.uint8)
+    held = np.zeros(M)
+    score = np.zeros(M)
+    sims = 0
+    mine = [np.flatnonzero(model == m) for m in range(M)]
+
+    def simulate(m: int, groups: list) -> float:
+        trial = np.zeros((M, G), dtype=np.uint8)
+        trial[m, groups] = 1
+        sub = {(m, g): replicas[(m, g)] for g in groups}
+        idx = mine[m]
+        res = run_replicas(sub, trial, arrival, model, prompt, output, only=m)
+        return float(good(m, res["first"][idx], res["finish"][idx], idx))
+
+    for g in sorted(range(G), key=lambda g: (-sizes[g], g)):
+        best, key = -1, None
+        for m in range(M):
+            if not can[m, g] or work[m] <= 0:
+                continue
+            gain = simulate(m, list(np.flatnonzero(placed[m])) + [g]) - score[m]
+            sims += 1
+            k = (gain, held[m] == 0, work[m] / held[m] if held[m] else work[m], -m)
+            if key is None or k > key:
+                best, key = m, k
+        if best >= 0:
+            score[best] += key[0]
+            placed[best, g] = 1
+            held[best] += sizes[g]
+    return placed, sims
+
+
 def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model: np.ndarray,
-                 prompt: np.ndarray, output: np.ndarray) -> dict:
+                 prompt: np.ndarray, output: np.ndarray, only: int | None = None) -> dict:
     """Run every placed replica's engine on its share of the requests (round robin per model).
-    Returns per request first token and finish times (NaN: no replica), the replica of each, and
+    ``only``: run that model's replicas alone. Returns per request first token and finish times
+    (NaN: no replica), the replica of each, and
     per group the engine's stats (dse.system.serving.engine S_* columns), KV blocks, the idle
     watts of the PIM devices its policy powers and the time-between-tokens histogram."""
     from dse.system.serving.engine import engine_out, run_engine
@@ -195,7 +240,7 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
     blocks: dict[int, int] = {}
     pool_idle: dict[int, float] = {}
     tbt: dict[int, np.ndarray] = {}
-    for m in range(placed.shape[0]):
+    for m in range(placed.shape[0]) if only is None else (only,):
         groups = np.flatnonzero(placed[m])
         mine = np.flatnonzero(model == m)
         for j, g in enumerate(groups):

@@ -328,7 +328,7 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
     as one run."""
     M, G = point.groups.memory.shape
     if point.continuous:
-        from dse.system.serving.batched import place_replicas
+        from dse.system.serving.batched import place_replicas, place_simulated
 
         can = np.zeros((M, G), dtype=bool)
         for m, g in point.replicas:
@@ -338,7 +338,17 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
         count = np.bincount(point.train.model, minlength=M)
         mean = np.where(count > 0, tokens / np.maximum(count, 1), point.prompt_tokens + point.output_tokens)
         work = point.rates * mean
-        return place_replicas(work, can, np.array([c.size for c in point.configs])), 1
+        sizes = np.array([c.size for c in point.configs])
+        if point.hw.placement == "fast":
+            return place_replicas(work, can, sizes), 1
+        train = point.train
+
+        def good(m, first, finish, idx):
+            return int(_meets(point, np.full(idx.shape[0], m), train.arrival_s[idx], first, finish,
+                              output[idx]).sum())
+
+        return place_simulated(point.replicas, can, sizes, work, (train.arrival_s, train.model, prompt, output),
+                               good)
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
     runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
@@ -437,12 +447,8 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
     res["first"] = res["first"] + pol.overhead_s
     status = np.full(req.arrival_s.shape[0], K.UNPLACED, dtype=np.int8)
     placed_req = res["group"] >= 0
-    m = req.model[placed_req]
-    ttft = res["first"][placed_req] - req.arrival_s[placed_req]
-    outs = point.test_lengths[1][placed_req]
-    tpot = (finish[placed_req] - res["first"][placed_req]) / np.maximum(outs - 1, 1)
-    met = ((finish[placed_req] - req.arrival_s[placed_req] <= pol.slo_s[m]) & (ttft <= point.ttft_slo_s[m])
-           & ((outs == 1) | (tpot <= point.tpot_slo_s[m])))
+    met = _meets(point, req.model[placed_req], req.arrival_s[placed_req], res["first"][placed_req],
+                 finish[placed_req], point.test_lengths[1][placed_req], shifted=True)
     status[placed_req] = np.where(met, K.GOOD, K.LATE)
     busy = np.zeros((len(point.configs), max(1, point.groups.latency.shape[2])))
     span = pol.window_end_s - pol.window_start_s
@@ -450,6 +456,21 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
         if st[S_END] > 0:         # the engine's busy share over its whole run, as seconds of the window
             busy[g, :point.configs[g].pp] = st[S_BUSY] / st[S_END] * span / point.configs[g].pp
     return status, finish, busy, res
+
+
+def _meets(point: ServingPoint, m: np.ndarray, arrival: np.ndarray, first: np.ndarray, finish: np.ndarray,
+           outs: np.ndarray, shifted: bool = False) -> np.ndarray:
+    """Which requests (of models ``m``) meet every objective their model has: latency within
+    ``slo_s``, TTFT within ``ttft_slo_s``, TPOT = (finish - first) / (outputs - 1) within
+    ``tpot_slo_s`` when it has more than one output token; the per-request overhead added to the
+    first token and the finish unless ``shifted`` already; NaN times (unserved) never meet them."""
+    pol = point.policy
+    over = 0.0 if shifted else pol.overhead_s
+    first, finish = first + over, finish + over
+    ttft = first - arrival
+    tpot = (finish - first) / np.maximum(outs - 1, 1)
+    return ((finish - arrival <= pol.slo_s[m]) & (ttft <= point.ttft_slo_s[m])
+            & ((outs == 1) | (tpot <= point.tpot_slo_s[m])))
 
 
 def _energy_per_token(point: ServingPoint, res: dict) -> float:

@@ -125,8 +125,9 @@ class ServingKind(SystemKind):
                 best_one = row
         if best_one is not None:
             baselines.append(best_one)
-        source = (f"one model per group by requested tokens ({point.hw.batching} batching)" if point.continuous
-                  else f"greedy placement ({point.hw.placement}, {runs} simulator runs)")
+        source = (f"one model per group, {'by requested tokens' if point.hw.placement == 'fast' else 'greedy'} "
+                  f"({point.hw.placement}, {runs} engine simulations; {point.hw.batching} batching)"
+                  if point.continuous else f"greedy placement ({point.hw.placement}, {runs} simulator runs)")
         return {"mapping": mapping_text(point, placed), "mapping_source": source, **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
 
