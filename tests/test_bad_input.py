@@ -335,6 +335,10 @@ CASES = [
         t, PAPI_HW, "  dispatch:\n    policy: {choices: [papi, gpu_attn_pim, gpu]}\n"
                     "    alpha: {choices: [32, 8, 16, 64, 128, 2048]}\n", "")),
          "system.dispatch: expected a dispatch policy for the PIM pools"),
+    Case("serving: PIM pools without their links", search(PAPI_WL, lambda t: edited(
+        t, PAPI_HW, "interconnect:\n  hbm_io: {bytes_per_s: 670.4 GB/s, latency_s: 100 ns, pj_per_bit: 3.04}\n"
+                    "  cxl: {bytes_per_s: 64 GB/s, latency_s: 1 us, pj_per_bit: 1.3}\n", "")),
+         "interconnect: expected an interconnect section naming the links the PIM pools talk over"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

@@ -671,11 +671,11 @@ interconnect:
   fast: {{bytes_per_s: 1e16, latency_s: 0.1 ms, pj_per_bit: 0}}
   slow: {{bytes_per_s: 1e16, latency_s: 1 ms, pj_per_bit: 0}}
 pim:
-  - &pool {{name: fc_pim, role: fc, count: 1, dies: 1, banks_per_die: {fc_banks}, bank_bytes: 32 KiB,
+  - &pool {{name: fc_pim, role: fc, count: {fc_count}, dies: 1, banks_per_die: {fc_banks}, bank_bytes: 32 KiB,
            fpus_per_bank: 1, fpu_flop_per_s: 1e13, bank_bytes_per_s: 1e13, external_bytes_per_s: 1e16,
            power_multiple: 1000, max_query_tokens: 4, bank_mm2: 1, fpu_mm2: 0, die_max_mm2: 1000,
            access_pj_per_bit: 0, alu_pj_per_flop: 0, kernel_floor_s: 0.2 ms, link: fast}}
-  - {{<<: *pool, name: attn_pim, role: attn, count: 2, banks_per_die: 8, bank_bytes: 1 KiB, kernel_floor_s: 0.5 ms,
+  - {{<<: *pool, name: attn_pim, role: attn, count: {attn_count}, banks_per_die: 8, bank_bytes: 1 KiB, kernel_floor_s: 0.5 ms,
       idle_w: 2 W, link: slow}}
 """
 
@@ -694,7 +694,7 @@ def test_continuous_with_pim_pools_by_hand(tmp_path):
     (100 W + 2 x 2 W) x 42.4 ms over 3 tokens. gpu_attn_pim: FC on the GPU, 13 ms decodes, the
     attention pool powered; an FC pool too small for the weights: infeasible, saying so."""
     kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
-                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=8))
+                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=8, fc_count=1, attn_count=2))
     rep = point.replicas[(0, 0)]
     assert (rep.weights_bytes, rep.kv_block_bytes, rep.cfg.kv_blocks) == (0.0, 0.0, 16)
     r = kind.design_rows(point)[0][0]
@@ -703,15 +703,30 @@ def test_continuous_with_pim_pools_by_hand(tmp_path):
     assert r["fc_pim_iteration_share"] == pytest.approx(2 / 3)
     assert r["energy_per_token_j"] == pytest.approx(104 * 0.0424 / 3, rel=1e-6)
     kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
-                                  hw_extra=PIM_POOLS.format(policy="gpu_attn_pim", fc_banks=8))
+                                  hw_extra=PIM_POOLS.format(policy="gpu_attn_pim", fc_banks=8, fc_count=1, attn_count=2))
     r = kind.design_rows(point)[0][0]
     assert r["tpot_p50_s"] == pytest.approx(0.013, rel=1e-6) and r["fc_pim_iteration_share"] == 0.0
     assert point.replicas[(0, 0)].weights_bytes == 209_408
     assert r["energy_per_token_j"] == pytest.approx(104 * (0.011 + 2 * 0.013) / 3, rel=1e-6)
     kind, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{slo_s: 1}",
-                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=6))
+                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=6, fc_count=1, attn_count=2))
     r = kind.design_rows(point)[0][0]
     assert not r["feasible"] and "fc_pim: weights 0.000209 GB per device > 0.000197 GB" in r["violations"]
+
+
+def test_pim_pools_on_a_pipeline_group_by_hand(tmp_path):
+    """Four GPUs as two pp-2 groups (the 3-layer tiny model: stages of 2 and 1 layers), pools of 4
+    FC-PIM and 4 Attn-PIM devices spread over the 4 GPUs: each stage gets 4 x 2 / (4 x 2) = 1
+    device of each. KV blocks: the larger stage's 2 layers x 256 B x 2 tokens = 1,024 B a block,
+    on its 1 device of 8 x 1 KiB: 8 blocks. The weights of that stage, 209,408 B, on its one FC
+    device of 262,144 B. Idle power: the group's 2 attention devices, 2 W each."""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], groups="2+2", gpus=4, layers=3,
+                                  tiny_serving="{slo_s: 1}",
+                                  hw_extra=PIM_POOLS.format(policy="papi", fc_banks=8, fc_count=4, attn_count=4))
+    rep = point.replicas[(0, 0)]
+    assert rep.cfg.kv_blocks == 8 and rep.problem is None
+    assert [(pool.name, n) for pool, n in rep.pool_devices] == [("fc_pim", 2), ("attn_pim", 2)]
+    assert rep.system.dev[G.ATTN_POOL, G.D_NDEV] == 1 and rep.system.dev[G.FC_POOL, G.D_NDEV] == 1
 
 
 @pytest.mark.parametrize("objectives, attained", [

@@ -222,6 +222,9 @@ def parse(root: Node) -> ServingHardware:
             raise f["engine"].fail("no engine section unless batching is continuous or static (or a choice of "
                                    "them)", "engine")
         engine = parse_engine(f["engine"])
+    if "pim" in top and "interconnect" not in top:
+        raise root.child("interconnect", None).fail("an interconnect section naming the links the PIM pools talk over "
+                                                    "(e.g. cxl)")
     links = parse_interconnect(top["interconnect"]) if "interconnect" in top else ()
     pims = parse_pools(top["pim"], tuple(x.name for x in links)) if "pim" in top else ()
     dispatch = Dispatch()
