@@ -588,6 +588,8 @@ MUTANTS += [
      '            k = (held[m] == 0, gain, work[m] / held[m] if held[m] else work[m], -m)', 'simulated placement: a model without a replica before the goodput'),
     ('dse/system/serving/evaluator.py', '    first, finish = first + over, finish + over',
      '    first, finish = first, finish', "simulated placement: the overhead left out of the placement run's objectives"),
+    ('dse/system/serving/evaluator.py', '    return float(at_first + (k * share).sum())',
+     '    return float(at_first + k.sum())', "continuous: every output token counted in the window (the offered load)"),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

@@ -756,6 +756,16 @@ def test_min_slo_attainment_is_a_constraint(tmp_path, target, feasible):
     assert ("SLO attainment 0.6667 < serving.min_slo_attainment 0.9" in r["violations"]) != feasible
 
 
+def test_continuous_output_tokens_are_those_emitted_in_the_window(tmp_path):
+    """One request at 0.9 s (prompt 4, output 30) in a 1 s window, 10 ms an iteration: its first
+    token at 0.91 s, the other 29 one an iteration until 1.20 s. Emitted inside the window: the
+    first and 29 x (1.00 - 0.91) / (1.20 - 0.91) = 9 more: 10 tokens a second, not the 30 it
+    asked for (the offered load)."""
+    kind, point = continuous_case(tmp_path, [(0.9, "tiny", 4, 30)], tiny_serving="{slo_s: 1}")
+    r = kind.design_rows(point)[0][0]
+    assert r["output_tokens_per_s"] == pytest.approx(10.0, rel=1e-6)
+
+
 def test_continuous_objectives_default_to_the_workloads(tmp_path):
     """serving.ttft_slo_s applies to a model without its own: TTFT 10, 20, 25 ms against 22 ms."""
     kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "tiny"), (0.005, "tiny")], tiny_serving="{}",

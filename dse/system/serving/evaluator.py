@@ -380,6 +380,9 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     util = float((busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
     models = req.model[inside]
     tokens_per_s = float(out_tokens[inside][served].sum()) / span if span > 0 else float("nan")
+    if batched:
+        tokens_per_s = _emitted(batched["first"], batched["finish"], out_tokens, pol.window_start_s,
+                                pol.window_end_s) / span if span > 0 else float("nan")
     per_model = []
     for i, name in enumerate(point.names):
         mine = models == i
@@ -456,6 +459,20 @@ def _run_continuous(point: ServingPoint, placed: np.ndarray):
         if st[S_END] > 0:         # the engine's busy share over its whole run, as seconds of the window
             busy[g, :point.configs[g].pp] = st[S_BUSY] / st[S_END] * span / point.configs[g].pp
     return status, finish, busy, res
+
+
+def _emitted(first: np.ndarray, finish: np.ndarray, outs: np.ndarray, start: float, end: float) -> float:
+    """Output tokens the engines emit in [start, end): each request's first token at ``first``,
+    its other outs - 1 spread evenly over (first, finish] (its mean TPOT), counted by the share of
+    that interval inside the window; unserved requests (NaN) emit none. At overload this is the
+    engines' throughput, not the offered load."""
+    done = np.isfinite(finish)
+    f, e, k = first[done], finish[done], outs[done] - 1.0
+    at_first = ((f >= start) & (f < end)).sum()
+    span = e - f
+    overlap = np.clip(np.minimum(e, end) - np.maximum(f, start), 0.0, None)
+    share = np.where(span > 0, overlap / np.where(span > 0, span, 1.0), ((e >= start) & (e < end)).astype(float))
+    return float(at_first + (k * share).sum())
 
 
 def _meets(point: ServingPoint, m: np.ndarray, arrival: np.ndarray, first: np.ndarray, finish: np.ndarray,
