@@ -19,7 +19,8 @@ from dse.system.gpu.kernels import Batch, GpuSystem, Step, iteration_cost, step_
 from dse.system.gpu.spec import Gpu
 from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
                                        S_FC_PIM, S_INSIDE_S, S_ITER, S_MAX_RUNNING, S_PREEMPT, S_PREFILL_TOK,
-                                       EngineConfig, Plan, accepted_tokens, tbt_percentile, check_requests, engine_out, run_engine)
+                                       EngineConfig, Plan, accepted_tokens, check_requests, engine_out, run_engine,
+                                       run_group, tbt_percentile)
 
 TINY = Transformer(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=256,
                    vocab_size=100, seq_len=10, batch=1, precision_bits=16, architecture="gpt")
@@ -348,76 +349,87 @@ def test_papi_keeps_fc_on_the_gpu_beyond_the_pools_query_limit():
 
 # --- the twin ------------------------------------------------------------------------------------
 
-def twin(arrival, prompt, output, cfg, costs):
+def twin(arrival, prompt, output, cfg, costs, models=None, more=()):
     """The engine written again from its module docstring, with Python lists and a deque.
-    ``costs`` = (ops, system, plan, draft ops, draft system)."""
-    ops, sysm, plan, d_ops, d_sys = costs
-    n, k_spec = len(arrival), cfg.spec_tokens
-    q = k_spec + 1
+    ``costs`` = (ops, system, plan, draft ops, draft system); with ``models`` (each request's
+    model) and ``more`` ((cfg, costs) of models 1, 2, ...), several engines taking turns on one
+    group, round robin, as run_group's docstring says."""
+    engines = [(cfg, costs)] + list(more)
+    models = models or [0] * len(arrival)
+    n = len(arrival)
     cached, generated, held = [0] * n, [0] * n, [0] * n
     target = list(prompt)
     first, finish, pre = [float("nan")] * n, [float("nan")] * n, [0] * n
-    waiting, running = deque(), []
-    free, t, nxt, iters, on_pool = cfg.kv_blocks, 0.0, 0, 0, 0
+    waiting = [deque() for _ in engines]
+    running = [[] for _ in engines]
+    free = [c.kv_blocks for c, _ in engines]
+    t, nxt, iters, on_pool, last = 0.0, 0, 0, 0, len(engines) - 1
 
-    def blocks(tokens):
-        return -(-tokens // cfg.block_tokens)
+    def blocks(tokens, c):
+        return -(-tokens // c.block_tokens)
 
     while any(f != f for f in finish):
         while nxt < n and arrival[nxt] <= t:
-            waiting.append(nxt)
+            waiting[models[nxt]].append(nxt)
             nxt += 1
-        if not running and not waiting:
+        busy = [(last + j) % len(engines) for j in range(1, len(engines) + 1)]
+        busy = [m for m in busy if running[m] or waiting[m]]
+        if not busy:
             t = arrival[nxt]
             continue
-        budget, batch, preempted = cfg.max_tokens, {}, False
-        admit = not cfg.static or not running
+        m = last = busy[0]
+        c, (ops, sysm, plan, d_ops, d_sys) = engines[m]
+        k_spec = c.spec_tokens
+        q = k_spec + 1
+        budget, batch, preempted = c.max_tokens, {}, False
+        admit = not c.static or not running[m]
         final = [p + o - 1 + k_spec for p, o in zip(prompt, output)]
-        prefill_only = (not cfg.chunked and admit and waiting and len(running) < cfg.max_seqs
-                        and target[waiting[0]] <= budget
-                        and blocks(final[waiting[0]] if cfg.static else target[waiting[0]]) <= free)
+        wq, run = waiting[m], running[m]
+        prefill_only = (not c.chunked and admit and wq and len(run) < c.max_seqs
+                        and target[wq[0]] <= budget
+                        and blocks(final[wq[0]] if c.static else target[wq[0]], c) <= free[m])
         if not prefill_only:
-            for r in list(running):
+            for r in list(run):
                 decoding = cached[r] >= target[r]
-                if (decoding and budget < q) or budget == 0 or r not in running:
+                if (decoding and budget < q) or budget == 0 or r not in run:
                     break
                 want = q if decoding else min(target[r] - cached[r], budget)
-                while max(blocks(cached[r] + want) - held[r], 0) > free:
-                    v = running.pop()
-                    free, held[v], cached[v], target[v] = free + held[v], 0, 0, prompt[v] + generated[v]
+                while max(blocks(cached[r] + want, c) - held[r], 0) > free[m]:
+                    v = run.pop()
+                    free[m], held[v], cached[v], target[v] = free[m] + held[v], 0, 0, prompt[v] + generated[v]
                     batch.pop(v, None)
                     pre[v] += 1
-                    waiting.appendleft(v)
+                    wq.appendleft(v)
                     preempted = True
                     if v == r:
                         break
-                if r not in running:
+                if r not in run:
                     break
-                grow = max(blocks(cached[r] + want) - held[r], 0)
-                free -= grow
+                grow = max(blocks(cached[r] + want, c) - held[r], 0)
+                free[m] -= grow
                 held[r] += grow
                 batch[r] = want
                 budget -= want
-        if admit and ((not preempted) if cfg.chunked else prefill_only):
-            while waiting and len(running) < cfg.max_seqs and budget > 0:
-                r = waiting[0]
-                if not cfg.chunked and target[r] - cached[r] > budget:
+        if admit and ((not preempted) if c.chunked else prefill_only):
+            while wq and len(run) < c.max_seqs and budget > 0:
+                r = wq[0]
+                if not c.chunked and target[r] - cached[r] > budget:
                     break
                 want = min(target[r] - cached[r], budget)
-                upto = max(cached[r] + want, final[r]) if cfg.static else cached[r] + want
-                if blocks(upto) - held[r] > free:
+                upto = max(cached[r] + want, final[r]) if c.static else cached[r] + want
+                if blocks(upto, c) - held[r] > free[m]:
                     break
-                waiting.popleft()
-                free -= blocks(upto) - held[r]
-                held[r] = blocks(upto)
+                wq.popleft()
+                free[m] -= blocks(upto, c) - held[r]
+                held[r] = blocks(upto, c)
                 batch[r] = want
                 budget -= want
-                running.append(r)
+                run.append(r)
         dec = [r for r in batch if cached[r] >= target[r]]
         chunks = [(batch[r], cached[r] + batch[r], cached[r] + batch[r] == target[r]) for r in batch if r not in dec]
         ends = sum(e for _, _, e in chunks)
-        pre_shape = (float(len(chunks)), float(sum(c for c, _, _ in chunks)), float(sum(c * x for c, x, _ in chunks)),
-                     float(sum(x for _, x, _ in chunks)))
+        pre_shape = (float(len(chunks)), float(sum(c_ for c_, _, _ in chunks)),
+                     float(sum(c_ * x for c_, x, _ in chunks)), float(sum(x for _, x, _ in chunks)))
         shape = Batch(float(len(dec)), float(sum(cached[r] + q for r in dec)), *pre_shape,
                       float(len(dec) * q + ends), float(q))
         # where: PAPI's rule on T, FC back to the GPU with a chunk or more query tokens than the pool takes
@@ -437,10 +449,10 @@ def twin(arrival, prompt, output, cfg, costs):
                                                           1.0), d_ops.arrays, d_sys, 0, 0, 0)[0]
         t += dt
         iters += 1
-        for r in list(running):
+        for r in list(run):
             if r in batch:
                 if r in dec:
-                    a = accepted_tokens(cfg.seed, r, generated[r], k_spec, cfg.acceptance) if k_spec else 1
+                    a = accepted_tokens(c.seed, r, generated[r], k_spec, c.acceptance) if k_spec else 1
                     a = min(a, output[r] - generated[r])
                     cached[r] += a
                     generated[r] += a
@@ -452,9 +464,9 @@ def twin(arrival, prompt, output, cfg, costs):
                             first[r] = t
             if generated[r] >= output[r]:
                 finish[r] = t
-                free += held[r]
+                free[m] += held[r]
                 held[r] = 0
-                running.remove(r)
+                run.remove(r)
     return first, finish, pre, iters, on_pool
 
 
@@ -489,6 +501,66 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
     assert out.first_token_s.tolist() == pytest.approx(first, rel=1e-12)
     assert out.finish_s.tolist() == pytest.approx(finish, rel=1e-12)
     assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters and out.stats[S_FC_PIM] == on_pool
+
+
+def group(arrival, prompt, output, models, engines):
+    """run_group on [(cfg, (ops, system, plan, draft ops, draft system)), ...] engines."""
+    arrival, prompt, output = np.asarray(arrival, float), np.asarray(prompt, np.int64), np.asarray(output, np.int64)
+    models = np.asarray(models, np.int64)
+    for m, (cfg, _) in enumerate(engines):
+        assert check_requests(prompt[models == m], output[models == m], cfg) == ""
+    out = engine_out(len(arrival))
+    run_group(arrival, prompt, output, models, *(tuple(x) for x in zip(*[
+        (cfg, o.arrays, sy, pl, d.arrays, dsy) for cfg, (o, sy, pl, d, dsy) in engines])), out)
+    return out
+
+
+def test_two_engines_take_turns_on_a_group_by_hand():
+    """Models A (10 ms an iteration) and B (4 ms) on one group, one request each at t = 0 (prompt
+    2, output 2). Round robin from A: A's prefill (first token 10 ms), B's prefill (14 ms), A's
+    decode (done at 24 ms), B's decode (done at 28 ms). Alone, each would finish after two of its
+    own iterations (20 and 8 ms)."""
+    cfg = EngineConfig(4, 16, 2, 100, True)
+    a, b = flat(0.01), flat(0.004)
+    out = group([0.0, 0.0], [2, 2], [2, 2], [0, 1],
+                [(cfg, (*a, Plan(), *a)), (cfg, (*b, Plan(), *b))])
+    assert out.first_token_s.tolist() == pytest.approx([0.01, 0.014])
+    assert out.finish_s.tolist() == pytest.approx([0.024, 0.028])
+    assert out.stats[S_ITER] == 4 and out.stats[S_INSIDE_S] == pytest.approx(0.024 + 0.028)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_group_of_engines_matches_its_twin_on_random_small_cases(seed):
+    rng = np.random.default_rng(100 + seed)
+    M = int(rng.integers(2, 4))
+    n = int(rng.integers(2, 30))
+    arrival = np.sort(rng.exponential(0.004, n).cumsum())
+    prompt, output = rng.integers(1, 30, n), rng.integers(1, 16, n)
+    models = rng.integers(0, M, n)
+    engines = []
+    for m in range(M):
+        mine = models == m
+        k_spec = int(rng.integers(0, 3))
+        bt = int(rng.choice([1, 4]))
+        need = int(((prompt[mine] + output[mine] - 1 + k_spec + bt - 1) // bt).max()) if mine.any() else 1
+        cfg = EngineConfig(int(rng.integers(1, 5)), int(rng.integers(8, 40)), bt, need + int(rng.integers(0, 8)),
+                           True, bool(rng.integers(0, 2)), k_spec, float(rng.uniform(0, 1)), int(rng.integers(0, 99)))
+        ops, sysm = pim_flat(float(rng.choice([1e-3, 2e-3])))
+        dev = sysm.dev.copy()
+        dev[:, G.D_FLOPS], dev[:, G.D_BW] = 1e9, 1e9
+        sysm = sysm._replace(dev=dev)
+        plan = Plan(int(rng.choice([G.P_GPU, G.P_PAPI])), float(rng.integers(1, 12)), 4)
+        d_ops = linear_ops(replace(TINY, num_hidden_layers=1), 1)
+        d_dev = blank_device_table()
+        d_dev[0, G.D_FLOPS], d_dev[0, G.D_BW], d_dev[0, G.D_STEP] = 3e9, 3e9, 2e-4
+        engines.append((cfg, (ops, sysm, plan, d_ops, system(d_ops, d_dev))))
+    out = group(arrival, prompt, output, models, engines)
+    first, finish, pre, iters, on_pool = twin(arrival.tolist(), prompt.tolist(), output.tolist(), engines[0][0],
+                                              engines[0][1], models.tolist(), engines[1:])
+    assert out.first_token_s.tolist() == pytest.approx(first, rel=1e-12)
+    assert out.finish_s.tolist() == pytest.approx(finish, rel=1e-12)
+    assert out.preemptions.tolist() == pre and out.stats[S_ITER] == iters and out.stats[S_FC_PIM] == on_pool
+    assert out.stats[S_INSIDE_S] == pytest.approx(float((out.finish_s - arrival).sum()), rel=1e-9)
 
 
 # --- the serving kind with batching: continuous, end to end ----------------------------------------

@@ -43,7 +43,8 @@ models the group can hold; a group that holds none stays empty.
          the model whose requests meeting their objectives on the placement run rise the most
          with the group added (its engines simulated with and without it; models on different
          groups do not interact, so only that model's engines run), ties -- e.g. every model
-         already meets its SLO -- broken by the fast rule.
+         already meets its SLO -- broken by the fast rule; a group only one model can take goes
+         to it without a simulation.
 
 Metrics over the requests arriving in [warmup, duration - warmup), all served (an engine never
 rejects):
@@ -206,11 +207,20 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
         res = run_replicas(sub, trial, arrival, model, prompt, output, only=m)
         return float(good(m, res["first"][idx], res["finish"][idx], idx))
 
+    stale = np.zeros(M, dtype=bool)        # score[m] not simulated for m's current groups
     for g in sorted(range(G), key=lambda g: (-sizes[g], g)):
+        takers = [m for m in range(M) if can[m, g] and work[m] > 0]
+        if len(takers) == 1:                # no choice to make: no simulation
+            placed[takers[0], g] = 1
+            held[takers[0]] += sizes[g]
+            stale[takers[0]] = True
+            continue
         best, key = -1, None
-        for m in range(M):
-            if not can[m, g] or work[m] <= 0:
-                continue
+        for m in takers:
+            if stale[m]:
+                score[m] = simulate(m, list(np.flatnonzero(placed[m])))
+                stale[m] = False
+                sims += 1
             gain = simulate(m, list(np.flatnonzero(placed[m])) + [g]) - score[m]
             sims += 1
             k = (gain, held[m] == 0, work[m] / held[m] if held[m] else work[m], -m)

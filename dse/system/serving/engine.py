@@ -209,35 +209,11 @@ def _token_cost(tabled, tab_t, tab_e, ops, system, fc, elem, tokens, head):
 
 
 @nb.njit(cache=True)
-def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, draft_system, out):
-    """Serve the requests (arrays sorted by arrival) on one replica; fills ``out`` (EngineOut).
-    ``plan`` (:class:`Plan`) places the op classes; ``draft_ops`` / ``draft_system`` are the
-    draft model's when cfg.spec_tokens > 0 (else unused). The rules are in the module docstring;
-    call :func:`check_requests` first."""
-    n = arrival_s.shape[0]
-    bt = cfg.block_tokens
-    k_spec = cfg.spec_tokens
-    q = k_spec + 1
-    cached = np.zeros(n, np.int64)
-    generated = np.zeros(n, np.int64)
-    target = np.zeros(n, np.int64)
-    held = np.zeros(n, np.int64)            # blocks held
-    last_tok = np.zeros(n)                  # time of each request's latest token
-    hist = out.tbt_hist
-    hist[:] = 0.0
-    sched = np.zeros(n, np.int64)           # tokens scheduled this iteration (0: not in the batch)
-    queue = np.empty(n + 1, np.int64)       # waiting, a ring: front at head
-    head = 0
-    size = 0
-    running = np.empty(n, np.int64)
-    n_run = 0
-    free = cfg.kv_blocks
-    stats = out.stats
-    for k in range(stats.shape[0]):
-        stats[k] = 0.0
-    # the FC and element-wise ops depend on the token count alone: tabulated once (same function,
-    # same values as computing them each iteration; dse.system.gpu.kernels.token_ops_cost), on the
-    # GPU, with FC on the FC pool (PAPI: up to alpha tokens), and for the draft model
+def _tables(cfg, ops, system, plan, draft_ops, draft_system):
+    """The FC and element-wise ops' cost by token count (they depend on it alone: tabulated once,
+    the same token_ops_cost as each iteration would compute): (body, LM head) on the GPU, with FC
+    on the FC pool (PAPI: up to alpha tokens), and the draft model's; seconds and joules each."""
+    q = cfg.spec_tokens + 1
     tabled = cfg.max_tokens <= MAX_TABLE_TOKENS
     heads_max = min(cfg.max_seqs * q, cfg.max_tokens)
     body_t = np.empty(cfg.max_tokens + 1 if tabled else 1)
@@ -250,9 +226,9 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
     pbody_e = np.empty(pim_n)
     phead_t = np.empty(pim_n)
     phead_e = np.empty(pim_n)
-    dbody_t = np.empty(cfg.max_tokens + 1 if tabled and k_spec > 0 else 1)
+    dbody_t = np.empty(cfg.max_tokens + 1 if tabled and q > 1 else 1)
     dbody_e = np.empty(dbody_t.shape[0])
-    dhead_t = np.empty(cfg.max_seqs + 1 if tabled and k_spec > 0 else 1)
+    dhead_t = np.empty(cfg.max_seqs + 1 if tabled and q > 1 else 1)
     dhead_e = np.empty(dhead_t.shape[0])
     if tabled:
         token_ops_table(ops, system, GPU, GPU, 0, body_t, body_e)
@@ -260,9 +236,67 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
         if papi:
             token_ops_table(ops, system, FC_POOL, GPU, 0, pbody_t, pbody_e)
             token_ops_table(ops, system, FC_POOL, GPU, 1, phead_t, phead_e)
-        if k_spec > 0:
+        if q > 1:
             token_ops_table(draft_ops, draft_system, GPU, GPU, 0, dbody_t, dbody_e)
             token_ops_table(draft_ops, draft_system, GPU, GPU, 1, dhead_t, dhead_e)
+    return (body_t, body_e, head_t, head_e, pbody_t, pbody_e, phead_t, phead_e, dbody_t, dbody_e, dhead_t,
+            dhead_e)
+
+
+def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, draft_system, out):
+    """Serve the requests (arrays sorted by arrival) on one replica; fills ``out`` (EngineOut).
+    ``plan`` (:class:`Plan`) places the op classes; ``draft_ops`` / ``draft_system`` are the
+    draft model's when cfg.spec_tokens > 0 (else unused). The rules are in the module docstring;
+    call :func:`check_requests` first. One model alone on its GPUs: :func:`run_group` with one."""
+    run_group(arrival_s, prompt, output, np.zeros(arrival_s.shape[0], np.int64), (cfg,), (ops,), (system,), (plan,),
+              (draft_ops,), (draft_system,), out)
+
+
+@nb.njit(cache=True)
+def run_group(arrival_s, prompt, output, model, cfgs, opss, systems, plans, draft_opss, draft_systems, out):
+    """Serve the requests (arrays sorted by arrival; ``model`` [n] the index of each one's model)
+    of several models sharing one group of GPUs, each model its own engine (its entries of the
+    tuples ``cfgs``, ``opss``, ``systems``, ``plans``, ``draft_opss``, ``draft_systems``; its own
+    queue, batch and KV blocks). The engines take turns, one iteration at a time (temporal
+    multiplexing, as separate engines time-share the GPUs): after each iteration the next model
+    in round-robin order that has a request running or waiting runs one iteration, as the module
+    docstring describes for one engine; when none has, time jumps to the next arrival. Fills
+    ``out``: per request times, per group stats (summed over the engines; blocks in use and
+    requests inside counted for every engine during each iteration)."""
+    n = arrival_s.shape[0]
+    M = len(cfgs)
+    cached = np.zeros(n, np.int64)
+    generated = np.zeros(n, np.int64)
+    target = np.zeros(n, np.int64)
+    held = np.zeros(n, np.int64)            # blocks held
+    last_tok = np.zeros(n)                  # time of each request's latest token
+    hist = out.tbt_hist
+    hist[:] = 0.0
+    sched = np.zeros(n, np.int64)           # tokens scheduled this iteration (0: not in the batch)
+    # per model: a waiting ring (front at fronts[m]) and a running list, segments of two buffers
+    counts = np.zeros(M, np.int64)
+    for i in range(n):
+        counts[model[i]] += 1
+    qoff = np.zeros(M, np.int64)
+    roff = np.zeros(M, np.int64)
+    for m in range(1, M):
+        qoff[m] = qoff[m - 1] + counts[m - 1] + 1
+        roff[m] = roff[m - 1] + counts[m - 1]
+    qbuf = np.empty(n + M, np.int64)
+    rbuf = np.empty(max(n, 1), np.int64)
+    fronts = np.zeros(M, np.int64)
+    sizes = np.zeros(M, np.int64)
+    n_runs = np.zeros(M, np.int64)
+    frees = np.zeros(M, np.int64)
+    for m in range(M):
+        frees[m] = cfgs[m].kv_blocks
+    stats = out.stats
+    for k in range(stats.shape[0]):
+        stats[k] = 0.0
+    tables = [_tables(cfgs[0], opss[0], systems[0], plans[0], draft_opss[0], draft_systems[0])]
+    for m in range(1, M):
+        tables.append(_tables(cfgs[m], opss[m], systems[m], plans[m], draft_opss[m], draft_systems[m]))
+    last = M - 1
     nxt = 0
     t = 0.0
     done = 0
@@ -270,12 +304,39 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
         while nxt < n and arrival_s[nxt] <= t:
             target[nxt] = prompt[nxt]
             stats[S_INSIDE_S] += t - arrival_s[nxt]          # inside since its arrival
-            queue[(head + size) % (n + 1)] = nxt
-            size += 1
+            a_m = model[nxt]
+            qbuf[qoff[a_m] + (fronts[a_m] + sizes[a_m]) % (counts[a_m] + 1)] = nxt
+            sizes[a_m] += 1
             nxt += 1
-        if n_run == 0 and size == 0:
+        mi = -1
+        for j in range(1, M + 1):
+            c = (last + j) % M
+            if n_runs[c] > 0 or sizes[c] > 0:
+                mi = c
+                break
+        if mi < 0:
             t = arrival_s[nxt]
             continue
+        last = mi
+        cfg = cfgs[mi]
+        ops = opss[mi]
+        system = systems[mi]
+        plan = plans[mi]
+        draft_ops = draft_opss[mi]
+        draft_system = draft_systems[mi]
+        (body_t, body_e, head_t, head_e, pbody_t, pbody_e, phead_t, phead_e, dbody_t, dbody_e, dhead_t,
+         dhead_e) = tables[mi]
+        tabled = cfg.max_tokens <= MAX_TABLE_TOKENS
+        bt = cfg.block_tokens
+        k_spec = cfg.spec_tokens
+        q = k_spec + 1
+        ring = counts[mi] + 1
+        queue = qbuf[qoff[mi]:qoff[mi] + ring]
+        running = rbuf[roff[mi]:roff[mi] + counts[mi]]
+        head = fronts[mi]
+        size = sizes[mi]
+        n_run = n_runs[mi]
+        free = frees[mi]
         budget = cfg.max_tokens
         preempted = False
         prefill_only = False
@@ -308,7 +369,7 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
                 sched[v] = 0
                 out.preemptions[v] += 1
                 stats[S_PREEMPT] += 1.0
-                head = (head - 1) % (n + 1)
+                head = (head - 1) % ring
                 queue[head] = v
                 size += 1
                 preempted = True
@@ -335,7 +396,7 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
                 need = _blocks(upto, bt) - held[r]
                 if need > free:
                     break
-                head = (head + 1) % (n + 1)
+                head = (head + 1) % ring
                 size -= 1
                 free -= need
                 held[r] += need
@@ -404,8 +465,13 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
             dt += d_t
             energy += d_e
             stats[S_DRAFT_S] += d_t
-        stats[S_BLOCK_S] += (cfg.kv_blocks - free) * dt
-        stats[S_INSIDE_S] += (n_run + size) * dt
+        fronts[mi] = head
+        sizes[mi] = size
+        n_runs[mi] = n_run
+        frees[mi] = free
+        for c in range(M):
+            stats[S_BLOCK_S] += (cfgs[c].kv_blocks - frees[c]) * dt
+            stats[S_INSIDE_S] += (n_runs[c] + sizes[c]) * dt
         t_prev = t
         t += dt
         dt_bin = _tbt_bin(dt)                     # the gap of every request that ran last iteration too
@@ -414,8 +480,8 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
         stats[S_ENERGY] += energy
         stats[S_PREFILL_TOK] += pre_tok
         stats[S_DEC_STEPS] += dec_n
-        if n_run > stats[S_MAX_RUNNING]:
-            stats[S_MAX_RUNNING] = n_run
+        if n_runs.sum() > stats[S_MAX_RUNNING]:
+            stats[S_MAX_RUNNING] = n_runs.sum()
         keep = 0
         for k in range(n_run):
             r = running[k]
@@ -450,5 +516,6 @@ def run_engine(arrival_s, prompt, output, cfg, ops, system, plan, draft_ops, dra
             else:
                 running[keep] = r
                 keep += 1
-        n_run = keep
+        n_runs[mi] = keep
+        frees[mi] = free
     stats[S_END] = t
