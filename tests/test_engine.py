@@ -703,8 +703,43 @@ def test_continuous_simulated_placement_follows_the_goodput(tmp_path, placement,
     point = replace(point, hw=replace(point.hw, placement=placement))
     rows, sims = kind.design_rows(point)
     assert rows[0]["mapping"] == mapping and rows[0]["slo_attainment"] == pytest.approx(attained)
-    # simulated: 2 models x 3 groups engine simulations (one model's engines each); fast: none
-    assert sims == (6 if placement == "simulated" else 1)
+    # simulated: each step weighs each model on the first empty group (the three are alike) and
+    # beside the models already placed (taken only for a gain: none here), one simulation each:
+    # 2 with all groups empty; tiny on g0: big beside it, tiny and big on g1 (3); tiny on g0, g1:
+    # big beside either, tiny and big on g2 (4); big on g2: big beside tiny twice, tiny beside big (3)
+    assert sims == (2 + 3 + 4 + 3 if placement == "simulated" else 1)
+
+
+def test_continuous_models_share_a_group_for_a_gain(tmp_path):
+    """One one-GPU group, one request of each of two models at t = 0 (prompt 4, output 3), SLOs
+    1 s. Alone the group serves one model (1 request good); sharing it, the two engines take turns
+    (10 ms an iteration): tiny's prefill, big's, then their decodes in turn: tiny done at 50 ms,
+    big at 60 ms, both good. The greedy puts tiny first (the lower index at equal gain and work),
+    then big beside it for +1."""
+    more = """  - name: big
+    transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {output_tokens: 3}}
+    serving: {slo_s: 1}
+"""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.0, "big")], tiny_serving="{slo_s: 1}", more=more)
+    r = kind.design_rows(point)[0][0]
+    assert r["mapping"] == "1gpu(tiny,big)" and r["slo_attainment"] == 1.0
+    # latencies 50 and 60 ms: mean 55, p99 by numpy's interpolation 50 + 0.99 x 10 = 59.9 ms
+    assert r["latency_mean_s"] == pytest.approx(0.055, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.0599, rel=1e-6)
+
+
+def test_models_sharing_a_group_share_its_memory_by_hand():
+    """usable = 1,000 B - the weights 100 + 200 - the larger reserve 80 = 620 B, half each: 310 /
+    10 = 31 blocks and 310 / 20 = 15; alone, the first has 1,000 - 100 - 50 = 850 / 10 = 85. An
+    attention pool's 9 blocks halve to 4. FC pools holding 60 + 50 B of weights on 100 B: none."""
+    from dse.system.serving.batched import Replica, shared_blocks
+
+    a = Replica(None, None, None, 0.0, 10.0, None, memory_bytes=1000.0, fixed_bytes=100.0, reserve_bytes=50.0)
+    b = Replica(None, None, None, 0.0, 20.0, None, memory_bytes=1000.0, fixed_bytes=200.0, reserve_bytes=80.0)
+    assert shared_blocks([a, b]) == [31, 15] and shared_blocks([a]) == [85]
+    assert shared_blocks([a, replace(b, pool_blocks=9.0)]) == [31, 4]
+    assert shared_blocks([replace(a, fc_bytes=60.0, fc_cap=100.0), replace(b, fc_bytes=50.0, fc_cap=100.0)]) == [0, 0]
 
 
 def test_continuous_metrics_leave_out_requests_of_an_unplaced_model(tmp_path):

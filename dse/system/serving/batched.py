@@ -1,5 +1,5 @@
-"""The serving kind with ``batching: continuous``: each group of GPUs runs one model as a
-continuously batched engine (dse.system.serving.engine, vLLM's scheduler with a paged KV cache),
+"""The serving kind with ``batching: continuous``: each group of GPUs runs each model it holds as
+a continuously batched engine (dse.system.serving.engine, vLLM's scheduler with a paged KV cache),
 instead of one request at a time per stage; ``batching: static`` runs the same engine with
 request-level batching (a new batch only when the last has ended, each request's cache reserved
 whole), the baseline continuous batching is measured against.
@@ -33,18 +33,21 @@ pp > 1 replica runs each iteration through all its stages before the next starts
 time adds up and pp - 1 sends are paid); vLLM's pipelined virtual engines, which keep pp batches in
 flight, are not modelled, so pp adds KV capacity, not throughput.
 
-Placement: every group holds one model; a model's requests go to its replicas in turn (round
-robin in arrival order). Groups are handed out largest first (then by index), each to one of the
-models the group can hold; a group that holds none stays empty.
-    fast (:func:`place_replicas`): to the model with the most work per GPU held so far (work =
-         its request rate x its prompt + output tokens; a model without a replica first, the
-         larger work first);
-    simulated (:func:`place_simulated`, AlpaServe's simulator-guided greedy on the engines): to
-         the model whose requests meeting their objectives on the placement run rise the most
-         with the group added (its engines simulated with and without it; models on different
-         groups do not interact, so only that model's engines run), ties -- e.g. every model
-         already meets its SLO -- broken by the fast rule; a group only one model can take goes
-         to it without a simulation.
+Placement: a model's requests go to its groups in turn (round robin in arrival order).
+    fast (:func:`place_replicas`): one model per group; groups are handed out largest first
+         (then by index), each to the model with the most work per GPU held so far (work = its
+         request rate x its prompt + output tokens; a model without a replica first, the larger
+         work first) among those the group can hold; a group that holds none stays empty.
+    simulated (:func:`place_simulated`, AlpaServe's simulator-guided greedy on the engines):
+         step by step, the (model, group) pair that raises the number of placement-run requests
+         meeting their objectives the most is added -- a model on an empty group, or beside the
+         models already on a group when the memory holds it and it gains (:func:`group_cfgs`); an
+         empty group goes to a model even at no gain (ties by the fast rule's keys, then the
+         larger group, the lower index) -- until no pair is left. Each candidate simulates the
+         engines it touches (the models connected to it through shared groups); an empty group
+         like one already weighed in the step (same size, parallel config and links) is not.
+Models sharing a group each run their own engine (dse.system.serving.engine.run_group: they take
+turns, one iteration at a time) and share its memory (:func:`shared_blocks`).
 
 Metrics over the requests arriving in [warmup, duration - warmup), all served (an engine never
 rejects):
@@ -58,7 +61,7 @@ rejects):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -79,6 +82,13 @@ class Replica:
     draft_ops: object = None     # the speculative draft's LinearArrays and GpuSystem (else the model's)
     draft_system: object = None
     pool_devices: tuple = ()     # (pool, devices of the group) the policy powers
+    memory_bytes: float = 0.0    # gpu_memory_utilization x GPU memory
+    fixed_bytes: float = 0.0     # weights (and the draft's) per GPU
+    reserve_bytes: float = 0.0   # one iteration's activations per GPU
+    pool_blocks: float = np.inf  # KV blocks the attention pool holds for the model alone
+    fc_bytes: float = 0.0        # weights per FC-pool device
+    fc_cap: float = np.inf       # an FC-pool device's capacity
+    need_blocks: int = 0         # blocks its longest request needs (set by the evaluator)
 
 
 def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
@@ -145,15 +155,20 @@ def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
         draft_weights = d.weight_bytes
         draft_block = block * d.kv_bytes_per_token
     gpu_block = draft_block + (0.0 if "attn" in pools else block * kv_layer * float(layers.max()))
-    usable = float(e.gpu_memory_utilization) * float(hw.gpu.memory_bytes) - weights - draft_weights - reserve
-    if usable <= 0:
-        blocks = 0
-    else:                             # nothing of the cache on the GPU: the pool's capacity alone
-        blocks = int(usable // gpu_block) if gpu_block > 0 else 2**62
+    memory_bytes = float(e.gpu_memory_utilization) * float(hw.gpu.memory_bytes)
+    pool_blocks = np.inf
     if "attn" in pools:               # the attention pool holds the KV cache
         pool, n = pools["attn"]
         pool_block = block * kv_layer_all * float(layers.max())
-        blocks = min(blocks, int((n // c.pp) * pool.capacity_bytes() // pool_block))
+        pool_blocks = float((n // c.pp) * pool.capacity_bytes() // pool_block)
+    fc_bytes, fc_cap = 0.0, np.inf
+    if "fc" in pools:
+        fc_bytes, fc_cap = per_dev, pools["fc"][0].capacity_bytes()
+    r = Replica(None, a, system, weights, gpu_block, None, Plan(POLICIES.index(policy), float(hw.dispatch.alpha),
+                                                               fc_max_query),
+                draft_ops, draft_system, tuple(pool_devices), memory_bytes, weights + draft_weights, reserve,
+                pool_blocks, fc_bytes, fc_cap)
+    blocks = shared_blocks([r])[0]
     if blocks < 1 and not problems:
         problems.append(f"no KV cache on {c.label}: weights {(weights + draft_weights) / 1e9:.3g} GB + activations "
                         f"{reserve / 1e9:.3g} GB per GPU leave nothing of {float(e.gpu_memory_utilization):g} x "
@@ -161,9 +176,29 @@ def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
                                                                          if "attn" in pools else ""))
     cfg = EngineConfig(int(e.max_num_seqs), tokens, int(e.block_size), max(blocks, 1), bool(e.chunked_prefill),
                        hw.batching == "static", k, float(spec.acceptance_rate) if spec is not None else 0.0, int(seed))
-    plan = Plan(POLICIES.index(policy), float(hw.dispatch.alpha), fc_max_query)
-    return Replica(cfg, a, system, weights, gpu_block, "; ".join(problems) or None, plan, draft_ops, draft_system,
-                   tuple(pool_devices))
+    return replace(r, cfg=cfg, problem="; ".join(problems) or None)
+
+
+def shared_blocks(reps: list) -> list[int]:
+    """KV blocks of each of the models ``reps`` (Replicas) sharing one group (one alone: its own):
+
+        usable    = gpu_memory_utilization x memory - every model's weights (and draft) - the
+                    largest activation reserve (the engines' iterations take turns)
+        blocks_m  = min(floor(usable / k / the model's bytes a block on the GPU),
+                        floor(the attention pool's blocks for the model alone / k))
+
+    with k models: the memory left, and the attention pool, shared evenly (each model's engine its
+    own share, as separate vLLM instances with their own gpu_memory_utilization); 0 when the FC
+    pool cannot hold every model's weights."""
+    k = len(reps)
+    usable = reps[0].memory_bytes - sum(r.fixed_bytes for r in reps) - max(r.reserve_bytes for r in reps)
+    if sum(r.fc_bytes for r in reps) > reps[0].fc_cap:
+        return [0] * k
+    out = []
+    for r in reps:
+        on_gpu = (int(usable / k // r.kv_block_bytes) if r.kv_block_bytes > 0 else 2**62) if usable > 0 else 0
+        out.append(int(min(on_gpu, r.pool_blocks // k)))
+    return out
 
 
 def place_replicas(work: np.ndarray, can: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -186,61 +221,105 @@ def place_replicas(work: np.ndarray, can: np.ndarray, sizes: np.ndarray) -> np.n
     return placed
 
 
-def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np.ndarray, run, good) -> tuple:
+def group_cfgs(replicas: dict, models: list, g: int) -> list | None:
+    """The engine configs of ``models`` sharing group ``g`` (:func:`shared_blocks`), or None when
+    a model's share cannot hold its longest request (``need_blocks``) or the FC pool its weights."""
+    reps = [replicas[(m, g)] for m in models]
+    if len(reps) == 1:
+        return [reps[0].cfg]
+    blocks = shared_blocks(reps)
+    if any(b < max(r.need_blocks, 1) for b, r in zip(blocks, reps)):
+        return None
+    return [r.cfg._replace(kv_blocks=b) for b, r in zip(blocks, reps)]
+
+
+def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np.ndarray, run, good,
+                    alike: list | None = None) -> tuple:
     """(placed uint8 [M, G], engine simulations) by the simulator-guided greedy (module docstring).
     ``run`` = (arrival, model, prompt, output) of the placement run; ``good(m, first, finish, idx)``
     counts model m's requests ``idx`` that meet its objectives given their first-token and finish
-    times (NaN: unserved)."""
+    times (NaN: unserved); ``alike[g]``: a key equal for groups that run a model alike (size,
+    parallel config, links): of the empty ones only the first of each kind is weighed per step."""
     arrival, model, prompt, output = run
     M, G = can.shape
     placed = np.zeros((M, G), dtype=np.uint8)
     held = np.zeros(M)
-    score = np.zeros(M)
+    score = np.zeros(M)                    # requests meeting their objectives, per model, as placed
     sims = 0
     mine = [np.flatnonzero(model == m) for m in range(M)]
+    order = {g: i for i, g in enumerate(sorted(range(G), key=lambda g: (-sizes[g], g)))}
 
-    def simulate(m: int, groups: list) -> float:
-        trial = np.zeros((M, G), dtype=np.uint8)
-        trial[m, groups] = 1
-        sub = {(m, g): replicas[(m, g)] for g in groups}
-        idx = mine[m]
-        res = run_replicas(sub, trial, arrival, model, prompt, output, only=m)
-        return float(good(m, res["first"][idx], res["finish"][idx], idx))
+    memo: dict = {}
 
-    stale = np.zeros(M, dtype=bool)        # score[m] not simulated for m's current groups
-    for g in sorted(range(G), key=lambda g: (-sizes[g], g)):
-        takers = [m for m in range(M) if can[m, g] and work[m] > 0]
-        if len(takers) == 1:                # no choice to make: no simulation
-            placed[takers[0], g] = 1
-            held[takers[0]] += sizes[g]
-            stale[takers[0]] = True
-            continue
-        best, key = -1, None
-        for m in takers:
-            if stale[m]:
-                score[m] = simulate(m, list(np.flatnonzero(placed[m])))
-                stale[m] = False
-                sims += 1
-            gain = simulate(m, list(np.flatnonzero(placed[m])) + [g]) - score[m]
+    def simulate(trial: np.ndarray, models: set) -> dict:
+        """Requests meeting their objectives of each model connected to ``models`` (sharing a group
+        with one, transitively: engines elsewhere do not interact with them), their groups run. The
+        same sub-placement again (a candidate untouched since the last step) is not re-run."""
+        nonlocal sims
+        hosted = set(models)
+        while True:
+            groups = {int(g) for m in hosted for g in np.flatnonzero(trial[m])}
+            more = {int(m) for g in groups for m in np.flatnonzero(trial[:, g])} | hosted
+            if more == hosted:
+                break
+            hosted = more
+        sub = trial.copy()
+        sub[[m for m in range(M) if m not in hosted], :] = 0
+        key = sub.tobytes()
+        if key not in memo:
             sims += 1
-            k = (gain, held[m] == 0, work[m] / held[m] if held[m] else work[m], -m)
-            if key is None or k > key:
-                best, key = m, k
-        if best >= 0:
-            score[best] += key[0]
-            placed[best, g] = 1
-            held[best] += sizes[g]
-    return placed, sims
+            res = run_replicas(replicas, sub, arrival, model, prompt, output)
+            memo[key] = {m: float(good(m, res["first"][mine[m]], res["finish"][mine[m]], mine[m])) for m in hosted}
+        return memo[key]
+
+    while True:
+        best, key, result = None, None, None
+        weighed = set()
+        for g in sorted(range(G), key=lambda g: order[g]):
+            on_g = [int(m) for m in np.flatnonzero(placed[:, g])]
+            for m in range(M):
+                if not can[m, g] or work[m] <= 0 or placed[m, g]:
+                    continue
+                if not on_g and alike is not None:
+                    if (m, alike[g]) in weighed:
+                        continue            # an empty group like one weighed already
+                    weighed.add((m, alike[g]))
+                if on_g and group_cfgs(replicas, sorted(on_g + [m]), g) is None:
+                    continue                # the group's memory cannot hold one more model
+                if not on_g and all(not can[x, g] or work[x] <= 0 for x in range(M) if x != m):
+                    gain, now = 0.0, None    # m alone can take an empty group: no choice, no simulation
+                else:
+                    trial = placed.copy()
+                    trial[m, g] = 1
+                    affected = {m} | set(on_g) | {int(x) for h in np.flatnonzero(placed[m])
+                                                  for x in np.flatnonzero(placed[:, h])}
+                    now = simulate(trial, affected)
+                    gain = sum(now.values()) - sum(score[x] for x in now)
+                if gain <= 0 and on_g:
+                    continue                # share a group only for a gain
+                k = (gain, not on_g, held[m] == 0, work[m] / held[m] if held[m] else work[m], -m, -order[g])
+                if key is None or k > key:
+                    best, key, result = (m, g), k, now
+        if best is None:
+            return placed, sims
+        m, g = best
+        placed[m, g] = 1
+        held[m] += sizes[g]
+        if result is None:                  # placed without a simulation: score it now
+            result = simulate(placed, {m})
+        for x, v in result.items():
+            score[x] = v
 
 
 def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model: np.ndarray,
-                 prompt: np.ndarray, output: np.ndarray, only: int | None = None) -> dict:
-    """Run every placed replica's engine on its share of the requests (round robin per model).
-    ``only``: run that model's replicas alone. Returns per request first token and finish times
-    (NaN: no replica), the replica of each, and
-    per group the engine's stats (dse.system.serving.engine S_* columns), KV blocks, the idle
-    watts of the PIM devices its policy powers and the time-between-tokens histogram."""
-    from dse.system.serving.engine import engine_out, run_engine
+                 prompt: np.ndarray, output: np.ndarray) -> dict:
+    """Run every group's engines (dse.system.serving.engine.run_group: the models placed on it
+    taking turns; one model: its own engine) on their requests, each model's requests dealt to its
+    groups in turn (round robin in arrival order). Returns per request first token and finish
+    times (NaN: no replica), the group of each, and per group the engines' stats
+    (dse.system.serving.engine S_* columns), KV blocks, the idle watts of the PIM devices its
+    policy powers and the time-between-tokens histogram."""
+    from dse.system.serving.engine import engine_out, run_group
 
     n = arrival.shape[0]
     first = np.full(n, np.nan)
@@ -250,22 +329,35 @@ def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model:
     blocks: dict[int, int] = {}
     pool_idle: dict[int, float] = {}
     tbt: dict[int, np.ndarray] = {}
-    for m in range(placed.shape[0]) if only is None else (only,):
+    share: dict[tuple, np.ndarray] = {}
+    for m in range(placed.shape[0]):
         groups = np.flatnonzero(placed[m])
         mine = np.flatnonzero(model == m)
         for j, g in enumerate(groups):
-            idx = mine[j::len(groups)]
-            group_of[idx] = g
-            r = replicas[(m, int(g))]
-            out = engine_out(idx.shape[0])
-            if idx.shape[0]:
-                run_engine(arrival[idx], prompt[idx], output[idx], r.cfg, r.ops, r.system, r.plan, r.draft_ops,
-                           r.draft_system, out)
-            first[idx] = out.first_token_s
-            finish[idx] = out.finish_s
-            stats[int(g)] = out.stats
-            blocks[int(g)] = r.cfg.kv_blocks
-            pool_idle[int(g)] = sum(float(pool.idle_w) * n for pool, n in r.pool_devices)
-            tbt[int(g)] = out.tbt_hist
+            share[(m, int(g))] = mine[j::len(groups)]
+    for g in range(placed.shape[1]):
+        models = [int(m) for m in np.flatnonzero(placed[:, g])]
+        if not models:
+            continue
+        cfgs = group_cfgs(replicas, models, g)
+        if cfgs is None:
+            raise ValueError(f"group {g} cannot hold models {models}")
+        idx = np.concatenate([share[(m, g)] for m in models])
+        local = np.concatenate([np.full(share[(m, g)].shape[0], j, np.int64) for j, m in enumerate(models)])
+        order = np.argsort(idx, kind="stable")          # by arrival (the requests are in arrival order)
+        idx, local = idx[order], local[order]
+        reps = [replicas[(m, g)] for m in models]
+        out = engine_out(idx.shape[0])
+        if idx.shape[0]:
+            run_group(arrival[idx], prompt[idx], output[idx], local, tuple(cfgs), tuple(r.ops for r in reps),
+                      tuple(r.system for r in reps), tuple(r.plan for r in reps), tuple(r.draft_ops for r in reps),
+                      tuple(r.draft_system for r in reps), out)
+        group_of[idx] = g
+        first[idx] = out.first_token_s
+        finish[idx] = out.finish_s
+        stats[g] = out.stats
+        blocks[g] = sum(c.kv_blocks for c in cfgs)
+        pool_idle[g] = sum(float(pool.idle_w) * k for pool, k in reps[0].pool_devices)
+        tbt[g] = out.tbt_hist
     return {"first": first, "finish": finish, "group": group_of, "stats": stats, "blocks": blocks,
             "pool_idle_w": pool_idle, "tbt_hist": tbt}

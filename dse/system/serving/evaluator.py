@@ -31,7 +31,7 @@ with a `serving` section select it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -313,8 +313,9 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
                 r = replica(t, hw, c, *_links(hw, c), m.serving.speculative if m.serving is not None else None,
                             int(workload.serving.seed))
                 reason = r.problem or next((w for w in (check_requests(p, o, r.cfg) for p, o in mine) if w), None)
-                if reason is None:
-                    out[(i, g)] = r
+                if reason is None:          # the blocks its longest request needs, for sharing a group
+                    final = max((int((p + o).max()) for p, o in mine if p.size), default=1) - 1 + r.cfg.spec_tokens
+                    out[(i, g)] = replace(r, need_blocks=-(-final // r.cfg.block_tokens))
             if reason is not None:
                 reasons.append(reason)
         if len(reasons) == len(configs):
@@ -323,9 +324,12 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
 
 
 def place(point: ServingPoint) -> tuple[np.ndarray, int]:
-    """The greedy placement on the placement run: (placed uint8 [M, G], simulator runs); with
-    continuous batching one model per group (dse.system.serving.batched.place_replicas), counted
-    as one run."""
+    """The greedy placement on the placement run: (placed uint8 [M, G], simulator runs). With
+    engines (continuous or static batching): ``fast`` one model per group by work
+    (dse.system.serving.batched.place_replicas, counted as one run); ``simulated`` the
+    simulator-guided greedy (batched.place_simulated) on the whole placement run, one engine
+    simulation per new candidate (seconds per design for a few models on 8 GPUs under overload;
+    replaying only the run's first minutes misjudged overloaded models, so it is not done)."""
     M, G = point.groups.memory.shape
     if point.continuous:
         from dse.system.serving.batched import place_replicas, place_simulated
@@ -347,8 +351,9 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
             return int(_meets(point, np.full(idx.shape[0], m), train.arrival_s[idx], first, finish,
                               output[idx]).sum())
 
+        alike = [(c.size, c.pp, c.tp, c.within_node) for c in point.configs]
         return place_simulated(point.replicas, can, sizes, work, (train.arrival_s, train.model, prompt, output),
-                               good)
+                               good, alike)
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
     runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
@@ -395,7 +400,7 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     violations = list(point.problems)
     for i, name in enumerate(point.names):
         if not placed[i].any() and not any(p.startswith(f"{name} fits no group") for p in point.problems):
-            violations.append(f"{name} has no replica " + ("(every group holds another model's engine)"
+            violations.append(f"{name} has no replica " + ("(no group's memory or time was given to it)"
                                                            if point.continuous else "(memory full)"))
     target = point.workload.serving.min_slo_attainment
     if target is not None and n and float(good.sum()) / n < float(target):

@@ -125,8 +125,8 @@ class ServingKind(SystemKind):
                 best_one = row
         if best_one is not None:
             baselines.append(best_one)
-        source = (f"one model per group, {'by requested tokens' if point.hw.placement == 'fast' else 'greedy'} "
-                  f"({point.hw.placement}, {runs} engine simulations; {point.hw.batching} batching)"
+        source = (("one model per group by requested tokens (fast" if point.hw.placement == "fast" else
+                   f"greedy placement (simulated, {runs} engine simulations") + f"; {point.hw.batching} batching)"
                   if point.continuous else f"greedy placement ({point.hw.placement}, {runs} simulator runs)")
         return {"mapping": mapping_text(point, placed), "mapping_source": source, **metrics, "per_group": groups, "per_model": per_model,
                 "baselines": baselines}
@@ -136,9 +136,9 @@ def _memory_used(point, held, g: int) -> float:
     """Bytes per GPU the group's replicas take: weights and one request's KV cache each without
     batching; with continuous batching the engine's weights, KV blocks and activation reserve
     (all it is allowed: gpu_memory_utilization x memory)."""
-    if point.continuous:
-        return float(sum(float(point.hw.engine.gpu_memory_utilization) * float(point.hw.gpu.memory_bytes)
-                         for m in held if (int(m), g) in point.replicas))
+    if point.continuous:            # the engines sharing a group share that budget (batched.shared_blocks)
+        return (float(point.hw.engine.gpu_memory_utilization) * float(point.hw.gpu.memory_bytes)
+                if any((int(m), g) in point.replicas for m in held) else 0.0)
     return float(point.groups.memory[held, g].sum())
 
 
