@@ -63,6 +63,25 @@ def test_iteration_cost_of_a_uniform_batch_is_the_step_cost(tp, kraken):
         assert got == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize("q", [2, 4])
+def test_speculative_decode_iteration_is_the_step_cost_at_tlp(q):
+    """Decodes verifying q - 1 draft tokens: b requests of q query tokens with contexts summing
+    to C are step_cost's Step(b q, b q, q, C), the llm kind's decode step at TLP q. On a device of
+    1 GFLOP/s and 1 GB/s attention's FLOPs (4 h q per context token) outweigh its bytes (4 h), so
+    the q in its FLOPs shows."""
+    ops = linear_ops(TINY, 1)
+    dev = blank_device_table()
+    dev[0, G.D_FLOPS], dev[0, G.D_BW] = 1e9, 1e9
+    sysm = system(ops, dev)
+    out = np.empty((ops.n, G.N_OCOLS))
+    for b, ctx in ((1, 40), (3, 3 * 25)):
+        want = step_cost(Step(float(b * q), float(b * q), float(q), float(ctx), 0, 0, 0), ops.arrays, sysm, out)
+        got = iteration_cost(Batch(float(b), float(ctx), 0.0, 0.0, 0.0, 0.0, float(b * q), float(q)), ops.arrays, sysm,
+                             *GPU_ROWS)
+        assert got == pytest.approx(want, rel=1e-12)
+        assert out[ops.index("attn"), G.O_BOUND] == 0        # compute-bound: the FLOPs decide
+
+
 def test_mixed_iteration_by_hand():
     # The tiny decoder of tests/test_llm.py (h 64, 4 heads, f 256, 2 layers, vocab 100, FP16) on a
     # memory-bound GPU (1 TFLOP/s, 1 GB/s: seconds = bytes / 1e9), no launch or step cost. One
