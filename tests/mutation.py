@@ -538,8 +538,8 @@ MUTANTS += [
      '    many = done', 'blind review: TPOT over one-token requests too'),
     ('dse/system/serving/engine.py', '    final = prompt + output - 1 + cfg.spec_tokens',
      '    final = prompt + output + cfg.spec_tokens', "blind review: feasibility counts the last token's KV"),
-    ('dse/system/serving/kind.py', 'float(hardware.gpu.price_per_gpu_hour) > 0',
-     'float(hardware.gpu.price_per_gpu_hour) >= 0', 'blind review: unpriced GPUs still optimise $ per token'),
+    ('dse/system/serving/kind.py', '                return isinstance(v, Knob) or float(v) > 0',
+     '                return isinstance(v, Knob) or float(v) >= 0', 'blind review: unpriced GPUs still optimise $ per token'),
     ('dse/system/serving/evaluator.py', '    res["finish"] = finish = res["finish"] + pol.overhead_s',
      '    res["finish"] = finish = res["finish"]', 'blind review: continuous finish without the request overhead'),
     # --- speculative decoding, PAPI's per-iteration dispatch, PIM pools in serving (issue 24, item 4) ---

@@ -1055,10 +1055,14 @@ def test_continuous_request_overhead_counts_in_first_token_and_finish(tmp_path):
     assert r["tpot_p50_s"] == pytest.approx(0.01, rel=1e-6)
 
 
-def test_continuous_objectives_without_a_price_minimise_gpus(tmp_path):
-    """No gpu.price_per_gpu_hour (0): $ per token is NaN, so the study minimises GPUs instead."""
+def test_continuous_objectives_without_a_price_minimise_energy_then_gpus(tmp_path):
+    """No gpu.price_per_gpu_hour (0): $ per token is NaN, so the study minimises J per token (the
+    GPU has idle watts); without any energy figure either, GPUs."""
     from dataclasses import replace as dc_replace
 
     kind, point = continuous_case(tmp_path, [(0.0, "tiny")])
-    hw = dc_replace(point.hw, gpu=dc_replace(point.hw.gpu, price_per_gpu_hour=0.0))
+    gpu = dc_replace(point.hw.gpu, price_per_gpu_hour=0.0)
+    hw = dc_replace(point.hw, gpu=gpu)
+    assert kind.objectives(point.workload, hw) == (("goodput_per_s", True), ("energy_per_token_j", False))
+    hw = dc_replace(point.hw, gpu=dc_replace(gpu, idle_w=0.0, pj_per_flop=0.0, memory_pj_per_bit=0.0))
     assert kind.objectives(point.workload, hw) == (("goodput_per_s", True), ("gpus", False))

@@ -29,11 +29,19 @@ class ServingKind(SystemKind):
         check_workload(workload, hardware)
 
     def objectives(self, workload, hardware):
-        """SLO attainment up and GPUs down; with continuous batching (fixed) goodput up and, when
-        the GPU has a price, $ per million output tokens down (else GPUs down)."""
+        """SLO attainment up and GPUs down; with engines (continuous or static batching) goodput
+        up and, when the GPU has a price, $ per million output tokens down, else when it has
+        energy figures (pJ per FLOP or bit, idle watts) J per output token down, else GPUs down."""
         if hardware.batching in ("continuous", "static"):
-            priced = not isinstance(hardware.gpu.price_per_gpu_hour, Knob) and float(hardware.gpu.price_per_gpu_hour) > 0
-            return (("goodput_per_s", True), ("usd_per_million_tokens", False) if priced else ("gpus", False))
+            def given(v) -> bool:
+                return isinstance(v, Knob) or float(v) > 0
+
+            g = hardware.gpu
+            if given(g.price_per_gpu_hour):
+                return (("goodput_per_s", True), ("usd_per_million_tokens", False))
+            if given(g.pj_per_flop) or given(g.memory_pj_per_bit) or given(g.idle_w):
+                return (("goodput_per_s", True), ("energy_per_token_j", False))
+            return (("goodput_per_s", True), ("gpus", False))
         return (("slo_attainment", True), ("gpus", False))
 
     def seed_points(self, workload, hardware) -> list[dict]:
