@@ -605,6 +605,8 @@ MUTANTS += [
      'simulated placement: a group shared without a gain'),
     ('dse/system/serving/batched.py', '        order = np.argsort(idx, kind="stable")', '        order = np.arange(idx.shape[0])',
      "group: the models' requests not merged in arrival order"),
+    ('dse/system/serving/engine.py', '    if cfg.max_tokens < cfg.block_tokens:', '    if False:',
+     'engine: a token budget below one KV block allowed'),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',
      '"weight_grad_s": float(line["b_s"][st]), "send_s"', "training per_stage weight_grad_s from the B column"),

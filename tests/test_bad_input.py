@@ -339,6 +339,10 @@ CASES = [
         t, PAPI_HW, "interconnect:\n  hbm_io: {bytes_per_s: 670.4 GB/s, latency_s: 100 ns, pj_per_bit: 3.04}\n"
                     "  cxl: {bytes_per_s: 64 GB/s, latency_s: 1 us, pj_per_bit: 1.3}\n", "")),
          "interconnect: expected an interconnect section naming the links the PIM pools talk over"),
+    Case("serving: a token budget below a KV block", search(SV_WL, lambda t: edited(
+        t, SV_HW, "  admission: reject\n", "  admission: reject\n  batching: continuous\n"
+        "  engine: {max_num_batched_tokens: 8, block_size: 16}\n")),
+         "system.engine.max_num_batched_tokens: expected a token budget of at least one KV block (16 tokens), got 8"),
     Case("serving: traffic on chiplet hardware", search(SV_WL, HW),
          "bert_2x2.6b.yaml: serving: expected no serving section for chiplet hardware"),
     Case("serving: no traffic for serving hardware", search(ROOT / "workloads/gpt2.yaml", SV_HW),

@@ -221,12 +221,14 @@ def test_static_batching_waits_for_the_batch_by_hand():
 
 
 def test_infeasible_requests_are_named():
-    cfg = EngineConfig(4, 8, 16, 2, True)
+    cfg = EngineConfig(4, 16, 16, 2, True)
     assert "needs 3 KV blocks of 16 tokens; the cache holds 2" in check_requests(np.array([30]), np.array([5]), cfg)
     assert "at least 1 token" in check_requests(np.array([3]), np.array([0]), cfg)
-    assert "must fit max_num_batched_tokens (8)" in check_requests(
-        np.array([5]), np.array([4]), cfg._replace(chunked=False, kv_blocks=10))
-    assert check_requests(np.array([5]), np.array([4]), cfg._replace(kv_blocks=10)) == ""
+    assert "must fit max_num_batched_tokens (16)" in check_requests(
+        np.array([13]), np.array([4]), cfg._replace(chunked=False, kv_blocks=10))
+    assert check_requests(np.array([13]), np.array([4]), cfg._replace(kv_blocks=10)) == ""
+    assert "max_num_batched_tokens (8) below one KV block (16 tokens)" in check_requests(
+        np.array([5]), np.array([4]), cfg._replace(max_tokens=8, kv_blocks=10))
 
 
 # --- speculative decoding and PAPI's dispatch, by hand ----------------------------------------------
@@ -501,7 +503,7 @@ def test_engine_matches_its_twin_on_random_small_cases(seed):
     k_spec = int(rng.integers(0, 4)) if seed >= 6 else 0
     bt = int(rng.choice([1, 4, 16]))
     need = int(((prompt + output - 1 + k_spec + bt - 1) // bt).max())
-    cfg = EngineConfig(int(rng.integers(1, 6)), int(rng.integers(8, 64)) if chunked else int((prompt + output).max()) + 4,
+    cfg = EngineConfig(int(rng.integers(1, 6)), max(int(rng.integers(8, 64)), bt) if chunked else int((prompt + output).max()) + 4,
                        bt, need + int(rng.integers(0, 12)), chunked, static, k_spec, float(rng.uniform(0, 1)),
                        int(rng.integers(0, 1000)))
     ops, sysm = pim_flat(1e-3)

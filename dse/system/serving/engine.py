@@ -155,6 +155,8 @@ def check_requests(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) ->
         return ""
     if int(prompt.min()) < 1 or int(output.min()) < 1:
         return "every request needs a prompt and an output of at least 1 token"
+    if cfg.max_tokens < cfg.block_tokens:
+        return f"max_num_batched_tokens ({cfg.max_tokens}) below one KV block ({cfg.block_tokens} tokens)"
     if cfg.max_tokens < cfg.spec_tokens + 1:
         return (f"max_num_batched_tokens ({cfg.max_tokens}) must hold one decode's {cfg.spec_tokens + 1} tokens "
                 f"({cfg.spec_tokens} speculative + 1)")

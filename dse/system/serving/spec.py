@@ -120,7 +120,11 @@ def parse_engine(node: Node) -> EngineSpec:
         values["chunked_prefill"] = f["chunked_prefill"].boolean()
     if "gpu_memory_utilization" in f:
         values["gpu_memory_utilization"] = f["gpu_memory_utilization"].fraction()
-    return EngineSpec(**values)
+    spec = EngineSpec(**values)
+    budget, block = spec.max_num_batched_tokens, spec.block_size
+    if not isinstance(budget, Knob) and not isinstance(block, Knob) and budget < block:
+        raise f["max_num_batched_tokens"].fail(f"a token budget of at least one KV block ({block} tokens)", budget)
+    return spec
 
 
 def group_sizes(groups: str) -> tuple[int, ...]:
