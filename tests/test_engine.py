@@ -761,6 +761,14 @@ def test_models_sharing_a_group_share_its_memory_by_hand():
     assert shared_blocks([a, b]) == [31, 15] and shared_blocks([a]) == [85]
     assert shared_blocks([a, replace(b, pool_blocks=9.0)]) == [31, 4]
     assert shared_blocks([replace(a, fc_bytes=60.0, fc_cap=100.0), replace(b, fc_bytes=50.0, fc_cap=100.0)]) == [0, 0]
+    # group_cfgs: the shares as the engines' blocks, refused when one cannot hold its longest request
+    from dse.system.serving.batched import group_cfgs
+
+    cfg = EngineConfig(4, 16, 2, 85, True)
+    reps = {(0, 0): replace(a, cfg=cfg, need_blocks=30), (1, 0): replace(b, cfg=cfg, need_blocks=15)}
+    assert [c.kv_blocks for c in group_cfgs(reps, [0, 1], 0)] == [31, 15]
+    assert group_cfgs({**reps, (1, 0): replace(reps[(1, 0)], need_blocks=16)}, [0, 1], 0) is None
+    assert group_cfgs(reps, [0], 0) == [cfg]
 
 
 def test_continuous_metrics_leave_out_requests_of_an_unplaced_model(tmp_path):
