@@ -750,6 +750,25 @@ def test_continuous_models_share_a_group_for_a_gain(tmp_path):
     assert r["latency_mean_s"] == pytest.approx(0.055, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.0599, rel=1e-6)
 
 
+def test_models_sharing_a_group_take_requests_in_arrival_order(tmp_path):
+    """The models of test_continuous_models_share_a_group_for_a_gain sharing the group, with
+    arrivals interleaved across them: tiny at 0 and 20 ms, big at 10 ms (10 ms an iteration,
+    turns tiny, big, ...). tiny prefills r0 (10 ms); big, its request in by then, prefills r1
+    (20); tiny decodes r0 beside r2's prompt (30); big decodes (40); tiny (50: r0 done); big (60:
+    r1 done); tiny (70: r2 done). Every request takes 50 ms."""
+    more = """  - name: big
+    transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
+                  vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
+                  decode: {output_tokens: 3}}
+    serving: {slo_s: 1}
+"""
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny"), (0.01, "big"), (0.02, "tiny")],
+                                  tiny_serving="{slo_s: 1}", more=more)
+    r = kind.design_rows(point)[0][0]
+    assert r["mapping"] == "1gpu(tiny,big)"
+    assert r["latency_mean_s"] == pytest.approx(0.05, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.05, rel=1e-6)
+
+
 def test_models_sharing_a_group_share_its_memory_by_hand():
     """usable = 1,000 B - the weights 100 + 200 - the larger reserve 80 = 620 B, half each: 310 /
     10 = 31 blocks and 310 / 20 = 15; alone, the first has 1,000 - 100 - 50 = 850 / 10 = 85. An
