@@ -769,6 +769,18 @@ def test_models_sharing_a_group_take_requests_in_arrival_order(tmp_path):
     assert r["latency_mean_s"] == pytest.approx(0.05, rel=1e-6) and r["latency_p99_s"] == pytest.approx(0.05, rel=1e-6)
 
 
+def test_objectives_add_the_request_overhead_unless_shifted(tmp_path):
+    """The placement run's objective check adds the per-request overhead to the first token and
+    the finish (the evaluation shifts them before): a request of tiny (SLO 42 ms) arriving at 0,
+    first token at 10 ms, done at 30 ms meets it alone, not with a 20 ms overhead (50 ms)."""
+    from dse.system.serving.evaluator import _meets
+
+    _, point = continuous_case(tmp_path, [(0.0, "tiny")])
+    point = replace(point, policy=point.policy._replace(overhead_s=0.02))
+    args = (np.array([0]), np.array([0.0]), np.array([0.01]), np.array([0.03]), np.array([3]))
+    assert not _meets(point, *args)[0] and _meets(point, *args, shifted=True)[0]
+
+
 def test_models_sharing_a_group_share_its_memory_by_hand():
     """usable = 1,000 B - the weights 100 + 200 - the larger reserve 80 = 620 B, half each: 310 /
     10 = 31 blocks and 310 / 20 = 15; alone, the first has 1,000 - 100 - 50 = 850 / 10 = 85. An
