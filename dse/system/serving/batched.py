@@ -245,24 +245,29 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
     placed = np.zeros((M, G), dtype=np.uint8)
     held = np.zeros(M)
     score = np.zeros(M)                    # requests meeting their objectives, per model, as placed
+    stale = np.zeros(M, dtype=bool)        # score[m] not simulated since m was placed without one
     sims = 0
     mine = [np.flatnonzero(model == m) for m in range(M)]
     order = {g: i for i, g in enumerate(sorted(range(G), key=lambda g: (-sizes[g], g)))}
 
     memo: dict = {}
 
-    def simulate(trial: np.ndarray, models: set) -> dict:
-        """Requests meeting their objectives of each model connected to ``models`` (sharing a group
-        with one, transitively: engines elsewhere do not interact with them), their groups run. The
-        same sub-placement again (a candidate untouched since the last step) is not re-run."""
-        nonlocal sims
+    def component(trial: np.ndarray, models: set) -> set:
+        """``models`` and every model sharing a group with one of them, transitively."""
         hosted = set(models)
         while True:
             groups = {int(g) for m in hosted for g in np.flatnonzero(trial[m])}
             more = {int(m) for g in groups for m in np.flatnonzero(trial[:, g])} | hosted
             if more == hosted:
-                break
+                return hosted
             hosted = more
+
+    def simulate(trial: np.ndarray, models: set) -> dict:
+        """Requests meeting their objectives of each model connected to ``models`` (sharing a group
+        with one, transitively: engines elsewhere do not interact with them), their groups run. The
+        same sub-placement again (a candidate untouched since the last step) is not re-run."""
+        nonlocal sims
+        hosted = component(trial, models)
         sub = trial.copy()
         sub[[m for m in range(M) if m not in hosted], :] = 0
         key = sub.tobytes()
@@ -294,6 +299,10 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
                     affected = {m} | set(on_g) | {int(x) for h in np.flatnonzero(placed[m])
                                                   for x in np.flatnonzero(placed[:, h])}
                     now = simulate(trial, affected)
+                    for x in now:
+                        if stale[x]:        # its score as placed, simulated only now that it matters
+                            score[x] = simulate(placed, {x})[x]
+                            stale[x] = False
                     gain = sum(now.values()) - sum(score[x] for x in now)
                 if gain <= 0 and on_g:
                     continue                # share a group only for a gain
@@ -305,10 +314,13 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
         m, g = best
         placed[m, g] = 1
         held[m] += sizes[g]
-        if result is None:                  # placed without a simulation: score it now
-            result = simulate(placed, {m})
-        for x, v in result.items():
-            score[x] = v
+        if result is None:                  # placed without a simulation: scored when it matters
+            for x in component(placed, {m}):
+                stale[x] = True
+        else:
+            for x, v in result.items():
+                score[x] = v
+                stale[x] = False
 
 
 def run_replicas(replicas: dict, placed: np.ndarray, arrival: np.ndarray, model: np.ndarray,
