@@ -704,15 +704,17 @@ def test_continuous_placement_weighs_work_per_gpu_held(tmp_path):
 
 
 @pytest.mark.parametrize("placement, mapping, attained", [
-    ("simulated", "1gpu(tiny) + 1gpu(tiny) + 1gpu(big)", 3 / 7),
+    ("simulated", "1gpu(tiny) + 1gpu(big) + 1gpu(tiny)", 3 / 7),
     ("fast", "1gpu(big) + 1gpu(tiny) + 1gpu(big)", 2 / 7)])
 def test_continuous_simulated_placement_follows_the_goodput(tmp_path, placement, mapping, attained):
     """Three one-GPU groups; big (4 requests, SLO 1 ms: never met, an iteration is 10 ms) asks more
     work than tiny (3 requests of prompt 4 and output 3 at t = 0, SLO 42 ms). tiny on one engine
     (budget 5): r0 and r1 finish at 30 and 40 ms, r2's first token comes at 30 ms and its last at
     50 ms (late): 2 good. On two engines (r0, r2 | r1) all three finish by 40 ms: 3 good.
-    simulated: group 0 to tiny (+2 against big's 0), group 1 to tiny (+1), group 2 ties at 0 and
-    goes by work (big, no replica yet). fast, by work per GPU held: big, tiny, big."""
+    simulated: group 0 to tiny (+2 against big's 0); big, still without a replica, comes first
+    (a model left without one makes the design infeasible): group 1 (alone rather than beside tiny,
+    which would slow tiny); then group 2 to tiny (+1). fast, by work per GPU held: big, tiny, big:
+    one tiny engine, 2 good."""
     more = """  - name: big
     transformer: {num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 256,
                   vocab_size: 100, seq_len: 4, precision_bits: 16, architecture: gpt,
@@ -725,10 +727,23 @@ def test_continuous_simulated_placement_follows_the_goodput(tmp_path, placement,
     rows, sims = kind.design_rows(point)
     assert rows[0]["mapping"] == mapping and rows[0]["slo_attainment"] == pytest.approx(attained)
     # simulated: each step weighs each model on the first empty group (the three are alike) and
-    # beside the models already placed (taken only for a gain: none here), one simulation each:
-    # 2 with all groups empty; tiny on g0: big beside it, tiny and big on g1 (3); tiny on g0, g1:
-    # big beside either, tiny and big on g2 (4); big on g2: big beside tiny twice, tiny beside big (3)
-    assert sims == (2 + 3 + 4 + 3 if placement == "simulated" else 1)
+    # beside the models already placed (taken for a gain, or a first replica), one simulation each:
+    # 2 with all groups empty; tiny on g0: big beside it, tiny and big on g1 (3); tiny on g0, big on
+    # g1: each beside the other, tiny and big on g2 (4); then each beside the other twice (3)
+    # (+ 2: the greedy's placement and the fast rule's, compared on the placement run)
+    assert sims == (2 + 3 + 4 + 3 + 2 if placement == "simulated" else 1)
+
+
+def test_simulated_placement_keeps_the_fast_rules_when_better(tmp_path, monkeypatch):
+    """A greedy that placed nothing (monkeypatched) loses to the fast rule on the placement run:
+    place() returns the fast rule's placement."""
+    from dse.system.serving import batched
+    from dse.system.serving.evaluator import place
+
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")] * 3, groups="1+1", gpus=2)
+    monkeypatch.setattr(batched, "place_simulated", lambda replicas, can, *rest: (np.zeros_like(can, np.uint8), 0))
+    placed, sims = place(point)
+    assert placed.tolist() == [[1, 1]] and sims == 2
 
 
 def test_continuous_models_share_a_group_for_a_gain(tmp_path):

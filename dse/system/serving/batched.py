@@ -39,11 +39,13 @@ Placement: a model's requests go to its groups in turn (round robin in arrival o
          request rate x its prompt + output tokens; a model without a replica first, the larger
          work first) among those the group can hold; a group that holds none stays empty.
     simulated (:func:`place_simulated`, AlpaServe's simulator-guided greedy on the engines):
-         step by step, the (model, group) pair that raises the number of placement-run requests
-         meeting their objectives the most is added -- a model on an empty group, or beside the
-         models already on a group when the memory holds it and it gains (:func:`group_cfgs`); an
-         empty group goes to a model even at no gain (ties by the fast rule's keys, then the
-         larger group, the lower index) -- until no pair is left. Each candidate simulates the
+         step by step a (model, group) pair is added -- a model on an empty group, or beside the
+         models already on a group when the memory holds it (:func:`group_cfgs`) and it gains or
+         gives the model its first replica -- choosing first the models without a replica (a
+         model left without one makes the design infeasible), then the pair that raises the
+         number of placement-run requests meeting their objectives the most; an empty group goes
+         to a model even at no gain (ties by the fast rule's keys, then the larger group, the
+         lower index) -- until no pair is left. Each candidate simulates the
          engines it touches (the models connected to it through shared groups); an empty group
          like one already weighed in the step (same size, parallel config and links) is not.
 Models sharing a group each run their own engine (dse.system.serving.engine.run_group: they take
@@ -304,9 +306,9 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
                             score[x] = simulate(placed, {x})[x]
                             stale[x] = False
                     gain = sum(now.values()) - sum(score[x] for x in now)
-                if gain <= 0 and on_g:
-                    continue                # share a group only for a gain
-                k = (gain, not on_g, held[m] == 0, work[m] / held[m] if held[m] else work[m], -m, -order[g])
+                if gain <= 0 and on_g and held[m] > 0:
+                    continue                # share a group only for a gain (or for a first replica)
+                k = (held[m] == 0, gain, not on_g, work[m] / held[m] if held[m] else work[m], -m, -order[g])
                 if key is None or k > key:
                     best, key, result = (m, g), k, now
         if best is None:

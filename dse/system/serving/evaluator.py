@@ -329,10 +329,12 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
     (dse.system.serving.batched.place_replicas, counted as one run); ``simulated`` the
     simulator-guided greedy (batched.place_simulated) on the whole placement run, one engine
     simulation per new candidate (seconds per design for a few models on 8 GPUs under overload;
-    replaying only the run's first minutes misjudged overloaded models, so it is not done)."""
+    replaying only the run's first minutes misjudged overloaded models, so it is not done), or the
+    fast rule's placement when that meets more objectives on the same run (the greedy is myopic:
+    2 more simulations)."""
     M, G = point.groups.memory.shape
     if point.continuous:
-        from dse.system.serving.batched import place_replicas, place_simulated
+        from dse.system.serving.batched import place_replicas, place_simulated, run_replicas
 
         can = np.zeros((M, G), dtype=bool)
         for m, g in point.replicas:
@@ -352,8 +354,14 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
                               output[idx]).sum())
 
         alike = [(c.size, c.pp, c.tp, c.within_node) for c in point.configs]
-        return place_simulated(point.replicas, can, sizes, work, (train.arrival_s, train.model, prompt, output),
-                               good, alike)
+        run = (train.arrival_s, train.model, prompt, output)
+        greedy, sims = place_simulated(point.replicas, can, sizes, work, run, good, alike)
+        # the greedy is myopic: keep the fast rule's placement when it does better on the same run
+        fast = place_replicas(work, can, sizes)
+        scores = [sum(good(m, res["first"][idx], res["finish"][idx], idx)
+                      for m in range(M) for idx in [np.flatnonzero(train.model == m)])
+                  for res in (run_replicas(point.replicas, pl, *run) for pl in (greedy, fast))]
+        return (greedy if scores[0] >= scores[1] else fast), sims + 2
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
     runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
