@@ -338,12 +338,20 @@ def iteration_total(batch, ops, system, fc_dev, attn_dev, token_t, token_e):
         total += ops.reps[i] * t
         energy += ops.reps[i] * e
     if attn_dev != GPU and batch.pre_tokens > 0.0:
-        move = kv_token * batch.pre_tokens
-        mt, _ = send_recv(move, dev[attn_dev, D_LINK_BW], dev[attn_dev, D_LINK_LAT])
+        mt, me = to_pool(dev, attn_dev, kv_token * batch.pre_tokens)
         total += mt
-        energy += move * 8.0 * dev[attn_dev, D_LINK_PJ] * 1e-12
+        energy += me
     comm, energy = step_comm(system, tokens, batch.head_tokens, fc_dev == GPU, attn_t, layers, energy)
     return total + comm + dev[GPU, D_STEP], energy, comm
+
+
+@nb.njit(cache=True, inline="always")
+def to_pool(dev, d, nbytes):
+    """(seconds, joules) of sending ``nbytes`` to the PIM pool of device row ``d`` (K/V of a
+    prefill moving to the attention pool that holds the cache): one send_recv over the pool's
+    link, nbytes x 8 x its pJ/bit."""
+    t, _ = send_recv(nbytes, dev[d, D_LINK_BW], dev[d, D_LINK_LAT])
+    return t, nbytes * 8.0 * dev[d, D_LINK_PJ] * 1e-12
 
 
 @nb.njit(cache=True)

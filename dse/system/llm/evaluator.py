@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dse.cost.collectives import send_recv
 from dse.cost.roofline import BOUNDS_LLM
 from dse.errors import DseError
 from dse.models.views import CLASSES, LinearOps, linear_ops
@@ -23,9 +22,9 @@ from dse.system.llm.spec import PIM_ONLY, POLICIES, POLICY_ROLES, GpuPimHardware
 from dse.spec.workload import Decode, Transformer, WorkloadSpec
 from dse.system.gpu import memory
 from dse.system.gpu.devices import blank_device_table, fill_gpu_row, gpu_system
-from dse.system.gpu.kernels import (ATTN_POOL, D_LINK_BW, D_LINK_LAT, D_LINK_PJ, D_NDEV, DEVICE_NAMES, GPU, N_DEVICES,
-                                    N_OCOLS, O_BOUND, O_BYTES, O_DEVICE, O_ENERGY, O_FLOPS, O_TIME, GpuSystem, Step,
-                                    dispatch, step_cost)
+from dse.system.gpu.kernels import (ATTN_POOL, D_NDEV, DEVICE_NAMES, GPU, N_DEVICES, N_OCOLS, O_BOUND, O_BYTES,
+                                    O_DEVICE, O_ENERGY, O_FLOPS, O_TIME, GpuSystem, Step, dispatch, step_cost,
+                                    to_pool)
 from dse.system.gpu.parallel import divisors, group_link, parallel_configs as gpu_configs
 from dse.system.gpu.pim import DEVICE_ROLES, fill_pim_row, pool_violations
 from dse.system.llm.kernels import (N_RES, R_COMM, R_ENERGY, R_FC_GPU_STEPS, R_FIRST, R_KV_PEAK, R_STEPS, R_TIME,
@@ -188,8 +187,8 @@ def prefill(point: LlmPoint, ops: LinearOps, system: GpuSystem, n_req: int,
     kv_move = 0.0
     if "attn" in POLICY_ROLES[hw.dispatch.policy]:
         dev = system.dev
-        kv_move, _ = send_recv(ops.kv_bytes_per_token * T, dev[ATTN_POOL, D_LINK_BW], dev[ATTN_POOL, D_LINK_LAT])
-        energy += ops.kv_bytes_per_token * T * 8.0 * dev[ATTN_POOL, D_LINK_PJ] * 1e-12
+        kv_move, move_j = to_pool(dev, ATTN_POOL, ops.kv_bytes_per_token * T)
+        energy += move_j
     return ttft + kv_move, energy, comm
 
 
