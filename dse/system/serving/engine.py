@@ -210,6 +210,15 @@ def _token_cost(tabled, tab_t, tab_e, ops, system, fc, elem, tokens, head):
     return token_ops_cost(ops, system, fc, elem, float(tokens), head)
 
 
+@nb.njit(cache=True, inline="always")
+def _priced(batch, tabled, body_t, body_e, head_t, head_e, ops, system, fc, attn):
+    """iteration_total of ``batch`` with its FC / element-wise part from the tables (body at the
+    batch's query tokens, LM head at its head tokens): (seconds, joules, comm seconds)."""
+    bt_, be_ = _token_cost(tabled, body_t, body_e, ops, system, fc, GPU, batch.dec_n * batch.dec_q + batch.pre_tokens, 0)
+    ht_, he_ = _token_cost(tabled, head_t, head_e, ops, system, fc, GPU, batch.head_tokens, 1)
+    return iteration_total(batch, ops, system, fc, attn, bt_ + ht_, be_ + he_)
+
+
 @nb.njit(cache=True)
 def _tables(cfg, ops, system, plan, draft_ops, draft_system):
     """The FC and element-wise ops' cost by token count (they depend on it alone: tabulated once,
@@ -440,28 +449,20 @@ def run_group(arrival_s, prompt, output, model, cfgs, opss, systems, plans, draf
             fc, attn, _ = dispatch(plan.policy, plan.alpha, T)
             if pre_n > 0.0 or q > plan.fc_max_query:
                 fc = GPU
+        batch = Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads, float(q))
         if fc == GPU:
-            bt_, be_ = _token_cost(tabled, body_t, body_e, ops, system, GPU, GPU, T, 0)
-            ht_, he_ = _token_cost(tabled, head_t, head_e, ops, system, GPU, GPU, heads, 1)
+            dt, energy, _ = _priced(batch, tabled, body_t, body_e, head_t, head_e, ops, system, fc, attn)
         else:
-            bt_, be_ = _token_cost(tabled, pbody_t, pbody_e, ops, system, fc, GPU, T, 0)
-            ht_, he_ = _token_cost(tabled, phead_t, phead_e, ops, system, fc, GPU, heads, 1)
+            dt, energy, _ = _priced(batch, tabled, pbody_t, pbody_e, phead_t, phead_e, ops, system, fc, attn)
             stats[S_FC_PIM] += 1.0
-        dt, energy, _ = iteration_total(Batch(dec_n, dec_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads, float(q)),
-                                        ops, system, fc, attn, bt_ + ht_, be_ + he_)
         if k_spec > 0:
             # the draft: the iteration once (chunks, one token per decode), then k - 1 decode steps
             d_ctx = dec_ctx - dec_n * k_spec                  # each decode's cached + 1
-            d_heads = heads - dec_n * k_spec
-            bt_, be_ = _token_cost(tabled, dbody_t, dbody_e, draft_ops, draft_system, GPU, GPU, dec_n + pre_tok, 0)
-            ht_, he_ = _token_cost(tabled, dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU, d_heads, 1)
-            d_t, d_e, _ = iteration_total(Batch(dec_n, d_ctx, pre_n, pre_tok, pre_qc, pre_ctx, d_heads, 1.0),
-                                          draft_ops, draft_system, GPU, GPU, bt_ + ht_, be_ + he_)
+            d_t, d_e, _ = _priced(Batch(dec_n, d_ctx, pre_n, pre_tok, pre_qc, pre_ctx, heads - dec_n * k_spec, 1.0),
+                                  tabled, dbody_t, dbody_e, dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU)
             if dec_n > 0.0:
-                bt_, be_ = _token_cost(tabled, dbody_t, dbody_e, draft_ops, draft_system, GPU, GPU, dec_n, 0)
-                ht_, he_ = _token_cost(tabled, dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU, dec_n, 1)
-                s_t, s_e, _ = iteration_total(Batch(dec_n, d_ctx, 0.0, 0.0, 0.0, 0.0, dec_n, 1.0),
-                                              draft_ops, draft_system, GPU, GPU, bt_ + ht_, be_ + he_)
+                s_t, s_e, _ = _priced(Batch(dec_n, d_ctx, 0.0, 0.0, 0.0, 0.0, dec_n, 1.0), tabled, dbody_t, dbody_e,
+                                      dhead_t, dhead_e, draft_ops, draft_system, GPU, GPU)
                 d_t += (k_spec - 1) * s_t
                 d_e += (k_spec - 1) * s_e
             dt += d_t
