@@ -358,10 +358,15 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
         greedy, sims = place_simulated(point.replicas, can, sizes, work, run, good, alike)
         # the greedy is myopic: keep the fast rule's placement when it does better on the same run
         fast = place_replicas(work, can, sizes)
-        scores = [sum(good(m, res["first"][idx], res["finish"][idx], idx)
-                      for m in range(M) for idx in [np.flatnonzero(train.model == m)])
-                  for res in (run_replicas(point.replicas, pl, *run) for pl in (greedy, fast))]
-        return (greedy if scores[0] >= scores[1] else fast), sims + 2
+        if np.array_equal(greedy, fast):
+            return greedy, sims
+        mine = [np.flatnonzero(train.model == m) for m in range(M)]
+
+        def met(placed):
+            res = run_replicas(point.replicas, placed, *run)
+            return sum(good(m, res["first"][mine[m]], res["finish"][mine[m]], mine[m]) for m in range(M))
+
+        return (greedy if met(greedy) >= met(fast) else fast), sims + 2
     placed = np.zeros((M, G), dtype=np.uint8)
     train = point.train
     runs = K.greedy_place(train, point.groups, point.policy, point.hw.placement == "fast", placed,
