@@ -607,7 +607,7 @@ MUTANTS += [
      "group: the models' requests not merged in arrival order"),
     ('dse/system/serving/engine.py', '    if cfg.max_tokens < cfg.block_tokens:', '    if False:',
      'engine: a token budget below one KV block allowed'),
-    ('dse/system/serving/evaluator.py', '        return (greedy if scores[0] >= scores[1] else fast), sims + 2',
+    ('dse/system/serving/evaluator.py', '        return (greedy if met(greedy) >= met(fast) else fast), sims + 2',
      '        return greedy, sims + 2', "simulated placement: the fast rule's better placement discarded"),
     # --- blind mutants, training per-stage / per-device JSON and top-level figures (written before the test) ---
     ("dse/system/training/kind.py", '"weight_grad_s": float(line["w_s"][st]), "send_s"',

@@ -133,7 +133,6 @@ def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
     layers = layers_per_stage(t.num_hidden_layers, c.pp)
     layer_bytes = sum(a.byte_w[i] / a.gpu_div[i] for i in range(ops.n) if a.last_only[i] == 0)
     kv_layer = sum(a.byte_c[i] / a.gpu_div[i] for i in range(ops.n) if a.cls[i] == ATTN)
-    kv_layer_all = sum(a.byte_c[i] for i in range(ops.n) if a.cls[i] == ATTN)
     weights = float(memory.device_parameters(layers, np.arange(c.pp), c.pp, layer_bytes,
                                              t.vocab_size * t.hidden_size * b / c.tp, tied_embeddings(t)).max())
     tokens = int(e.max_num_batched_tokens)
@@ -141,11 +140,12 @@ def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
                                          c.tp, b)
     block = float(e.block_size)
     pools = {pool.role: (pool, n) for pool, n in pool_devices}
+    fc_bytes, fc_cap = 0.0, np.inf
     if "fc" in pools:                 # the FC pool holds the weights: the stage's, over its devices
         pool, n = pools["fc"]
-        per_dev = weights * c.tp / max(n // c.pp, 1)
-        if per_dev > pool.capacity_bytes():
-            problems.append(f"{pool.name}: weights {per_dev / 1e9:.3g} GB per device > {pool.capacity_bytes() / 1e9:.3g} GB")
+        fc_bytes, fc_cap = weights * c.tp / max(n // c.pp, 1), pool.capacity_bytes()
+        if fc_bytes > fc_cap:
+            problems.append(f"{pool.name}: weights {fc_bytes / 1e9:.3g} GB per device > {fc_cap / 1e9:.3g} GB")
         weights = 0.0
     k = int(spec.tokens) if spec is not None else 0
     draft_ops, draft_system, draft_weights, draft_block = a, system, 0.0, 0.0
@@ -161,11 +161,8 @@ def replica(t, hw, c, tp_link, send_link, spec=None, seed: int = 0) -> Replica:
     pool_blocks = np.inf
     if "attn" in pools:               # the attention pool holds the KV cache
         pool, n = pools["attn"]
-        pool_block = block * kv_layer_all * float(layers.max())
+        pool_block = block * ops.kv_bytes_per_token / ops.layers * float(layers.max())   # all heads
         pool_blocks = float((n // c.pp) * pool.capacity_bytes() // pool_block)
-    fc_bytes, fc_cap = 0.0, np.inf
-    if "fc" in pools:
-        fc_bytes, fc_cap = per_dev, pools["fc"][0].capacity_bytes()
     r = Replica(None, a, system, weights, gpu_block, None, Plan(POLICIES.index(policy), float(hw.dispatch.alpha),
                                                                fc_max_query),
                 draft_ops, draft_system, tuple(pool_devices), memory_bytes, weights + draft_weights, reserve,

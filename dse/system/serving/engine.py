@@ -145,6 +145,14 @@ def _tbt_bin(gap):
     return min(max(k, 1), TBT_BINS - 1)
 
 
+def blocks_needed(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) -> int:
+    """KV blocks the longest request needs at its last decode: ceil((prompt + output - 1 + k) /
+    block_tokens), its final cache with the lookahead slots (0 without requests)."""
+    if prompt.size == 0:
+        return 0
+    return -(-int((prompt + output - 1 + cfg.spec_tokens).max()) // cfg.block_tokens)
+
+
 def check_requests(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) -> str:
     """'' when the engine can serve every request, else the first reason it cannot (see the
     module docstring): lengths >= 1, the final cache within the whole cache, and without chunked
@@ -162,7 +170,7 @@ def check_requests(prompt: np.ndarray, output: np.ndarray, cfg: EngineConfig) ->
                 f"({cfg.spec_tokens} speculative + 1)")
     final = prompt + output - 1 + cfg.spec_tokens
     i = int(np.argmax(final))
-    need = -(-int(final[i]) // cfg.block_tokens)
+    need = blocks_needed(prompt, output, cfg)
     if need > cfg.kv_blocks:
         return (f"a request of {int(prompt[i])} + {int(output[i])} tokens"
                 + (f" (+ {cfg.spec_tokens} lookahead)" if cfg.spec_tokens else "") + f" needs {need} KV blocks of "

@@ -300,7 +300,7 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
     model no group can serve adds its reason to ``problems``."""
     from dse.system.serving.batched import replica
     from dse.system.serving.costs import usable
-    from dse.system.serving.engine import check_requests
+    from dse.system.serving.engine import blocks_needed, check_requests
 
     out = {}
     for i, m in enumerate(workload.models):
@@ -314,8 +314,7 @@ def _replicas(workload: WorkloadSpec, hw: ServingHardware, configs, *runs, probl
                             int(workload.serving.seed))
                 reason = r.problem or next((w for w in (check_requests(p, o, r.cfg) for p, o in mine) if w), None)
                 if reason is None:          # the blocks its longest request needs, for sharing a group
-                    final = max((int((p + o).max()) for p, o in mine if p.size), default=1) - 1 + r.cfg.spec_tokens
-                    out[(i, g)] = replace(r, need_blocks=-(-final // r.cfg.block_tokens))
+                    out[(i, g)] = replace(r, need_blocks=max(blocks_needed(p, o, r.cfg) for p, o in mine))
             if reason is not None:
                 reasons.append(reason)
         if len(reasons) == len(configs):
