@@ -295,9 +295,7 @@ def place_simulated(replicas: dict, can: np.ndarray, sizes: np.ndarray, work: np
                 else:
                     trial = placed.copy()
                     trial[m, g] = 1
-                    affected = {m} | set(on_g) | {int(x) for h in np.flatnonzero(placed[m])
-                                                  for x in np.flatnonzero(placed[:, h])}
-                    now = simulate(trial, affected)
+                    now = simulate(trial, {m})      # m's component: the models on g and on m's groups
                     for x in now:
                         if stale[x]:        # its score as placed, simulated only now that it matters
                             score[x] = simulate(placed, {x})[x]

@@ -18,7 +18,7 @@ Metrics over the requests arriving in [warmup, duration - warmup):
     latency_*_s      over served requests (within SLO or late): finish - arrival
     gpu_utilisation  = sum over groups and stages of busy seconds x tp / (GPUs x window seconds)
 
-With ``batching: continuous`` or ``static`` each group runs one model's engine instead
+With ``batching: continuous`` or ``static`` each group runs an engine per model it holds instead
 (dse.system.serving.batched: replicas, placement, routing; dse.system.serving.engine: the
 scheduler); a request then meets its SLO when every objective its model has holds (``slo_s``,
 ``ttft_slo_s``, ``tpot_slo_s``), and the token metrics (TTFT, TPOT, KV cache, energy and $ per
@@ -37,7 +37,7 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.spec.common import choices_of, resolve
-from dse.system.serving.spec import ServingHardware, group_sizes
+from dse.system.serving.spec import ENGINES, ServingHardware, group_sizes
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.gpu.parallel import aligned_within_node, within_node
 from dse.system.serving import kernels as K
@@ -127,7 +127,7 @@ def check_workload(workload: WorkloadSpec, hw: ServingHardware) -> None:
                 raise DseError(workload.source, f"models[{i}].serving.lengths", f"no per-request lengths: {hw.source} "
                                "may run batching: none, whose request latencies assume the transformer's seq_len "
                                "and output_tokens (lengths need batching: continuous)")
-    if {"continuous", "static"} & set(choices_of(hw.batching)):
+    if set(ENGINES) & set(choices_of(hw.batching)):
         for i, m in enumerate(workload.models):
             if not isinstance(m.generator, Transformer):
                 raise DseError(workload.source, f"models[{i}].transformer", "a transformer for batching: continuous "
@@ -273,7 +273,7 @@ def build(workload: WorkloadSpec, hw: ServingHardware) -> ServingPoint:
                           dtype=np.int64)
     replicas = None
     test_lengths = train_lengths = None
-    if hw.batching in ("continuous", "static"):
+    if hw.batching in ENGINES:
         from dse.system.serving.arrivals import request_lengths
 
         defaults = (tuple(int(x) for x in prompt), tuple(int(x) for x in out_tokens))
@@ -396,10 +396,9 @@ def evaluate(point: ServingPoint, placed: np.ndarray, keep: dict | None = None) 
     lat = (finish - req.arrival_s)[inside][served]
     util = float((busy * tps[:, None]).sum() / (gpus * span)) if span > 0 else float("nan")
     models = req.model[inside]
-    tokens_per_s = float(out_tokens[inside][served].sum()) / span if span > 0 else float("nan")
-    if batched:
-        tokens_per_s = _emitted(batched["first"], batched["finish"], out_tokens, pol.window_start_s,
-                                pol.window_end_s) / span if span > 0 else float("nan")
+    tokens = (_emitted(batched["first"], batched["finish"], out_tokens, pol.window_start_s, pol.window_end_s)
+              if batched else float(out_tokens[inside][served].sum()))
+    tokens_per_s = tokens / span if span > 0 else float("nan")
     per_model = []
     for i, name in enumerate(point.names):
         mine = models == i
@@ -528,8 +527,8 @@ def _energy_per_token(point: ServingPoint, res: dict) -> float:
 def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_tokens: np.ndarray) -> dict:
     """TTFT and TPOT percentiles of the window's served requests, the KV cache's utilisation, the
     preemptions, and over the engines' whole runs: the time between tokens (every token after a
-    request's first, Sarathi-Serve's TBT; dse.system.serving.engine.tbt_percentile), the share of iterations with FC on the FC-PIM
-    pool, output tokens per decode step (1 without speculative decoding; 1 + accepted draft
+    request's first, Sarathi-Serve's TBT; dse.system.serving.engine.tbt_percentile), the share of
+    iterations with FC on the FC-PIM pool, output tokens per decode step (1 without speculative decoding; 1 + accepted draft
     tokens with it) and the draft model's share of the busy time (NaN / 0 without continuous
     batching; module docstring of dse.system.serving.batched)."""
     from dse.system.serving.engine import (S_BLOCK_S, S_BUSY, S_DEC_STEPS, S_DECODE_TOK, S_DRAFT_S, S_END,
@@ -546,7 +545,6 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
     many = done & (out_tokens[inside] > 1)
     tpot = ((finish - first)[many]) / (out_tokens[inside][many] - 1)
     stats = res["stats"]
-    block_s = sum(st[S_BLOCK_S] for st in stats.values())
     hist = sum(res["tbt_hist"].values(), np.zeros(1))
     capacity = sum(res["blocks"][g] * st[S_END] for g, st in stats.items())
 
@@ -559,8 +557,8 @@ def _token_metrics(res: dict, inside: np.ndarray, arrival: np.ndarray, out_token
     return {"ttft_p50_s": pct(ttft, 50), "ttft_p90_s": pct(ttft, 90), "ttft_p99_s": pct(ttft, 99),
             "tpot_p50_s": pct(tpot, 50), "tpot_p90_s": pct(tpot, 90), "tpot_p99_s": pct(tpot, 99),
             "tbt_p50_s": tbt_percentile(hist, 50), "tbt_p99_s": tbt_percentile(hist, 99),
-            "kv_cache_utilisation": block_s / capacity if capacity > 0 else nan,
-            "preemptions": int(sum(st[S_PREEMPT] for st in stats.values())),
+            "kv_cache_utilisation": total(S_BLOCK_S) / capacity if capacity > 0 else nan,
+            "preemptions": int(total(S_PREEMPT)),
             "fc_pim_iteration_share": total(S_FC_PIM) / total(S_ITER) if total(S_ITER) else nan,
             "tokens_per_decode_step": total(S_DECODE_TOK) / total(S_DEC_STEPS) if total(S_DEC_STEPS) else nan,
             "draft_time_share": total(S_DRAFT_S) / total(S_BUSY) if total(S_BUSY) else nan}

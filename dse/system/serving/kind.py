@@ -32,7 +32,9 @@ class ServingKind(SystemKind):
         """SLO attainment up and GPUs down; with engines (continuous or static batching) goodput
         up and, when the GPU has a price, $ per million output tokens down, else when it has
         energy figures (pJ per FLOP or bit, idle watts) J per output token down, else GPUs down."""
-        if hardware.batching in ("continuous", "static"):
+        from dse.system.serving.spec import ENGINES
+
+        if hardware.batching in ENGINES:
             def given(v) -> bool:
                 return isinstance(v, Knob) or float(v) > 0
 

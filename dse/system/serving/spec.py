@@ -54,6 +54,7 @@ from dse.system.gpu.spec import CLUSTER_FIELDS, Cluster, Gpu, Link, gpu_fields, 
 PLACEMENTS = ("simulated", "fast")
 ADMISSIONS = ("reject", "serve_late")
 BATCHING = ("none", "continuous", "static")
+ENGINES = ("continuous", "static")          # the batchings that run engines (dse.system.serving.engine)
 # Dispatch policies an engine runs: prefill chunks need the GPU, so no PIM-only policy (PIM-only
 # decoding is papi with alpha at or above the token budget).
 SERVING_POLICIES = ("gpu", "gpu_attn_pim", "papi")
@@ -222,7 +223,7 @@ def parse(root: Node) -> ServingHardware:
     batching: str | Knob = f["batching"].name(BATCHING) if "batching" in f else "none"
     engine = EngineSpec()
     if "engine" in f:
-        if not {"continuous", "static"} & set(choices_of(batching)):
+        if not set(ENGINES) & set(choices_of(batching)):
             raise f["engine"].fail("no engine section unless batching is continuous or static (or a choice of "
                                    "them)", "engine")
         engine = parse_engine(f["engine"])
@@ -233,8 +234,7 @@ def parse(root: Node) -> ServingHardware:
     pims = parse_pools(top["pim"], tuple(x.name for x in links)) if "pim" in top else ()
     dispatch = Dispatch()
     if pims or "dispatch" in f:
-        engines = {"continuous", "static"}
-        if not set(choices_of(batching)) <= engines:
+        if not set(choices_of(batching)) <= set(ENGINES):
             node = top["pim"] if pims else f["dispatch"]
             raise node.fail("batching: continuous or static for PIM pools and a dispatch policy (the engine "
                             "dispatches each iteration; batching: none has no iterations)", "pim" if pims else

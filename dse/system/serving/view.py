@@ -55,10 +55,9 @@ def render(console: Any, result: dict, full: bool = False) -> None:
                      f"ms; TPOT p50 {ms(result['tpot_p50_s'])} ms, p99 {ms(result['tpot_p99_s'])} ms; "
                      f"{result['output_tokens_per_s']:,.4g} output tokens/s; KV cache "
                      f"{pct(result['kv_cache_utilisation'])} used; {result['preemptions']:,} preemptions")
-        extra = [f"{result['energy_per_token_j']:.4g} J/token" if result["energy_per_token_j"] == result[
-                     "energy_per_token_j"] else "",
-                 f"${result['usd_per_million_tokens']:.4g} per 10^6 tokens" if result["usd_per_million_tokens"] == result[
-                     "usd_per_million_tokens"] else "",
+        extra = [f"{result['energy_per_token_j']:.4g} J/token" if not math.isnan(result["energy_per_token_j"]) else "",
+                 f"${result['usd_per_million_tokens']:.4g} per 10^6 tokens"
+                 if not math.isnan(result["usd_per_million_tokens"]) else "",
                  f"FC on FC-PIM in {pct(result['fc_pim_iteration_share'])} of iterations"
                  if result.get("fc_pim_iteration_share", 0) > 0 else "",
                  f"{result['tokens_per_decode_step']:.3g} tokens per decode step, draft "
