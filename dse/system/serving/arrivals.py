@@ -43,7 +43,7 @@ def model_rates(w: WorkloadSpec) -> np.ndarray:
     s = w.serving
     M = len(w.models)
     if s.trace is not None:
-        _, model = _trace_arrays(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        _, model, _, _ = _trace(w)
         return np.bincount(model, minlength=M) / float(s.duration_s)
     if s.total_rate_per_s is not None:
         if s.rate_split == "uniform":
@@ -101,7 +101,7 @@ def generate(w: WorkloadSpec, stream: int) -> tuple[np.ndarray, np.ndarray]:
     same arrivals; the arrays are shared, read-only by convention."""
     s = w.serving
     if s.trace is not None:
-        return _trace_arrays(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        return _trace(w)[:2]
     duration = float(s.duration_s)
     rates = model_rates(w)
     times, models = [], []
@@ -120,13 +120,10 @@ def generate(w: WorkloadSpec, stream: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(arrival[order]), np.ascontiguousarray(model[order])
 
 
-@lru_cache(maxsize=8)
-def _trace_arrays(path: str, sha: str, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The trace's rows (read by the spec's reader) as arrays sorted by arrival; ``sha`` keys the cache."""
-    from dse.spec.serving_workload import read_trace
-
-    arrival, model, _, _ = _trace_columns(path, sha, names)
-    return arrival, model
+def _trace(w: WorkloadSpec) -> tuple[np.ndarray, ...]:
+    """(arrival, model, prompt, output) of the workload's trace (:func:`_trace_columns`, cached)."""
+    s = w.serving
+    return _trace_columns(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
 
 
 @lru_cache(maxsize=8)
@@ -164,7 +161,7 @@ def request_lengths(w: WorkloadSpec, stream: int, prompt_default: tuple[int, ...
     :func:`generate`."""
     s = w.serving
     if s.trace is not None and s.trace_lengths:           # the trace's own, for both runs
-        _, _, prompt, output = _trace_columns(s.trace, s.trace_sha256, tuple(m.name for m in w.models))
+        _, _, prompt, output = _trace(w)
         return prompt, output
     _, model = generate(w, stream)
     prompt = np.empty(model.shape[0], dtype=np.int64)
