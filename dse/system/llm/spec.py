@@ -46,6 +46,7 @@ from dse.system.gpu.spec import CLUSTER_FIELDS, GPU_PLACE, Cluster, Gpu, Link, g
 
 __all__ = ["PIM_ONLY", "POLICIES", "POLICY_ROLES", "GpuPimHardware", "Dispatch", "PimPool", "parse"]
 
+
 @dataclass(frozen=True)
 class GpuPimHardware:
     kind: ClassVar[str] = "llm"

@@ -52,6 +52,24 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float
     return {"output_tokens_per_s": rate, "tpot_s": tpot}[metric]
 
 
+def _at_rate(workload, hw, rate: float):
+    """(point, metrics) of the bundled ``workload`` at ``serving.total_rate_per_s`` = ``rate`` on
+    resolved serving hardware ``hw``, placed as the kind places it."""
+    from dse.system.serving.evaluator import build, evaluate, place
+
+    point = build(spec("workloads", workload, {"serving.total_rate_per_s": rate}), hw)
+    return point, evaluate(point, place(point)[0])
+
+
+def _highest(holds, low: float, high: float, halvings: int) -> float:
+    """The highest rate in [low, high] at which ``holds(rate)``, by geometric bisection (``holds``
+    true at low rates and false past some rate)."""
+    for _ in range(halvings):
+        mid = (low * high) ** 0.5
+        low, high = (mid, high) if holds(mid) else (low, mid)
+    return low
+
+
 def rate_at_latency(workload, hardware, batching, threshold_s_per_token) -> float:
     """The highest request rate (``serving.total_rate_per_s``) whose mean normalized latency --
     end-to-end latency / output tokens, averaged over the window's requests, the vLLM paper's
@@ -60,23 +78,15 @@ def rate_at_latency(workload, hardware, batching, threshold_s_per_token) -> floa
     latency rising with the rate."""
     from dataclasses import replace
 
-    from dse.system.serving.evaluator import build, evaluate, place
-
     hw = replace(spec("hardware", hardware), batching=batching)
 
-    def normalized(rate: float) -> float:
-        point = build(spec("workloads", workload, {"serving.total_rate_per_s": rate}), hw)
-        placed, _ = place(point)
-        m = evaluate(point, placed)
+    def holds(rate: float) -> bool:
+        point, m = _at_rate(workload, hw, rate)
         _, output = point.test_lengths
         inside = (point.test.arrival_s >= point.policy.window_start_s) & (point.test.arrival_s < point.policy.window_end_s)
-        return m["latency_mean_s"] / float(output[inside].mean())
+        return m["latency_mean_s"] / float(output[inside].mean()) <= threshold_s_per_token
 
-    low, high = 0.01, 1000.0
-    for _ in range(16):
-        mid = (low * high) ** 0.5
-        low, high = (mid, high) if normalized(mid) <= threshold_s_per_token else (low, mid)
-    return low
+    return _highest(holds, 0.01, 1000.0, 16)
 
 
 def batching_gain(workload, hardware, threshold_s_per_token) -> float:
@@ -93,21 +103,14 @@ def capacity(workload, hardware, knobs, engine, tbt_p99_s, ttft_p50_s) -> float:
     rate."""
     from dataclasses import replace
 
-    from dse.system.serving.evaluator import build, evaluate, place
-
     hw = spec("hardware", hardware, knobs)
     hw = replace(hw, engine=replace(hw.engine, **engine))
 
     def holds(rate: float) -> bool:
-        point = build(spec("workloads", workload, {"serving.total_rate_per_s": rate}), hw)
-        m = evaluate(point, place(point)[0])
+        _, m = _at_rate(workload, hw, rate)
         return m["tbt_p99_s"] <= tbt_p99_s and m["ttft_p50_s"] <= ttft_p50_s
 
-    low, high = 0.05, 100.0
-    for _ in range(14):
-        mid = (low * high) ** 0.5
-        low, high = (mid, high) if holds(mid) else (low, mid)
-    return low
+    return _highest(holds, 0.05, 100.0, 14)
 
 
 def capacity_gain(workload, hardware, knobs, engine, baseline, tbt_p99_s, ttft_p50_s) -> float:
