@@ -358,7 +358,7 @@ def place(point: ServingPoint) -> tuple[np.ndarray, int]:
         # the greedy is myopic: keep the fast rule's placement when it does better on the same run
         fast = place_replicas(work, can, sizes)
         if np.array_equal(greedy, fast):
-            return greedy, sims
+            return greedy, max(sims, 1)     # a placement without a choice still counts as one mapping
         mine = [np.flatnonzero(train.model == m) for m in range(M)]
 
         def met(placed):
