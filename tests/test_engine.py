@@ -796,6 +796,34 @@ def test_objectives_add_the_request_overhead_unless_shifted(tmp_path):
     assert not _meets(point, *args)[0] and _meets(point, *args, shifted=True)[0]
 
 
+def test_tokens_emitted_in_a_window_by_hand():
+    """Window [1, 2) s. r0: first token at 0.5 s (before the window), its other 10 spread evenly
+    to 1.5 s: half of them, 5, inside. r1: its only token at 1.2 s: 1. r2 never served: 0."""
+    from dse.system.serving.evaluator import _emitted
+
+    got = _emitted(np.array([0.5, 1.2, np.nan]), np.array([1.5, 1.2, np.nan]), np.array([11, 1, 4]), 1.0, 2.0)
+    assert got == pytest.approx(6.0)
+
+
+def test_tpot_objective_counts_the_tokens_after_the_first(tmp_path):
+    """First token at 10 ms, the third and last at 30 ms: TPOT = 20 ms / 2 = 10 ms, over an
+    8 ms objective (over 3 tokens it would read 6.7 ms and pass)."""
+    from dse.system.serving.evaluator import _meets
+
+    _, point = continuous_case(tmp_path, [(0.0, "tiny")], tiny_serving="{tpot_slo_s: 0.008}")
+    args = (np.array([0]), np.array([0.0]), np.array([0.01]), np.array([0.03]), np.array([3]))
+    assert not _meets(point, *args)[0]
+    assert _meets(replace(point, tpot_slo_s=np.array([0.01])), *args)[0]
+
+
+def test_kv_move_to_a_pool_by_hand():
+    """1,000 bytes over a 1 GB/s link of 1 us latency at 2 pJ/bit: 1 us + 1 us, 1,000 x 8 x 2 pJ."""
+    dev = blank_device_table(G.N_DEVICES)
+    dev[G.ATTN_POOL, G.D_LINK_BW], dev[G.ATTN_POOL, G.D_LINK_LAT], dev[G.ATTN_POOL, G.D_LINK_PJ] = 1e9, 1e-6, 2.0
+    t, e = G.to_pool(dev, G.ATTN_POOL, 1000.0)
+    assert t == pytest.approx(2e-6) and e == pytest.approx(1.6e-8)
+
+
 def test_models_sharing_a_group_share_its_memory_by_hand():
     """usable = 1,000 B - the weights 100 + 200 - the larger reserve 80 = 620 B, half each: 310 /
     10 = 31 blocks and 310 / 20 = 15; alone, the first has 1,000 - 100 - 50 = 850 / 10 = 85. An
