@@ -295,8 +295,8 @@ def test_stage_split_and_sends_hand_derived():
 def test_calibration_and_step_overhead_reach_serving():
     # The GPU layer's calibration applies to a serving request's steps as to the llm kind's: an
     # encoder's one forward is one step of the shared step cost on the same GPU row, so it pays the
-    # per-step overhead once (+ 1 ms here), and the saturation curves (hardware/a100x8.yaml's 32
-    # rows, 2 MiB streams) slow it down; 3 output tokens are 3 steps: + 3 ms.
+    # per-step overhead once (+ 1 ms here), and the saturation curves (here 32 GEMM rows and
+    # 2 MiB a launch at half rate) slow it down; 3 output tokens are 3 steps: + 3 ms.
     from dse.spec.workload import Decode
     from dse.system.serving.costs import model_config
 

@@ -89,16 +89,15 @@ def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> 
         W        gemm: flops 2 C K T, bytes weights + in/out
     each a roofline kernel with launch; + 2 ring all-reduces of T h b in F and B per layer when tp > 1.
     Calibrated GPU: a kernel of ``rows`` GEMM rows (T; s for attention: one sequence's queries)
-    reaches rows / (rows + compute_half) of the FLOP rate, and one of streams of ``stream`` bytes
-    (the op's bytes; attention: one sequence's K/V of one KV head, bytes / (T / s x kv heads / div))
-    stream / (stream + memory_half) of the bandwidth."""
+    reaches rows / (rows + compute_half) of the FLOP rate, and one streaming ``nbytes`` (the whole
+    launch: attention's K/V of every sequence and head included) nbytes / (nbytes + memory_half)
+    of the bandwidth."""
     b = t.precision_bits / 8
     T, s = shape.tokens, t.seq_len
 
-    def rl(flops, nbytes, rows=T, stream=None):
-        stream = nbytes if stream is None else stream
+    def rl(flops, nbytes, rows=T):
         fr = shape.flop_per_s * (rows / (rows + shape.compute_half) if shape.compute_half else 1.0)
-        br = shape.bytes_per_s * (stream / (stream + shape.memory_half) if shape.memory_half else 1.0)
+        br = shape.bytes_per_s * (nbytes / (nbytes + shape.memory_half) if shape.memory_half else 1.0)
         return shape.launch_s + max(flops / fr, nbytes / br)
 
     f = bwd = w = 0.0
@@ -120,9 +119,8 @@ def twin_pass_times(t: Transformer, tp: int, shape: TrainShape, layer: bool) -> 
                 attn = [flops, nbytes]
             else:                                      # the second matmul: one fused kernel
                 attn = [attn[0] + flops, attn[1] + nbytes]
-                streams = T / s * op.kv_heads / div
-                f += rl(*attn, rows=s, stream=attn[1] / streams)
-                bwd += rl(shape.attn_backward * attn[0], 2 * attn[1], rows=s, stream=2 * attn[1] / streams)
+                f += rl(*attn, rows=s)
+                bwd += rl(shape.attn_backward * attn[0], 2 * attn[1], rows=s)
         elif op.kind == ELEMENTWISE:
             nbytes = op.elems_per_token * T * b / div
             f += rl(0.0, nbytes)
@@ -148,8 +146,8 @@ def test_pass_times_match_the_twin(tp, recompute, flash, mb, s):
         f, b, w, _ = pass_times(arrays, shape, layer)
         assert (f, b, w) == pytest.approx(twin_pass_times(t, tp, shape, layer), rel=1e-12)
         # the calibration curves of inference reach the training passes too (hardware/a100x8.yaml's
-        # halves: 32 GEMM rows, 2 MiB streams): every pass slower than at the flat caps, as the twin says
-        cal = shape._replace(compute_half=32.0, memory_half=2 * 2**20)
+        # halves: 64 GEMM rows, 8 MiB a launch): every pass slower than at the flat caps, as the twin says
+        cal = shape._replace(compute_half=64.0, memory_half=8 * 2**20)
         slow = pass_times(arrays, cal, layer)[:3]
         assert slow == pytest.approx(twin_pass_times(t, tp, cal, layer), rel=1e-12)
         assert all(x > y for x, y in zip(slow, (f, b, w)))

@@ -45,8 +45,8 @@ def calibrated_rates(flop_per_s, bytes_per_s, m, stream_bytes, compute_half, mem
         bytes_per_s' = bytes_per_s * s / (s + memory_half)                  (memory_half > 0)
 
     ``m`` is the GEMM's row count (tokens; a decode GEMV has few rows and fills few tensor-core
-    tiles); ``s`` the bytes of one independent stream (an FC op's whole operand set; one request's
-    K/V of one KV head for attention): a short stream does not reach peak bandwidth. The rates
+    tiles); ``s`` the bytes one kernel launch streams (an FC op's whole operand set; attention's
+    K/V of every request and head in the launch): a short launch does not reach peak bandwidth. The rates
     reach half of the caps at ``m = compute_half`` rows and ``s = memory_half`` bytes."""
     f = flop_per_s
     b = bytes_per_s

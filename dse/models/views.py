@@ -83,7 +83,6 @@ class LinearArrays(NamedTuple):
     gpu_div: np.ndarray      # per-GPU share divisor under TP (n / ceil(n / tp); 1 when replicated)
     reps: np.ndarray         # layers (layer ops) or 1 (LM head) (int64)
     last_only: np.ndarray    # 1: runs on the last token of each request in a prefill (LM head) (int64)
-    streams: np.ndarray      # independent K/V streams per request (KV heads) for attention, 0 otherwise
 
 
 @dataclass(frozen=True)
@@ -147,8 +146,7 @@ def linear_ops(t: Transformer, tp: int) -> LinearOps:
                      "byte_w": op.weight_elems * b, "byte_t": op.act_elems_per_token * b,
                      "byte_c": op.kv_elems_per_context * b, "bcast_t": op.input_elems_per_token * b,
                      "gpu_div": op.shard_units / math.ceil(op.shard_units / tp) if op.sharded else 1.0,
-                     "reps": op.repeat, "last_only": int(op.last_token_only),
-                     "streams": float(op.shard_units) if op.kind == ATTENTION else 0.0})
+                     "reps": op.repeat, "last_only": int(op.last_token_only)})
     ints = ("cls", "reps", "last_only")
     arrays = LinearArrays(**{f: np.array([r[f] for r in rows], np.int64 if f in ints else np.float64)
                              for f in LinearArrays._fields})

@@ -30,8 +30,8 @@ LLAMA2_7B = Transformer(num_hidden_layers=32, hidden_size=4096, num_attention_he
                         vocab_size=32000, seq_len=512, batch=1, precision_bits=16, architecture="llama",
                         num_key_value_heads=32)
 A100 = Gpu("A100-80GB-SXM", peak_flop_per_s=312e12, memory_bytes=80e9, memory_bytes_per_s=2039e9,
-           compute_efficiency=0.7, memory_efficiency=0.7, kernel_launch_s=1e-6, compute_half_tokens=32.0,
-           memory_half_bytes=2 * 2**20, step_overhead_s=2e-3, pj_per_flop=0.6, memory_pj_per_bit=3.59)
+           compute_efficiency=0.7, memory_efficiency=0.75, kernel_launch_s=1e-6, compute_half_tokens=64.0,
+           memory_half_bytes=8 * 2**20, step_overhead_s=0.0, pj_per_flop=0.6, memory_pj_per_bit=3.59)
 
 
 def main() -> None:

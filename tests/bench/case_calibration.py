@@ -1,8 +1,8 @@
 """One GPU calibration for every kind (on demand; prints tables, asserts nothing).
 
-The calibrated A100 (hardware/a100x8.yaml: caps 0.7 / 0.7, GEMM rows at half rate 32, streams at half
-bandwidth 2 MiB, 2 ms per forward step; fitted by tests/bench/fit_gpu.py to LMDeploy's measured
-Llama-2-70B serving), which the bundled A100 training and serving files now carry, beside the flat
+The calibrated A100 (hardware/a100x8.yaml: caps 0.7 / 0.75, GEMM rows at half rate 64, 8 MiB a launch
+at half bandwidth, no per-step overhead; fitted by tests/bench/fit_gpu.py to measured Llama-2-7B
+inference on one A100), which the bundled A100 training and serving files now carry, beside the flat
 caps 0.75 / 0.8 those files had before, and beside the calibrated caps without the curves (what the
 training and serving kinds saw of a calibrated GPU before the shared GPU layer), on:
 
@@ -51,7 +51,7 @@ def variants(hw) -> tuple:
     cal = a100_calibration()
     caps = {**cal, "compute_half_tokens": 0.0, "memory_half_bytes": 0.0, "step_overhead_s": 0.0}
     return (("flat caps 0.75 / 0.8 (the bundled file before)", calibrated(hw, FLAT)),
-            ("caps 0.7 / 0.7 without the curves", calibrated(hw, caps)),
+            ("caps 0.7 / 0.75 without the curves", calibrated(hw, caps)),
             ("the A100 calibration (bundled now)", calibrated(hw, cal)))
 
 

@@ -92,16 +92,19 @@ def dispatch(policy, alpha, T):
 
 
 @nb.njit(cache=True)
-def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, attn, tokens, q, context, share):
+def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, attn, tokens, q, context, share):
     """(flops, bytes, GEMM rows, stream bytes) of one op (its row of the linear op table: the
-    ``flop_*``, ``byte_*`` and ``streams`` figures; ``attn`` for attention) on one of ``share``
-    devices it is split over, for ``tokens`` query tokens T (q per request) reading ``context``
-    tokens C:
+    ``flop_*`` and ``byte_*`` figures; ``attn`` for attention) on one of ``share`` devices it is
+    split over, for ``tokens`` query tokens T (q per request) reading ``context`` tokens C:
 
         flops = (flop_t T + flop_qc q C) / share;   bytes = (byte_w + byte_t T + byte_c C) / share
         rows  = q for attention (one request's queries), T otherwise
-        stream = bytes / (T / q * streams / share) with ``streams`` > 0 (attention: one request's
-                 K/V of one KV head), the op's whole bytes otherwise
+        stream = bytes: the launch's whole traffic on the device. For attention that is every
+                 request's K/V of every KV head the device holds, read by one kernel launch that
+                 keeps all (request, head) pairs in flight (a paged / flash-decoding kernel): the
+                 bandwidth a launch reaches grows with its total bytes, not with one pair's.
+                 (Measured: Vidur's A100 profiles of Llama-2-7B decode attention reach ~55 % of
+                 peak at 50 MB per launch and ~90 % at 6 GB, at 3,072 tokens of context either way.)
 
     Scalars only, on purpose: a bundle argument to a kernel that numba does not inline costs a
     reference count per array per call, which made the decode trace 5x slower
@@ -109,10 +112,7 @@ def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, attn, tokens, q, 
     fl = (flop_t * tokens + flop_qc * q * context) / share
     by = (byte_w + byte_t * tokens + byte_c * context) / share
     m = q if attn else tokens
-    stream = by
-    if streams > 0.0:
-        stream = by / (tokens / q * streams / share)
-    return fl, by, m, stream
+    return fl, by, m, by
 
 
 @nb.njit(cache=True, inline="always")
@@ -151,7 +151,7 @@ def step_cost(step, ops, system, op_out):
         runners = system.tp if d == GPU else dev[d, D_NDEV]
         Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
         fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                     ops.byte_c[i], ops.streams[i], c == ATTN, Ti, step.q, step.context,
+                                     ops.byte_c[i], c == ATTN, Ti, step.q, step.context,
                                      share)
         t, e, bound = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, Ti)
         op_out[i, O_TIME] = t
@@ -249,22 +249,19 @@ class Batch(NamedTuple):
 
 
 @nb.njit(cache=True, inline="always")
-def group_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, streams, tokens, qc, context, requests, share):
+def group_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, tokens, qc, context, requests, share):
     """(flops, bytes, rows, stream bytes) of one attention launch over a group of ``requests``
     requests with ``tokens`` query tokens in all, ``qc`` = sum of queries x context and
     ``context`` = sum of contexts:
 
         flops = (flop_t T + flop_qc qc) / share;  bytes = (byte_w + byte_t T + byte_c C) / share
-        rows = T / requests;  stream = bytes / (requests x streams / share)
+        rows = T / requests;  stream = bytes (the launch's, as in :func:`op_shape`)
 
     For a uniform group (T = b q, qc = b q c, C = b c) this is :func:`op_shape` exactly."""
     fl = (flop_t * tokens + flop_qc * qc) / share
     by = (byte_w + byte_t * tokens + byte_c * context) / share
     m = tokens / requests
-    stream = by
-    if streams > 0.0:
-        stream = by / (requests * streams / share)
-    return fl, by, m, stream
+    return fl, by, m, by
 
 
 @nb.njit(cache=True, inline="always")
@@ -274,7 +271,7 @@ def attention_launch(ops, dev, i, d, share, runners, tokens, qc, context, reques
     if requests <= 0.0:
         return 0.0, 0.0
     fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
-                                    ops.streams[i], tokens, qc, context, requests, share)
+                                    tokens, qc, context, requests, share)
     t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
     return t, e
 
@@ -373,7 +370,7 @@ def token_ops_cost(ops, system, fc_dev, elem_dev, tokens, head):
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
         fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
-                                     ops.streams[i], False, tokens, 1.0, 0.0, share)
+                                     False, tokens, 1.0, 0.0, share)
         t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
         total += ops.reps[i] * t
         energy += ops.reps[i] * e
@@ -432,7 +429,7 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
         c = ops.cls[i]
         div = ops.gpu_div[i]
         fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                     ops.byte_c[i], ops.streams[i], c == ATTN, tokens, q, tokens, div)
+                                     ops.byte_c[i], c == ATTN, tokens, q, tokens, div)
         flops_total += fl * div
         for p in range(3):
             fm = mult[p, c, 0]

@@ -9,11 +9,11 @@ YAML (units in field names; any number may be a search range)::
       memory_bytes: 80 GB
       memory_bytes_per_s: 2039 GB/s
       compute_efficiency: 0.7              # cap on achieved / peak FLOP/s
-      memory_efficiency: 0.7               # cap on achieved / peak memory bandwidth
+      memory_efficiency: 0.75              # cap on achieved / peak memory bandwidth
       kernel_launch_s: 1 us                # per kernel
-      compute_half_tokens: 32              # calibration, optional (0 = flat caps): GEMM rows at half rate,
-      memory_half_bytes: 2 MiB             #   bytes of one stream at half bandwidth,
-      step_overhead_s: 2 ms                #   fixed framework time per forward step (inference)
+      compute_half_tokens: 64              # calibration, optional (0 = flat caps): GEMM rows at half rate,
+      memory_half_bytes: 8 MiB             #   bytes of one launch at half bandwidth (attention: all
+      step_overhead_s: 0 s                 #   its requests' K/V), framework time per forward step
       pj_per_flop: 0.6                     # energy and power, optional (0 = not counted)
       memory_pj_per_bit: 3.59
       idle_w: 60 W

@@ -14,7 +14,7 @@ kind (dse.system.llm) evaluates it. YAML layout (units in field names)::
       memory_efficiency: 0.85              # cap on achieved / peak memory bandwidth
       kernel_launch_s: 1 us                # per kernel
       compute_half_tokens: 0               # calibration (optional, 0 = flat caps): GEMM rows at half rate,
-      memory_half_bytes: 0                 #   bytes of one stream at half bandwidth,
+      memory_half_bytes: 0                 #   bytes of one launch at half bandwidth,
       step_overhead_s: 0                   #   fixed framework time per forward step
       pj_per_flop: 0.8
       memory_pj_per_bit: 3.59

@@ -22,34 +22,50 @@ def serving(workload, hardware, knobs, metric) -> float:
     return float(evaluate(point, place(point)[0])[metric])
 
 
-def closed_loop(workload, hardware, concurrency, metric, per_client=20) -> float:
+def closed_loop(workload, hardware, concurrency, metric, per_client=20, knobs=None, engine=None,
+                workload_knobs=None) -> float:
     """A client-side concurrency sweep point (``vllm bench serve --max-concurrency C
-    --request-rate inf``), modelled as ``per_client`` x C requests of the workload's first model,
-    all waiting at t = 0, on the first group of the hardware with max_num_seqs = C: a finished
+    --request-rate inf``; LMDeploy's ``profile_throughput`` with C client threads), modelled as
+    ``per_client`` x C requests of the workload's first model, all waiting at t = 0, on the first
+    group of the hardware (``knobs`` and ``engine`` fields set) with max_num_seqs = C: a finished
     request's slot goes to the next waiting one, as the client sends a new request when one ends.
-    ``metric``: ``output_tokens_per_s`` (all output tokens / the last finish), ``tpot_s`` (mean over
-    requests), or ``gain`` (output tokens per second at C over that at concurrency 1)."""
+    Lengths: the model's fixed prompt and output, or with a length distribution the evaluation
+    run's first per_client x C draws (``workload_knobs`` set, e.g. a rate high enough to draw them).
+    ``metric``: ``output_tokens_per_s`` or ``requests_per_s`` (all output tokens, or requests, over
+    the last finish), ``tpot_s`` (mean over requests), or ``gain`` (output tokens per second at C
+    over that at concurrency 1)."""
+    from dataclasses import replace
+
     import numpy as np
 
     from dse.system.serving.engine import S_END, engine_out, run_engine
     from dse.system.serving.evaluator import build
 
-    point = build(spec("workloads", workload), spec("hardware", hardware))
+    hw = spec("hardware", hardware, knobs)
+    if engine:
+        hw = replace(hw, engine=replace(hw.engine, **engine))
+    point = build(spec("workloads", workload, workload_knobs), hw)
     rep = point.replicas[(0, 0)]
-    prompt, output = int(point.prompt_tokens[0]), int(point.output_tokens[0])
 
     def run(c: int):
         n = per_client * c
+        if point.test_lengths is None:
+            prompt = np.full(n, int(point.prompt_tokens[0]), np.int64)
+            output = np.full(n, int(point.output_tokens[0]), np.int64)
+        else:
+            prompt, output = (np.resize(a, n) for a in point.test_lengths)
         out = engine_out(n)
-        run_engine(np.zeros(n), np.full(n, prompt, np.int64), np.full(n, output, np.int64),
-                   rep.cfg._replace(max_seqs=c), rep.ops, rep.system, rep.plan, rep.draft_ops, rep.draft_system,
-                   out)
-        return n * output / out.stats[S_END], float(np.mean((out.finish_s - out.first_token_s) / max(output - 1, 1)))
+        run_engine(np.zeros(n), prompt, output, rep.cfg._replace(max_seqs=c), rep.ops, rep.system, rep.plan,
+                   rep.draft_ops, rep.draft_system, out)
+        end = out.stats[S_END]
+        tpot = (out.finish_s - out.first_token_s) / np.maximum(output - 1, 1)
+        return {"output_tokens_per_s": float(output.sum()) / end, "requests_per_s": n / end,
+                "tpot_s": float(np.mean(tpot))}
 
-    rate, tpot = run(int(concurrency))
+    m = run(int(concurrency))
     if metric == "gain":
-        return rate / run(1)[0]
-    return {"output_tokens_per_s": rate, "tpot_s": tpot}[metric]
+        return m["output_tokens_per_s"] / run(1)["output_tokens_per_s"]
+    return m[metric]
 
 
 def _at_rate(workload, hw, rate: float):
