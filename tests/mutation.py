@@ -369,6 +369,10 @@ MUTANTS: list[tuple] = [
     ("dse/system/serving/evaluator.py", "        \"goodput_per_s\": float(good.sum()) / span if span > 0 else float(\"nan\"),",
      "        \"goodput_per_s\": float(good.sum()) / float(point.workload.serving.duration_s),",
      "goodput over the whole run instead of the window"),
+    ("dse/system/serving/cases.py", "prompt, output = (np.resize(a, n) for a in point.test_lengths)",
+     "prompt, output = (np.resize(a[1:], n) for a in point.test_lengths)", "closed loop: lengths from the second draw"),
+    ("dse/system/serving/cases.py", '"requests_per_s": n / end', '"requests_per_s": (n - 1) / end',
+     "closed loop: one request fewer per second"),
     ("dse/system/serving/evaluator.py", "        tp = min(int(hw.tp), size)", "        tp = int(hw.tp)",
      "tp not capped by the group size"),
 ]

@@ -528,3 +528,34 @@ def test_per_group_figures_of_evaluate_hand_derived(tmp_path):
     assert rows["n"]["fastest_latency_s"] == pytest.approx(1.1, rel=1e-12)
     assert all(r["single_gpu_latency_s"] != r["single_gpu_latency_s"] for r in rows.values())   # NaN
     assert [(r["requests"], r["replicas"]) for r in d["per_model"]] == [(2, 1), (1, 1)]
+
+
+def test_closed_loop_draws_the_workloads_lengths_and_counts_requests():
+    # dse validate's closed loop (LMDeploy's profile_throughput, vLLM's --max-concurrency): per_client
+    # x C requests all waiting at t = 0, C in flight. With a length distribution it runs the evaluation
+    # run's first n draws, so output tokens per second over requests per second is their mean output,
+    # and one client at a time serves them one after another: requests/s = n / the sum of their
+    # end-to-end latencies (each alone on the GPU).
+    from dse.spec.bundled import spec
+    from dse.system.serving.cases import closed_loop
+    from dse.system.serving.engine import engine_out, run_engine
+    from dse.system.serving.evaluator import build
+
+    args = dict(knobs={"system.groups": "1", "system.tp": 1}, workload_knobs={"serving.total_rate_per_s": 2},
+                per_client=3)
+    point = build(spec("workloads", "llama2_7b_sharegpt_like", {"serving.total_rate_per_s": 2}),
+                  spec("hardware", "a100x8_vllm", {"system.groups": "1", "system.tp": 1}))
+    prompt, output = (a[:12] for a in point.test_lengths)
+    assert len(set(output.tolist())) > 3                      # lengths vary
+    tok = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 4, "output_tokens_per_s", **args)
+    req = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 4, "requests_per_s", **args)
+    assert tok / req == pytest.approx(output.mean(), rel=1e-12)
+    one = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 1, "requests_per_s", **args)
+    rep = point.replicas[(0, 0)]
+    alone = 0.0
+    for i in range(3):
+        out = engine_out(1)
+        run_engine(np.zeros(1), prompt[i:i + 1], output[i:i + 1], rep.cfg._replace(max_seqs=1), rep.ops, rep.system,
+                   rep.plan, rep.draft_ops, rep.draft_system, out)
+        alone += float(out.finish_s[0])
+    assert one == pytest.approx(3 / alone, rel=1e-9)
