@@ -373,6 +373,9 @@ MUTANTS: list[tuple] = [
      "prompt, output = (np.resize(a[1:], n) for a in point.test_lengths)", "closed loop: lengths from the second draw"),
     ("dse/system/serving/cases.py", '"requests_per_s": n / end', '"requests_per_s": (n - 1) / end',
      "closed loop: one request fewer per second"),
+    ("dse/system/serving/cases.py", '[1]["slo_attainment"] >= attainment', '[1]["slo_attainment_min"] >= 1.0',
+     "attainment knee: every request instead of the share asked",
+     "tests/test_cli.py::test_validate_runs_every_case_and_every_must_case_holds"),
     ("dse/system/serving/evaluator.py", "        tp = min(int(hw.tp), size)", "        tp = int(hw.tp)",
      "tp not capped by the group size"),
 ]

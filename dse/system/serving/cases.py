@@ -129,6 +129,19 @@ def capacity(workload, hardware, knobs, engine, tbt_p99_s, ttft_p50_s) -> float:
     return _highest(holds, 0.05, 100.0, 14)
 
 
+def rate_at_attainment(workload, hardware, knobs, engine, attainment) -> float:
+    """The knee of a DistServe-style attainment-vs-rate curve: the highest request rate
+    (``serving.total_rate_per_s``, the workload's arrival process) at which the share of requests
+    meeting both the TTFT and the TPOT objective stays at least ``attainment``, with the hardware
+    ``knobs`` and ``engine`` fields set; bisection over 0.05-100 req/s (14 halvings), attainment
+    falling with the rate."""
+    from dataclasses import replace
+
+    hw = spec("hardware", hardware, knobs)
+    hw = replace(hw, engine=replace(hw.engine, **engine))
+    return _highest(lambda rate: _at_rate(workload, hw, rate)[1]["slo_attainment"] >= attainment, 0.05, 100.0, 14)
+
+
 def capacity_gain(workload, hardware, knobs, engine, baselines, tbt_p99_s, ttft_p50_s) -> float:
     """:func:`capacity` with the ``engine`` fields over the best of the ``baselines`` (a list of
     engine fields: the baseline tuned as its paper tuned it)."""
@@ -180,4 +193,5 @@ def papi_traffic_speedup(workload, hardware, cvs, rates, tokens, alphas) -> floa
 
 COMPUTE = {"serving_single": serving_single, "serving": serving, "closed_loop": closed_loop,
            "batching_gain": batching_gain, "capacity": capacity, "capacity_gain": capacity_gain,
+           "rate_at_attainment": rate_at_attainment,
            "papi_traffic_speedup": papi_traffic_speedup}
