@@ -376,6 +376,9 @@ MUTANTS: list[tuple] = [
     ("dse/system/serving/cases.py", '[1]["slo_attainment"] >= attainment', '[1]["slo_attainment_min"] >= 1.0',
      "attainment knee: every request instead of the share asked",
      "tests/test_cli.py::test_validate_runs_every_case_and_every_must_case_holds"),
+    ("dse/system/serving/spec.py", "return pp * tp, pp, tp", "return pp + tp - 1, pp, tp", "a group's size from its degrees"),
+    ("dse/system/serving/evaluator.py", "tp, pp, problem = fixed_tp, fixed_pp, None", "tp, pp, problem = fixed_pp, fixed_tp, None",
+     "a group's own degrees swapped"),
     ("dse/system/serving/evaluator.py", "        tp = min(int(hw.tp), size)", "        tp = int(hw.tp)",
      "tp not capped by the group size"),
 ]

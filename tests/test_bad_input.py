@@ -247,9 +247,17 @@ CASES = [
          "models[0]: expected a model that fits some group of the cluster's 2 GPUs (bert-a needs 2.65 GB"),
     Case("serving: more GPUs in groups than the cluster", search(SV_WL, lambda t: edited(
         t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: "2+1"')),
-         "system.groups: expected group sizes joined by '+' (e.g. '2+1+1'), or auto, at most the cluster's 2 GPUs"),
+         "system.groups: expected groups joined by '+', each a GPU count or its degrees (e.g. '2+1+1', "
+         "'pp2tp2+tp2+1'), or auto, at most the cluster's 2 GPUs"),
     Case("serving: malformed groups", search(SV_WL, lambda t: edited(
-        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: 2x1')), "system.groups: expected group sizes"),
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: 2x1')), "system.groups: expected groups joined by '+'"),
+    Case("serving: a group of tensor degree 0", search(SV_WL, lambda t: edited(
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: "tp0+1"')), "system.groups: expected groups joined by '+'"),
+    Case("serving: a group's degrees misspelt", search(SV_WL, lambda t: edited(
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: "tp1pp2"')), "system.groups: expected groups joined by '+'"),
+    Case("serving: degrees over the cluster", search(SV_WL, lambda t: edited(
+        t, SV_HW, 'groups: {choices: ["1+1", "2"]}', 'groups: "pp2tp2"')), "at most the cluster's 2 GPUs in all, got "
+         "'pp2tp2'"),
     Case("serving: trace naming an unknown model", search(lambda t: (write(t, "t.csv", "arrival_s,model\n0.5,bert-a\n"
                                                                            "1.0,gpt9\n"), edited(
         t, SV_WL, "  arrival: {process: gamma, cv: 3}\n", "  trace: t.csv\n").replace("4}", "4}"))[1], SV_HW),

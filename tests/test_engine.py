@@ -876,6 +876,28 @@ def test_continuous_pipeline_group_by_hand(tmp_path):
     assert r["usd_per_million_tokens"] == pytest.approx(3.6 * 2 / 3600 / 3 * 1e6, rel=1e-9)
 
 
+def test_groups_with_their_own_degrees(tmp_path):
+    """'pp2+tp2' on 4 GPUs: groups with their own degrees, whatever system.tp says (1 here), laid out
+    largest first, then by tp: a 2-way TP group on GPUs 0-1 and a 2-stage pipeline on GPUs 2-3. The
+    pipeline group is test_continuous_pipeline_group_by_hand's (209,408 B of weights per GPU, 878,695
+    KV blocks); the TP group is what a sized group '2' is under system.tp 2. The canonical string
+    sorts and spells the degrees ('pp2tp1' is 'pp2')."""
+    from dse.spec.common import Node
+    from dse.system.serving.spec import _partition
+
+    kind, point = continuous_case(tmp_path, [(0.0, "tiny")], groups="pp2+tp2", gpus=4, layers=3)
+    assert [(c.size, c.pp, c.tp, c.first_gpu) for c in point.configs] == [(2, 1, 2, 0), (2, 2, 1, 2)]
+    pipe = point.replicas[(0, 1)]
+    assert (pipe.weights_bytes, pipe.kv_block_bytes, pipe.cfg.kv_blocks) == (209_408, 1_024, 878_695)
+    _, sized = continuous_case(tmp_path, [(0.0, "tiny")], groups="2+2", gpus=4, layers=3, hw_extra="  tp: 2\n")
+    assert [(c.pp, c.tp) for c in sized.configs] == [(1, 2), (1, 2)]
+    tp_rep, same = point.replicas[(0, 0)], sized.replicas[(0, 0)]
+    assert (tp_rep.weights_bytes, tp_rep.cfg) == (same.weights_bytes, same.cfg)
+    assert "tp2(tiny)" in kind.design_rows(point)[0][0]["mapping"]
+    assert _partition(Node("1+tp2+pp2tp1", "hw.yaml", "system.groups"), 8) == "tp2+pp2+1"
+    assert _partition(Node("pp2tp2+ 1 +2", "hw.yaml", "system.groups"), 8) == "pp2tp2+2+1"
+
+
 # PIM pools for the serving kind: rates so high the bytes cost ~0 (8 banks x 1e13 B/s per bank), an
 # FC pool of 0.2 ms per op behind a 0.1 ms link, an attention pool of 0.5 ms per op behind 1 ms.
 PIM_POOLS = """  dispatch: {{policy: {policy}, alpha: 4}}

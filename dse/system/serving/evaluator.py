@@ -6,8 +6,8 @@ bytes per GPU on each group from dse.system.serving.costs or its profiled figure
 :func:`evaluate` (the simulator on the evaluation run -> the metrics of the JSON / Parquet contract,
 see README).
 
-Groups: the hardware's ``groups`` sizes, laid out largest first on consecutive GPUs; a group of s
-GPUs runs tp = min(tp, s) and pp = s / tp (tp must divide s). Links: a group inside one node talks
+Groups: the hardware's ``groups``, laid out largest first on consecutive GPUs; a group of s
+GPUs runs tp = min(tp, s) and pp = s / tp (tp must divide s), or its own degrees ('pp2tp2'). Links: a group inside one node talks
 over the intra-node link; one that spans nodes sends between stages over the inter-node link, and
 its TP all-reduces use the intra-node link when each stage's tp GPUs sit in one node.
 
@@ -37,7 +37,7 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.spec.common import choices_of, resolve
-from dse.system.serving.spec import ENGINES, ServingHardware, group_sizes
+from dse.system.serving.spec import ENGINES, ServingHardware, group_degrees
 from dse.spec.workload import Transformer, WorkloadSpec
 from dse.system.gpu.parallel import aligned_within_node, within_node
 from dse.system.serving import kernels as K
@@ -171,14 +171,16 @@ def output_tokens(t: Transformer) -> int:
 
 
 def group_configs(hw: ServingHardware) -> tuple[GroupConfig, ...]:
-    sizes = group_sizes(str(hw.groups))
     gpn = int(hw.cluster.gpus_per_node)
     out = []
     start = 0
-    for size in sizes:
-        tp = min(int(hw.tp), size)
-        problem = None if size % tp == 0 else f"tp {tp} does not divide a group of {size} GPUs"
-        pp = size // tp if problem is None else 1
+    for size, fixed_pp, fixed_tp in (group_degrees(x) for x in str(hw.groups).split("+")):
+        if fixed_tp is not None:                  # the group's own degrees ('pp2tp2')
+            tp, pp, problem = fixed_tp, fixed_pp, None
+        else:
+            tp = min(int(hw.tp), size)
+            problem = None if size % tp == 0 else f"tp {tp} does not divide a group of {size} GPUs"
+            pp = size // tp if problem is None else 1
         within = within_node(size, gpn, start)
         out.append(GroupConfig(size, pp, tp, start, within, problem))
         start += size

@@ -17,8 +17,9 @@ several models (AlpaServe). YAML layout (units in field names)::
       intra_node: {bytes_per_s: 150 GB/s, latency_s: 5 us}
       inter_node: {bytes_per_s: 12.5 GB/s, latency_s: 10 us}
     system:
-      groups: auto                         # "2+1+1": group sizes; auto: every split of 1..all GPUs into powers of two
-      tp: {choices: [1, 2]}                # tensor degree inside a group (capped by its size); pp = size / tp
+      groups: auto                         # "2+1+1": group sizes; auto: every split of 1..all GPUs into powers of two;
+                                           #   a group may fix its degrees: "pp2tp2+tp2+1" (size = pp x tp)
+      tp: {choices: [1, 2]}                # tensor degree inside a sized group (capped by its size); pp = size / tp
       placement: simulated                 # simulated | fast: the inner greedy replica placement
       admission: reject                    # reject (a request that would miss its SLO) | serve_late
       request_overhead_s: 0.011            # fixed per-request overhead (dispatch, RPC)
@@ -43,6 +44,7 @@ knobs (``{choices: [...]}``; numbers also ``{low, high}``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -128,9 +130,20 @@ def parse_engine(node: Node) -> EngineSpec:
     return spec
 
 
-def group_sizes(groups: str) -> tuple[int, ...]:
-    """'4+2+1+1' -> (4, 2, 1, 1)."""
-    return tuple(int(x) for x in groups.split("+"))
+GROUP_FORM = re.compile(r"^(?:(\d+)|(?:pp(\d+))?(?:tp(\d+))?)$")
+
+
+def group_degrees(part: str) -> tuple[int, int | None, int | None]:
+    """One group of a ``groups`` string: (size, pp, tp). A bare size ('4') leaves the degrees to
+    ``system.tp`` (pp = size / tp); 'pp2tp2', 'tp4' or 'pp2' fix them for that group (size = pp x
+    tp, a missing degree 1). Raises ValueError on anything else."""
+    m = GROUP_FORM.match(part)
+    if m is None or part == "":
+        raise ValueError(part)
+    if m.group(1) is not None:
+        return int(m.group(1)), None, None
+    pp, tp = int(m.group(2) or 1), int(m.group(3) or 1)
+    return pp * tp, pp, tp
 
 
 def partitions(gpus: int, limit: int = MAX_AUTO_PARTITIONS + 1) -> tuple[str, ...]:
@@ -183,19 +196,26 @@ def _groups(node: Node, gpus: int | None) -> str | Knob:
 
 
 def _partition(node: Node, gpus: int | None) -> str:
-    what = "group sizes joined by '+' (e.g. '2+1+1'), or auto"
+    """A ``groups`` value in its canonical form: groups largest first (then by tp), each a size or
+    its degrees ('pp2tp2', 'tp4', 'pp2'; see :func:`group_degrees`)."""
+    what = "groups joined by '+', each a GPU count or its degrees (e.g. '2+1+1', 'pp2tp2+tp2+1'), or auto"
     raw = node.value
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise node.fail(what)
     parts = str(raw).replace(" ", "").split("+")
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
+    try:
+        groups = [group_degrees(p) for p in parts]
+    except ValueError:
+        raise node.fail(what) from None
+    if any(size < 1 or (tp is not None and (pp < 1 or tp < 1)) for size, pp, tp in groups):
         raise node.fail(what)
-    sizes = sorted((int(p) for p in parts), reverse=True)
-    if gpus is not None and sum(sizes) > gpus:
+    if len(groups) > 4096:
+        raise node.fail(f"{what}, at most 4096 groups", f"{len(groups)} groups")
+    if gpus is not None and sum(g[0] for g in groups) > gpus:
         raise node.fail(f"{what}, at most the cluster's {gpus} GPUs in all", raw)
-    if len(sizes) > 4096:
-        raise node.fail(f"{what}, at most 4096 groups", f"{len(sizes)} groups")
-    return "+".join(str(x) for x in sizes)
+    groups.sort(key=lambda g: (-g[0], -(g[2] or 0), -(g[1] or 0)))
+    return "+".join(str(size) if tp is None else (f"pp{pp}" if pp > 1 else "") + (f"tp{tp}" if tp > 1 or pp == 1 else "")
+                    for size, pp, tp in groups)
 
 
 def parse(root: Node) -> ServingHardware:
