@@ -11,6 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from dse.errors import DseError
+
 from dse.models.views import linear_ops
 from dse.spec.workload import Transformer
 from dse.system.gpu import kernels as G
@@ -896,6 +898,8 @@ def test_groups_with_their_own_degrees(tmp_path):
     assert "tp2(tiny)" in kind.design_rows(point)[0][0]["mapping"]
     assert _partition(Node("1+tp2+pp2tp1", "hw.yaml", "system.groups"), 8) == "tp2+pp2+1"
     assert _partition(Node("pp2tp2+ 1 +2", "hw.yaml", "system.groups"), 8) == "pp2tp2+2+1"
+    with pytest.raises(DseError, match="at most the cluster's 4 GPUs"):      # 2 x 2 + 1 GPUs
+        _partition(Node("pp2tp2+1", "hw.yaml", "system.groups"), 4)
 
 
 # PIM pools for the serving kind: rates so high the bytes cost ~0 (8 banks x 1e13 B/s per bank), an
