@@ -13,7 +13,8 @@ from dse.errors import DseError
 
 # Plain (click) help: flags show as flags and the text fits 80 columns.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Design-space exploration for AI computing systems (chiplets, GPUs, PIM).")
+                  help="Design-space exploration for AI computing systems (chiplets, GPUs, PIM; "
+                       "inference, serving, training).")
 
 
 def _version(value: bool) -> None:

@@ -284,7 +284,7 @@ def test_figure_errors_before_any_work(chiplet_study, tmp_path):
     if has_mpl:
         assert r.returncode == 0 and (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
     else:
-        assert r.returncode == 2 and "pip install 'dse[figures]'" in r.stderr and not (tmp_path / "front.png").exists()
+        assert r.returncode == 2 and "pip install '.[figures]'" in r.stderr and not (tmp_path / "front.png").exists()
 
 
 def test_evaluate_figure_breakdown(tmp_path):

@@ -1,6 +1,6 @@
 """Import an ONNX graph's conv / GEMM / matmul ops as einsum ops (``models[].onnx``).
 
-Needs the optional ``onnx`` package (``pip install 'dse[onnx]'``). Shapes come from ONNX shape
+Needs the optional ``onnx`` package (``pip install '.[onnx]'`` in dse's folder). Shapes come from ONNX shape
 inference after every symbolic or unknown graph-input dim is set: the first to ``batch``, any
 other to an error naming it. Nodes are taken in the graph's (topological) order as a chain, as
 dse's other op lists are; ops other than the three below are element-wise, pooling or layout
@@ -35,7 +35,7 @@ def import_onnx(path: Path, source: str, field: str, batch: int, precision_bits:
         import onnx
         from onnx import shape_inference
     except ImportError:
-        raise DseError(source, field, "the onnx package to read ONNX files (pip install 'dse[onnx]')") from None
+        raise DseError(source, field, "the onnx package to read ONNX files (pip install '.[onnx]' in dse's folder)") from None
     from dse.models.views import token_grid
 
     from dse.spec.files import FileProblem, read_limited

@@ -1,6 +1,6 @@
 """Figures written without plotting libraries: the Pareto front as SVG (or HTML wrapping the SVG,
 whose points show their design on hover), and PNG / PDF through matplotlib when it is installed
-(``pip install 'dse[figures]'``).
+(``pip install '.[figures]'`` in dse's folder).
 
 The knee of a front is the front design farthest from the straight line joining the front's two
 extreme designs, both objectives scaled to [0, 1] over the front (the "maximum distance to the

@@ -61,7 +61,7 @@ def pareto_report(results: Path, objectives_text: str | None, plot: bool, csv: P
                 import matplotlib  # noqa: F401
             except ImportError:
                 raise DseError("--figure", str(figure), ".svg or .html, or matplotlib installed for PNG / PDF "
-                               "(pip install 'dse[figures]')") from None
+                               "(pip install '.[figures]' in dse's folder)") from None
     implied: list[str] = []
     if objectives_text is not None:
         objectives = _objectives(objectives_text)

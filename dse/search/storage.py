@@ -609,7 +609,7 @@ def postgres_url(url: str) -> str:
     for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
         if importlib.util.find_spec(module) is not None:
             return f"postgresql+{driver}{sep}{rest}"
-    raise DseError("--storage", "", "a PostgreSQL driver: pip install 'dse[postgres]' (psycopg 3)",
+    raise DseError("--storage", "", "a PostgreSQL driver: pip install '.[postgres]' in dse's folder (psycopg 3)",
                    "no psycopg or psycopg2 installed")
 
 
