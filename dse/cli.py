@@ -47,7 +47,7 @@ def search(
     seed: int = typer.Option(0, min=0, max=2**31 - 1, help="seed; each worker's sampler seed derives from it "
                              "and the worker index"),
     batch: int = typer.Option(50, min=2, max=100_000, help="NSGA-II population (trials per generation)"),
-    storage: Optional[str] = typer.Option(None, help="where the study lives: default OUT/STUDY/_optuna.log; "
+    storage: Optional[str] = typer.Option(None, help="where the study lives: default OUT/_storage/STUDY/journal.log; "
                                           "memory, FILE.log, sqlite:///FILE or postgresql://USER@HOST/DB"),
     worker: Optional[int] = typer.Option(None, min=0, max=1_000_000, help="worker index (default "
                                          "$SLURM_ARRAY_TASK_ID, else 0): give each worker of a study its own"),
@@ -192,7 +192,7 @@ def validate(
 def status(
     results: Path = typer.Argument(Path("results"), help="results folder (of studies, or one study's)"),
     storage: Optional[str] = typer.Option(None, help="the studies' shared storage (default: each study's "
-                                          "OUT/STUDY/_optuna.log)"),
+                                          "OUT/_storage/STUDY/journal.log)"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list"),
 ) -> None:
     """Per-study progress: trials complete/budget, running, failed, waiting; rows; best so far."""

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import yaml
 
+from dse.search.storage import default_journal
+
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("spec", "yaml", "file", "results", "sweep", "knob")
 SECRET = "SECRET-CANARY-5f1d2c"
@@ -282,6 +284,7 @@ def generate(rng: random.Random, index: int, base: Path, study: Path) -> Case:
     if cls == "results":
         target = folder / study.name
         shutil.copytree(study, target)
+        shutil.copytree(default_journal(study).parent, default_journal(target).parent)   # its journal too
         what = corrupt_results(rng, target)
         verb = rng.choice(["pareto", "pareto-csv", "status", "compact"])
         argv = {"pareto": ["pareto", str(target), "--limit", "3"], "pareto-csv": ["pareto", str(target), "--csv"],
@@ -321,7 +324,7 @@ def generate(rng: random.Random, index: int, base: Path, study: Path) -> Case:
 
 def corrupt_results(rng: random.Random, target: Path) -> str:
     parts = sorted(target.glob("part-*.parquet"))
-    journal = target / "_optuna.log"
+    journal = default_journal(target)
     what = rng.choice(["part-truncated", "part-garbage", "part-other-schema", "part-fifo", "part-directory",
                        "part-empty", "no-parts", "journal-truncated", "journal-garbage", "journal-fifo",
                        "journal-missing", "stray-file"])

@@ -99,7 +99,8 @@ def test_local_batch_then_rerun_resumes(tmp_path):
     moved = statuses(tmp_path / "res")["gpt3_175b_decode__papi"]
     assert moved["complete"] == 40 and moved["rows"] > 0
     # A journal that is not one is a one-line error, not a traceback.
-    (tmp_path / "res/renamed/_optuna.log").write_text('{"op_code": 0, "worker_id": "x", "study_name": 5}\n')
+    (tmp_path / "res/_storage/gpt3_175b_decode__papi/journal.log").write_text(
+        '{"op_code": 0, "worker_id": "x", "study_name": 5}\n')
     r = dse("status", str(tmp_path / "res/renamed"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "expected an Optuna journal" in r.stderr, r.stderr
 

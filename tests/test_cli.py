@@ -67,7 +67,19 @@ def test_study_resumes_and_a_second_worker_continues_it(tmp_path):
     assert r.returncode == 0 and "already has 12 of 12 trials" in r.stdout and "nothing to do" in r.stdout
     parts = sorted(p.name for p in (tmp_path / "merged").glob("part-*.parquet"))
     assert parts[0].startswith("part-w1-") and parts[-1].startswith("part-w2-")
-    frame = pd.read_parquet(tmp_path / "merged")      # the journal is _optuna.log: pyarrow skips it
+    frame = pd.read_parquet(tmp_path / "merged")      # the journal is in _storage/, not among the parts
+    # the study folder holds its parts and nothing else, so DuckDB and polars read it as pandas does
+    # (the journal, its locks and heartbeats live in OUT/_storage/STUDY/)
+    import duckdb
+    import polars as pl
+
+    folder = tmp_path / "merged"
+    assert {p.name for p in folder.iterdir()} == {p.name for p in folder.glob("part-*.parquet")}
+    assert (tmp_path / "_storage/merged/journal.log").is_file()
+    for glob in ("*", "*.parquet"):
+        assert duckdb.sql(f"select count(*) from read_parquet('{folder}/{glob}')").fetchall() == [(len(frame),)]
+    assert pl.read_parquet(folder).height == pl.read_parquet(f"{folder}/*").height == len(frame)
+    assert sorted(pl.read_parquet(folder)["trial"].to_list()) == sorted(frame["trial"].tolist())
     design = [c for c in frame.columns if c.startswith("param.")] + ["mapping"]
     assert not frame.duplicated(design).any()
     assert set(frame["worker"]) == {1, 2} and frame.groupby("worker")["sampler_seed"].nunique().eq(1).all()

@@ -17,6 +17,8 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 
+from dse.search.storage import default_journal
+
 ROOT = Path(__file__).resolve().parent.parent
 WL = str(ROOT / "workloads/gpt2_resnet50.yaml")
 HW = str(ROOT / "hardware/mcm4_hetero.yaml")
@@ -37,7 +39,7 @@ def journal(folder: Path):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    return JournalStorage(JournalFileBackend(str(folder / "_optuna.log")))
+    return JournalStorage(JournalFileBackend(str(default_journal(folder))))
 
 
 def audit(folder: Path, storage, budget: int, study: str = STUDY) -> dict:
@@ -163,7 +165,7 @@ def test_a_search_appends_to_its_journal_a_few_times_per_round(tmp_path):
     # open: the study and its binding (one hold of the mutex), then the baselines and the budget
     # (another); 3 rounds x 3 holds; close finds nothing left to fail.
     assert len(appends) <= 2 + 3 * 3, appends
-    assert sum(appends) == len((tmp_path / STUDY / "_optuna.log").read_text().splitlines())
+    assert sum(appends) == len(default_journal(tmp_path / STUDY).read_text().splitlines())
     audit(tmp_path / STUDY, journal(tmp_path / STUDY), 60)
 
 
@@ -214,12 +216,13 @@ def test_worker_killed_mid_append_then_resume_reads_and_completes(tmp_path, appe
     args = ("search", WL, HW, "--trials", "40", "--batch", "10", "--out", str(tmp_path), "-q")
     killed = dse(*args, env={"DSE_FAILPOINT": f"journal-torn:{append}"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    log = tmp_path / STUDY / "_optuna.log"
+    log = default_journal(tmp_path / STUDY)
+    assert log == tmp_path / "_storage" / STUDY / "journal.log"
     assert not log.read_bytes().endswith(b"\n")          # torn: the file ends inside a line
     resumed = dse(*args, timeout=180)
     assert resumed.returncode == 0, resumed.stderr
     assert "lock" not in resumed.stderr                     # no wait for a dead writer's lock
-    assert not (tmp_path / STUDY / "_optuna.log.lock").exists()
+    assert not log.with_name("journal.log.lock").exists()
     got = audit(tmp_path / STUDY, journal(tmp_path / STUDY), 40)
     assert got["states"].get("RUNNING", 0) == 0
     again = dse(*args)                                      # a third run reads it too: nothing to do
@@ -355,7 +358,7 @@ def test_rows_without_their_study_are_not_written_again(tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "expected the storage holding study m, whose rows are already in" in r.stderr
     assert sorted((tmp_path / "m").glob("part-*.parquet")) == parts
-    assert not (tmp_path / "m" / "_optuna.log").exists()
+    assert not default_journal(tmp_path / "m").exists() and not (tmp_path / "_storage").exists()
 
 
 def test_file_storage_reaps_a_silent_worker_by_heartbeat_age(tmp_path):

@@ -81,12 +81,12 @@ class SearchSummary:
                      for a, b, (_, m) in zip(self.best, values, self.objectives)]
 
 
-STUDY_NAME = "a study name of 1-120 letters, digits, '_', '.', '-' (not starting with '.')"
+STUDY_NAME = "a study name of 1-120 letters, digits, '_', '.', '-' (not starting with '.' or '_')"
 
 
 def valid_study_name(name: str) -> bool:
     """Study names become folder names and lock keys."""
-    return bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", name)) and not name.startswith(".")
+    return bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", name)) and not name.startswith((".", "_"))
 
 
 def default_study_name(workload: Any, hardware: Any) -> str:

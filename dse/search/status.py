@@ -40,10 +40,10 @@ def _storage_for(url: str | None, folder: Path, name: str) -> tuple[Any, str] | 
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from dse.search.storage import PostgresJournal, hide_password, _reason, postgres_url
+    from dse.search.storage import PostgresJournal, default_journal, hide_password, _reason, postgres_url
 
     if not url:
-        journal = folder / "_optuna.log"
+        journal = default_journal(folder, name)
         if not journal.is_file():
             return None
         try:
@@ -74,14 +74,16 @@ def study_folders(results: Path) -> list[Path]:
     if not results.is_dir():
         raise DseError(str(results), "", "a results folder that exists")
 
+    from dse.search.storage import default_journal
+
     def is_study(d: Path) -> bool:
-        return (d / "_optuna.log").is_file() or any(d.glob("part-*.parquet"))
+        return default_journal(d).is_file() or any(d.glob("part-*.parquet"))
 
     if is_study(results):
         return [results]
     found = sorted(d for d in results.iterdir() if d.is_dir() and not d.name.startswith((".", "_")) and is_study(d))
     if not found:
-        raise DseError(str(results), "", "a results folder holding studies (OUT/STUDY/ with part files or _optuna.log)")
+        raise DseError(str(results), "", "a results folder holding studies (OUT/STUDY/ with part files, or a journal in OUT/_storage/STUDY/)")
     return found
 
 

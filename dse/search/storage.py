@@ -1,8 +1,10 @@
 """Where a study lives, and what its workers share besides Optuna's storage.
 
 Storages (``--storage``):
-- default: a journal file ``OUT/STUDY/_optuna.log`` next to the Parquet parts (embedded, no
-  server; a re-run resumes it; workers on one machine or one shared file system can share it);
+- default: a journal file ``OUT/_storage/STUDY/journal.log`` (:func:`default_journal`; embedded,
+  no server; a re-run resumes it; workers on one machine or one shared file system can share it),
+  outside the study's dataset folder ``OUT/STUDY/``, which holds only Parquet parts, so pandas,
+  DuckDB and polars read that folder as it is (a study begun with ``OUT/STUDY/_optuna.log`` keeps it);
 - ``memory``: in this process only (no resume; benchmarks and tests);
 - ``FILE.log``: a journal file elsewhere;
 - ``sqlite:///FILE``;
@@ -613,6 +615,20 @@ def postgres_url(url: str) -> str:
                    "no psycopg or psycopg2 installed")
 
 
+STORAGE_DIR = "_storage"      # OUT/_storage/STUDY/: the default journals, their locks and heartbeats
+
+
+def default_journal(study_folder: Path, study: str | None = None) -> Path:
+    """The default journal of study ``study`` (default: the folder's name) whose dataset folder is
+    ``study_folder`` (OUT/STUDY): OUT/_storage/STUDY/journal.log, or OUT/STUDY/_optuna.log where an
+    earlier dse began it there. A folder renamed by hand keeps finding its journal by the study
+    name its parts carry."""
+    legacy = study_folder / "_optuna.log"
+    if legacy.is_file():
+        return legacy
+    return study_folder.parent / STORAGE_DIR / (study or study_folder.name) / "journal.log"
+
+
 def open_store(url: str | None, study_folder: Path, study_name: str, token: str) -> StudyStore:
     """Open (creating if needed) the storage ``url`` names for study ``study_name``.
 
@@ -622,7 +638,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
     from optuna.storages import JournalStorage, RDBStorage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    shown = url or str(study_folder / "_optuna.log")
+    shown = url or str(default_journal(study_folder))
     problem = storage_problem(url)
     if problem is not None:
         raise DseError("--storage", hide_password(shown), problem)
@@ -630,7 +646,7 @@ def open_store(url: str | None, study_folder: Path, study_name: str, token: str)
         if url == "memory":
             return StudyStore(optuna.storages.InMemoryStorage(), Coordinator(token), "memory (this process only)")
         if not url or ("://" not in url and url.endswith(".log")):
-            path = Path(url) if url else study_folder / "_optuna.log"
+            path = Path(url) if url else default_journal(study_folder)
             path.parent.mkdir(parents=True, exist_ok=True)
             journal = BatchedJournal(JournalFile(path))
             return StudyStore(JournalStorage(journal), FileCoordinator(token, path, journal), str(path))

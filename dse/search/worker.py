@@ -105,7 +105,7 @@ class Worker:
 
         from dse.output.store import check_results_folder, part_files_or_none
         from dse.search.sampler import make_sampler
-        from dse.search.storage import StudyTrials, open_store, open_study, worker_token
+        from dse.search.storage import StudyTrials, default_journal, open_store, open_study, worker_token
 
         cfg = self.cfg
         self.index = worker_index(cfg.worker)
@@ -113,8 +113,8 @@ class Worker:
         folder = self.folder = Path(cfg.out) / p.name
         check_results_folder(Path(cfg.out), folder)
         self.token = worker_token()
-        if not cfg.storage and not (folder / "_optuna.log").exists() and part_files_or_none(folder):
-            raise DseError("--storage", str(folder / "_optuna.log"), f"the storage holding study {p.name}, whose "
+        if not cfg.storage and not default_journal(folder).exists() and part_files_or_none(folder):
+            raise DseError("--storage", str(default_journal(folder)), f"the storage holding study {p.name}, whose "
                            f"rows are already in {folder}/; or another --study or --out", "no such file")
         store = open_store(cfg.storage, folder, p.name, self.token)
         sseed = p.provenance["sampler_seed"]
