@@ -364,6 +364,8 @@ CASES = [
     Case("--out under /proc", lambda t: ["search", str(WL), str(HW), "--out", "/proc/dse-results", "-q"],
          "--out: /proc/dse-results: expected a folder this user can write"),
     Case("--study with a slash", search(WL, HW, "--study", "a/b"), "--study: expected a study name"),
+    Case("--study named like the storage folder", search(WL, HW, "--study", "_storage"),
+         "--study: expected a study name of 1-120 letters, digits, '_', '.', '-' (not starting with '.' or '_')"),
     Case("--trials 0", search(WL, HW, "--trials", "0"), "Invalid value for '--trials'"),
     Case("--worker abc", search(WL, HW, "--worker", "abc"), "Invalid value for '--worker'"),
     Case("unknown option", search(WL, HW, "--colour", "red"), "No such option: --colour"),

@@ -54,6 +54,17 @@ def test_search_then_pareto_then_csv(tmp_path):
     assert (tmp_path / "front.csv").read_text().startswith("study,")
 
 
+def test_a_study_begun_in_the_old_layout_keeps_its_journal(tmp_path):
+    """A study whose journal an earlier dse wrote to OUT/STUDY/_optuna.log (here: --storage naming that
+    file) resumes from it without --storage: nothing evaluated twice, nothing in OUT/_storage/."""
+    common = ("--batch", "3", "--study", "old", "--out", str(tmp_path), "-q")
+    r = dse("search", WL, HW, "--trials", "6", "--storage", str(tmp_path / "old/_optuna.log"), *common)
+    assert r.returncode == 0, r.stderr
+    r = dse("search", WL, HW, "--trials", "6", *common)
+    assert r.returncode == 0 and "already has 6 of 6 trials" in r.stdout, r.stdout + r.stderr
+    assert not (tmp_path / "_storage").exists()
+
+
 def test_study_resumes_and_a_second_worker_continues_it(tmp_path):
     """--trials is the study's budget: a second worker (index 2) raising it continues the study, a
     re-run of a finished study does nothing, and no design row is written twice."""
