@@ -28,12 +28,26 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="print the version and exit")) -> None:
-    """Design-space exploration for AI computing systems (chiplets, GPUs, PIM)."""
+    """Design-space exploration for AI computing systems (chiplets, GPUs, PIM; inference, serving,
+    training)."""
 
 
 def _fail(err: DseError) -> None:
     typer.echo(f"dse: error: {err}", err=True)
     raise typer.Exit(2)
+
+
+def _say(text: str, err: bool = False) -> None:
+    """A message line, wrapped between words at the terminal's width when it goes to a terminal
+    (never inside a number such as 113,829 or a path); one line into a pipe or a file, for grep."""
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        import shutil
+        import textwrap
+
+        width = max(shutil.get_terminal_size().columns, 20)
+        text = textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False)
+    typer.echo(text, err=err)
 
 
 @app.command()
@@ -72,20 +86,20 @@ def search(
         if progress is not None:
             progress.close()
     if summary.already_done:
-        typer.echo(f"study {summary.study} already has {summary.complete_before} of {summary.budget} trials "
-                   f"({summary.storage}); nothing to do. Raise --trials to continue it.")
+        _say(f"study {summary.study} already has {summary.complete_before} of {summary.budget} trials "
+             f"({summary.storage}); nothing to do. Raise --trials to continue it.")
         return
-    typer.echo(f"study {summary.study}: {summary.complete_after} of {summary.budget} trials complete; this "
-               f"worker ({summary.worker}) told {summary.trials}: {summary.points} design points evaluated, "
-               f"{summary.repeats} repeats of stored points, {summary.adopted} adopted; "
-               f"{summary.mappings_evaluated:,} mappings, {summary.rows} rows in {len(summary.parts)} new part "
-               f"file(s) under {summary.folder}/ ({summary.seconds:.1f} s)")
+    _say(f"study {summary.study}: {summary.complete_after} of {summary.budget} trials complete; this "
+         f"worker ({summary.worker}) told {summary.trials}: {summary.points} design points evaluated, "
+         f"{summary.repeats} repeats of stored points, {summary.adopted} adopted; "
+         f"{summary.mappings_evaluated:,} mappings, {summary.rows} rows in {len(summary.parts)} new part "
+         f"file(s) under {summary.folder}/ ({summary.seconds:.1f} s)")
     if summary.interrupted is not None:
         import signal
 
         name = signal.Signals(summary.interrupted).name
-        typer.echo(f"dse: interrupted by {name}: evaluated rows written, unfinished trials failed; "
-                   "re-run the same command to resume", err=True)
+        _say(f"dse: interrupted by {name}: evaluated rows written, unfinished trials failed; "
+             "re-run the same command to resume", err=True)
         raise typer.Exit(128 + summary.interrupted)
 
 

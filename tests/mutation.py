@@ -369,6 +369,8 @@ MUTANTS: list[tuple] = [
     ("dse/system/serving/evaluator.py", "        \"goodput_per_s\": float(good.sum()) / span if span > 0 else float(\"nan\"),",
      "        \"goodput_per_s\": float(good.sum()) / float(point.workload.serving.duration_s),",
      "goodput over the whole run instead of the window"),
+    ("dse/cli.py", "    if stream.isatty():", "    if False:", "messages not wrapped between words on a terminal",
+     "tests/test_cli.py::test_search_summary_wraps_between_words_at_80_columns"),
     ("dse/search/storage.py", "    if legacy.is_file():\n        return legacy", "    if False:\n        return legacy",
      "a study's journal in the old place ignored", "tests/test_cli.py::test_a_study_begun_in_the_old_layout_keeps_its_journal"),
     ("dse/search/storage.py", "(study or study_folder.name)", "study_folder.name",

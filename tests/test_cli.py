@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pandas as pd
@@ -22,6 +23,42 @@ def dse(*args: str, cwd: Path | None = None, columns: int = 200) -> subprocess.C
     env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def on_terminal(*args: str, columns: int = 80) -> str:
+    """dse's output to a terminal (a pseudo-terminal, COLUMNS wide): stdout and stderr as one text."""
+    import pty
+
+    main, sub = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "dse.cli", *args], stdout=sub, stderr=sub, cwd=ROOT, env=env)
+    os.close(sub)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:                  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.wait(timeout=600) == 0
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_search_summary_wraps_between_words_at_80_columns(tmp_path):
+    """At 80 columns the summary (one long line into a pipe) wraps between words: no line longer
+    than the terminal, no number split from itself (the mappings count has a thousands comma)."""
+    text = on_terminal("search", WL, HW, "--trials", "6", "--batch", "3", "--out", str(tmp_path), "-q")
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", text).split("\n") if line.strip()]
+    # a line may be longer only when it is one unbreakable word (here the long temporary path)
+    assert len(lines) > 1 and all(len(line) <= 80 or " " not in line.strip() for line in lines), lines
+    joined = " ".join(line.strip() for line in lines)
+    assert re.search(r"; [\d,]+ mappings, \d+ rows in 1 new part file\(s\)", joined), joined
+    assert not any(re.search(r"\d,$", line) for line in lines)
+    piped = dse("search", WL, HW, "--trials", "6", "--batch", "3", "--out", str(tmp_path), columns=80)
+    assert piped.stdout.count("\n") == 1 and "already has 6 of 6 trials" in piped.stdout
 
 
 def test_search_then_pareto_then_csv(tmp_path):
