@@ -369,6 +369,7 @@ MUTANTS: list[tuple] = [
     ("dse/system/serving/evaluator.py", "        \"goodput_per_s\": float(good.sum()) / span if span > 0 else float(\"nan\"),",
      "        \"goodput_per_s\": float(good.sum()) / float(point.workload.serving.duration_s),",
      "goodput over the whole run instead of the window"),
+    ("dse/output/tables.py", "if glue and runs[-1]:", "if False:", "evaluate lines wrapped inside a label-number-unit run"),
     ("dse/cli.py", "    if stream.isatty():", "    if False:", "messages not wrapped between words on a terminal",
      "tests/test_cli.py::test_search_summary_wraps_between_words_at_80_columns"),
     ("dse/search/storage.py", "    if legacy.is_file():\n        return legacy", "    if False:\n        return legacy",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def per_op_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], text_columns: int = 3):
     """A compact rich table: the first ``text_columns`` columns (names) and the last (bound) are
@@ -60,3 +62,39 @@ def knobs_line(params: dict) -> str:
 
     return "knobs: " + (", ".join(f"{a}={v}" for a, v in zip(short_names(list(params)), params.values()))
                         or "(no knobs)")
+
+
+_NUMBER = re.compile(r"^[($~≈<>=+-]*\d[\d,.]*(e[+-]?\d+)?[%x×)]*[,;:)]*$")
+_UNIT = re.compile(r"^(ms|s|µs|us|ns|J|mJ|µJ|J·s|J/token|W|B|KB|MB|GB|TB|MB/frame|mJ/frame|frames/s|tokens/s|req/s|"
+                   r"microbatches/s|GPUs?|steps|of)[,;:)]*$")
+
+
+def wrap_fields(line: str, width: int) -> list[str]:
+    """``line`` broken at spaces into pieces of at most ``width`` characters, never between a label
+    and the number after it nor between a number and its unit (``EDP 0.03199 J·s``, ``p99 95.79
+    ms``); a glued run longer than the width stands alone on its piece. Rich wraps at any space."""
+    words = line.split(" ")
+    runs: list[str] = []
+    for i, w in enumerate(words):
+        glue = runs and w and (_NUMBER.match(w) or (_UNIT.match(w) and _NUMBER.match(words[i - 1] or "x")))
+        if glue and runs[-1]:
+            runs[-1] += " " + w
+        else:
+            runs.append(w)
+    pieces: list[str] = []
+    cur = ""
+    for run in runs:
+        if cur and len(cur) + 1 + len(run) > width:
+            pieces.append(cur.rstrip())
+            cur = run
+        else:
+            cur = run if not cur else cur + " " + run
+    pieces.append(cur)
+    return pieces
+
+
+def print_wrapped(console, text: str, **kwargs) -> None:
+    """Print ``text`` line by line through :func:`wrap_fields` at the console's width."""
+    for line in text.split("\n"):
+        for piece in wrap_fields(line, console.width):
+            console.print(piece, no_wrap=True, overflow="ignore", crop=False, **kwargs)

@@ -10,7 +10,7 @@ from dse.output.tables import grouped
 
 
 def render(console: Any, result: dict, full: bool = False) -> None:
-    from dse.output.tables import grouped, knobs_line, per_op_table
+    from dse.output.tables import grouped, knobs_line, per_op_table, print_wrapped
 
     title = f"{result['workload']} on {result['hardware']}"
     if full:
@@ -38,7 +38,8 @@ def render(console: Any, result: dict, full: bool = False) -> None:
                   + result["mapping"].replace(",", ", ").replace(";", "; "))
     utils = "  ".join(f"{k.removeprefix('utilization_')} {v:.3f}" for k, v in result.items()
                       if k.startswith("utilization_"))
-    console.print(
+    print_wrapped(
+        console,
         f"throughput {result['throughput_per_s']:.4g} frames/s   latency {result['latency_s'] * 1e3:.4g} ms   "
         f"energy {result['energy_j'] * 1e3:.4g} mJ/frame   EDP {result['edp_js']:.4g} J·s\n"
         f"DRAM {result['dram_bytes'] / 1e6:.4g} MB/frame   NoP {result['nop_bytes'] / 1e6:.4g} MB/frame   "

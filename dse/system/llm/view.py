@@ -10,7 +10,7 @@ from dse.output.tables import grouped
 
 
 def render(console: Any, result: dict, full: bool = False) -> None:
-    from dse.output.tables import grouped, knobs_line, per_op_table
+    from dse.output.tables import grouped, knobs_line, per_op_table, print_wrapped
 
     title = (f"{result['workload']} on {result['hardware']} ({result['mapping']}; FLOPs, bytes and time "
              "per device, energy of all the devices running an op)")
@@ -38,7 +38,8 @@ def render(console: Any, result: dict, full: bool = False) -> None:
     def gb(v):
         return "n/a" if v != v else f"{v / 1e9:.4g} GB"
 
-    console.print(
+    print_wrapped(
+        console,
         f"TTFT {ms(result['ttft_s'])}   decode step 1 {ms(result['decode_first_step_s'])}   "
         f"TPOT {ms(result['tpot_s'])}   {result['tokens_per_s']:.4g} tokens/s   "
         f"{result['energy_per_token_j']:.4g} J/token\n"

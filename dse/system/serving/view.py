@@ -24,7 +24,7 @@ def mapping_summary(mapping: str) -> str:
 
 
 def render(console: Any, result: dict, full: bool = False) -> None:
-    from dse.output.tables import knobs_line, per_op_table
+    from dse.output.tables import knobs_line, per_op_table, print_wrapped
 
     def ms(v):
         return "n/a" if v != v else f"{v * 1e3:,.4g}"
@@ -70,7 +70,7 @@ def render(console: Any, result: dict, full: bool = False) -> None:
                      f"p99 {ms(b['latency_p99_s'])} ms" + ("" if b["feasible"] else f" ({b['violations']})"))
     lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
     for line in lines:
-        console.print(line, highlight=False, markup=False)
+        print_wrapped(console, line, highlight=False, markup=False)
 
 
 def breakdown(result: dict) -> tuple[str, list[tuple[str, float, float]]]:

@@ -13,7 +13,7 @@ from dse.system.training.kind import PARALLEL_FROM_SEARCH
 
 
 def render(console: Any, result: dict, full: bool = False) -> None:
-    from dse.output.tables import knobs_line, per_op_table
+    from dse.output.tables import knobs_line, per_op_table, print_wrapped
 
     def ms(v):
         return "n/a" if v != v else f"{v * 1e3:,.4g}"
@@ -56,7 +56,7 @@ def render(console: Any, result: dict, full: bool = False) -> None:
                      f"{gb(result['peak_memory_bytes'])}")
     lines.append(f"feasible {result['feasible']}" + (f" ({result['violations']})" if result["violations"] else ""))
     for line in lines:
-        console.print(line, highlight=False)
+        print_wrapped(console, line, highlight=False)
 
 
 def breakdown(result: dict) -> tuple[str, list[tuple[str, float, float]]]:
