@@ -319,3 +319,16 @@ def test_version_and_flags_in_help():
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
     r = dse("pareto", "x", "--limit", "-1")
     assert r.returncode == 2 and "--limit" in r.stderr
+
+
+def test_wrap_fields_keeps_a_label_its_number_and_its_unit_together():
+    # At 80 columns the chiplet summary line breaks before 'EDP', not between 'EDP' and its value;
+    # at 20, 'p99 95.79 ms' moves whole; a run longer than the width stands alone.
+    from dse.output.tables import wrap_fields
+
+    line = "throughput 35.79 frames/s   latency 91.47 ms   energy 349.7 mJ/frame   EDP 0.03199 J·s"
+    assert wrap_fields(line, 80) == ["throughput 35.79 frames/s   latency 91.47 ms   energy 349.7 mJ/frame",
+                                     "EDP 0.03199 J·s"]
+    assert wrap_fields("TPOT p50 26.76 ms, p99 95.79 ms", 20) == ["TPOT p50 26.76 ms,", "p99 95.79 ms"]
+    assert wrap_fields("under /a/very/long/path/that/does/not/fit (0.4 s)", 10) == [
+        "under", "/a/very/long/path/that/does/not/fit (0.4 s)"]      # a number goes with the word before it
