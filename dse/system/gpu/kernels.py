@@ -93,13 +93,14 @@ def dispatch(policy, alpha, T):
 
 @nb.njit(cache=True)
 def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, attn, tokens, q, context, share):
-    """(flops, bytes, GEMM rows, stream bytes) of one op (its row of the linear op table: the
+    """(flops, bytes, GEMM rows) of one op (its row of the linear op table: the
     ``flop_*`` and ``byte_*`` figures; ``attn`` for attention) on one of ``share`` devices it is
     split over, for ``tokens`` query tokens T (q per request) reading ``context`` tokens C:
 
         flops = (flop_t T + flop_qc q C) / share;   bytes = (byte_w + byte_t T + byte_c C) / share
         rows  = q for attention (one request's queries), T otherwise
-        stream = bytes: the launch's whole traffic on the device. For attention that is every
+    The bytes are also what sets the bandwidth the launch reaches (the calibration's stream,
+    :func:`op_cost`): the launch's whole traffic on the device. For attention that is every
                  request's K/V of every KV head the device holds, read by one kernel launch that
                  keeps all (request, head) pairs in flight (a paged / flash-decoding kernel): the
                  bandwidth a launch reaches grows with its total bytes, not with one pair's.
@@ -111,8 +112,7 @@ def op_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, attn, tokens, q, context, 
     (tests/bench/bench_llm.py: 1.3 ms instead of 0.25 ms per trace)."""
     fl = (flop_t * tokens + flop_qc * q * context) / share
     by = (byte_w + byte_t * tokens + byte_c * context) / share
-    m = q if attn else tokens
-    return fl, by, m, by
+    return fl, by, q if attn else tokens
 
 
 @nb.njit(cache=True, inline="always")
@@ -122,8 +122,8 @@ def step_cost(step, ops, system, op_out):
     Per op i on device d (GPU, or a device row whose ``D_NDEV`` devices share the op, e.g. a PIM
     pool):
         share  = gpu_div[i] on the GPU (TP shard), D_NDEV otherwise
-        t_i    = roofline(flops, bytes at calibrated_rates(rows, stream) of device d) + d's launch
-                 cost, with (flops, bytes, rows, stream) = op_shape(i, share)
+        t_i    = roofline(flops, bytes at calibrated_rates(rows, bytes) of device d) + d's launch
+                 cost, with (flops, bytes, rows) = op_shape(i, share), the bytes the stream
                  (+ off the GPU: send_recv over each device's own
                  link of (bcast_t + (byte_t - bcast_t) / share) T: FC inputs whole, the rest split)
         e_i    = op_energy(flops, bytes) * devices running it (tp on GPUs, D_NDEV otherwise)
@@ -150,10 +150,9 @@ def step_cost(step, ops, system, op_out):
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
         Ti = step.head_tokens if ops.last_only[i] == 1 else step.tokens
-        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                     ops.byte_c[i], c == ATTN, Ti, step.q, step.context,
-                                     share)
-        t, e, bound = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, Ti)
+        fl, by, m = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                             ops.byte_c[i], c == ATTN, Ti, step.q, step.context, share)
+        t, e, bound = op_cost(ops, dev, i, d, share, runners, fl, by, m, Ti)
         op_out[i, O_TIME] = t
         op_out[i, O_ENERGY] = e
         op_out[i, O_FLOPS] = fl
@@ -171,12 +170,12 @@ def step_cost(step, ops, system, op_out):
 
 
 @nb.njit(cache=True, inline="always")
-def op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens):
-    """Time, energy and bound of op i on device row d, given its shape (flops, bytes, rows,
-    stream bytes on one of ``share`` devices; ``runners`` devices run it; ``tokens`` it runs on):
-    the calibrated roofline plus d's launch cost, dynamic energy x runners, and off the GPU the
+def op_cost(ops, dev, i, d, share, runners, fl, by, m, tokens):
+    """Time, energy and bound of op i on device row d, given its shape (flops, bytes, rows on one
+    of ``share`` devices; ``runners`` devices run it; ``tokens`` it runs on): the calibrated
+    roofline (the launch's bytes set its bandwidth) plus d's launch cost, dynamic energy x runners, and off the GPU the
     send_recv of its inputs over d's own link (see :func:`step_cost`)."""
-    fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, stream, dev[d, D_COMP_HALF],
+    fr, br = calibrated_rates(dev[d, D_FLOPS], dev[d, D_BW], m, by, dev[d, D_COMP_HALF],
                               dev[d, D_MEM_HALF])
     t, bound = roofline(fl, by, fr, br, dev[d, D_LAUNCH])
     e = op_energy(fl, by, dev[d, D_PJ_FLOP], dev[d, D_PJ_BIT]) * runners
@@ -250,18 +249,17 @@ class Batch(NamedTuple):
 
 @nb.njit(cache=True, inline="always")
 def group_shape(flop_t, flop_qc, byte_w, byte_t, byte_c, tokens, qc, context, requests, share):
-    """(flops, bytes, rows, stream bytes) of one attention launch over a group of ``requests``
+    """(flops, bytes, rows) of one attention launch over a group of ``requests``
     requests with ``tokens`` query tokens in all, ``qc`` = sum of queries x context and
     ``context`` = sum of contexts:
 
         flops = (flop_t T + flop_qc qc) / share;  bytes = (byte_w + byte_t T + byte_c C) / share
-        rows = T / requests;  stream = bytes (the launch's, as in :func:`op_shape`)
+        rows = T / requests
 
     For a uniform group (T = b q, qc = b q c, C = b c) this is :func:`op_shape` exactly."""
     fl = (flop_t * tokens + flop_qc * qc) / share
     by = (byte_w + byte_t * tokens + byte_c * context) / share
-    m = tokens / requests
-    return fl, by, m, by
+    return fl, by, tokens / requests
 
 
 @nb.njit(cache=True, inline="always")
@@ -270,9 +268,9 @@ def attention_launch(ops, dev, i, d, share, runners, tokens, qc, context, reques
     (:func:`group_shape`, then :func:`op_cost`); (0, 0) for an empty group (no launch)."""
     if requests <= 0.0:
         return 0.0, 0.0
-    fl, by, m, stream = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
-                                    tokens, qc, context, requests, share)
-    t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
+    fl, by, m = group_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
+                            tokens, qc, context, requests, share)
+    t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, tokens)
     return t, e
 
 
@@ -369,9 +367,9 @@ def token_ops_cost(ops, system, fc_dev, elem_dev, tokens, head):
         d = fc_dev if c == FC else elem_dev
         share = ops.gpu_div[i] if d == GPU else dev[d, D_NDEV]
         runners = system.tp if d == GPU else dev[d, D_NDEV]
-        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
-                                     False, tokens, 1.0, 0.0, share)
-        t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, stream, tokens)
+        fl, by, m = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i], ops.byte_c[i],
+                             False, tokens, 1.0, 0.0, share)
+        t, e, _ = op_cost(ops, dev, i, d, share, runners, fl, by, m, tokens)
         total += ops.reps[i] * t
         energy += ops.reps[i] * e
     return total, energy
@@ -409,9 +407,9 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
     through one decoder layer (``layer`` True) or through the LM head (False) on one TP rank of
     the GPU row, and the forward FLOPs summed over the TP ranks. Per op i and pass p:
 
-        fl, by, rows, stream = op_shape(i, share = gpu_div[i])
+        fl, by, rows = op_shape(i, share = gpu_div[i])
         t_p = roofline(mult[p, cls, 0] fl, mult[p, cls, 1] by) at the GPU's
-              calibrated_rates(rows, mult[p, cls, 1] stream), plus its launch cost
+              calibrated_rates(rows, mult[p, cls, 1] by), plus its launch cost
               (a pass with both multipliers 0 costs nothing, not even a launch)
 
     the same per-op cost and GPU calibration as the forward steps of inference (:func:`step_cost`).
@@ -428,15 +426,15 @@ def pass_costs(ops, system, tokens, q, mult, layer, recompute, out):
             continue
         c = ops.cls[i]
         div = ops.gpu_div[i]
-        fl, by, m, stream = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
-                                     ops.byte_c[i], c == ATTN, tokens, q, tokens, div)
+        fl, by, m = op_shape(ops.flop_t[i], ops.flop_qc[i], ops.byte_w[i], ops.byte_t[i],
+                             ops.byte_c[i], c == ATTN, tokens, q, tokens, div)
         flops_total += fl * div
         for p in range(3):
             fm = mult[p, c, 0]
             bm = mult[p, c, 1]
             if fm == 0.0 and bm == 0.0:
                 continue
-            fr, br = calibrated_rates(dev[GPU, D_FLOPS], dev[GPU, D_BW], m, bm * stream,
+            fr, br = calibrated_rates(dev[GPU, D_FLOPS], dev[GPU, D_BW], m, bm * by,
                                       dev[GPU, D_COMP_HALF], dev[GPU, D_MEM_HALF])
             t, _ = roofline(fm * fl, bm * by, fr, br, dev[GPU, D_LAUNCH])
             out[p] += t
