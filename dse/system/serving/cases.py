@@ -34,17 +34,12 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20, knobs=No
     ``metric``: ``output_tokens_per_s`` or ``requests_per_s`` (all output tokens, or requests, over
     the last finish), ``tpot_s`` (mean over requests), or ``gain`` (output tokens per second at C
     over that at concurrency 1)."""
-    from dataclasses import replace
-
     import numpy as np
 
     from dse.system.serving.engine import S_END, engine_out, run_engine
     from dse.system.serving.evaluator import build
 
-    hw = spec("hardware", hardware, knobs)
-    if engine:
-        hw = replace(hw, engine=replace(hw.engine, **engine))
-    point = build(spec("workloads", workload, workload_knobs), hw)
+    point = build(spec("workloads", workload, workload_knobs), _hardware(hardware, knobs, engine))
     rep = point.replicas[(0, 0)]
 
     def run(c: int):
@@ -66,6 +61,14 @@ def closed_loop(workload, hardware, concurrency, metric, per_client=20, knobs=No
     if metric == "gain":
         return m["output_tokens_per_s"] / run(1)["output_tokens_per_s"]
     return m[metric]
+
+
+def _hardware(hardware, knobs=None, engine=None):
+    """The bundled serving ``hardware`` with its ``knobs`` resolved and ``engine`` fields set."""
+    from dataclasses import replace
+
+    hw = spec("hardware", hardware, knobs)
+    return replace(hw, engine=replace(hw.engine, **engine)) if engine else hw
 
 
 def _at_rate(workload, hw, rate: float):
@@ -117,10 +120,7 @@ def capacity(workload, hardware, knobs, engine, tbt_p99_s, ttft_p50_s) -> float:
     delay plus the prefill) within ``ttft_p50_s``, with the hardware ``knobs`` and ``engine``
     fields set; bisection over 0.05-100 req/s (14 halvings: within 0.4 %), both rising with the
     rate."""
-    from dataclasses import replace
-
-    hw = spec("hardware", hardware, knobs)
-    hw = replace(hw, engine=replace(hw.engine, **engine))
+    hw = _hardware(hardware, knobs, engine)
 
     def holds(rate: float) -> bool:
         _, m = _at_rate(workload, hw, rate)
@@ -135,10 +135,7 @@ def rate_at_attainment(workload, hardware, knobs, engine, attainment) -> float:
     meeting both the TTFT and the TPOT objective stays at least ``attainment``, with the hardware
     ``knobs`` and ``engine`` fields set; bisection over 0.05-100 req/s (14 halvings), attainment
     falling with the rate."""
-    from dataclasses import replace
-
-    hw = spec("hardware", hardware, knobs)
-    hw = replace(hw, engine=replace(hw.engine, **engine))
+    hw = _hardware(hardware, knobs, engine)
     return _highest(lambda rate: _at_rate(workload, hw, rate)[1]["slo_attainment"] >= attainment, 0.05, 100.0, 14)
 
 

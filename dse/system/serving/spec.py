@@ -207,7 +207,7 @@ def _partition(node: Node, gpus: int | None) -> str:
         groups = [group_degrees(p) for p in parts]
     except ValueError:
         raise node.fail(what) from None
-    if any(size < 1 or (tp is not None and (pp < 1 or tp < 1)) for size, pp, tp in groups):
+    if any(size < 1 for size, _, _ in groups):          # a group of no GPU ('0', 'tp0', 'pp0tp2')
         raise node.fail(what)
     if len(groups) > 4096:
         raise node.fail(f"{what}, at most 4096 groups", f"{len(groups)} groups")
