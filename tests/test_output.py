@@ -330,5 +330,6 @@ def test_wrap_fields_keeps_a_label_its_number_and_its_unit_together():
     assert wrap_fields(line, 80) == ["throughput 35.79 frames/s   latency 91.47 ms   energy 349.7 mJ/frame",
                                      "EDP 0.03199 J·s"]
     assert wrap_fields("TPOT p50 26.76 ms, p99 95.79 ms", 20) == ["TPOT p50 26.76 ms,", "p99 95.79 ms"]
+    assert wrap_fields("p99 95.79 ms latency", 20) == ["p99 95.79 ms latency"]      # exactly 20 fits
     assert wrap_fields("under /a/very/long/path/that/does/not/fit (0.4 s)", 10) == [
         "under", "/a/very/long/path/that/does/not/fit (0.4 s)"]      # a number goes with the word before it

@@ -550,6 +550,9 @@ def test_closed_loop_draws_the_workloads_lengths_and_counts_requests():
     tok = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 4, "output_tokens_per_s", **args)
     req = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 4, "requests_per_s", **args)
     assert tok / req == pytest.approx(output.mean(), rel=1e-12)
+    # the gain is output tokens per second at C over the same at one client
+    tok1 = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 1, "output_tokens_per_s", **args)
+    assert closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 4, "gain", **args) == pytest.approx(tok / tok1, rel=1e-12)
     one = closed_loop("llama2_7b_sharegpt_like", "a100x8_vllm", 1, "requests_per_s", **args)
     rep = point.replicas[(0, 0)]
     alone = 0.0
